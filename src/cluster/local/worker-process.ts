@@ -1,0 +1,87 @@
+// Starts an instance as a worker process pinned to its cores, and measures its cold start:
+// from spawn until the worker has loaded and warmed its session and accepts batches.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { WorkerClient } from "../../worker/client.js";
+
+const require = createRequire(import.meta.url);
+const TSX_LOADER = pathToFileURL(require.resolve("tsx/esm")).href;
+const WORKER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../worker/main.ts");
+
+export interface SpawnOptions {
+  modelPath: string;
+  threads: number;
+  /** Cores to pin to; empty = no pinning. */
+  cpus: number[];
+  host?: string;
+  readyTimeoutMs?: number;
+}
+
+export interface WorkerHandle {
+  pid: number;
+  port: number;
+  client: WorkerClient;
+  proc: ChildProcess;
+  /** spawn → ready, ms */
+  coldStartMs: number;
+  sessionMs: number;
+  warmupMs: number;
+  /** Resolves with the exit code when the process ends, for whatever reason. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
+  const host = opts.host ?? "127.0.0.1";
+  const nodeArgs = ["--import", TSX_LOADER, WORKER_MAIN, "--model", opts.modelPath, "--threads", String(opts.threads), "--host", host, "--cpus", opts.cpus.join(",")];
+  const usePin = process.platform === "linux" && opts.cpus.length > 0;
+  const t0 = performance.now();
+  const proc = usePin
+    ? spawn("taskset", ["-c", opts.cpus.join(","), process.execPath, ...nodeArgs], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, nodeArgs, { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const ready = await new Promise<{ port: number; pid: number; sessionMs: number; warmupMs: number }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`worker for ${opts.modelPath} did not become ready within ${opts.readyTimeoutMs ?? 120_000} ms`));
+    }, opts.readyTimeoutMs ?? 120_000);
+    const lines = readline.createInterface({ input: proc.stdout! });
+    lines.on("line", (line) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return;
+      }
+      clearTimeout(timer);
+      if (msg.event === "ready") resolve(msg as never);
+      else reject(new Error(`worker for ${opts.modelPath} failed to start: ${String(msg.error)}`));
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`));
+    });
+  });
+  const client = await WorkerClient.connect(host, ready.port);
+  const coldStartMs = performance.now() - t0;
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    try {
+      await client.call("shutdown");
+    } catch {
+      // the worker may close the socket before answering; its exit is what counts
+    }
+    await exited;
+    clearTimeout(timer);
+    client.close();
+  };
+  return { pid: ready.pid, port: ready.port, client, proc, coldStartMs, sessionMs: ready.sessionMs, warmupMs: ready.warmupMs, exited, stop };
+}

@@ -1,0 +1,118 @@
+// Profiles a variant as it will be deployed: in a worker process with `c` threads pinned to `c`
+// cores, over a grid of batch sizes and core counts; plus cold start, in-place resize time and
+// peak memory; then fits the latency models and returns a profile.json document.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.js";
+import type { Profile, ProfilePoint, Stat } from "../repository/schema.js";
+import type { Variant } from "../repository/repository.js";
+import { batchGrid, coreGrid, describeMachine } from "./machine.js";
+import { fitInfaas, fitLatency, median, quantile } from "./fit.js";
+
+export interface ProfileOptions {
+  batches?: number[];
+  cores?: number[];
+  warmup?: number;
+  /** Samples per grid point at least, and time budget per point (more samples while time allows). */
+  minSamples?: number;
+  budgetMs?: number;
+  /** Cold starts to measure (one per core count comes free; extra spawns if fewer). */
+  loadSamples?: number;
+  /** Round trips of in-place resize (1 → max cores → 1) to time. */
+  resizeRounds?: number;
+  onStep?: (done: number, total: number, label: string) => void;
+}
+
+export function profileSteps(variant: Variant, opts: ProfileOptions = {}): number {
+  const batches = opts.batches ?? batchGrid(variant.config.max_batch);
+  const cores = opts.cores ?? coreGrid();
+  return batches.length * cores.length + (opts.resizeRounds ?? 3) + Math.max(0, (opts.loadSamples ?? 3) - cores.length);
+}
+
+export async function profileVariant(variant: Variant, opts: ProfileOptions = {}): Promise<Profile> {
+  const batches = (opts.batches ?? batchGrid(variant.config.max_batch)).filter((b) => b <= variant.config.max_batch);
+  const cores = opts.cores ?? coreGrid();
+  const warmup = opts.warmup ?? 3;
+  const minSamples = opts.minSamples ?? 7;
+  const budgetMs = opts.budgetMs ?? 600;
+  const loadSamples = opts.loadSamples ?? 3;
+  const resizeRounds = opts.resizeRounds ?? 3;
+  const total = profileSteps(variant, { ...opts, batches, cores });
+  let done = 0;
+  const step = (label: string) => opts.onStep?.(++done, total, `${variant.task}/${variant.name} ${label}`);
+
+  const points: ProfilePoint[] = [];
+  const load: number[] = [];
+  const resize: number[] = [];
+  let peakRss = 0;
+  const maxCores = Math.max(...cores);
+  for (const c of cores) {
+    const worker = await spawnWorker({ modelPath: variant.modelPath, threads: c, cpus: range(c) });
+    try {
+      load.push(worker.coldStartMs);
+      for (const b of batches) {
+        const { header } = await worker.client.call("bench", { batch: b, warmup, minSamples, budgetMs });
+        const s = header.samples as number[];
+        points.push({ batch: b, cores: c, p50_ms: quantile(s, 0.5), p99_ms: quantile(s, 0.99), mean_ms: s.reduce((a, x) => a + x, 0) / s.length, samples: s.length });
+        step(`b=${b} c=${c}`);
+      }
+      if (c === 1 && maxCores > 1) resize.push(...(await timeResizes(worker, maxCores, resizeRounds, step)));
+      peakRss = Math.max(peakRss, await peakRssOf(worker));
+    } finally {
+      await worker.stop();
+    }
+  }
+  while (load.length < loadSamples) {
+    const worker = await spawnWorker({ modelPath: variant.modelPath, threads: 1, cpus: [0] });
+    load.push(worker.coldStartMs);
+    await worker.stop();
+    step("cold start");
+  }
+  return {
+    task: variant.task,
+    variant: variant.name,
+    measured_at: new Date().toISOString(),
+    machine: describeMachine(),
+    settings: { warmup, min_samples: minSamples, budget_ms: budgetMs },
+    points,
+    load_ms: stat(load),
+    resize_ms: stat(resize),
+    peak_rss_mb: Math.round(peakRss * 10) / 10,
+    fit: { p50: fitLatency(points, "p50"), p99: fitLatency(points, "p99"), mean: fitLatency(points, "mean") },
+    infaas: fitInfaas(points, "p99"),
+  };
+}
+
+/** Resize 1 → max → 1, `rounds` times, timing each direction as the worker sees it. */
+async function timeResizes(worker: WorkerHandle, maxCores: number, rounds: number, step: (l: string) => void): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const up = await worker.client.call("resize", { threads: maxCores, cpus: range(maxCores) });
+    const down = await worker.client.call("resize", { threads: 1, cpus: [0] });
+    out.push(up.header.ms as number, down.header.ms as number);
+    step(`resize ${i + 1}/${rounds}`);
+  }
+  return out;
+}
+
+async function peakRssOf(worker: WorkerHandle): Promise<number> {
+  const { header } = await worker.client.call("stats");
+  return header.peakRssMb as number;
+}
+
+function stat(xs: number[]): Stat {
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return { p50: xs.length ? r(median(xs)) : 0, max: xs.length ? r(Math.max(...xs)) : 0, samples: xs.map(r) };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+export async function writeProfile(variant: Variant, profile: Profile): Promise<string> {
+  const file = path.join(variant.dir, "profile.json");
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, JSON.stringify(profile, null, 2) + "\n");
+  await fs.rename(tmp, file);
+  return file;
+}

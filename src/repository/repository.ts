@@ -1,0 +1,226 @@
+// Loads a model repository from disk and checks it whole: every problem (missing file, bad YAML,
+// schema error, corrupt ONNX, signature mismatch, unsafe name) is collected and reported at once,
+// each with its path and what to do about it.
+import fs from "node:fs/promises";
+import path from "node:path";
+import YAML from "yaml";
+import type { z } from "zod";
+import { nameProblem, resolveInside } from "./safe-path.js";
+import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
+import { Profile, TaskConfig, VariantConfig, type TensorDecl } from "./schema.js";
+
+export interface Variant {
+  name: string;
+  task: string;
+  dir: string;
+  modelPath: string;
+  config: VariantConfig;
+  signature: OnnxSignature;
+  modelBytes: number;
+  profile?: Profile;
+}
+
+export interface Task {
+  name: string;
+  dir: string;
+  config: TaskConfig;
+  variants: Map<string, Variant>;
+}
+
+export interface Repository {
+  root: string;
+  tasks: Map<string, Task>;
+}
+
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+export class RepositoryError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(
+      `model repository has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +
+        problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n"),
+    );
+    this.name = "RepositoryError";
+  }
+}
+
+export interface LoadOptions {
+  /** Load only these tasks (default: all). */
+  tasks?: string[];
+}
+
+export async function loadRepository(root: string, options: LoadOptions = {}): Promise<Repository> {
+  const problems: Problem[] = [];
+  const realRoot = await realDir(root);
+  const tasks = new Map<string, Task>();
+  const entries = await fs.readdir(realRoot, { withFileTypes: true });
+  const wanted = options.tasks ? new Set(options.tasks) : null;
+  for (const name of options.tasks ?? []) {
+    const problem = nameProblem(name);
+    if (problem) problems.push({ path: name, message: problem });
+    else if (!entries.some((e) => e.name === name)) problems.push({ path: name, message: `no task folder '${name}' in ${realRoot}` });
+  }
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith(".") || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
+    if (wanted && !wanted.has(entry.name)) continue;
+    const task = await loadTask(realRoot, entry.name, problems);
+    if (task) tasks.set(task.name, task);
+  }
+  if (problems.length > 0) throw new RepositoryError(problems);
+  if (tasks.size === 0) throw new RepositoryError([{ path: realRoot, message: "no tasks found: add <task>/task.yaml and <task>/<variant>/{model.onnx,variant.yaml}" }]);
+  return { root: realRoot, tasks };
+}
+
+async function realDir(root: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fs.realpath(root);
+  } catch {
+    throw new RepositoryError([{ path: root, message: "repository folder does not exist; pass --models <folder>" }]);
+  }
+  if (!(await fs.stat(real)).isDirectory()) throw new RepositoryError([{ path: root, message: "not a folder" }]);
+  return real;
+}
+
+async function loadTask(root: string, name: string, problems: Problem[]): Promise<Task | null> {
+  const rel = name;
+  const problem = nameProblem(name);
+  if (problem) {
+    problems.push({ path: rel, message: `${problem}; rename the folder` });
+    return null;
+  }
+  const dir = resolveInside(root, name);
+  if (!(await staysInside(root, dir, rel, problems))) return null;
+  const config = await readYaml(root, path.join(rel, "task.yaml"), TaskConfig, problems);
+  if (!config) return null;
+  if (config.name !== name) {
+    problems.push({ path: path.join(rel, "task.yaml"), message: `name '${config.name}' differs from its folder '${name}'; make them equal` });
+  }
+  const variants = new Map<string, Variant>();
+  for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith(".") || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
+    const variant = await loadVariant(root, name, entry.name, config, problems);
+    if (variant) variants.set(variant.name, variant);
+  }
+  if (variants.size === 0 && !problems.some((p) => p.path.startsWith(rel + path.sep))) {
+    problems.push({ path: rel, message: "task has no variants: add a folder <variant>/ with model.onnx and variant.yaml" });
+  }
+  return { name, dir, config, variants };
+}
+
+async function loadVariant(root: string, task: string, name: string, taskConfig: TaskConfig, problems: Problem[]): Promise<Variant | null> {
+  const rel = path.join(task, name);
+  const problem = nameProblem(name);
+  if (problem) {
+    problems.push({ path: rel, message: `${problem}; rename the folder` });
+    return null;
+  }
+  const dir = resolveInside(root, task, name);
+  if (!(await staysInside(root, dir, rel, problems))) return null;
+  const config = await readYaml(root, path.join(rel, "variant.yaml"), VariantConfig, problems);
+  const modelPath = path.join(dir, "model.onnx");
+  let signature: OnnxSignature | null = null;
+  let modelBytes = 0;
+  const modelRel = path.join(rel, "model.onnx");
+  try {
+    if (await staysInside(root, modelPath, modelRel, problems)) {
+      const bytes = await fs.readFile(modelPath);
+      modelBytes = bytes.byteLength;
+      signature = readOnnxSignature(bytes);
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    problems.push({
+      path: modelRel,
+      message: e.code === "ENOENT" ? "missing: every variant needs its model.onnx" : `cannot be read as ONNX: ${e.message}; re-export the model`,
+    });
+  }
+  if (config && config.name !== name) {
+    problems.push({ path: path.join(rel, "variant.yaml"), message: `name '${config.name}' differs from its folder '${name}'; make them equal` });
+  }
+  if (signature) checkSignature(modelRel, taskConfig, signature, problems);
+  const profilePath = path.join(rel, "profile.json");
+  let profile: Profile | undefined;
+  try {
+    const text = await fs.readFile(path.join(root, profilePath), "utf8");
+    const parsed = Profile.safeParse(JSON.parse(text));
+    if (parsed.success) profile = parsed.data;
+    else problems.push({ path: profilePath, message: `${zodMessage(parsed.error)}; re-run 'sloserve profile --task ${task} --variant ${name}'` });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== "ENOENT") problems.push({ path: profilePath, message: `unreadable (${e.message}); delete it or re-run 'sloserve profile'` });
+  }
+  if (!config || !signature) return null;
+  return { name, task, dir, modelPath, config, signature, modelBytes, profile };
+}
+
+/** Refuses symlinks (or anything else) that resolve outside the repository root. */
+async function staysInside(root: string, p: string, rel: string, problems: Problem[]): Promise<boolean> {
+  let real: string;
+  try {
+    real = await fs.realpath(p);
+  } catch {
+    return true; // a missing file is reported by whoever reads it
+  }
+  if (real === root || real.startsWith(root + path.sep)) return true;
+  problems.push({ path: rel, message: `resolves to ${real}, outside the repository; copy the file in instead of linking to it` });
+  return false;
+}
+
+async function readYaml<T extends z.ZodType>(root: string, rel: string, schema: T, problems: Problem[]): Promise<z.infer<T> | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(root, rel), "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    problems.push({ path: rel, message: e.code === "ENOENT" ? `missing: create ${path.basename(rel)} (see README, "Bring your own model")` : e.message });
+    return null;
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    problems.push({ path: rel, message: `invalid YAML: ${doc.errors.map((e) => e.message.split("\n")[0]).join("; ")}` });
+    return null;
+  }
+  const parsed = schema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    problems.push({ path: rel, message: zodMessage(parsed.error) });
+    return null;
+  }
+  return parsed.data;
+}
+
+export function zodMessage(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+}
+
+function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, problems: Problem[]): void {
+  const compare = (kind: "input" | "output", decls: TensorDecl[], actual: SignatureTensor[]) => {
+    const byName = new Map(actual.map((t) => [t.name, t]));
+    for (const decl of decls) {
+      const t = byName.get(decl.name);
+      if (!t) {
+        problems.push({ path: rel, message: `${kind} '${decl.name}' of the task is missing from the model (it has: ${actual.map((a) => a.name).join(", ") || "none"}); rename the model's ${kind}` });
+        continue;
+      }
+      byName.delete(decl.name);
+      if (t.datatype !== decl.datatype) {
+        problems.push({ path: rel, message: `${kind} '${decl.name}' is ${t.datatype} in the model but ${decl.datatype} in task.yaml; export the model with ${decl.datatype}` });
+      }
+      const want = [-1, ...decl.shape];
+      if (t.shape.length !== want.length || t.shape.some((d, i) => (i === 0 ? d !== -1 : d !== want[i]))) {
+        problems.push({
+          path: rel,
+          message: `${kind} '${decl.name}' has shape [${t.shape.join(",")}] in the model but the task needs [${want.join(",")}] (-1 = variable batch); export with a dynamic first dimension and that row shape`,
+        });
+      }
+    }
+    for (const extra of byName.values()) {
+      problems.push({ path: rel, message: `${kind} '${extra.name}' is not in the task's signature; remove it from the model or add it to task.yaml` });
+    }
+  };
+  compare("input", task.inputs, sig.inputs);
+  compare("output", task.outputs, sig.outputs);
+}

@@ -1,0 +1,119 @@
+// The on-disk contract of a model repository (DESIGN.md, "Model repository"): task.yaml,
+// variant.yaml and profile.json, validated with zod so that a typo is reported, not ignored.
+import { z } from "zod";
+import { OIP_DATATYPES } from "./datatypes.js";
+import { NAME_PATTERN } from "./safe-path.js";
+
+const name = z.string().regex(NAME_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-'");
+
+export const TensorDecl = z
+  .object({
+    name: z.string().min(1),
+    datatype: z.enum(OIP_DATATYPES),
+    /** Shape of one row: the batch dimension is implicit and comes first. */
+    shape: z.array(z.number().int().positive()),
+  })
+  .strict();
+export type TensorDecl = z.infer<typeof TensorDecl>;
+
+export const SCHEDULING_POLICIES = ["fifo", "edf", "infaas", "slackfit"] as const;
+export const SCALING_POLICIES = ["themis", "horizontal", "vertical", "static", "kpa", "ray", "infaas", "none"] as const;
+
+export const TaskConfig = z
+  .object({
+    name,
+    description: z.string().default(""),
+    inputs: z.array(TensorDecl).min(1),
+    outputs: z.array(TensorDecl).min(1),
+    slo_ms: z.number().positive(),
+    min_accuracy: z.number().min(0).max(1).default(0),
+    scheduling: z.enum(SCHEDULING_POLICIES).default("edf"),
+    scaling: z.enum(SCALING_POLICIES).default("themis"),
+    /** Admission bound: requests beyond this many queued are refused at once (429). */
+    max_queue: z.number().int().positive().default(1024),
+    /** What to do with a request that can no longer meet its deadline: answer 504 now, or serve it late. */
+    late: z.enum(["drop", "serve"]).default("drop"),
+  })
+  .strict();
+export type TaskConfig = z.infer<typeof TaskConfig>;
+
+export const AccuracyDecl = z
+  .object({
+    value: z.number().min(0).max(1),
+    source: z.enum(["measured", "declared"]),
+    evaluated_on: z.string().optional(),
+    reference: z.string().optional(),
+    correct: z.number().int().nonnegative().optional(),
+    total: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((a) => a.source !== "measured" || a.evaluated_on, { message: "a measured accuracy must say what it was evaluated_on" })
+  .refine((a) => a.source !== "declared" || a.reference, { message: "a declared accuracy must name its reference" });
+
+export const VariantConfig = z
+  .object({
+    name,
+    description: z.string().default(""),
+    architecture: z.string().optional(),
+    parameters: z.number().int().nonnegative().optional(),
+    max_batch: z.number().int().positive().default(32),
+    accuracy: AccuracyDecl,
+  })
+  .strict();
+export type VariantConfig = z.infer<typeof VariantConfig>;
+
+export const ProfilePoint = z.object({
+  batch: z.number().int().positive(),
+  cores: z.number().int().positive(),
+  p50_ms: z.number().nonnegative(),
+  p99_ms: z.number().nonnegative(),
+  mean_ms: z.number().nonnegative(),
+  samples: z.number().int().positive(),
+});
+export type ProfilePoint = z.infer<typeof ProfilePoint>;
+
+export const LatencyFit = z.object({
+  /** l(b,c) = alpha·b/c + beta·b + gamma/c + zeta, in ms. */
+  alpha: z.number(),
+  beta: z.number(),
+  gamma: z.number(),
+  zeta: z.number(),
+  median_rel_error: z.number(),
+  max_rel_error: z.number(),
+  rmse_ms: z.number(),
+});
+export type LatencyFit = z.infer<typeof LatencyFit>;
+
+export const LinearFit = z.object({ slope: z.number(), intercept: z.number(), max_rel_error: z.number() });
+export type LinearFit = z.infer<typeof LinearFit>;
+
+export const Stat = z.object({ p50: z.number(), max: z.number(), samples: z.array(z.number()) });
+export type Stat = z.infer<typeof Stat>;
+
+export const Machine = z.object({
+  cpu: z.string(),
+  cores: z.number().int().positive(),
+  memory_gb: z.number(),
+  os: z.string(),
+  node: z.string(),
+  onnxruntime: z.string(),
+});
+export type Machine = z.infer<typeof Machine>;
+
+export const Profile = z.object({
+  task: name,
+  variant: name,
+  measured_at: z.string(),
+  machine: Machine,
+  settings: z.object({ warmup: z.number().int(), min_samples: z.number().int(), budget_ms: z.number() }),
+  points: z.array(ProfilePoint).min(1),
+  /** Cold start: process spawn + session creation + warm-up, until the instance can serve. */
+  load_ms: Stat,
+  /** In-place resize: a new session with another thread count, swapped in. */
+  resize_ms: Stat,
+  peak_rss_mb: z.number(),
+  fit: z.object({ p50: LatencyFit, p99: LatencyFit, mean: LatencyFit }),
+  /** INFaaS's model: per core count, latency linear in batch size (fitted on p99). */
+  infaas: z.record(z.string(), LinearFit),
+});
+export type Profile = z.infer<typeof Profile>;

@@ -1,0 +1,36 @@
+// Entry point of a worker process: `node --import tsx src/worker/main.ts --model <file> --threads <c>`.
+// Loads the model, warms it up, listens, and announces itself on stdout as one JSON line.
+import fs from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { Engine } from "../engine/engine.js";
+import { WorkerServer } from "./server.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    threads: { type: "string", default: "1" },
+    cpus: { type: "string", default: "" },
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: "0" },
+  },
+});
+
+async function main(): Promise<void> {
+  if (!values.model) throw new Error("--model <path to model.onnx> is required");
+  const t0 = performance.now();
+  const bytes = await fs.readFile(values.model);
+  const engine = await Engine.create(bytes, { threads: Number(values.threads) });
+  const sessionMs = performance.now() - t0;
+  await engine.run(engine.zeroFeeds(1));
+  const warmupMs = performance.now() - t0 - sessionMs;
+  const cpus = values.cpus ? values.cpus.split(",").map(Number) : [];
+  const server = new WorkerServer({ engine, host: values.host!, port: Number(values.port), cpus });
+  const port = await server.listen();
+  process.on("SIGTERM", () => void server.shutdown());
+  process.stdout.write(JSON.stringify({ event: "ready", pid: process.pid, port, sessionMs, warmupMs }) + "\n");
+}
+
+main().catch((err) => {
+  process.stdout.write(JSON.stringify({ event: "error", error: (err as Error).message }) + "\n");
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+// Gateway ↔ worker wire format: length-prefixed frames over a stream socket (TCP, so a remote
+// worker speaks it too). A frame is [u32 LE total][u32 LE header length][JSON header][binary payload];
+// tensors travel as raw little-endian bytes in the payload, never as JSON numbers.
+
+export interface FrameHeader {
+  id: number;
+  op: string;
+  [key: string]: unknown;
+}
+
+export interface Frame<H = FrameHeader> {
+  header: H;
+  payload: Buffer;
+}
+
+/** Largest frame either side accepts; a batch of 64 ResNet inputs is ~38 MB. */
+export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
+
+export function encodeFrame(header: object, payload: Uint8Array[] = []): Buffer[] {
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const payloadBytes = payload.reduce((n, p) => n + p.byteLength, 0);
+  const prefix = Buffer.allocUnsafe(8);
+  prefix.writeUInt32LE(4 + json.byteLength + payloadBytes, 0);
+  prefix.writeUInt32LE(json.byteLength, 4);
+  return [prefix, json, ...payload.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))];
+}
+
+/** Incremental decoder: feed socket chunks, get whole frames out. */
+export class FrameDecoder<H = FrameHeader> {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): Frame<H>[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    const frames: Frame<H>[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const head = this.peek(8);
+      const total = head.readUInt32LE(0);
+      if (total > MAX_FRAME_BYTES || total < 4) throw new Error(`bad frame length ${total}`);
+      if (this.buffered < 4 + total) break;
+      const frame = this.take(4 + total);
+      const headerLen = frame.readUInt32LE(4);
+      if (headerLen > total - 4) throw new Error(`bad header length ${headerLen}`);
+      const header = JSON.parse(frame.toString("utf8", 8, 8 + headerLen)) as H;
+      frames.push({ header, payload: frame.subarray(8 + headerLen) });
+    }
+    return frames;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.byteLength >= n) return this.chunks[0]!;
+    return Buffer.concat(this.chunks).subarray(0, Math.min(n, this.buffered));
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.byteLength > 0 ? [rest] : [];
+    this.buffered = rest.byteLength;
+    return out;
+  }
+}
+
+/** Describes one tensor's slice of a frame payload. */
+export interface WireTensor {
+  name: string;
+  type: string;
+  dims: number[];
+  bytes: number;
+}
+
+/** One request's share of an `infer` frame. */
+export interface WirePart {
+  rows: number;
+  tensors: WireTensor[];
+}

@@ -1,0 +1,184 @@
+// The worker side of an instance: one Engine (one variant, `c` threads) behind a framed socket.
+// Ops: infer (a whole batch of request parts), resize (in place), bench (in-worker timing loop
+// for the profiler), stats, shutdown.
+import net from "node:net";
+import type ort from "onnxruntime-node";
+import { Engine, type BatchPart } from "../engine/engine.js";
+import { encodeFrame, FrameDecoder, type FrameHeader, type WirePart, type WireTensor } from "./protocol.js";
+import { bytesOf, viewAs } from "./tensors.js";
+import { pinProcess } from "./pin.js";
+
+export interface WorkerOptions {
+  engine: Engine;
+  host: string;
+  port: number;
+  cpus: number[];
+}
+
+export class WorkerServer {
+  private server: net.Server;
+  private inFlight = 0;
+  private served = 0;
+  private cpus: number[];
+  private closing = false;
+  private sockets = new Set<net.Socket>();
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.cpus = opts.cpus;
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.opts.port, this.opts.host, () => resolve((this.server.address() as net.AddressInfo).port));
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    const decoder = new FrameDecoder();
+    socket.on("data", (chunk) => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        socket.destroy(err as Error);
+        return;
+      }
+      for (const f of frames) void this.handle(socket, f.header, f.payload);
+    });
+    socket.on("error", () => undefined);
+  }
+
+  private reply(socket: net.Socket, header: object, payload: Uint8Array[] = []): void {
+    if (socket.destroyed) return;
+    socket.cork();
+    for (const b of encodeFrame(header, payload)) socket.write(b);
+    socket.uncork();
+  }
+
+  private async handle(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
+    try {
+      switch (h.op) {
+        case "infer":
+          return await this.infer(socket, h, payload);
+        case "resize": {
+          const r = await this.resize(h.threads as number, (h.cpus as number[] | undefined) ?? this.cpus);
+          return this.reply(socket, { id: h.id, ok: true, ...r });
+        }
+        case "bench":
+          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number) });
+        case "stats":
+          return this.reply(socket, { id: h.id, ok: true, ...this.stats() });
+        case "shutdown":
+          this.reply(socket, { id: h.id, ok: true });
+          return await this.shutdown();
+        default:
+          return this.reply(socket, { id: h.id, ok: false, error: `unknown op '${h.op}'` });
+      }
+    } catch (err) {
+      this.reply(socket, { id: h.id, ok: false, error: (err as Error).message });
+    }
+  }
+
+  private async infer(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
+    const parts = h.parts as WirePart[];
+    let offset = 0;
+    const batch: BatchPart[] = parts.map((p) => {
+      const inputs: BatchPart["inputs"] = {};
+      for (const t of p.tensors) {
+        inputs[t.name] = viewAs(t.type, payload.subarray(offset, offset + t.bytes));
+        offset += t.bytes;
+      }
+      return { rows: p.rows, inputs };
+    });
+    this.inFlight += 1;
+    const t0 = performance.now();
+    let results;
+    try {
+      results = await this.opts.engine.runBatch(batch);
+    } finally {
+      this.inFlight -= 1;
+    }
+    const computeUs = Math.round((performance.now() - t0) * 1000);
+    this.served += 1;
+    const out: WirePart[] = [];
+    const buffers: Uint8Array[] = [];
+    for (const [i, r] of results.entries()) {
+      const tensors: WireTensor[] = [];
+      for (const [name, t] of Object.entries(r)) {
+        const bytes = bytesOf(t.data);
+        tensors.push({ name, type: typeOfArray(t.data), dims: t.dims, bytes: bytes.byteLength });
+        buffers.push(bytes);
+      }
+      out.push({ rows: parts[i]!.rows, tensors });
+    }
+    this.reply(socket, { id: h.id, ok: true, computeUs, threads: this.opts.engine.threads, parts: out }, buffers);
+  }
+
+  /** Grow: widen affinity first so the new threads may use the new cores. Shrink: narrow after the swap. */
+  async resize(threads: number, cpus: number[]): Promise<{ ms: number; fromThreads: number; toThreads: number; pinned: boolean }> {
+    const growing = threads > this.opts.engine.threads;
+    let pinned = false;
+    if (growing) pinned = await pinProcess(process.pid, cpus);
+    const r = await this.opts.engine.resize(threads, () => this.opts.engine.zeroFeeds(1));
+    if (!growing) pinned = await pinProcess(process.pid, cpus);
+    this.cpus = cpus;
+    return { ...r, pinned };
+  }
+
+  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number): Promise<number[]> {
+    const feeds = this.opts.engine.zeroFeeds(batch);
+    for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
+    const samples: number[] = [];
+    const start = performance.now();
+    while (samples.length < minSamples || (performance.now() - start < budgetMs && samples.length < 10_000)) {
+      const t0 = performance.now();
+      await this.opts.engine.run(feeds as Record<string, ort.Tensor>);
+      samples.push(performance.now() - t0);
+    }
+    return samples;
+  }
+
+  stats() {
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid,
+      threads: this.opts.engine.threads,
+      cpus: this.cpus,
+      inFlight: this.inFlight,
+      served: this.served,
+      rssMb: mem.rss / 2 ** 20,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.server.close();
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.opts.engine.close();
+    for (const s of this.sockets) s.end();
+    setTimeout(() => process.exit(0), 20).unref();
+  }
+}
+
+function typeOfArray(a: ArrayBufferView): string {
+  switch (a.constructor) {
+    case Float32Array: return "float32";
+    case Float64Array: return "float64";
+    case Int32Array: return "int32";
+    case BigInt64Array: return "int64";
+    case Uint8Array: return "uint8";
+    case Int8Array: return "int8";
+    case Int16Array: return "int16";
+    case Uint16Array: return "uint16";
+    case Uint32Array: return "uint32";
+    case BigUint64Array: return "uint64";
+    default: throw new Error(`unsupported output array ${a.constructor.name}`);
+  }
+}
