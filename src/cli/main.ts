@@ -1,5 +1,7 @@
 // The `sloserve` command line.
+import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
+import { startServer, type DeploySpec } from "../api/server.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { progress } from "./progress.js";
@@ -23,17 +25,81 @@ const program = new Command()
 
 program
   .command("serve")
-  .description("serve the model repository (builds the vision zoo on first start)")
+  .description("serve the model repository over the Open Inference Protocol v2 (REST and gRPC)")
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
-  .action(async (opts: { models: string }) => {
+  .option("--host <addr>", "address to listen on", "127.0.0.1")
+  .option("-p, --port <port>", "REST port (metrics at /metrics)", (v) => port(v), 8000)
+  .option("--grpc-port <port>", "gRPC port", (v) => port(v), 8001)
+  .option("--metrics-port <port>", "Triton-compatible metrics (nv_inference_*) at /metrics on this port", (v) => port(v), 8002)
+  .option("-c, --cores <n>", "core budget for instances (default: every core of this machine)", (v) => positiveInt(v, "--cores"), os.availableParallelism())
+  .option("--deploy <specs>", "instances to start first, e.g. digits=cnn-small:1,vision=resnet18:1 (task=variant:cores)", parseDeploy)
+  .option("--max-body-mb <mb>", "largest request body accepted", (v) => positiveInt(v, "--max-body-mb"), 64)
+  .option("--drain-ms <ms>", "on SIGTERM, how long queued requests may still run", (v) => positiveInt(v, "--drain-ms"), 10_000)
+  .option("--log-level <level>", "pino log level", "info")
+  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; logLevel: string }) => {
     await prepareZoo(opts.models, log);
-    const repo = await loadRepository(opts.models);
-    for (const task of repo.tasks.values()) {
-      const variants = [...task.variants.values()];
-      log(`task ${task.name}: ${variants.map((v) => `${v.name} (acc ${v.config.accuracy.value} ${v.config.accuracy.source}${v.profile ? "" : ", not profiled"})`).join(", ")}`);
-    }
-    log("repository loaded and checked. The serving path is not built yet: run 'sloserve profile' to measure the zoo.");
+    await profileMissing(opts.models);
+    const server = await startServer({
+      modelsDir: opts.models,
+      host: opts.host,
+      httpPort: opts.port,
+      grpcPort: opts.grpcPort,
+      metricsPort: opts.metricsPort,
+      cores: opts.cores,
+      deploy: opts.deploy,
+      maxBodyBytes: opts.maxBodyMb * 2 ** 20,
+      adminToken: process.env.SLOSERVE_ADMIN_TOKEN || undefined,
+      logLevel: opts.logLevel,
+    });
+    log(`sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`);
+    log(`try: curl ${server.httpUrl}/v2/models/digits`);
+    const stop = (signal: string) => {
+      log(`${signal}: draining (up to ${opts.drainMs} ms)…`);
+      void server.close(opts.drainMs).then(() => process.exit(0));
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
   });
+
+/** Variants without a profile.json are measured before serving (a short grid): policies need l(b,c). */
+async function profileMissing(models: string): Promise<void> {
+  const repo = await loadRepository(models);
+  const missing = [...repo.tasks.values()].flatMap((t) => [...t.variants.values()].filter((v) => !v.profile));
+  if (missing.length === 0) return;
+  log(`profiling ${missing.length} variant(s) that have no profile.json yet: ${missing.map((v) => `${v.task}/${v.name}`).join(", ")}`);
+  const settings = { batches: [1, 2, 4, 8], budgetMs: 300, resizeRounds: 1, loadSamples: 2 };
+  const bar = progress("profiling");
+  const total = missing.reduce((n, v) => n + profileSteps(v, settings), 0);
+  let offset = 0;
+  try {
+    for (const v of missing) {
+      await writeProfile(v, await profileVariant(v, { ...settings, onStep: (d, _t, label) => bar.step(offset + d, total, label) }));
+      offset += profileSteps(v, settings);
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`'${v}' is not a port number (0-65535; 0 picks a free one)`);
+  return n;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a positive integer, got '${v}'`);
+  return n;
+}
+
+function parseDeploy(value: string): DeploySpec[] {
+  return value.split(",").map((item) => {
+    const m = /^([a-z0-9][a-z0-9._-]*)=([a-z0-9][a-z0-9._-]*)(?::(\d+))?$/.exec(item.trim());
+    if (!m) throw new InvalidArgumentError(`'${item}' is not task=variant[:cores], e.g. digits=cnn-small:1`);
+    return { task: m[1]!, variant: m[2]!, cores: Number(m[3] ?? 1) };
+  });
+}
 
 program
   .command("profile")
@@ -83,6 +149,14 @@ zoo
   .action(async (opts: { models: string; only?: string }) => {
     const { trainDigitsZoo } = await import("../zoo/digits-train.js");
     await trainDigitsZoo({ modelsDir: opts.models, only: opts.only?.split(","), onProgress: log });
+  });
+zoo
+  .command("prep")
+  .description("write the mnist-prep task (raw uint8 digits -> floats) and the mnist-e2e pipeline")
+  .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
+  .action(async (opts: { models: string }) => {
+    const { writePrepZoo } = await import("../zoo/prep.js");
+    await writePrepZoo(opts.models);
   });
 zoo
   .command("vision")

@@ -7,7 +7,7 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { nameProblem, resolveInside } from "./safe-path.js";
 import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
-import { Profile, TaskConfig, VariantConfig, type TensorDecl } from "./schema.js";
+import { PipelineConfig, Profile, TaskConfig, VariantConfig, type TensorDecl } from "./schema.js";
 
 export interface Variant {
   name: string;
@@ -27,9 +27,16 @@ export interface Task {
   variants: Map<string, Variant>;
 }
 
+export interface Pipeline {
+  name: string;
+  dir: string;
+  config: PipelineConfig;
+}
+
 export interface Repository {
   root: string;
   tasks: Map<string, Task>;
+  pipelines: Map<string, Pipeline>;
 }
 
 export interface Problem {
@@ -63,15 +70,53 @@ export async function loadRepository(root: string, options: LoadOptions = {}): P
     if (problem) problems.push({ path: name, message: problem });
     else if (!entries.some((e) => e.name === name)) problems.push({ path: name, message: `no task folder '${name}' in ${realRoot}` });
   }
+  const pipelines = new Map<string, Pipeline>();
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (entry.name.startsWith(".") || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
     if (wanted && !wanted.has(entry.name)) continue;
+    if (!nameProblem(entry.name) && (await exists(path.join(realRoot, entry.name, "pipeline.yaml")))) {
+      const config = await readYaml(realRoot, path.join(entry.name, "pipeline.yaml"), PipelineConfig, problems);
+      if (config) pipelines.set(entry.name, { name: entry.name, dir: path.join(realRoot, entry.name), config });
+      continue;
+    }
     const task = await loadTask(realRoot, entry.name, problems);
     if (task) tasks.set(task.name, task);
   }
+  for (const p of pipelines.values()) checkPipeline(p, tasks, problems, !wanted);
   if (problems.length > 0) throw new RepositoryError(problems);
   if (tasks.size === 0) throw new RepositoryError([{ path: realRoot, message: "no tasks found: add <task>/task.yaml and <task>/<variant>/{model.onnx,variant.yaml}" }]);
-  return { root: realRoot, tasks };
+  return { root: realRoot, tasks, pipelines };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Every stage must exist, and stage k must produce every input of stage k+1 (same name, type, shape). */
+function checkPipeline(p: Pipeline, tasks: Map<string, Task>, problems: Problem[], allLoaded: boolean): void {
+  const rel = path.join(p.name, "pipeline.yaml");
+  if (p.config.name !== p.name) problems.push({ path: rel, message: `name '${p.config.name}' differs from its folder '${p.name}'; make them equal` });
+  if (tasks.has(p.name)) problems.push({ path: rel, message: `a task is also called '${p.name}'; rename the pipeline` });
+  const stages = p.config.stages.map((s) => tasks.get(s));
+  p.config.stages.forEach((s, i) => {
+    if (!stages[i] && allLoaded) problems.push({ path: rel, message: `stage ${i + 1} names task '${s}', which is not in the repository` });
+  });
+  for (let i = 0; i + 1 < stages.length; i++) {
+    const from = stages[i];
+    const to = stages[i + 1];
+    if (!from || !to) continue;
+    for (const input of to.config.inputs) {
+      const out = from.config.outputs.find((o) => o.name === input.name);
+      if (!out) {
+        problems.push({ path: rel, message: `stage '${to.name}' needs input '${input.name}', which stage '${from.name}' does not produce (it produces: ${from.config.outputs.map((o) => o.name).join(", ")})` });
+      } else if (out.datatype !== input.datatype || out.shape.join(",") !== input.shape.join(",")) {
+        problems.push({ path: rel, message: `'${input.name}' leaves '${from.name}' as ${out.datatype}[${out.shape}] but '${to.name}' takes ${input.datatype}[${input.shape}]` });
+      }
+    }
+  }
 }
 
 async function realDir(root: string): Promise<string> {

@@ -62,6 +62,18 @@ export const VariantConfig = z
   .strict();
 export type VariantConfig = z.infer<typeof VariantConfig>;
 
+export const PipelineConfig = z
+  .object({
+    name,
+    description: z.string().default(""),
+    /** Tasks in order; every input of stage k+1 is the output of stage k with the same name. */
+    stages: z.array(name).min(2),
+    slo_ms: z.number().positive(),
+    min_accuracy: z.number().min(0).max(1).default(0),
+  })
+  .strict();
+export type PipelineConfig = z.infer<typeof PipelineConfig>;
+
 export const ProfilePoint = z.object({
   batch: z.number().int().positive(),
   cores: z.number().int().positive(),

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System tools some tests use, from Debian's packages: promtool (package 'prometheus') lints the
+# /metrics output. Tests that need a missing tool say so and skip that step.
+set -euo pipefail
+need=()
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-tools: run as root (or: sudo apt-get install ${need[*]})" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# the package starts a Prometheus server; tests need only its promtool
+(systemctl stop prometheus || service prometheus stop || pkill -x prometheus) >/dev/null 2>&1 || true

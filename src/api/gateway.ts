@@ -1,0 +1,409 @@
+// The server core behind both protocol front-ends: resolves a task, a pinned variant or a
+// pipeline; validates inputs against the task's signature; turns SLO parameters into a deadline;
+// queues the request with the router and answers with what happened. Also health, metadata,
+// Triton-style config and statistics, and the repository API.
+import type { Cluster } from "../cluster/types.js";
+import type { LocalInput } from "../cluster/local/local-cluster.js";
+import type { PartOutputs } from "../engine/engine.js";
+import type { ServerMetrics } from "../metrics/metrics.js";
+import { makeSchedulingPolicy } from "../policies/index.js";
+import type { TaskModel } from "../policies/types.js";
+import type { Clock } from "../router/clock.js";
+import type { Outcome, Served } from "../router/request.js";
+import type { Router } from "../router/router.js";
+import { DATATYPES } from "../repository/datatypes.js";
+import { loadRepository, RepositoryError, type Pipeline, type Repository, type Task } from "../repository/repository.js";
+import { nameProblem } from "../repository/safe-path.js";
+import type { TaskConfig } from "../repository/schema.js";
+import { elementCount } from "./tensor-codec.js";
+import { sloTerms } from "./slo-params.js";
+import { StatsBook } from "./stats.js";
+import {
+  ApiError,
+  type Gateway,
+  type InferRequest,
+  type InferResponse,
+  type ModelMetadata,
+  type ParamValue,
+  type Readiness,
+  type RepositoryEntry,
+  type ServerMetadata,
+  type Tensor,
+} from "./types.js";
+import { variantModel } from "./variant-model.js";
+
+export const SERVER_NAME = "sloserve";
+export const SERVER_VERSION = "0.1.0";
+export const EXTENSIONS = ["binary_tensor_data", "model_repository", "statistics", "model_configuration", "sloserve_slo", "sloserve_pipelines"];
+
+export interface GatewayDeps {
+  repo: Repository;
+  router: Router;
+  cluster: Cluster;
+  clock: Clock;
+  metrics: ServerMetrics;
+  /** Task models shared with the on-demand scaler (kept in sync on load/unload). */
+  models: Map<string, TaskModel>;
+}
+
+export class SloGateway implements Gateway {
+  private readonly loaded = new Set<string>();
+  private readonly stats = new StatsBook();
+  private seq = 0;
+  private stopping = false;
+  private starting = true;
+
+  constructor(private readonly d: GatewayDeps) {
+    for (const task of d.repo.tasks.values()) this.register(task);
+    for (const p of d.repo.pipelines.values()) this.loaded.add(p.name);
+  }
+
+  private register(task: Task): void {
+    const model: TaskModel = { name: task.name, sloMs: task.config.slo_ms, variants: [...task.variants.values()].map(variantModel) };
+    this.d.models.set(task.name, model);
+    if (this.d.router.hasTask(task.name)) this.d.router.removeTask(task.name, `task '${task.name}' was reloaded; retry`);
+    this.d.router.addTask({ model, policy: makeSchedulingPolicy(task.config.scheduling), maxQueue: task.config.max_queue });
+    this.loaded.add(task.name);
+  }
+
+  /** The initial instances are up: readiness may turn 200. */
+  markStarted(): void {
+    this.starting = false;
+  }
+
+  /** Stops admitting requests (health turns 503); used at shutdown. */
+  stopAdmission(): void {
+    this.stopping = true;
+  }
+
+  metadata(): ServerMetadata {
+    return { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS };
+  }
+
+  live(): Readiness {
+    return { ready: true };
+  }
+
+  ready(): Readiness {
+    if (this.stopping) return { ready: false, reason: "server is shutting down" };
+    if (this.starting) return { ready: false, reason: "starting the initial instances" };
+    for (const name of this.loaded) {
+      const r = this.modelReady(name);
+      if (!r.ready) return { ready: false, reason: r.reason };
+    }
+    return { ready: true };
+  }
+
+  modelReady(model: string, version?: string): Readiness {
+    const target = this.resolve(model, version);
+    if (this.stopping) return { ready: false, reason: "server is shutting down" };
+    if (!this.loaded.has(model)) return { ready: false, reason: `'${model}' is unloaded; load it with POST /v2/repository/models/${model}/load` };
+    // A loaded task is servable even with no instance running: one is started on demand.
+    const tasks = target.kind === "pipeline" ? target.pipeline.config.stages : [model];
+    for (const t of tasks) if (!this.loaded.has(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
+    return { ready: true };
+  }
+
+  modelMetadata(model: string, version?: string): ModelMetadata {
+    const target = this.resolve(model, version);
+    const first = target.kind === "pipeline" ? this.task(target.pipeline.config.stages[0]!) : target.task;
+    const last = target.kind === "pipeline" ? this.task(target.pipeline.config.stages.at(-1)!) : target.task;
+    const meta = (decls: TaskConfig["inputs"]) => decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
+    return {
+      name: model,
+      versions: target.kind === "pipeline" ? ["1"] : version ? [version] : [...target.task.variants.keys()],
+      platform: target.kind === "pipeline" ? "ensemble" : "onnxruntime_onnx",
+      inputs: meta(first.config.inputs),
+      outputs: meta(last.config.outputs),
+    };
+  }
+
+  modelConfig(model: string, version?: string): Record<string, unknown> {
+    const target = this.resolve(model, version);
+    const dims = (decls: TaskConfig["inputs"]) => decls.map((t) => ({ name: t.name, data_type: `TYPE_${t.datatype === "BYTES" ? "STRING" : t.datatype}`, dims: t.shape }));
+    if (target.kind === "pipeline") {
+      const p = target.pipeline.config;
+      const first = this.task(p.stages[0]!);
+      const last = this.task(p.stages.at(-1)!);
+      return {
+        name: model,
+        platform: "ensemble",
+        max_batch_size: Math.min(...p.stages.map((s) => Math.max(...[...this.task(s).variants.values()].map((v) => v.config.max_batch)))),
+        input: dims(first.config.inputs),
+        output: dims(last.config.outputs),
+        ensemble_scheduling: { step: p.stages.map((s) => ({ model_name: s, model_version: -1 })) },
+        parameters: { slo_ms: { string_value: String(p.slo_ms) } },
+      };
+    }
+    const t = target.task;
+    const variants = version ? [t.variants.get(version)!] : [...t.variants.values()];
+    return {
+      name: model,
+      platform: "onnxruntime_onnx",
+      backend: "onnxruntime",
+      max_batch_size: Math.max(...variants.map((v) => v.config.max_batch)),
+      input: dims(t.config.inputs),
+      output: dims(t.config.outputs),
+      dynamic_batching: { max_queue_delay_microseconds: 0, preserve_ordering: false, default_queue_policy: { max_queue_size: t.config.max_queue } },
+      version_policy: { specific: { versions: variants.map((v) => v.name) } },
+      parameters: {
+        slo_ms: { string_value: String(t.config.slo_ms) },
+        min_accuracy: { string_value: String(t.config.min_accuracy) },
+        scheduling: { string_value: t.config.scheduling },
+        scaling: { string_value: t.config.scaling },
+        late: { string_value: t.config.late },
+      },
+    };
+  }
+
+  statistics(model?: string, version?: string) {
+    if (model !== undefined) this.resolve(model, version);
+    return { model_stats: this.stats.report(model, version) };
+  }
+
+  repositoryIndex(readyOnly = false): RepositoryEntry[] {
+    const out: RepositoryEntry[] = [];
+    for (const t of this.d.repo.tasks.values()) {
+      const state = this.loaded.has(t.name) ? "READY" : "UNAVAILABLE";
+      if (!readyOnly || state === "READY") out.push({ name: t.name, state, reason: state === "READY" ? "" : "unloaded" });
+    }
+    for (const p of this.d.repo.pipelines.values()) {
+      const state = this.loaded.has(p.name) ? "READY" : "UNAVAILABLE";
+      if (!readyOnly || state === "READY") out.push({ name: p.name, state, reason: state === "READY" ? "" : "unloaded" });
+    }
+    return out;
+  }
+
+  async load(model: string): Promise<void> {
+    const problem = nameProblem(model);
+    if (problem) throw new ApiError(400, problem);
+    let fresh: Repository;
+    try {
+      fresh = await loadRepository(this.d.repo.root, { tasks: [model] });
+    } catch (err) {
+      if (err instanceof RepositoryError) throw new ApiError(400, err.message);
+      throw err;
+    }
+    const pipeline = fresh.pipelines.get(model);
+    if (pipeline) {
+      for (const s of pipeline.config.stages) if (!this.d.repo.tasks.has(s)) throw new ApiError(400, `pipeline '${model}' needs task '${s}'; load it first`);
+      this.d.repo.pipelines.set(model, pipeline);
+      this.loaded.add(model);
+      return;
+    }
+    const task = fresh.tasks.get(model)!;
+    try {
+      for (const v of task.variants.values()) variantModel(v);
+    } catch (err) {
+      throw new ApiError(400, (err as Error).message);
+    }
+    this.d.repo.tasks.set(model, task);
+    this.register(task);
+  }
+
+  async unload(model: string): Promise<void> {
+    const target = this.resolve(model);
+    this.loaded.delete(model);
+    if (target.kind === "pipeline") return;
+    this.d.router.removeTask(model, `task '${model}' was unloaded`);
+    this.d.models.delete(model);
+    await Promise.all(this.d.cluster.instances().filter((i) => i.task === model).map((i) => this.d.cluster.stop(i.id)));
+  }
+
+  async infer(req: InferRequest): Promise<InferResponse> {
+    if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
+    const target = this.resolve(req.model, req.version);
+    if (!this.loaded.has(req.model)) throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);
+    const now = this.d.clock.now();
+    if (target.kind === "pipeline") return this.inferPipeline(target.pipeline, req, now);
+    const task = target.task;
+    const terms = sloTerms(req.parameters, { sloMs: task.config.slo_ms, minAccuracy: task.config.min_accuracy }, req.receivedAtUnixMs, now);
+    const { input, rows } = this.checkInputs(task, req.inputs);
+    this.checkFloor(task, terms.minAccuracy, req.version);
+    const wanted = this.checkOutputs(task, req);
+    const outcome = await this.submit(task, input, rows, terms, now, req.version);
+    const served = this.expectServed(outcome);
+    return {
+      model_name: req.model,
+      model_version: served.variant,
+      id: req.id,
+      parameters: responseParams(served, now),
+      outputs: this.outputsOf(task, served.output as PartOutputs, wanted),
+    };
+  }
+
+  private async inferPipeline(p: Pipeline, req: InferRequest, now: number): Promise<InferResponse> {
+    const terms = sloTerms(req.parameters, { sloMs: p.config.slo_ms, minAccuracy: p.config.min_accuracy }, req.receivedAtUnixMs, now);
+    let tensors = req.inputs;
+    const stages: string[] = [];
+    let queueMs = 0;
+    let computeMs = 0;
+    let last: Served | undefined;
+    for (const [i, name] of p.config.stages.entries()) {
+      const task = this.task(name);
+      if (!this.loaded.has(name)) throw new ApiError(503, `stage '${name}' of pipeline '${p.name}' is unloaded`);
+      const { input, rows } = this.checkInputs(task, tensors, i === 0 ? undefined : `stage '${name}'`);
+      // every stage's queue orders by the pipeline's end-to-end deadline; the floor applies to the last stage
+      const floor = i === p.config.stages.length - 1 ? terms.minAccuracy : 0;
+      this.checkFloor(task, floor);
+      last = this.expectServed(await this.submit(task, input, rows, { ...terms, minAccuracy: floor }, this.d.clock.now()));
+      stages.push(`${name}:${last.variant}`);
+      queueMs += last.queueMs;
+      computeMs += last.computeMs;
+      tensors = this.outputsOf(task, last.output as PartOutputs, task.config.outputs.map((o) => o.name));
+    }
+    const lastTask = this.task(p.config.stages.at(-1)!);
+    const wanted = this.checkOutputs(lastTask, req);
+    const end = this.d.clock.now();
+    return {
+      model_name: req.model,
+      model_version: "1",
+      id: req.id,
+      parameters: {
+        variant: stages.join(","),
+        batch_size: last!.batchSize,
+        queue_us: Math.round(queueMs * 1000),
+        compute_us: Math.round(computeMs * 1000),
+        slo_met: end <= terms.deadline,
+        latency_us: Math.round((end - now) * 1000),
+      },
+      outputs: tensors.filter((t) => wanted.includes(t.name)),
+    };
+  }
+
+  private submit(task: Task, input: LocalInput, rows: number, terms: ReturnType<typeof sloTerms>, arrival: number, pinned?: string): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      this.d.router.submit({
+        seq: ++this.seq,
+        id: String(this.seq),
+        task: task.name,
+        arrival,
+        deadline: terms.deadline,
+        priority: terms.priority,
+        rows,
+        minAccuracy: terms.minAccuracy,
+        pinned,
+        lateOk: task.config.late === "serve",
+        input,
+        done: (o) => {
+          this.record(task.name, o, arrival);
+          resolve(o);
+        },
+      });
+      this.d.metrics.setPending(task.name, this.d.router.queueLength(task.name));
+    });
+  }
+
+  private record(task: string, o: Outcome, arrival: number): void {
+    const total = this.d.clock.now() - arrival;
+    if (o.ok) {
+      this.d.metrics.requestServed(task, o.variant, total, o.queueMs, o.computeMs, o.sloMet);
+      this.stats.success(task, o.variant, o.queueMs, o.computeMs, total);
+    } else {
+      this.d.metrics.requestFailed(task, "", o.reason);
+      this.stats.failure(task, total);
+    }
+    this.d.metrics.setPending(task, this.d.router.queueLength(task));
+  }
+
+  /** Called by the router for every executed batch. */
+  batchExecuted(task: string, variant: string, rows: number, computeMs: number): void {
+    this.d.metrics.batchExecuted(task, variant, rows);
+    this.stats.batch(task, variant, rows, computeMs);
+  }
+
+  private expectServed(o: Outcome): Served {
+    if (o.ok) return o;
+    throw new ApiError(o.status, o.message);
+  }
+
+  private resolve(model: string, version?: string): { kind: "task"; task: Task } | { kind: "pipeline"; pipeline: Pipeline } {
+    const task = this.d.repo.tasks.get(model);
+    if (task) {
+      if (version !== undefined && !task.variants.has(version)) {
+        throw new ApiError(404, `task '${model}' has no variant '${version}'; its variants are: ${[...task.variants.keys()].join(", ")}`);
+      }
+      return { kind: "task", task };
+    }
+    const pipeline = this.d.repo.pipelines.get(model);
+    if (pipeline) {
+      if (version !== undefined && version !== "1") throw new ApiError(404, `pipeline '${model}' has no versions to pin; address it as /v2/models/${model}`);
+      return { kind: "pipeline", pipeline };
+    }
+    const known = [...this.d.repo.tasks.keys(), ...this.d.repo.pipelines.keys()];
+    throw new ApiError(404, `unknown model '${model}': it is neither a task nor a pipeline of this server (known: ${known.join(", ")})`);
+  }
+
+  private task(name: string): Task {
+    const t = this.d.repo.tasks.get(name);
+    if (!t) throw new ApiError(503, `task '${name}' is not in the repository`);
+    return t;
+  }
+
+  /** Inputs must be exactly the task's, with its datatypes and row shapes, and one batch size. */
+  private checkInputs(task: Task, tensors: Tensor[], where = ""): { input: LocalInput; rows: number } {
+    const prefix = where ? `${where}: ` : "";
+    const byName = new Map<string, Tensor>();
+    for (const t of tensors) {
+      if (byName.has(t.name)) throw new ApiError(400, `${prefix}input '${t.name}' is given twice`);
+      byName.set(t.name, t);
+    }
+    const input: LocalInput = {};
+    let rows = -1;
+    for (const decl of task.config.inputs) {
+      const t = byName.get(decl.name);
+      if (!t) throw new ApiError(400, `${prefix}missing input '${decl.name}' (${decl.datatype}, shape [-1,${decl.shape.join(",")}]) for '${task.name}'`);
+      byName.delete(decl.name);
+      if (t.datatype !== decl.datatype) throw new ApiError(400, `${prefix}input '${decl.name}' is ${t.datatype}, but '${task.name}' takes ${decl.datatype}`);
+      const rowOk = t.shape.length === decl.shape.length + 1 && decl.shape.every((d, i) => t.shape[i + 1] === d);
+      if (!rowOk || t.shape[0]! < 1) {
+        throw new ApiError(400, `${prefix}input '${decl.name}' has shape [${t.shape.join(",")}], but '${task.name}' takes [N,${decl.shape.join(",")}] with N >= 1 rows`);
+      }
+      if (rows !== -1 && t.shape[0] !== rows) throw new ApiError(400, `${prefix}inputs disagree on the batch size: ${rows} vs ${t.shape[0]} rows`);
+      rows = t.shape[0]!;
+      if ((t.data as { length: number }).length !== elementCount(t.shape)) throw new ApiError(400, `${prefix}input '${decl.name}' data does not fill its shape`);
+      input[decl.name] = { type: DATATYPES[decl.datatype].ort, dims: t.shape, data: t.data as never };
+    }
+    if (byName.size > 0) throw new ApiError(400, `${prefix}unknown input${byName.size > 1 ? "s" : ""} ${[...byName.keys()].map((n) => `'${n}'`).join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`);
+    const maxBatch = Math.max(...[...task.variants.values()].map((v) => v.config.max_batch));
+    if (rows > maxBatch) throw new ApiError(400, `${prefix}${rows} rows exceed the largest max_batch of '${task.name}' (${maxBatch}); split the request`);
+    return { input, rows };
+  }
+
+  private checkFloor(task: Task, floor: number, pinned?: string): void {
+    if (pinned) return;
+    const best = Math.max(...[...task.variants.values()].map((v) => v.config.accuracy.value));
+    if (best < floor) throw new ApiError(400, `no variant of '${task.name}' reaches min_accuracy ${floor}; the most accurate has ${best}`);
+  }
+
+  private checkOutputs(task: Task, req: InferRequest): string[] {
+    const names = task.config.outputs.map((o) => o.name);
+    if (!req.outputs || req.outputs.length === 0) return names;
+    for (const o of req.outputs) {
+      if (!names.includes(o.name)) throw new ApiError(400, `unknown output '${o.name}'; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`);
+    }
+    return req.outputs.map((o) => o.name);
+  }
+
+  private outputsOf(task: Task, out: PartOutputs, wanted: string[]): Tensor[] {
+    return wanted.map((name) => {
+      const decl = task.config.outputs.find((o) => o.name === name)!;
+      const t = out[name];
+      if (!t) throw new ApiError(500, `the model did not produce output '${name}'`);
+      return { name, datatype: decl.datatype, shape: t.dims, data: t.data };
+    });
+  }
+}
+
+function responseParams(s: Served, arrival: number): Record<string, ParamValue> {
+  const p: Record<string, ParamValue> = {
+    variant: s.variant,
+    batch_size: s.batchSize,
+    queue_us: Math.round(s.queueMs * 1000),
+    compute_us: Math.round(s.computeMs * 1000),
+    slo_met: s.sloMet,
+    latency_us: Math.round((s.finishedAt - arrival) * 1000),
+  };
+  if (s.subnet) p.subnet = s.subnet;
+  return p;
+}

@@ -1,0 +1,144 @@
+// Assembles a running sloserve: repository → local cluster → router (+ policies) → gateway →
+// REST and gRPC front-ends, with metrics; and takes it down gracefully.
+import Fastify from "fastify";
+import pino from "pino";
+import { OnDemandScaler } from "../autoscaler/on-demand.js";
+import { LocalCluster } from "../cluster/local/local-cluster.js";
+import { ServerMetrics } from "../metrics/metrics.js";
+import type { TaskModel } from "../policies/types.js";
+import { RealClock } from "../router/clock.js";
+import { Router } from "../router/router.js";
+import { loadRepository, type Repository } from "../repository/repository.js";
+import { resolveInside } from "../repository/safe-path.js";
+import { SloGateway } from "./gateway.js";
+import { startGrpcServer } from "./grpc.js";
+import { startRestServer } from "./rest.js";
+import { variantModel } from "./variant-model.js";
+
+export interface DeploySpec {
+  task: string;
+  variant: string;
+  cores: number;
+}
+
+export interface ServeOptions {
+  modelsDir: string;
+  host?: string;
+  httpPort?: number;
+  grpcPort?: number;
+  /** Port of the Triton-compatible metrics (nv_inference_*), like Triton's :8002; 0 picks a free one. */
+  metricsPort?: number;
+  /** Core budget (default: all cores of the machine). */
+  cores: number;
+  /** Instances to start before turning ready (default: one 1-core instance per task while cores last). */
+  deploy?: DeploySpec[];
+  maxBodyBytes?: number;
+  adminToken?: string;
+  /** Batches an instance may hold (one running + prefetched). */
+  slotsPerInstance?: number;
+  logLevel?: string;
+}
+
+export interface RunningServer {
+  httpUrl: string;
+  grpcPort: number;
+  /** Triton-compatible metrics endpoint. */
+  tritonMetricsUrl: string;
+  gateway: SloGateway;
+  cluster: LocalCluster;
+  router: Router;
+  metrics: ServerMetrics;
+  repo: Repository;
+  /** Stops admission, drains queues for up to `drainMs`, answers everything, stops the workers. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const log = pino({ level: opts.logLevel ?? "info", base: { service: "sloserve" } }, pino.destination(2));
+  const repo = await loadRepository(opts.modelsDir);
+  const clock = new RealClock();
+  const metrics = new ServerMetrics();
+  const cluster = new LocalCluster({
+    coreBudget: opts.cores,
+    host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
+    modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
+    log: (e) => log.info(e),
+  });
+  const models = new Map<string, TaskModel>();
+  let gateway: SloGateway | undefined;
+  let scaler: OnDemandScaler | undefined;
+  const router = new Router(
+    clock,
+    cluster,
+    {
+      batch: (task, variant, rows, _n, computeMs) => gateway?.batchExecuted(task, variant, rows, computeMs),
+      demand: (task, r) => scaler?.demand(task, r) ?? false,
+    },
+    { slotsPerInstance: opts.slotsPerInstance },
+  );
+  gateway = new SloGateway({ repo, router, cluster, clock, metrics, models });
+  scaler = new OnDemandScaler(cluster, models, router, clock, (e) => log.info(e));
+  cluster.onChange(() => {
+    const rows = new Map<string, { model: string; version: string; instances: number; cores: number }>();
+    for (const i of cluster.instances()) {
+      if (i.state === "stopped") continue;
+      const key = `${i.task}/${i.variant}`;
+      const row = rows.get(key) ?? { model: i.task, version: i.variant, instances: 0, cores: 0 };
+      row.instances += 1;
+      row.cores += i.cores;
+      rows.set(key, row);
+    }
+    metrics.setDeployment([...rows.values()]);
+  });
+
+  for (const spec of opts.deploy ?? defaultDeployment(repo, opts.cores)) {
+    const r = await cluster.start(spec.task, spec.variant, spec.cores);
+    if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
+  }
+  gateway.markStarted();
+
+  const rest = await startRestServer(gateway, { host: opts.host ?? "127.0.0.1", port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics });
+  const grpc = await startGrpcServer(gateway, { host: opts.host ?? "127.0.0.1", port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
+  const tritonMetrics = Fastify({ logger: false });
+  tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
+  const tritonMetricsUrl = `${await tritonMetrics.listen({ host: opts.host ?? "127.0.0.1", port: opts.metricsPort ?? 8002 })}/metrics`;
+  log.info({ event: "serving", http: rest.url, grpc_port: grpc.port, triton_metrics: tritonMetricsUrl, cores: opts.cores, instances: cluster.instances().map((i) => `${i.id}×${i.cores}`) });
+
+  let closed: Promise<void> | undefined;
+  return {
+    httpUrl: rest.url,
+    grpcPort: grpc.port,
+    tritonMetricsUrl,
+    gateway,
+    cluster,
+    router,
+    metrics,
+    repo,
+    close(drainMs = 10_000) {
+      closed ??= (async () => {
+        gateway!.stopAdmission();
+        await router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
+        await Promise.all([rest.app.close(), grpc.close(1000), tritonMetrics.close()]);
+        await cluster.shutdown();
+        log.info({ event: "stopped" });
+      })();
+      return closed;
+    },
+  };
+}
+
+/**
+ * One 1-core instance per task while cores last, of the most accurate variant whose predicted
+ * batch-1 latency is within half the task's SLO (the rest is left for queueing and batching).
+ */
+export function defaultDeployment(repo: Repository, cores: number): DeploySpec[] {
+  const out: DeploySpec[] = [];
+  for (const task of repo.tasks.values()) {
+    if (out.length >= cores) break;
+    const models = [...task.variants.values()].map((v) => ({ v, m: variantModel(v) }));
+    const fits = models.filter(({ m }) => m.latency(1, 1) <= task.config.slo_ms / 2).sort((a, b) => b.m.accuracy - a.m.accuracy);
+    const pick = fits[0] ?? models.sort((a, b) => a.m.latency(1, 1) - b.m.latency(1, 1))[0];
+    if (pick) out.push({ task: task.name, variant: pick.v.name, cores: 1 });
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+// Open Inference Protocol tensors in and out of JSON and the binary tensor extension: checks
+// datatype, shape and element count, and says exactly what is wrong when they disagree.
+import type { TypedArray } from "../engine/engine.js";
+import { DATATYPES, OIP_DATATYPES, type OipDatatype } from "../repository/datatypes.js";
+import { ApiError, type Tensor } from "./types.js";
+
+const ARRAYS: Record<Exclude<OipDatatype, "BYTES">, { new (n: number): TypedArray; new (b: ArrayBuffer, o: number, n: number): TypedArray }> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array,
+  FP16: Uint16Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+} as never;
+
+export function parseDatatype(value: unknown, where: string): OipDatatype {
+  if (typeof value === "string" && (OIP_DATATYPES as readonly string[]).includes(value)) return value as OipDatatype;
+  throw new ApiError(400, `${where}: datatype ${JSON.stringify(value)} is not one of ${OIP_DATATYPES.join(", ")}`);
+}
+
+export function parseShape(value: unknown, where: string): number[] {
+  if (!Array.isArray(value) || value.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ApiError(400, `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(value)}`);
+  }
+  return value as number[];
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A tensor from JSON `data` (flat or nested, row-major). */
+export function tensorFromJson(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
+  const where = `input '${name}'`;
+  if (datatype === "FP16") throw new ApiError(400, `${where}: FP16 can only be sent as binary data (binary tensor extension)`);
+  if (!Array.isArray(data)) throw new ApiError(400, `${where}: 'data' must be an array (flat or nested, row-major)`);
+  const flat = (data as unknown[]).flat(Infinity);
+  const n = elementCount(shape);
+  if (flat.length !== n) throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} elements, 'data' has ${flat.length}`);
+  if (datatype === "BYTES") {
+    return { name, datatype, shape, data: flat.map((v, i) => {
+      if (typeof v !== "string") throw new ApiError(400, `${where}: BYTES element ${i} must be a string`);
+      return new TextEncoder().encode(v);
+    }) };
+  }
+  const out = new ARRAYS[datatype](n);
+  for (let i = 0; i < n; i++) {
+    const v = flat[i];
+    if (datatype === "BOOL") {
+      if (typeof v !== "boolean") throw new ApiError(400, `${where}: BOOL element ${i} must be true or false, got ${JSON.stringify(v)}`);
+      out[i] = v ? 1 : 0;
+    } else if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new ApiError(400, `${where}: element ${i} must be a finite number, got ${JSON.stringify(v)}`);
+    } else if (datatype === "INT64" || datatype === "UINT64") {
+      if (!Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
+      (out as BigInt64Array)[i] = BigInt(v);
+    } else {
+      if (datatype !== "FP32" && datatype !== "FP64" && !Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
+      out[i] = v;
+    }
+  }
+  return { name, datatype, shape, data: out };
+}
+
+/** A tensor from raw little-endian bytes (binary tensor extension, gRPC raw contents). */
+export function tensorFromBytes(name: string, datatype: OipDatatype, shape: number[], bytes: Uint8Array): Tensor {
+  const n = elementCount(shape);
+  const where = `input '${name}'`;
+  if (datatype === "BYTES") {
+    const items: Uint8Array[] = [];
+    let off = 0;
+    while (off < bytes.byteLength) {
+      if (off + 4 > bytes.byteLength) throw new ApiError(400, `${where}: BYTES data ends inside a 4-byte length prefix`);
+      const len = new DataView(bytes.buffer, bytes.byteOffset + off, 4).getUint32(0, true);
+      off += 4;
+      if (off + len > bytes.byteLength) throw new ApiError(400, `${where}: BYTES element ${items.length} claims ${len} bytes, only ${bytes.byteLength - off} remain`);
+      items.push(bytes.slice(off, off + len));
+      off += len;
+    }
+    if (items.length !== n) throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} BYTES elements, got ${items.length}`);
+    return { name, datatype, shape, data: items };
+  }
+  const size = DATATYPES[datatype].bytes;
+  if (bytes.byteLength !== n * size) {
+    throw new ApiError(400, `${where}: shape [${shape.join(",")}] of ${datatype} needs ${n * size} bytes, got ${bytes.byteLength}`);
+  }
+  const copy = new Uint8Array(bytes); // aligned, and owned by the tensor
+  return { name, datatype, shape, data: new ARRAYS[datatype](copy.buffer, 0, n) };
+}
+
+/** JSON `data` for a response (flat, row-major); 64-bit integers become numbers. */
+export function tensorToJson(t: Tensor): unknown[] {
+  if (t.datatype === "BYTES") return (t.data as Uint8Array[]).map((b) => new TextDecoder().decode(b));
+  if (t.datatype === "BOOL") return Array.from(t.data as Uint8Array, (v) => v !== 0);
+  const d = t.data as TypedArray;
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (v) => Number(v));
+  return Array.from(d as Float32Array);
+}
+
+/** Raw bytes of a tensor for the binary extension / gRPC raw contents. */
+export function tensorToBytes(t: Tensor): Uint8Array {
+  if (t.datatype === "BYTES") {
+    const items = t.data as Uint8Array[];
+    const out = new Uint8Array(items.reduce((n, b) => n + 4 + b.byteLength, 0));
+    const view = new DataView(out.buffer);
+    let off = 0;
+    for (const b of items) {
+      view.setUint32(off, b.byteLength, true);
+      out.set(b, off + 4);
+      off += 4 + b.byteLength;
+    }
+    return out;
+  }
+  const d = t.data as TypedArray;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** The OIP datatype of an onnxruntime tensor type. */
+export function datatypeOfOrt(type: string): OipDatatype {
+  const found = OIP_DATATYPES.find((d) => DATATYPES[d].ort === type || (type === "uint8" && d === "UINT8"));
+  if (!found) throw new ApiError(500, `model produced an output of unsupported type ${type}`);
+  return found;
+}

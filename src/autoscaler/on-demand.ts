@@ -1,0 +1,75 @@
+// Capacity on demand, for tasks that have no instance able to serve a request: start one if cores
+// are free, otherwise make room by stopping the least recently used idle instance of other work.
+// This is what lets a 2-core machine serve a whole zoo; the autoscaler sizes things once traffic flows.
+import type { Cluster } from "../cluster/types.js";
+import type { TaskModel, VariantModel } from "../policies/types.js";
+import { eligible } from "../policies/types.js";
+import type { Clock } from "../router/clock.js";
+import type { Request } from "../router/request.js";
+
+export interface IdleProbe {
+  queueLength(task: string): number;
+  lastUsed(instanceId: string): number;
+}
+
+export class OnDemandScaler {
+  private readonly pending = new Set<string>();
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly tasks: ReadonlyMap<string, TaskModel>,
+    private readonly probe: IdleProbe,
+    private readonly clock: Clock,
+    private readonly log: (e: Record<string, unknown>) => void = () => undefined,
+    /** An instance counts as idle after this long without a batch. */
+    private readonly idleMs = 1000,
+  ) {}
+
+  /** Chooses the variant for `r` and makes sure an instance of it is ready or coming. */
+  demand(task: string, r: Request): boolean {
+    const model = this.tasks.get(task);
+    if (!model) return false;
+    const variant = this.pick(model, r);
+    if (!variant) return false;
+    const key = `${task}/${variant.name}`;
+    if (this.pending.has(key)) return true;
+    if (this.cluster.coreBudget - this.cluster.coresInUse() >= 1) {
+      this.launch(key, task, variant.name, null);
+      return true;
+    }
+    const victim = this.cluster
+      .instances()
+      .filter((i) => i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= this.idleMs)
+      .sort((a, b) => this.probe.lastUsed(a.id) - this.probe.lastUsed(b.id))[0];
+    if (!victim) return false;
+    this.launch(key, task, variant.name, victim.id);
+    return true;
+  }
+
+  private launch(key: string, task: string, variant: string, evict: string | null): void {
+    this.pending.add(key);
+    const run = async () => {
+      if (evict) {
+        const stopped = await this.cluster.stop(evict);
+        this.log({ event: "evicted", instance: evict, for: key, ms: stopped.ms });
+      }
+      const started = await this.cluster.start(task, variant, 1);
+      this.log({ event: "started_on_demand", task, variant, ok: started.ok, ms: started.ms, message: started.message });
+    };
+    void run().finally(() => this.pending.delete(key));
+  }
+
+  /** The cheapest variant that may serve `r` and fits its budget on one core; else the fastest. */
+  private pick(model: TaskModel, r: Request): VariantModel | undefined {
+    const budget = r.deadline - this.clock.now();
+    let fits: VariantModel | undefined;
+    let fastest: VariantModel | undefined;
+    for (const v of model.variants) {
+      if (!eligible(r, v)) continue;
+      const lat = v.latency(r.rows, 1);
+      if (!fastest || lat < fastest.latency(r.rows, 1)) fastest = v;
+      if (lat + v.loadMs <= budget && (!fits || lat < fits.latency(r.rows, 1))) fits = v;
+    }
+    return fits ?? fastest;
+  }
+}

@@ -1,0 +1,51 @@
+// A request as the router holds it: when it arrived, when it must be done, what it may be served
+// by, and how to answer it. The tensors are opaque here; only instances look inside.
+
+export type FailStatus = 429 | 500 | 503 | 504;
+
+export interface Served {
+  ok: true;
+  variant: string;
+  subnet?: string;
+  batchSize: number;
+  queueMs: number;
+  computeMs: number;
+  finishedAt: number;
+  sloMet: boolean;
+  output: unknown;
+}
+
+export interface Failed {
+  ok: false;
+  status: FailStatus;
+  /** Short machine-readable cause, used as a metrics label. */
+  reason: "queue_full" | "deadline" | "no_capacity" | "instance_failed" | "shutdown" | "internal";
+  message: string;
+}
+
+export type Outcome = Served | Failed;
+
+export interface Request {
+  seq: number;
+  id: string;
+  task: string;
+  /** Clock ms. */
+  arrival: number;
+  /** Clock ms by which the answer is due. */
+  deadline: number;
+  /** Triton's priority: 1 is the highest; larger numbers wait behind smaller ones. */
+  priority: number;
+  /** Rows (batch items) this request carries. */
+  rows: number;
+  minAccuracy: number;
+  /** Variant the client pinned (`/versions/{v}`). */
+  pinned?: string;
+  /** Variant a policy chose on arrival (INFaaS). */
+  assigned?: string;
+  /** Serve it even when late (counted as a miss) instead of answering 504. */
+  lateOk: boolean;
+  /** Retried once already after an instance died under it. */
+  retried?: boolean;
+  input: unknown;
+  done(outcome: Outcome): void;
+}

@@ -1,0 +1,289 @@
+// The router: one queue per task (pipelines queue per stage), pull-based dispatch of whole batches
+// to instances that have room, and deadlines enforced while requests wait: a request that can no
+// longer make it is answered at once (504) unless its task serves late. Policy code decides what
+// runs; the router makes it happen and answers every request exactly once.
+import type { Cluster, Instance } from "../cluster/types.js";
+import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "../policies/types.js";
+import { eligible } from "../policies/types.js";
+import type { Clock, Timer } from "./clock.js";
+import { RequestQueue } from "./queue.js";
+import type { Failed, Outcome, Request } from "./request.js";
+
+export interface TaskSetup {
+  model: TaskModel;
+  policy: SchedulingPolicy;
+  /** Admission bound: requests queued beyond this are refused at once with 429. */
+  maxQueue: number;
+}
+
+export interface RouterHooks {
+  /** Every answered request, successful or not. */
+  finished?(r: Request, outcome: Outcome): void;
+  /** Every executed batch. */
+  batch?(task: string, variant: string, rows: number, requests: number, computeMs: number): void;
+  /** A request arrived that no ready or starting instance can serve: true if capacity is on its way. */
+  demand?(task: string, r: Request): boolean;
+}
+
+export interface RouterOptions {
+  /** Batches an instance may hold: one running plus prefetched ones (default 2). */
+  slotsPerInstance?: number;
+}
+
+interface TaskState {
+  setup: TaskSetup;
+  queue: RequestQueue;
+  variants: Map<string, VariantModel>;
+  expiry: Timer | null;
+  wake: Timer | null;
+  tick: Timer | null;
+  lastArrival: number;
+}
+
+export class Router {
+  private readonly tasks = new Map<string, TaskState>();
+  private readonly used = new Map<string, number>();
+  private readonly slots: number;
+  private closing = false;
+  private seq = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly cluster: Cluster,
+    private readonly hooks: RouterHooks = {},
+    opts: RouterOptions = {},
+  ) {
+    this.slots = opts.slotsPerInstance ?? 2;
+    cluster.onChange(() => {
+      for (const ts of this.tasks.values()) this.pump(ts);
+    });
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  addTask(setup: TaskSetup): void {
+    const ts: TaskState = {
+      setup,
+      queue: new RequestQueue(setup.policy.order),
+      variants: new Map(setup.model.variants.map((v) => [v.name, v])),
+      expiry: null,
+      wake: null,
+      tick: null,
+      lastArrival: Number.NEGATIVE_INFINITY,
+    };
+    this.tasks.set(setup.model.name, ts);
+    if (setup.policy.tick) this.scheduleTick(ts);
+  }
+
+  /** Stops routing to a task; everything it had queued is answered 503. */
+  removeTask(name: string, why: string): void {
+    const ts = this.tasks.get(name);
+    if (!ts) return;
+    this.tasks.delete(name);
+    for (const t of [ts.expiry, ts.wake, ts.tick]) if (t) this.clock.clearTimer(t);
+    for (const r of ts.queue.drain()) this.fail(r, { ok: false, status: 503, reason: "shutdown", message: why });
+  }
+
+  hasTask(name: string): boolean {
+    return this.tasks.has(name);
+  }
+
+  queueLength(task: string): number {
+    return this.tasks.get(task)?.queue.length ?? 0;
+  }
+
+  lastArrival(task: string): number {
+    return this.tasks.get(task)?.lastArrival ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** When the router last sent a batch to this instance (clock ms). */
+  lastUsed(instanceId: string): number {
+    return this.used.get(instanceId) ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Queues a request; `r.done` is called exactly once, now or later. */
+  submit(r: Request): void {
+    const ts = this.tasks.get(r.task);
+    if (!ts || this.closing) {
+      r.done({ ok: false, status: 503, reason: "shutdown", message: this.closing ? "server is shutting down; retry on another replica" : `task '${r.task}' is not loaded` });
+      return;
+    }
+    ts.lastArrival = this.clock.now();
+    if (ts.queue.length >= ts.setup.maxQueue) {
+      r.done({ ok: false, status: 429, reason: "queue_full", message: `queue of '${r.task}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml` });
+      return;
+    }
+    const ctx = this.context(ts);
+    ts.setup.policy.onArrival?.(r, ctx);
+    if (!ctx.instances.some((i) => this.canServe(ts, i, r)) && !this.startingFor(ts, r) && this.hooks.demand && !this.hooks.demand(r.task, r)) {
+      this.fail(r, {
+        ok: false,
+        status: 503,
+        reason: "no_capacity",
+        message: `no instance of '${r.task}' can serve this request and all ${this.cluster.coreBudget} cores are busy with other work; retry later or start the server with more --cores`,
+      });
+      return;
+    }
+    ts.queue.push(r);
+    this.armExpiry(ts, r);
+    this.pump(ts);
+  }
+
+  private canServe(ts: TaskState, inst: InstanceView, r: Request): boolean {
+    const v = ts.variants.get(inst.variant);
+    return v !== undefined && eligible(r, v);
+  }
+
+  private startingFor(ts: TaskState, r: Request): boolean {
+    return this.cluster.instances().some((i) => i.task === ts.setup.model.name && i.state === "starting" && this.canServe(ts, i, r));
+  }
+
+  private readyInstances(task: string): Instance[] {
+    return this.cluster.instances().filter((i) => i.task === task && i.state === "ready");
+  }
+
+  private context(ts: TaskState, instances: readonly Instance[] = this.readyInstances(ts.setup.model.name)): PolicyContext {
+    return { now: this.clock.now(), task: ts.setup.model, variant: (name) => ts.variants.get(name), instances };
+  }
+
+  /** Fills every instance of the task that has room, as long as the policy has batches for it. */
+  private pump(ts: TaskState): void {
+    if (ts.queue.length === 0) return;
+    const instances = this.readyInstances(ts.setup.model.name).sort((a, b) => a.inFlight - b.inFlight);
+    const ctx = this.context(ts, instances);
+    let wakeAt = Infinity;
+    for (const inst of instances) {
+      while (inst.inFlight < this.slots && ts.queue.length > 0) {
+        const next = ts.setup.policy.nextBatch(inst, ts.queue, ctx);
+        const drop = next.kind === "batch" ? next.choice.drop : next.drop;
+        if (drop?.length) this.dropHopeless(ts, drop, ctx);
+        if (next.kind === "batch") {
+          ts.queue.remove(next.choice.take);
+          this.dispatch(ts, inst, next.choice.variant, next.choice.subnet, next.choice.take);
+          continue;
+        }
+        if (next.kind === "wait") wakeAt = Math.min(wakeAt, next.until);
+        break;
+      }
+    }
+    if (wakeAt < Infinity && (!ts.wake || ts.wake.at > wakeAt)) {
+      if (ts.wake) this.clock.clearTimer(ts.wake);
+      ts.wake = this.clock.setTimer(wakeAt, () => {
+        ts.wake = null;
+        this.pump(ts);
+      });
+    }
+  }
+
+  /** A policy found a request hopeless on one instance; it is dropped only if no instance can make it. */
+  private dropHopeless(ts: TaskState, drop: readonly Request[], ctx: PolicyContext): void {
+    const gone: Request[] = [];
+    for (const r of drop) {
+      if (ctx.now + this.fastest(ts, r, ctx.instances) > r.deadline) gone.push(r);
+    }
+    ts.queue.remove(gone);
+    for (const r of gone) this.fail(r, this.deadlineFailure(ts, r, ctx.now));
+  }
+
+  private dispatch(ts: TaskState, inst: Instance, variant: string, subnet: string | undefined, take: Request[]): void {
+    const sent = this.clock.now();
+    this.used.set(inst.id, sent);
+    const rows = take.reduce((n, r) => n + r.rows, 0);
+    inst.run({ task: ts.setup.model.name, variant, subnet, requests: take }, (res) => {
+      const now = this.clock.now();
+      if (res.ok) {
+        take.forEach((r, i) => {
+          const outcome: Outcome = { ok: true, variant, subnet, batchSize: rows, queueMs: sent - r.arrival, computeMs: res.computeMs, finishedAt: now, sloMet: now <= r.deadline, output: res.outputs[i] };
+          r.done(outcome);
+          this.hooks.finished?.(r, outcome);
+        });
+        this.hooks.batch?.(ts.setup.model.name, variant, rows, take.length, res.computeMs);
+        ts.setup.policy.onBatchDone?.(variant, rows, res.computeMs, this.context(ts));
+      } else {
+        for (const r of take) {
+          if (res.gone && !r.retried && this.tasks.get(r.task) === ts && now + this.fastest(ts, r, this.readyInstances(r.task).filter((i) => i !== inst)) <= r.deadline) {
+            r.retried = true;
+            ts.queue.push(r);
+            this.armExpiry(ts, r);
+          } else {
+            this.fail(r, { ok: false, status: 503, reason: "instance_failed", message: `instance ${inst.id} failed while running this request (${res.message}); it is being replaced, retry` });
+          }
+        }
+      }
+      this.pump(ts);
+    });
+  }
+
+  /** Least predicted latency of `r` on any of `instances` that may serve it (Infinity if none). */
+  private fastest(ts: TaskState, r: Request, instances: readonly InstanceView[]): number {
+    let best = Infinity;
+    for (const inst of instances) {
+      const v = ts.variants.get(inst.variant);
+      if (v && eligible(r, v)) best = Math.min(best, v.latency(r.rows, inst.cores));
+    }
+    if (best === Infinity) {
+      // nothing running can serve it yet (an instance may be starting): judge by the fastest variant on one core
+      for (const v of ts.variants.values()) if (eligible(r, v)) best = Math.min(best, v.latency(r.rows, 1));
+    }
+    return best;
+  }
+
+  private deadlineFailure(ts: TaskState, r: Request, now: number): Failed {
+    const need = this.fastest(ts, r, this.readyInstances(r.task));
+    return {
+      ok: false,
+      status: 504,
+      reason: "deadline",
+      message: `deadline cannot be met: waited ${(now - r.arrival).toFixed(1)} ms, ${(r.deadline - now).toFixed(1)} ms left, the fastest eligible variant needs ${Number.isFinite(need) ? need.toFixed(1) : "∞"} ms; raise slo_ms, lower min_accuracy or send fewer rows`,
+    };
+  }
+
+  /** Arms the task's expiry timer for the moment `r` becomes hopeless, if that is sooner. */
+  private armExpiry(ts: TaskState, r: Request): void {
+    if (r.lateOk) return;
+    const at = r.deadline - this.fastest(ts, r, this.readyInstances(r.task));
+    if (ts.expiry && ts.expiry.at <= at) return;
+    if (ts.expiry) this.clock.clearTimer(ts.expiry);
+    ts.expiry = this.clock.setTimer(at, () => this.expire(ts));
+  }
+
+  private expire(ts: TaskState): void {
+    ts.expiry = null;
+    const now = this.clock.now();
+    const instances = this.readyInstances(ts.setup.model.name);
+    const gone: Request[] = [];
+    let next = Infinity;
+    for (const r of ts.queue) {
+      if (r.lateOk) continue;
+      const at = r.deadline - this.fastest(ts, r, instances);
+      if (at <= now) gone.push(r);
+      else next = Math.min(next, at);
+    }
+    ts.queue.remove(gone);
+    for (const r of gone) this.fail(r, this.deadlineFailure(ts, r, now));
+    if (next < Infinity) ts.expiry = this.clock.setTimer(next, () => this.expire(ts));
+  }
+
+  private scheduleTick(ts: TaskState): void {
+    ts.tick = this.clock.setTimer(this.clock.now() + 1000, () => {
+      ts.setup.policy.tick?.(this.context(ts), ts.queue);
+      if (this.tasks.get(ts.setup.model.name) === ts) this.scheduleTick(ts);
+    });
+  }
+
+  private fail(r: Request, f: Failed): void {
+    r.done(f);
+    this.hooks.finished?.(r, f);
+  }
+
+  /** Stops admission; waits up to `drainMs` for queues and running batches; answers the rest 503. */
+  async shutdown(drainMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    this.closing = true;
+    const deadline = this.clock.now() + drainMs;
+    const busy = () => [...this.tasks.values()].some((ts) => ts.queue.length > 0) || this.cluster.instances().some((i) => i.inFlight > 0);
+    while (busy() && this.clock.now() < deadline) await sleep(5);
+    for (const name of [...this.tasks.keys()]) this.removeTask(name, "server shut down before this request could run; retry on another replica");
+  }
+}
