@@ -31,6 +31,7 @@ import {
   type Tensor,
 } from "./types.js";
 import { variantModel } from "./variant-model.js";
+import type { HotLoop } from "../worker/hot-loop.js";
 
 export const SERVER_NAME = "sloserve";
 export const SERVER_VERSION = "0.1.0";
@@ -44,6 +45,8 @@ export interface GatewayDeps {
   metrics: ServerMetrics;
   /** Task models shared with the on-demand scaler (kept in sync on load/unload). */
   models: Map<string, TaskModel>;
+  /** Busy-polls the gateway's event loop around requests (off unless configured). */
+  hot?: HotLoop;
 }
 
 export class SloGateway implements Gateway {
@@ -211,6 +214,15 @@ export class SloGateway implements Gateway {
   }
 
   async infer(req: InferRequest): Promise<InferResponse> {
+    this.d.hot?.poke();
+    try {
+      return await this.inferNow(req);
+    } finally {
+      this.d.hot?.poke();
+    }
+  }
+
+  private async inferNow(req: InferRequest): Promise<InferResponse> {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const target = this.resolve(req.model, req.version);
     if (!this.loaded.has(req.model)) throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);

@@ -14,6 +14,7 @@ import { SloGateway } from "./gateway.js";
 import { startGrpcServer } from "./grpc.js";
 import { startRestServer } from "./rest.js";
 import { variantModel } from "./variant-model.js";
+import { HotLoop } from "../worker/hot-loop.js";
 
 export interface DeploySpec {
   task: string;
@@ -36,6 +37,8 @@ export interface ServeOptions {
   adminToken?: string;
   /** Batches an instance may hold (one running + prefetched). */
   slotsPerInstance?: number;
+  /** Busy-poll the gateway's event loop this long around each request (ms; 0 = off). */
+  hotMs?: number;
   logLevel?: string;
 }
 
@@ -76,7 +79,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
     { slotsPerInstance: opts.slotsPerInstance },
   );
-  gateway = new SloGateway({ repo, router, cluster, clock, metrics, models });
+  const hot = new HotLoop(opts.hotMs ?? 0);
+  gateway = new SloGateway({ repo, router, cluster, clock, metrics, models, hot });
   scaler = new OnDemandScaler(cluster, models, router, clock, (e) => log.info(e));
   cluster.onChange(() => {
     const rows = new Map<string, { model: string; version: string; instances: number; cores: number }>();
@@ -91,17 +95,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     metrics.setDeployment([...rows.values()]);
   });
 
-  for (const spec of opts.deploy ?? defaultDeployment(repo, opts.cores)) {
-    const r = await cluster.start(spec.task, spec.variant, spec.cores);
-    if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
-  }
-  gateway.markStarted();
-
-  const rest = await startRestServer(gateway, { host: opts.host ?? "127.0.0.1", port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics });
-  const grpc = await startGrpcServer(gateway, { host: opts.host ?? "127.0.0.1", port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
+  const host = opts.host ?? "127.0.0.1";
   const tritonMetrics = Fastify({ logger: false });
-  tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
-  const tritonMetricsUrl = `${await tritonMetrics.listen({ host: opts.host ?? "127.0.0.1", port: opts.metricsPort ?? 8002 })}/metrics`;
+  let rest: Awaited<ReturnType<typeof startRestServer>> | undefined;
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
+  let tritonMetricsUrl: string;
+  try {
+    for (const spec of opts.deploy ?? defaultDeployment(repo, opts.cores)) {
+      const r = await cluster.start(spec.task, spec.variant, spec.cores);
+      if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
+    }
+    gateway.markStarted();
+    rest = await startRestServer(gateway, { host, port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics });
+    grpc = await startGrpcServer(gateway, { host, port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
+    tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
+    tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
+  } catch (err) {
+    // a port in use or a failed start must not leave worker processes behind
+    await Promise.allSettled([rest?.app.close(), grpc?.close(0), tritonMetrics.close(), cluster.shutdown()]);
+    throw err;
+  }
   log.info({ event: "serving", http: rest.url, grpc_port: grpc.port, triton_metrics: tritonMetricsUrl, cores: opts.cores, instances: cluster.instances().map((i) => `${i.id}×${i.cores}`) });
 
   let closed: Promise<void> | undefined;
@@ -117,8 +130,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close(drainMs = 10_000) {
       closed ??= (async () => {
         gateway!.stopAdmission();
+        hot.stop();
         await router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
-        await Promise.all([rest.app.close(), grpc.close(1000), tritonMetrics.close()]);
+        await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
         await cluster.shutdown();
         log.info({ event: "stopped" });
       })();

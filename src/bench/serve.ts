@@ -31,6 +31,7 @@ const { values } = parseArgs({
     variant: { type: "string", default: "resnet18" },
     seconds: { type: "string", default: "8" },
     decisions: { type: "string", default: "100000" },
+    "hot-ms": { type: "string", default: "0" },
   },
 });
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -55,15 +56,36 @@ for (const b of batchGrid(variant.config.max_batch)) {
   const s = header.samples as number[];
   rawPoints.push({ batch: b, p50: quantile(s, 0.5), p99: quantile(s, 0.99), rowsPerS: (b * s.length) / (s.reduce((a, x) => a + x, 0) / 1000) });
 }
+// low load: one request at a time, as far apart as the client below sends them
+const LOW_LOAD_GAP_MS = 2;
+const lowSamples = (await raw.client.call("bench", { batch: 1, warmup: 3, minSamples: 300, budgetMs: 0, gapMs: LOW_LOAD_GAP_MS })).header.samples as number[];
 await raw.stop();
+const rawLow = { p50: quantile(lowSamples, 0.5), p99: quantile(lowSamples, 0.99) };
 const rawBest = rawPoints.reduce((a, b) => (b.rowsPerS > a.rowsPerS ? b : a));
 const rawB1 = rawPoints.find((p) => p.batch === 1)!;
+
+// ---- the floor: a bare fastify server answering the same body over the same undici client
+const echoPort = await freePort();
+const echo = spawn(
+  "taskset",
+  ["-c", clientCores.join(","), process.execPath, "--input-type=module", "-e", `
+    import Fastify from "fastify";
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", { parseAs: "buffer" }, (_r, b, d) => d(null, b));
+    app.post("/echo", async (_req, reply) => reply.type("application/json").send('{"ok":true}'));
+    await app.listen({ host: "127.0.0.1", port: ${echoPort} });
+    console.log("listening");
+  `],
+  { stdio: ["ignore", "pipe", "inherit"], cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..") },
+);
+await new Promise<void>((resolve) => echo.stdout.once("data", () => resolve()));
 
 // ---- sloserve: a server process (gateway on the client's core, one instance on the instance core)
 const [httpPort, grpcPort] = [await freePort(), await freePort()];
 const server = spawn(
   "taskset",
-  ["-c", clientCores.join(","), process.execPath, "bin/sloserve.js", "serve", "--models", values.models!, "--port", String(httpPort), "--grpc-port", String(grpcPort), "--cores", "1", "--deploy", `${task.name}=${variant.name}:1`, "--log-level", "warn"],
+  ["-c", clientCores.join(","), process.execPath, "bin/sloserve.js", "serve", "--models", values.models!, "--port", String(httpPort), "--grpc-port", String(grpcPort), "--cores", "1", "--deploy", `${task.name}=${variant.name}:1`, "--hot-ms", values["hot-ms"]!, "--log-level", "warn"],
   { stdio: ["ignore", "ignore", "pipe"], cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..") },
 );
 let serverErr = "";
@@ -95,6 +117,19 @@ const grpcReq = {
 const grpcOnce = () =>
   new Promise<void>((resolve, reject) => grpcClient.ModelInfer(grpcReq, (err: Error | null) => (err ? reject(err) : resolve())));
 
+const echoAgent = new Agent({ connections: 1 });
+const echoLat: number[] = [];
+for (let i = 0; i < 300; i++) {
+  const t0 = performance.now();
+  const res = await request(`http://127.0.0.1:${echoPort}/echo`, { method: "POST", dispatcher: echoAgent, headers: { "content-type": "application/octet-stream" }, body: body.bytes });
+  await res.body.arrayBuffer();
+  echoLat.push(performance.now() - t0);
+  await sleep(2);
+}
+echo.kill();
+await echoAgent.close();
+const httpFloor = { p50: quantile(echoLat.slice(20), 0.5), p99: quantile(echoLat.slice(20), 0.99) };
+
 const rows: Record<string, { saturated_rows_per_s: number; ratio_to_raw: number; concurrency: number; lowload_p50_ms: number; lowload_p99_ms: number; added_p50_ms: number; added_p99_ms: number }> = {};
 for (const [name, once] of [["rest_binary", restOnce], ["grpc", grpcOnce]] as const) {
   log(`sloserve over ${name}: low-load latency, then saturation`);
@@ -105,7 +140,7 @@ for (const [name, once] of [["rest_binary", restOnce], ["grpc", grpcOnce]] as co
     const t0 = performance.now();
     await once();
     lat.push(performance.now() - t0);
-    await sleep(2);
+    await sleep(LOW_LOAD_GAP_MS);
   }
   const concurrency = Math.max(4, Math.min(2 * variant.config.max_batch, 64));
   const sat = await closedLoop(once, concurrency, seconds * 1000);
@@ -115,8 +150,8 @@ for (const [name, once] of [["rest_binary", restOnce], ["grpc", grpcOnce]] as co
     concurrency,
     lowload_p50_ms: quantile(lat, 0.5),
     lowload_p99_ms: quantile(lat, 0.99),
-    added_p50_ms: quantile(lat, 0.5) - rawB1.p50,
-    added_p99_ms: quantile(lat, 0.99) - rawB1.p99,
+    added_p50_ms: quantile(lat, 0.5) - rawLow.p50,
+    added_p99_ms: quantile(lat, 0.99) - rawLow.p99,
   };
 }
 grpcClient.close();
@@ -134,6 +169,10 @@ const figures = {
   raw_best_rows_per_s: rawBest.rowsPerS,
   raw_b1_p50_ms: rawB1.p50,
   raw_b1_p99_ms: rawB1.p99,
+  http_echo_p50_ms: httpFloor.p50,
+  http_echo_p99_ms: httpFloor.p99,
+  raw_lowload_p50_ms: rawLow.p50,
+  raw_lowload_p99_ms: rawLow.p99,
   rest_binary: rows.rest_binary,
   grpc: rows.grpc,
   throughput_ratio_rest_binary: rows.rest_binary!.ratio_to_raw,
@@ -144,7 +183,7 @@ const figures = {
 };
 emit(
   {
-    title: `bench:serve — ${task.name}/${variant.name}, instance on 1 core (${os.cpus()[0]?.model.trim()}); gateway + load generator on the other`,
+    title: `bench:serve — ${task.name}/${variant.name}, instance on 1 core (${os.cpus()[0]?.model.trim()}); gateway + load generator on the other; gateway --hot-ms ${values["hot-ms"]}`,
     tables: [
       { head: ["raw onnxruntime batch", "p50 ms", "p99 ms", "rows/s"], rows: rawPoints.map((p) => [String(p.batch), fmt(p.p50, 3), fmt(p.p99, 3), fmt(p.rowsPerS, 0)]) },
       {
@@ -157,7 +196,11 @@ emit(
       },
     ],
     figures,
-    notes: [`INFaaS reports 2.2–3.5 ms of decision overhead per query; raw best batch is ${rawBest.batch}.`],
+    notes: [
+      `raw onnxruntime at low load (batch 1, ${LOW_LOAD_GAP_MS} ms apart like the client): p50 ${fmt(rawLow.p50, 3)} ms, p99 ${fmt(rawLow.p99, 3)} ms — the "added" columns subtract these.`,
+      `floor of the transport: a bare fastify server answering the same body to the same client, same pacing: p50 ${fmt(httpFloor.p50, 3)} ms, p99 ${fmt(httpFloor.p99, 3)} ms.`,
+      `INFaaS reports 2.2–3.5 ms of decision overhead per query; raw best batch is ${rawBest.batch}.`,
+    ],
   },
   values.json!,
 );

@@ -35,8 +35,9 @@ program
   .option("--deploy <specs>", "instances to start first, e.g. digits=cnn-small:1,vision=resnet18:1 (task=variant:cores)", parseDeploy)
   .option("--max-body-mb <mb>", "largest request body accepted", (v) => positiveInt(v, "--max-body-mb"), 64)
   .option("--drain-ms <ms>", "on SIGTERM, how long queued requests may still run", (v) => positiveInt(v, "--drain-ms"), 10_000)
+  .option("--hot-ms <ms>", "busy-poll the gateway this long around each request: lower latency at low load for CPU (worth it when the gateway has a core of its own)", (v) => Number(v), 0)
   .option("--log-level <level>", "pino log level", "info")
-  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; logLevel: string }) => {
+  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; hotMs: number; logLevel: string }) => {
     await prepareZoo(opts.models, log);
     await profileMissing(opts.models);
     const server = await startServer({
@@ -49,6 +50,7 @@ program
       deploy: opts.deploy,
       maxBodyBytes: opts.maxBodyMb * 2 ** 20,
       adminToken: process.env.SLOSERVE_ADMIN_TOKEN || undefined,
+      hotMs: opts.hotMs,
       logLevel: opts.logLevel,
     });
     log(`sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`);

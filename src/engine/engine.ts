@@ -104,6 +104,10 @@ export class Engine {
       const rowSize = spec.rowShape.reduce((a, b) => a * b, 1);
       const first = parts[0]?.inputs[spec.name];
       if (!first) throw new Error(`batch is missing input '${spec.name}'`);
+      if (parts.length === 1 && first.length === rows * rowSize) {
+        feeds[spec.name] = new ort.Tensor(spec.type, first as never, [rows, ...spec.rowShape]);
+        continue;
+      }
       const stacked = allocLike(first, rows * rowSize);
       let offset = 0;
       for (const part of parts) {
@@ -124,7 +128,9 @@ export class Engine {
       const data = tensor.data as TypedArray;
       let row = 0;
       parts.forEach((part, i) => {
-        out[i]![name] = { data: data.slice(row * rowSize, (row + part.rows) * rowSize) as TypedArray, dims: [part.rows, ...rowDims] };
+        // one part owns the whole output; several get views of it (no copies either way)
+        const slice = parts.length === 1 ? data : (data.subarray(row * rowSize, (row + part.rows) * rowSize) as TypedArray);
+        out[i]![name] = { data: slice, dims: [part.rows, ...rowDims] };
         row += part.rows;
       });
     }

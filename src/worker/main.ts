@@ -12,6 +12,7 @@ const { values } = parseArgs({
     cpus: { type: "string", default: "" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "0" },
+    "hot-ms": { type: "string", default: "1" },
   },
 });
 
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   await engine.run(engine.zeroFeeds(1));
   const warmupMs = performance.now() - t0 - sessionMs;
   const cpus = values.cpus ? values.cpus.split(",").map(Number) : [];
-  const server = new WorkerServer({ engine, host: values.host!, port: Number(values.port), cpus });
+  const server = new WorkerServer({ engine, host: values.host!, port: Number(values.port), cpus, hotMs: Number(values["hot-ms"]) });
   const port = await server.listen();
   process.on("SIGTERM", () => void server.shutdown());
   process.stdout.write(JSON.stringify({ event: "ready", pid: process.pid, port, sessionMs, warmupMs }) + "\n");

@@ -17,7 +17,12 @@ export interface Frame<H = FrameHeader> {
 export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 
 export function encodeFrame(header: object, payload: Uint8Array[] = []): Buffer[] {
-  const json = Buffer.from(JSON.stringify(header), "utf8");
+  // Pad the header with spaces so the payload starts 8-byte aligned: the receiver can view
+  // tensors in place instead of copying them to aligned memory.
+  let text = JSON.stringify(header);
+  const rem = (8 + Buffer.byteLength(text, "utf8")) % 8;
+  if (rem !== 0) text += " ".repeat(8 - rem);
+  const json = Buffer.from(text, "utf8");
   const payloadBytes = payload.reduce((n, p) => n + p.byteLength, 0);
   const prefix = Buffer.allocUnsafe(8);
   prefix.writeUInt32LE(4 + json.byteLength + payloadBytes, 0);

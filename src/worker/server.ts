@@ -6,6 +6,7 @@ import type ort from "onnxruntime-node";
 import { Engine, type BatchPart } from "../engine/engine.js";
 import { encodeFrame, FrameDecoder, type FrameHeader, type WirePart, type WireTensor } from "./protocol.js";
 import { bytesOf, viewAs } from "./tensors.js";
+import { HotLoop } from "./hot-loop.js";
 import { pinProcess } from "./pin.js";
 
 export interface WorkerOptions {
@@ -13,6 +14,8 @@ export interface WorkerOptions {
   host: string;
   port: number;
   cpus: number[];
+  /** Busy-poll this long after each batch (ms): an idle core takes a while to wake for the next one. */
+  hotMs?: number;
 }
 
 export class WorkerServer {
@@ -24,9 +27,11 @@ export class WorkerServer {
   private sockets = new Set<net.Socket>();
   /** Batches run one at a time, in arrival order: a prefetched batch waits here, not in onnxruntime. */
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly hot: HotLoop;
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
+    this.hot = new HotLoop(opts.hotMs ?? 0);
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -72,7 +77,7 @@ export class WorkerServer {
           return this.reply(socket, { id: h.id, ok: true, ...r });
         }
         case "bench":
-          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number) });
+          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number, (h.gapMs as number | undefined) ?? 0) });
         case "stats":
           return this.reply(socket, { id: h.id, ok: true, ...this.stats() });
         case "shutdown":
@@ -124,6 +129,7 @@ export class WorkerServer {
       out.push({ rows: parts[i]!.rows, tensors });
     }
     this.reply(socket, { id: h.id, ok: true, computeUs, threads: this.opts.engine.threads, parts: out }, buffers);
+    this.hot.poke();
   }
 
   /** Grow: widen affinity first so the new threads may use the new cores. Shrink: narrow after the swap. */
@@ -137,12 +143,14 @@ export class WorkerServer {
     return { ...r, pinned };
   }
 
-  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number): Promise<number[]> {
+  /** Times runs back to back, or `gapMs` apart to see latency at low load (an idle core wakes up slower). */
+  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number, gapMs = 0): Promise<number[]> {
     const feeds = this.opts.engine.zeroFeeds(batch);
     for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
     const samples: number[] = [];
     const start = performance.now();
     while (samples.length < minSamples || (performance.now() - start < budgetMs && samples.length < 10_000)) {
+      if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       const t0 = performance.now();
       await this.opts.engine.run(feeds as Record<string, ort.Tensor>);
       samples.push(performance.now() - t0);
@@ -166,6 +174,7 @@ export class WorkerServer {
   async shutdown(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.hot.stop();
     this.server.close();
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
     await this.opts.engine.close();

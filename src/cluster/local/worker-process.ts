@@ -18,6 +18,8 @@ export interface SpawnOptions {
   cpus: number[];
   host?: string;
   readyTimeoutMs?: number;
+  /** Busy-poll after each batch (ms; the worker's default when unset). */
+  hotMs?: number;
 }
 
 export interface WorkerHandle {
@@ -36,7 +38,7 @@ export interface WorkerHandle {
 
 export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
   const host = opts.host ?? "127.0.0.1";
-  const nodeArgs = ["--import", TSX_LOADER, WORKER_MAIN, "--model", opts.modelPath, "--threads", String(opts.threads), "--host", host, "--cpus", opts.cpus.join(",")];
+  const nodeArgs = ["--import", TSX_LOADER, WORKER_MAIN, "--model", opts.modelPath, "--threads", String(opts.threads), "--host", host, "--cpus", opts.cpus.join(","), ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)])];
   const usePin = process.platform === "linux" && opts.cpus.length > 0;
   const t0 = performance.now();
   const proc = usePin
