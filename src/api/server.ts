@@ -8,7 +8,14 @@ import { ServerMetrics } from "../metrics/metrics.js";
 import type { TaskModel } from "../policies/types.js";
 import { RealClock } from "../router/clock.js";
 import { Router } from "../router/router.js";
-import { loadRepository, type Repository } from "../repository/repository.js";
+import { loadRepository, type Repository, type Variant } from "../repository/repository.js";
+import { Controller, type Decision, type ScaledTask } from "../autoscaler/controller.js";
+import { TaskMeter } from "../autoscaler/meter.js";
+import { makeScalingPolicy } from "../autoscaler/policies/index.js";
+import type { VariantInfo } from "../autoscaler/types.js";
+import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
+import { loadLstmForecaster } from "../autoscaler/forecast/lstm.js";
+import type { Clock } from "../router/clock.js";
 import { resolveInside } from "../repository/safe-path.js";
 import { SloGateway } from "./gateway.js";
 import { startGrpcServer } from "./grpc.js";
@@ -39,6 +46,12 @@ export interface ServeOptions {
   slotsPerInstance?: number;
   /** Busy-poll the gateway's event loop this long around each request (ms; 0 = off). */
   hotMs?: number;
+  /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
+  autoscaler?: string;
+  /** Decision interval of the control loop (ms). */
+  decisionIntervalMs?: number;
+  /** Load forecaster of the control loop. */
+  forecaster?: "max-trend" | "lstm";
   logLevel?: string;
 }
 
@@ -52,6 +65,8 @@ export interface RunningServer {
   router: Router;
   metrics: ServerMetrics;
   repo: Repository;
+  /** The autoscaler's control loop (null when autoscaling is off). */
+  controller: Controller | null;
   /** Stops admission, drains queues for up to `drainMs`, answers everything, stops the workers. */
   close(drainMs?: number): Promise<void>;
 }
@@ -68,13 +83,21 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     log: (e) => log.info(e),
   });
   const models = new Map<string, TaskModel>();
+  const meter = new TaskMeter(clock);
   let gateway: SloGateway | undefined;
   let scaler: OnDemandScaler | undefined;
   const router = new Router(
     clock,
     cluster,
     {
-      batch: (task, variant, rows, _n, computeMs) => gateway?.batchExecuted(task, variant, rows, computeMs),
+      arrived: (r) => meter.arrival(r.task, r.deadline - r.arrival),
+      finished: (r, o) => {
+        if (!o.ok || !o.sloMet) meter.miss(r.task);
+      },
+      batch: (task, variant, rows, _n, computeMs) => {
+        meter.batch(task, rows);
+        gateway?.batchExecuted(task, variant, rows, computeMs);
+      },
       demand: (task, r) => scaler?.demand(task, r) ?? false,
     },
     { slotsPerInstance: opts.slotsPerInstance },
@@ -96,16 +119,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
 
   const host = opts.host ?? "127.0.0.1";
+  const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
+  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }) });
   const tritonMetrics = Fastify({ logger: false });
   let rest: Awaited<ReturnType<typeof startRestServer>> | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let tritonMetricsUrl: string;
   try {
-    for (const spec of opts.deploy ?? defaultDeployment(repo, opts.cores)) {
+    for (const spec of deployment) {
       const r = await cluster.start(spec.task, spec.variant, spec.cores);
       if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
     }
     gateway.markStarted();
+    controller?.start();
     rest = await startRestServer(gateway, { host, port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics });
     grpc = await startGrpcServer(gateway, { host, port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
     tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
@@ -127,18 +153,61 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     router,
     metrics,
     repo,
+    controller,
     close(drainMs = 10_000) {
       closed ??= (async () => {
         gateway!.stopAdmission();
         hot.stop();
+        controller?.stop();
         await router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
         await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
+        await controller?.close();
         await cluster.shutdown();
         log.info({ event: "stopped" });
       })();
       return closed;
     },
   };
+}
+
+interface LoopParts {
+  clock: Clock;
+  cluster: LocalCluster;
+  router: Router;
+  meter: TaskMeter;
+  deployment: DeploySpec[];
+  metrics: ServerMetrics;
+  log: (d: Decision) => void;
+}
+
+/** The control loop over every task whose scaling policy is not "none". */
+async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts): Promise<Controller | null> {
+  const tasks: ScaledTask[] = [];
+  for (const task of repo.tasks.values()) {
+    const name = opts.autoscaler ?? task.config.scaling;
+    if (name === "none") continue;
+    const variants = [...task.variants.values()].map(variantInfo);
+    const variant = p.deployment.find((d) => d.task === task.name)?.variant ?? variants[0]!.name;
+    tasks.push({ task: task.name, policy: makeScalingPolicy(name), variant, variants, sloMs: task.config.slo_ms });
+  }
+  if (tasks.length === 0) return null;
+  const forecaster = opts.forecaster === "lstm" ? await loadLstmForecaster() : new MaxTrendForecaster();
+  return new Controller(p.clock, p.cluster, p.router, p.meter, tasks, {
+    intervalMs: opts.decisionIntervalMs ?? 1000,
+    maxCores: p.cluster.coreBudget,
+    forecaster,
+    onActuation: (kind, ms) => p.metrics.actuation(kind, ms),
+    log: (d) => {
+      p.metrics.decision(d.task, d.policy, d.plan.mode ?? "plan", d.solverMs);
+      if (d.changes.length > 0 || d.actuation) p.log(d);
+    },
+  });
+}
+
+/** What scaling policies know of a variant: accuracy, the p99 latency fit, cold start. */
+export function variantInfo(v: Variant): VariantInfo {
+  const p = v.profile!;
+  return { name: v.name, accuracy: v.config.accuracy.value, maxBatch: v.config.max_batch, latency: { alpha: p.fit.p99.alpha, beta: p.fit.p99.beta, gamma: p.fit.p99.gamma, zeta: p.fit.p99.zeta }, loadMs: p.load_ms.p50 };
 }
 
 /**

@@ -4,7 +4,6 @@
 // of pinned worker process, without sloserve around it); (b) the latency sloserve adds at low
 // load; (c) the scheduling policies' decision time with 50 variants.
 import { spawn } from "node:child_process";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -21,6 +20,7 @@ import { pinProcess } from "../worker/pin.js";
 import { loadRepository } from "../repository/repository.js";
 import { DATATYPES } from "../repository/datatypes.js";
 import { timeAllPolicies } from "./decisions.js";
+import { freePort } from "./net.js";
 import { emit } from "./report.js";
 
 const { values } = parseArgs({
@@ -85,7 +85,7 @@ await new Promise<void>((resolve) => echo.stdout.once("data", () => resolve()));
 const [httpPort, grpcPort] = [await freePort(), await freePort()];
 const server = spawn(
   "taskset",
-  ["-c", clientCores.join(","), process.execPath, "bin/sloserve.js", "serve", "--models", values.models!, "--port", String(httpPort), "--grpc-port", String(grpcPort), "--cores", "1", "--deploy", `${task.name}=${variant.name}:1`, "--hot-ms", values["hot-ms"]!, "--log-level", "warn"],
+  ["-c", clientCores.join(","), process.execPath, "bin/sloserve.js", "serve", "--models", values.models!, "--port", String(httpPort), "--grpc-port", String(grpcPort), "--cores", "1", "--deploy", `${task.name}=${variant.name}:1`, "--hot-ms", values["hot-ms"]!, "--autoscaler", "none", "--log-level", "warn"],
   { stdio: ["ignore", "ignore", "pipe"], cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..") },
 );
 let serverErr = "";
@@ -236,14 +236,4 @@ function restBody(bytes: number, name: string, datatype: string, shape: number[]
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }

@@ -1,7 +1,8 @@
 // The `sloserve` command line.
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { startServer, type DeploySpec } from "../api/server.js";
+import { defaultDeployment, startServer, variantInfo, type DeploySpec } from "../api/server.js";
+import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/policies/index.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { progress } from "./progress.js";
@@ -36,8 +37,11 @@ program
   .option("--max-body-mb <mb>", "largest request body accepted", (v) => positiveInt(v, "--max-body-mb"), 64)
   .option("--drain-ms <ms>", "on SIGTERM, how long queued requests may still run", (v) => positiveInt(v, "--drain-ms"), 10_000)
   .option("--hot-ms <ms>", "busy-poll the gateway this long around each request: lower latency at low load for CPU (worth it when the gateway has a core of its own)", (v) => Number(v), 0)
+  .option("-a, --autoscaler <policy>", `scaling policy for every task: ${SCALING_POLICY_NAMES.join(", ")} or none (default: each task's 'scaling' in task.yaml)`, scalingName)
+  .option("--forecaster <name>", "load forecaster of the control loop: max-trend or lstm (trained on the Twitter trace)", forecasterName, "max-trend")
+  .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
   .option("--log-level <level>", "pino log level", "info")
-  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; hotMs: number; logLevel: string }) => {
+  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; hotMs: number; autoscaler?: string; forecaster: "max-trend" | "lstm"; decisionIntervalMs: number; logLevel: string }) => {
     await prepareZoo(opts.models, log);
     await profileMissing(opts.models);
     const server = await startServer({
@@ -51,6 +55,9 @@ program
       maxBodyBytes: opts.maxBodyMb * 2 ** 20,
       adminToken: process.env.SLOSERVE_ADMIN_TOKEN || undefined,
       hotMs: opts.hotMs,
+      autoscaler: opts.autoscaler,
+      forecaster: opts.forecaster,
+      decisionIntervalMs: opts.decisionIntervalMs,
       logLevel: opts.logLevel,
     });
     log(`sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`);
@@ -81,6 +88,16 @@ async function profileMissing(models: string): Promise<void> {
   } finally {
     bar.stop();
   }
+}
+
+function scalingName(v: string): string {
+  if (v !== "none" && !(SCALING_POLICY_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`'${v}' is not a scaling policy; use ${SCALING_POLICY_NAMES.join(", ")} or none`);
+  return v;
+}
+
+function forecasterName(v: string): string {
+  if (v !== "max-trend" && v !== "lstm") throw new InvalidArgumentError(`'${v}' is not a forecaster; use max-trend or lstm`);
+  return v;
 }
 
 function port(v: string): number {
@@ -141,6 +158,40 @@ program
     printTable(["variant", "fit median err", "fit max err", "cold start ms", "resize ms", "peak RSS MB"], rows);
     if (opts.dryRun) log("(dry run: no profile.json written)");
   });
+
+program
+  .command("plan")
+  .description("print what each scaling policy would choose for a given load, before trusting it live")
+  .requiredOption("-t, --task <name>", "task to plan for")
+  .requiredOption("-r, --rate <req/s>", "arrival rate now", (v) => positiveNumber(v, "--rate"))
+  .option("--forecast <req/s>", "forecast max rate of the next 10 s (default: the rate)", (v) => positiveNumber(v, "--forecast"))
+  .option("-v, --variant <name>", "variant to scale (default: the task's first by accuracy that fits half the SLO)")
+  .option("--instances <n>", "instances running now", (v) => positiveInt(v, "--instances"), 1)
+  .option("--cores-each <n>", "cores of each running instance", (v) => positiveInt(v, "--cores-each"), 1)
+  .option("--max-cores <n>", "largest instance (C_max)", (v) => positiveInt(v, "--max-cores"), 8)
+  .option("--slo-ms <ms>", "SLO (default: the task's)", (v) => positiveNumber(v, "--slo-ms"))
+  .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
+  .action(async (opts: { task: string; rate: number; forecast?: number; variant?: string; instances: number; coresEach: number; maxCores: number; sloMs?: number; models: string }) => {
+    const { planTable } = await import("../autoscaler/plan-table.js");
+    const repo = await loadRepository(opts.models, { tasks: [opts.task] });
+    const task = repo.tasks.get(opts.task)!;
+    const variants = [...task.variants.values()].map(variantInfo);
+    const variant = opts.variant ?? defaultDeploymentVariant(task.name, repo);
+    if (!task.variants.has(variant)) throw new InvalidArgumentError(`task '${task.name}' has no variant '${variant}'`);
+    const rows = planTable({ task: task.name, sloMs: opts.sloMs ?? task.config.slo_ms, rate: opts.rate, forecast: opts.forecast ?? opts.rate, variant, variants, instances: opts.instances, coresEach: opts.coresEach, maxCores: opts.maxCores, makePolicy: makeScalingPolicy, policies: [...SCALING_POLICY_NAMES] });
+    process.stdout.write(`${task.name}/${variant}: ${opts.rate} req/s now, ${opts.forecast ?? opts.rate} forecast, ${opts.instances} × ${opts.coresEach} cores running, SLO ${opts.sloMs ?? task.config.slo_ms} ms\n\n`);
+    printTable(["policy", "instances × cores", "total cores", "batch", "mode", "reason"], rows);
+  });
+
+function positiveNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} needs a positive number, got '${v}'`);
+  return n;
+}
+
+function defaultDeploymentVariant(task: string, repo: Awaited<ReturnType<typeof loadRepository>>): string {
+  return defaultDeployment(repo, Number.MAX_SAFE_INTEGER).find((d) => d.task === task)!.variant;
+}
 
 const zoo = program.command("zoo").description("build the bundled model zoo");
 zoo

@@ -53,6 +53,7 @@ export class ServerMetrics {
   private readonly instances: client.Gauge<MV>;
   private readonly cores: client.Gauge<MV>;
   private readonly decisions: client.Counter<"model" | "policy" | "action">;
+  private readonly solverSeconds: client.Histogram<"policy">;
   private readonly actuationSeconds: client.Histogram<"kind">;
 
   constructor() {
@@ -79,6 +80,7 @@ export class ServerMetrics {
     this.instances = new client.Gauge({ name: "sloserve_instances", help: "Running instances per variant", labelNames: mv, registers: r });
     this.cores = new client.Gauge({ name: "sloserve_cores", help: "Cores allocated per variant", labelNames: mv, registers: r });
     this.decisions = new client.Counter({ name: "sloserve_autoscaler_decisions_total", help: "Autoscaler decisions by action", labelNames: ["model", "policy", "action"], registers: r });
+    this.solverSeconds = new client.Histogram({ name: "sloserve_autoscaler_solver_seconds", help: "Time a scaling policy took to decide", labelNames: ["policy"], buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: r });
     this.actuationSeconds = new client.Histogram({ name: "sloserve_actuation_seconds", help: "Time to start, resize or stop an instance", labelNames: ["kind"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
   }
 
@@ -120,8 +122,9 @@ export class ServerMetrics {
     }
   }
 
-  decision(model: string, policy: string, action: string): void {
+  decision(model: string, policy: string, action: string, solverMs: number): void {
     this.decisions.inc({ model, policy, action });
+    this.solverSeconds.observe({ policy }, solverMs / 1000);
   }
 
   actuation(kind: "start" | "resize" | "stop", ms: number): void {

@@ -17,6 +17,8 @@ export interface TaskSetup {
 }
 
 export interface RouterHooks {
+  /** Every request admitted to a queue. */
+  arrived?(r: Request): void;
   /** Every answered request, successful or not. */
   finished?(r: Request, outcome: Outcome): void;
   /** Every executed batch. */
@@ -43,6 +45,8 @@ interface TaskState {
 export class Router {
   private readonly tasks = new Map<string, TaskState>();
   private readonly used = new Map<string, number>();
+  /** Requests sent to instances and not yet answered, per task. */
+  private readonly running = new Map<string, number>();
   private readonly slots: number;
   private closing = false;
   private seq = 0;
@@ -98,6 +102,11 @@ export class Router {
     return this.tasks.get(task)?.lastArrival ?? Number.NEGATIVE_INFINITY;
   }
 
+  /** Requests queued or running: the concurrency Knative and Ray Serve scale on. */
+  outstanding(task: string): number {
+    return this.queueLength(task) + (this.running.get(task) ?? 0);
+  }
+
   /** When the router last sent a batch to this instance (clock ms). */
   lastUsed(instanceId: string): number {
     return this.used.get(instanceId) ?? Number.NEGATIVE_INFINITY;
@@ -127,6 +136,7 @@ export class Router {
       return;
     }
     ts.queue.push(r);
+    this.hooks.arrived?.(r);
     this.armExpiry(ts, r);
     this.pump(ts);
   }
@@ -190,9 +200,12 @@ export class Router {
   private dispatch(ts: TaskState, inst: Instance, variant: string, subnet: string | undefined, take: Request[]): void {
     const sent = this.clock.now();
     this.used.set(inst.id, sent);
+    const task = ts.setup.model.name;
+    this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
-    inst.run({ task: ts.setup.model.name, variant, subnet, requests: take }, (res) => {
+    inst.run({ task, variant, subnet, requests: take }, (res) => {
       const now = this.clock.now();
+      this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         take.forEach((r, i) => {
           const outcome: Outcome = { ok: true, variant, subnet, batchSize: rows, queueMs: sent - r.arrival, computeMs: res.computeMs, finishedAt: now, sloMet: now <= r.deadline, output: res.outputs[i] };

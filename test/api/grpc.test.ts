@@ -77,6 +77,8 @@ beforeAll(async () => {
       { task: "digits", variant: "cnn-large", cores: 1 },
     ],
     maxBodyBytes: MAX_MESSAGE,
+    // a fixed deployment: these tests address particular instances
+    autoscaler: "none",
     adminToken: TOKEN,
     logLevel: "warn",
   });

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "../../src/api/server.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
+import { freePort } from "../../src/bench/net.js";
 import { float32Bytes, get, infer, post } from "./oip-client.js";
 
 const digits = loadDigits().test;
@@ -26,7 +26,7 @@ afterAll(async () => {
 describe("admission control and admin token", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ modelsDir: repo, httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "cnn-large", cores: 1 }], adminToken: "s3cret", logLevel: "warn" });
+    server = await startServer({ modelsDir: repo, httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "cnn-large", cores: 1 }], adminToken: "s3cret", autoscaler: "none", logLevel: "warn" });
   });
   afterAll(async () => {
     await server?.close(2000);
@@ -54,7 +54,7 @@ describe("admission control and admin token", () => {
 
 describe("scale from zero", () => {
   it("starts an instance of a task that has none, making room by stopping an idle one", async () => {
-    const server = await startServer({ modelsDir: path.resolve("models"), httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }], logLevel: "warn" });
+    const server = await startServer({ modelsDir: path.resolve("models"), httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }], autoscaler: "none", logLevel: "warn" });
     try {
       await new Promise((r) => setTimeout(r, 1100)); // digits becomes idle
       const raw = Array.from(digits.images.subarray(0, 784), (x) => Math.round(x * 255));
@@ -94,13 +94,3 @@ describe("graceful shutdown", () => {
     await expect(get(base, "/v2/health/live")).rejects.toThrow();
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

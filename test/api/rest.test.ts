@@ -31,6 +31,8 @@ beforeAll(async () => {
       { task: "digits", variant: "cnn-large", cores: 1 },
     ],
     maxBodyBytes: 8 * 2 ** 20,
+    // a fixed deployment: these tests address particular instances
+    autoscaler: "none",
     logLevel: "warn",
   });
   base = server.httpUrl;

@@ -1,4 +1,6 @@
 // A tiny digits-shaped ONNX model built in the test itself, for repositories the tests break on purpose.
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { DType, GraphBuilder, seededRandom } from "../../src/zoo/onnx-builder.js";
 
 export interface TinyOptions {
@@ -24,18 +26,8 @@ export function tinyDigitsModel(opts: TinyOptions = {}): Uint8Array {
   return g.toModel();
 }
 
-export const DIGITS_TASK_YAML = `name: digits
-description: test task
-inputs:
-  - name: image
-    datatype: FP32
-    shape: [1, 28, 28]
-outputs:
-  - name: probabilities
-    datatype: FP32
-    shape: [10]
-slo_ms: 50
-`;
+/** The real digits task signature, so broken-repository tests break exactly what users would. */
+export const DIGITS_TASK_YAML = readFileSync(path.resolve("models/digits/task.yaml"), "utf8");
 
 export function variantYaml(name: string, accuracy = 0.9): string {
   return `name: ${name}

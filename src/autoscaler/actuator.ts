@@ -1,0 +1,63 @@
+// Converges a task's instances to a plan through the Cluster interface: shrink and stop first (to
+// free cores), then grow in place, then start. When the core budget is short it does what fits and
+// says what it could not do.
+import type { ActuationResult, Cluster, Instance } from "../cluster/types.js";
+import type { Plan } from "./types.js";
+
+export interface Action {
+  kind: "resize" | "start" | "stop";
+  instance?: string;
+  variant: string;
+  cores: number;
+  from?: number;
+}
+
+export interface ActuationReport {
+  actions: Action[];
+  results: (ActuationResult & { action: Action })[];
+  /** What the budget did not allow, in words; empty when everything fit. */
+  short: string[];
+}
+
+/** The actions that turn the task's current instances into the plan's (no side effects). */
+export function diff(current: readonly Instance[], plan: Plan): Action[] {
+  const actions: Action[] = [];
+  const variants = new Set([...current.map((i) => i.variant), ...plan.instances.map((i) => i.variant)]);
+  for (const variant of variants) {
+    const have = current.filter((i) => i.variant === variant).sort((a, b) => b.cores - a.cores);
+    const want = plan.instances.filter((i) => i.variant === variant).map((i) => i.cores).sort((a, b) => b - a);
+    const paired = Math.min(have.length, want.length);
+    for (let k = 0; k < paired; k++) {
+      if (have[k]!.cores !== want[k]) actions.push({ kind: "resize", instance: have[k]!.id, variant, cores: want[k]!, from: have[k]!.cores });
+    }
+    for (const extra of have.slice(paired)) actions.push({ kind: "stop", instance: extra.id, variant, cores: extra.cores });
+    for (const cores of want.slice(paired)) actions.push({ kind: "start", variant, cores });
+  }
+  const order = (a: Action) => (a.kind === "stop" ? 0 : a.kind === "resize" && a.cores < (a.from ?? 0) ? 1 : a.kind === "resize" ? 2 : 3);
+  return actions.sort((a, b) => order(a) - order(b));
+}
+
+export async function converge(cluster: Cluster, task: string, plan: Plan): Promise<ActuationReport> {
+  const current = cluster.instances().filter((i) => i.task === task && (i.state === "ready" || i.state === "starting"));
+  const actions = diff(current, plan);
+  const results: ActuationReport["results"] = [];
+  const short: string[] = [];
+  const freeing = actions.filter((a) => a.kind === "stop" || (a.kind === "resize" && a.cores < (a.from ?? 0)));
+  const growing = actions.filter((a) => !freeing.includes(a));
+  results.push(...(await Promise.all(freeing.map((a) => act(cluster, task, a)))));
+  for (const a of growing) {
+    const need = a.kind === "start" ? a.cores : a.cores - (a.from ?? 0);
+    const free = cluster.coreBudget - cluster.coresInUse();
+    if (need > free) {
+      short.push(`${a.kind} ${a.instance ?? a.variant} to ${a.cores} cores needs ${need} more, ${free} of ${cluster.coreBudget} free`);
+      continue;
+    }
+    results.push(await act(cluster, task, a));
+  }
+  return { actions, results, short };
+}
+
+async function act(cluster: Cluster, task: string, a: Action): Promise<ActuationResult & { action: Action }> {
+  const r = a.kind === "stop" ? await cluster.stop(a.instance!) : a.kind === "resize" ? await cluster.resize(a.instance!, a.cores) : await cluster.start(task, a.variant, a.cores);
+  return { ...r, action: a };
+}

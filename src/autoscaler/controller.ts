@@ -1,0 +1,169 @@
+// The control loop: every interval, per task, observe (rate over 2 s, forecast of the next 10 s
+// from the last 60 s, queue, misses, instances), let the task's scaling policy decide, log the
+// decision with its inputs, reason and solver time, and hand the plan to the cluster backend.
+// Time comes from the Clock, so the simulator runs this same loop on virtual time.
+import type { Cluster } from "../cluster/types.js";
+import type { Clock, Timer } from "../router/clock.js";
+import type { Router } from "../router/router.js";
+import { converge, diff, type ActuationReport } from "./actuator.js";
+import type { Forecaster } from "./forecast/types.js";
+import type { TaskMeter } from "./meter.js";
+import type { Observation, Plan, ScalingPolicy, VariantInfo } from "./types.js";
+
+export interface ScaledTask {
+  task: string;
+  policy: ScalingPolicy;
+  /** Variant to scale when the task has no instance yet. */
+  variant: string;
+  variants: VariantInfo[];
+  sloMs: number;
+}
+
+export interface Decision {
+  at: number;
+  task: string;
+  policy: string;
+  inputs: Pick<Observation, "rateNow" | "ratePred" | "concurrency" | "queueLength" | "misses" | "tightestBudgetMs"> & { instances: string[] };
+  plan: Plan;
+  changes: string[];
+  solverMs: number;
+  actuation?: { ms: number; short: string[]; failed: string[] };
+}
+
+export interface ControllerOptions {
+  intervalMs?: number;
+  maxCores: number;
+  forecaster: Forecaster;
+  log?: (d: Decision) => void;
+  /** Every start, resize and stop the loop carried out, with how long it took. */
+  onActuation?: (kind: "start" | "resize" | "stop", ms: number) => void;
+  /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
+  stopwatch?: () => number;
+}
+
+export class Controller {
+  readonly decisions: Decision[] = [];
+  private timer: Timer | null = null;
+  private readonly actuating = new Set<string>();
+  private readonly tasks = new Map<string, ScaledTask>();
+  private stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly cluster: Cluster,
+    private readonly router: Router,
+    private readonly meter: TaskMeter,
+    tasks: ScaledTask[],
+    private readonly opts: ControllerOptions,
+  ) {
+    for (const t of tasks) this.tasks.set(t.task, t);
+  }
+
+  get intervalMs(): number {
+    return this.opts.intervalMs ?? 1000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const loop = () => {
+      this.timer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => {
+        void this.tick().finally(() => {
+          if (!this.stopped) loop();
+        });
+      });
+    };
+    loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimer(this.timer);
+  }
+
+  /** Stops the loop, waits for actuations in flight and frees the forecaster. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.settle();
+    await this.opts.forecaster.close?.();
+  }
+
+  /** Waits for actuations in flight (tests, shutdown). */
+  async settle(): Promise<void> {
+    while (this.actuating.size > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  async tick(): Promise<void> {
+    for (const t of this.tasks.values()) await this.decide(t);
+  }
+
+  async observe(t: ScaledTask): Promise<Observation> {
+    const history = this.meter.perSecond(t.task, 60);
+    const instances = this.cluster
+      .instances()
+      .filter((i) => i.task === t.task && i.state !== "stopped")
+      .map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
+    const counts = new Map<string, number>();
+    for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
+    const variant = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
+    return {
+      now: this.clock.now(),
+      task: t.task,
+      sloMs: t.sloMs,
+      rateNow: this.meter.rate(t.task, 2),
+      ratePred: await this.opts.forecaster.predict(history),
+      concurrency: this.router.outstanding(t.task),
+      queueLength: this.router.queueLength(t.task),
+      misses: this.meter.takeMisses(t.task),
+      tightestBudgetMs: this.meter.tightestBudget(t.task, t.sloMs),
+      avgBatch: this.meter.takeAvgBatch(t.task),
+      instances,
+      variants: t.variants,
+      variant,
+      coreBudget: this.cluster.coreBudget,
+      maxCores: Math.min(this.opts.maxCores, this.cluster.coreBudget),
+    };
+  }
+
+  private async decide(t: ScaledTask): Promise<Decision | null> {
+    const obs = await this.observe(t);
+    // A task nobody has used holds no instance and stays so: scale-from-zero is the router's demand
+    // hook's job, and a policy would otherwise provision its minimum for no one.
+    if (obs.instances.length === 0 && obs.rateNow === 0 && obs.concurrency === 0 && obs.queueLength === 0) return null;
+    const watch = this.opts.stopwatch ?? (() => performance.now());
+    const t0 = watch();
+    const plan = t.policy.decide(obs);
+    const solverMs = watch() - t0;
+    const current = this.cluster.instances().filter((i) => i.task === t.task && (i.state === "ready" || i.state === "starting"));
+    const changes = diff(current, plan).map((a) => (a.kind === "resize" ? `resize ${a.instance} ${a.from}→${a.cores} cores` : a.kind === "stop" ? `stop ${a.instance}` : `start ${a.variant} with ${a.cores} cores`));
+    const d: Decision = {
+      at: obs.now,
+      task: t.task,
+      policy: t.policy.name,
+      inputs: { rateNow: obs.rateNow, ratePred: obs.ratePred, concurrency: obs.concurrency, queueLength: obs.queueLength, misses: obs.misses, tightestBudgetMs: obs.tightestBudgetMs, instances: obs.instances.map((i) => `${i.variant}×${i.cores}${i.state === "ready" ? "" : ` (${i.state})`}`) },
+      plan,
+      changes,
+      solverMs,
+    };
+    this.decisions.push(d);
+    if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
+    if (changes.length > 0 && !this.actuating.has(t.task) && !this.stopped) {
+      this.actuating.add(t.task);
+      const started = this.clock.now();
+      void converge(this.cluster, t.task, plan)
+        .then((report: ActuationReport) => {
+          d.actuation = { ms: this.clock.now() - started, short: report.short, failed: report.results.filter((r) => !r.ok).map((r) => r.message) };
+          for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);
+        })
+        .catch((err: Error) => {
+          d.actuation = { ms: this.clock.now() - started, short: [], failed: [err.message] };
+        })
+        .finally(() => {
+          this.actuating.delete(t.task);
+          this.opts.log?.(d);
+        });
+    } else {
+      this.opts.log?.(d);
+    }
+    return d;
+  }
+}

@@ -1,0 +1,45 @@
+// `sloserve plan`: every scaling policy's choice for one hand-given load, side by side.
+import { latencyOf } from "../profiler/fit.js";
+import type { Observation, ScalingPolicy, VariantInfo } from "./types.js";
+
+export interface PlanQuestion {
+  task: string;
+  sloMs: number;
+  rate: number;
+  forecast: number;
+  variant: string;
+  variants: VariantInfo[];
+  instances: number;
+  coresEach: number;
+  maxCores: number;
+  policies: string[];
+  makePolicy(name: string): ScalingPolicy;
+}
+
+export function planTable(q: PlanQuestion): string[][] {
+  const obs: Observation = {
+    now: 0,
+    task: q.task,
+    sloMs: q.sloMs,
+    rateNow: q.rate,
+    ratePred: q.forecast,
+    // Little's law with the variant's batch-1 latency: what Knative and Ray would see in flight
+    concurrency: q.rate * (latencyOf(q.variants.find((v) => v.name === q.variant)!.latency, 1, q.coresEach) / 1000),
+    queueLength: 0,
+    misses: 0,
+    tightestBudgetMs: q.sloMs,
+    avgBatch: 1,
+    instances: Array.from({ length: q.instances }, (_, i) => ({ id: `${q.variant}#${i + 1}`, variant: q.variant, cores: q.coresEach, state: "ready" as const })),
+    variants: q.variants,
+    variant: q.variant,
+    coreBudget: Number.MAX_SAFE_INTEGER,
+    maxCores: q.maxCores,
+  };
+  return q.policies.map((name) => {
+    const plan = q.makePolicy(name).decide(obs);
+    const groups = new Map<string, number>();
+    for (const i of plan.instances) groups.set(`${i.variant}×${i.cores}`, (groups.get(`${i.variant}×${i.cores}`) ?? 0) + 1);
+    const shape = [...groups].map(([k, n]) => `${n} × ${k.replace(/×(\d+)$/, " ($1 cores)")}`).join(", ") || "none";
+    return [name, shape, String(plan.instances.reduce((n, i) => n + i.cores, 0)), plan.batch === undefined ? "-" : String(plan.batch), plan.mode ?? "-", plan.reason];
+  });
+}

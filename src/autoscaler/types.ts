@@ -1,0 +1,78 @@
+// The scaling-policy contract: a pure function of observations to a plan. Policies see numbers the
+// control loop measured and hand back what they want; the loop and the cluster backend make it so.
+
+export interface InstanceObservation {
+  id: string;
+  variant: string;
+  cores: number;
+  state: "starting" | "ready" | "draining" | "stopped";
+}
+
+/** Profiled latency of a variant, l(b,c) = α·b/c + β·b + γ/c + ζ in ms (p99 fit). */
+export interface LatencyParams {
+  alpha: number;
+  beta: number;
+  gamma: number;
+  zeta: number;
+}
+
+export interface VariantInfo {
+  name: string;
+  accuracy: number;
+  maxBatch: number;
+  latency: LatencyParams;
+  loadMs: number;
+}
+
+export interface Observation {
+  /** Clock ms. */
+  now: number;
+  task: string;
+  sloMs: number;
+  /** Arrival rate over the last 2 s (req/s). */
+  rateNow: number;
+  /** Forecast of the max per-second rate over the next 10 s. */
+  ratePred: number;
+  /** Requests queued or running right now (Knative's and Ray's concurrency signal). */
+  concurrency: number;
+  queueLength: number;
+  /** Deadline misses since the last decision. */
+  misses: number;
+  /** Tightest remaining budget among recent requests (ms), Sponge's dynamic SLO. */
+  tightestBudgetMs: number;
+  /** Average rows per executed batch lately (INFaaS). */
+  avgBatch: number;
+  instances: InstanceObservation[];
+  variants: VariantInfo[];
+  /** The variant the task scales (policies that do not switch variants keep it). */
+  variant: string;
+  coreBudget: number;
+  /** Cores a single instance may have (C_max). */
+  maxCores: number;
+}
+
+export interface Plan {
+  /** Desired instances: variant and cores each. */
+  instances: { variant: string; cores: number }[];
+  /** Largest batch the scheduler should form (informational for EDF). */
+  batch?: number;
+  mode?: string;
+  reason: string;
+}
+
+export interface ScalingPolicy {
+  readonly name: string;
+  decide(obs: Observation): Plan;
+}
+
+export function currentPlan(obs: Observation, reason: string, mode?: string): Plan {
+  return {
+    instances: obs.instances.filter((i) => i.state !== "draining" && i.state !== "stopped").map((i) => ({ variant: i.variant, cores: i.cores })),
+    reason,
+    mode,
+  };
+}
+
+export function uniform(variant: string, count: number, cores: number): Plan["instances"] {
+  return Array.from({ length: Math.max(0, count) }, () => ({ variant, cores }));
+}
