@@ -38,11 +38,13 @@ export function latencyRaw(m: StageModel, b: number, c: number, semantics: Seman
 
 /**
  * Integer latency in DP time units of `unitMs` (1 ms in the papers; sub-ms models need finer units or
- * every choice rounds to 0): v1 truncates (Python int()), revised rounds up.
+ * every choice rounds to 0): v1 truncates (Python int()), revised rounds up. A positive latency is at
+ * least one unit: a batch never takes no time (the authors' code would divide by zero there).
  */
 export function lat(m: StageModel, b: number, c: number, semantics: Semantics, unitMs = 1): number {
   const l = latencyRaw(m, b, c, semantics) / unitMs;
-  return semantics === "v1" ? Math.trunc(l) : Math.ceil(l - 1e-9);
+  if (!(l > 0)) return 0;
+  return Math.max(1, semantics === "v1" ? Math.trunc(l) : Math.ceil(l - 1e-9));
 }
 
 /** Requests per second one instance serves: floor(1000·b / lat) on the integer latency; 0 when lat ≤ 0. */
@@ -61,12 +63,13 @@ export function queueMs(b: number, lambda: number, semantics: Semantics, unitMs 
 
 /**
  * The DP time unit for a set of stages: 1 ms (the papers') when the fastest batch-1 latency at C_max is
- * at least 10 ms, else the largest power-of-ten fraction of a ms that keeps it ≥ 10 units.
+ * at least 10 ms, else the largest power-of-ten fraction of a ms that keeps it ≥ 10 units — but never
+ * so fine that the SLO spans more than 10,000 units, which bounds the DP's time.
  */
-export function unitFor(stages: StageModel[], cMax: number, semantics: Semantics): number {
+export function unitFor(stages: StageModel[], cMax: number, semantics: Semantics, sloMs: number): number {
   const fastest = Math.min(...stages.map((m) => latencyRaw(m, 1, cMax, semantics)));
   let unit = 1;
-  while (unit > 1e-3 && fastest / unit < 10) unit /= 10;
+  while (unit > 1e-3 && fastest / unit < 10 && sloMs / (unit / 10) <= 10_000) unit /= 10;
   return unit;
 }
 

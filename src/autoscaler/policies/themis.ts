@@ -31,7 +31,7 @@ export class ThemisPolicy implements ScalingPolicy {
     const cNow = Math.max(1, ...live.map((i) => i.cores));
     const lambdaNow = Math.max(obs.rateNow, 1e-3);
     const lambdaPred = Math.max(obs.ratePred, lambdaNow);
-    const common = { sloMs: obs.sloMs, bMax: Math.min(this.o.maxBatch, v.maxBatch), cMax: obs.maxCores, semantics: this.o.semantics, unitMs: unitFor([stage], obs.maxCores, this.o.semantics) };
+    const common = { sloMs: obs.sloMs, bMax: Math.min(this.o.maxBatch, v.maxBatch), cMax: obs.maxCores, semantics: this.o.semantics, unitMs: unitFor([stage], obs.maxCores, this.o.semantics, obs.sloMs) };
     const hNow = horizontal([stage], { ...common, lambda: lambdaNow });
     const hPred = horizontal([stage], { ...common, lambda: lambdaPred });
     const vNow = vertical([stage], { ...common, lambda: lambdaNow, current: [n] });
