@@ -76,3 +76,28 @@ export function currentPlan(obs: Observation, reason: string, mode?: string): Pl
 export function uniform(variant: string, count: number, cores: number): Plan["instances"] {
   return Array.from({ length: Math.max(0, count) }, () => ({ variant, cores }));
 }
+
+/**
+ * One decision for a pipeline under a single end-to-end SLO: every stage task's own observation (its
+ * rates include any direct traffic) and the pipeline's.
+ */
+export interface PipelineObservation {
+  now: number;
+  pipeline: string;
+  sloMs: number;
+  stages: Observation[];
+}
+
+/** A policy that plans a pipeline's stages jointly (Themis' DPs); one plan per stage, in order. */
+export interface PipelineScalingPolicy extends ScalingPolicy {
+  decidePipeline(obs: PipelineObservation): Plan[];
+}
+
+export function plansPipelines(p: ScalingPolicy): p is PipelineScalingPolicy {
+  return typeof (p as Partial<PipelineScalingPolicy>).decidePipeline === "function";
+}
+
+/** Instances that count toward a plan: neither draining nor stopped. */
+export function liveInstances(obs: Observation, variant = obs.variant): InstanceObservation[] {
+  return obs.instances.filter((i) => i.variant === variant && i.state !== "draining" && i.state !== "stopped");
+}

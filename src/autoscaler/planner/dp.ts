@@ -7,8 +7,8 @@ import { instanceCost, lat, queueMs, throughput, type Semantics, type StageModel
 
 export interface PlanOptions {
   sloMs: number;
-  /** Arrival rate every stage must carry (req/s). */
-  lambda: number;
+  /** Arrival rate every stage must carry (req/s), or one per stage (a stage also serving direct traffic). */
+  lambda: number | readonly number[];
   bMax: number;
   cMax: number;
   semantics: Semantics;
@@ -52,11 +52,16 @@ interface Choice {
 /** One stage's admissible choices; `replicasFor` returns the instances a (c, b) needs, or null to skip it. */
 type ReplicasFor = (c: number, b: number, h: number) => number | null;
 
-function choices(m: StageModel, o: PlanOptions, cMin: number, cMax: number, replicasFor: ReplicasFor): Choice[] {
+/** Stage s's arrival rate. */
+export function rateOf(lambda: PlanOptions["lambda"], s: number): number {
+  return typeof lambda === "number" ? lambda : (lambda[s] ?? 0);
+}
+
+function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cMax: number, replicasFor: ReplicasFor): Choice[] {
   const out: Choice[] = [];
   const unit = o.unitMs ?? 1;
   const slo = Math.floor(o.sloMs / unit + 1e-9);
-  const queue = Array.from({ length: o.bMax + 1 }, (_, b) => (b === 0 ? 0 : queueMs(b, o.lambda, o.semantics, unit)));
+  const queue = Array.from({ length: o.bMax + 1 }, (_, b) => (b === 0 ? 0 : queueMs(b, lambda, o.semantics, unit)));
   for (let c = cMin; c <= cMax; c++) {
     for (let b = 1; b <= o.bMax; b++) {
       const l = lat(m, b, c, o.semantics, unit);
@@ -123,18 +128,22 @@ function toPlan(r: { picks: Choice[]; cost: number; t: number }, o: PlanOptions)
 export function horizontal(stages: StageModel[], o: PlanOptions): StagesPlan | null {
   const cMax = o.semantics === "v1" ? 1 : o.cMax;
   const r = solve(
-    stages.map((m) => choices(m, o, 1, cMax, (_c, _b, h) => Math.max(1, Math.ceil(o.lambda / h - 1e-12)))),
+    stages.map((m, s) => {
+      const lambda = rateOf(o.lambda, s);
+      return choices(m, o, lambda, 1, cMax, (_c, _b, h) => Math.max(1, Math.ceil(lambda / h - 1e-12)));
+    }),
     o,
   );
   return r ? toPlan(r, o) : null;
 }
 
 /** The vertical DP proper: instances fixed, cost Σ n·cost(c), (c, b) skipped when n·h < λ; c ≥ cMin. */
-function verticalFixed(stages: StageModel[], o: VerticalOptions, lambda: number, cMin: number): StagesPlan | null {
+function verticalFixed(stages: StageModel[], o: VerticalOptions, rate: (s: number) => number, cMin: number): StagesPlan | null {
   const r = solve(
     stages.map((m, s) => {
       const n = Math.max(1, o.current[s] ?? 1);
-      return choices(m, { ...o, lambda }, cMin, o.cMax, (_c, _b, h) => (n * h >= lambda ? n : null));
+      const lambda = rate(s);
+      return choices(m, o, lambda, cMin, o.cMax, (_c, _b, h) => (n * h >= lambda ? n : null));
     }),
     o,
   );
@@ -145,25 +154,25 @@ function verticalFixed(stages: StageModel[], o: VerticalOptions, lambda: number,
  * Vertical planner: the current instances resized in place. v1 (the July-2024 code) scales cores only and
  * keeps b = 1 — golden vector A1 decides: its stage 1 would otherwise take 3 cores at b = 2. When even
  * C_max cannot carry λ, fix every instance at C_max, binary-search the largest integer rate λ' they serve
- * (choosing only b), keep that plan, and add ceil((λ − λ') / h(C_max, b)) instances of that size per
- * stage (`extra`).
+ * (choosing only b; with per-stage rates, each stage carries min(λ_s, λ')), keep that plan, and add
+ * ceil((λ_s − λ') / h_s(C_max, b)) instances of that size per stage (`extra`).
  */
 export function vertical(stages: StageModel[], o: VerticalOptions): StagesPlan | null {
   const opts: VerticalOptions = o.semantics === "v1" ? { ...o, bMax: 1 } : o;
-  const direct = verticalFixed(stages, opts, o.lambda, 1);
+  const direct = verticalFixed(stages, opts, (s) => rateOf(o.lambda, s), 1);
   if (direct) return { ...direct, extra: stages.map(() => 0) };
   let lo = 0;
-  let hi = Math.ceil(o.lambda);
+  let hi = Math.ceil(Math.max(...stages.map((_, s) => rateOf(o.lambda, s))));
   let found: StagesPlan | null = null;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    const p = verticalFixed(stages, opts, mid, o.cMax);
+    const p = verticalFixed(stages, opts, (s) => Math.min(rateOf(o.lambda, s), mid), o.cMax);
     if (p) {
       lo = mid;
       found = p;
     } else hi = mid - 1;
   }
   if (!found) return null;
-  const extra = found.stages.map((s) => Math.max(0, Math.ceil((o.lambda - lo) / s.throughput - 1e-12)));
+  const extra = found.stages.map((st, s) => Math.max(0, Math.ceil((rateOf(o.lambda, s) - lo) / st.throughput - 1e-12)));
   return { ...found, extra };
 }

@@ -1,10 +1,11 @@
-// Themis' two-stage scaling (EXPERIMENTS.md, the authors' July-2024 rule): vertical when the
-// vertical solution needs extra instances or more cores than an instance has, or when the forecast
-// needs more horizontal instances than the present load; while vertical, cores only go up; back to
-// horizontal (1-core instances, consolidation) only after N agreeing decisions.
-import { horizontal, vertical } from "../planner/dp.js";
+// Themis' two-stage scaling (EXPERIMENTS.md, the authors' July-2024 rule), for one task or a whole
+// pipeline under its end-to-end SLO: vertical when the vertical solution needs extra instances or more
+// cores than some stage has, or when the forecast needs more horizontal instances than the present
+// load; while vertical, cores only go up; back to horizontal (1-core instances, consolidation) only
+// after N agreeing decisions.
+import { horizontal, vertical, type PlanOptions } from "../planner/dp.js";
 import { unitFor, type Semantics, type StageModel } from "../planner/model.js";
-import { currentPlan, uniform, type Observation, type Plan, type ScalingPolicy } from "../types.js";
+import { currentPlan, liveInstances, uniform, type Observation, type PipelineObservation, type PipelineScalingPolicy, type Plan, type VariantInfo } from "../types.js";
 
 export interface ThemisOptions {
   /** Consecutive horizontal-leaning decisions before consolidating (the authors used 5–10). */
@@ -16,7 +17,37 @@ export interface ThemisOptions {
 
 export const THEMIS_DEFAULTS: ThemisOptions = { stableDecisions: 5, semantics: "v1", maxBatch: 8 };
 
-export class ThemisPolicy implements ScalingPolicy {
+interface StageView {
+  obs: Observation;
+  variant: VariantInfo;
+  model: StageModel;
+  /** Live instances now (at least 1: the planner's n_s). */
+  n: number;
+  /** Largest instance's cores now. */
+  cores: number;
+  lambdaNow: number;
+  lambdaPred: number;
+}
+
+/** The stage's variant, its latency model and what runs now. */
+export function stageView(obs: Observation): StageView {
+  const variant = obs.variants.find((x) => x.name === obs.variant)!;
+  const live = liveInstances(obs);
+  const lambdaNow = Math.max(obs.rateNow, 1e-3);
+  return { obs, variant, model: { ...variant.latency }, n: Math.max(1, live.length), cores: Math.max(1, ...live.map((i) => i.cores)), lambdaNow, lambdaPred: Math.max(obs.ratePred, lambdaNow) };
+}
+
+/** Planner options common to a decision: B_max and C_max of the tightest stage, the DP's time unit. */
+export function planOptions(views: StageView[], sloMs: number, semantics: Semantics, maxBatch: number, cMax?: number): Omit<PlanOptions, "lambda"> {
+  const c = cMax ?? Math.min(...views.map((v) => v.obs.maxCores));
+  return { sloMs, bMax: Math.min(maxBatch, ...views.map((v) => v.variant.maxBatch)), cMax: c, semantics, unitMs: unitFor(views.map((v) => v.model), c, semantics, sloMs) };
+}
+
+export function singleStage(obs: Observation): PipelineObservation {
+  return { now: obs.now, pipeline: obs.task, sloMs: obs.sloMs, stages: [obs] };
+}
+
+export class ThemisPolicy implements PipelineScalingPolicy {
   readonly name: string = "themis";
   mode: "horizontal" | "vertical" = "horizontal";
   stable = 0;
@@ -24,37 +55,50 @@ export class ThemisPolicy implements ScalingPolicy {
   constructor(private readonly o: ThemisOptions = THEMIS_DEFAULTS) {}
 
   decide(obs: Observation): Plan {
-    const v = obs.variants.find((x) => x.name === obs.variant)!;
-    const stage: StageModel = { ...v.latency };
-    const live = obs.instances.filter((i) => i.variant === v.name && i.state !== "draining" && i.state !== "stopped");
-    const n = Math.max(1, live.length);
-    const cNow = Math.max(1, ...live.map((i) => i.cores));
-    const lambdaNow = Math.max(obs.rateNow, 1e-3);
-    const lambdaPred = Math.max(obs.ratePred, lambdaNow);
-    const common = { sloMs: obs.sloMs, bMax: Math.min(this.o.maxBatch, v.maxBatch), cMax: obs.maxCores, semantics: this.o.semantics, unitMs: unitFor([stage], obs.maxCores, this.o.semantics, obs.sloMs) };
-    const hNow = horizontal([stage], { ...common, lambda: lambdaNow });
-    const hPred = horizontal([stage], { ...common, lambda: lambdaPred });
-    const vNow = vertical([stage], { ...common, lambda: lambdaNow, current: [n] });
-    const surge = hNow && hPred && hPred.stages[0]!.replicas > hNow.stages[0]!.replicas;
-    const needsExtra = (vNow?.extra?.[0] ?? 0) > 0;
-    const needsCores = vNow !== null && vNow.stages[0]!.cores > cNow;
-    if (!vNow || needsExtra || needsCores || surge) {
+    return this.decidePipeline(singleStage(obs))[0]!;
+  }
+
+  decidePipeline(p: PipelineObservation): Plan[] {
+    const views = p.stages.map(stageView);
+    const models = views.map((v) => v.model);
+    const common = planOptions(views, p.sloMs, this.o.semantics, this.o.maxBatch);
+    const now = views.map((v) => v.lambdaNow);
+    const pred = views.map((v) => v.lambdaPred);
+    const current = views.map((v) => v.n);
+    const hNow = horizontal(models, { ...common, lambda: now });
+    const hPred = horizontal(models, { ...common, lambda: pred });
+    const vNow = vertical(models, { ...common, lambda: now, current });
+    const surge = hNow !== null && hPred !== null && hPred.stages.some((s, i) => s.replicas > hNow.stages[i]!.replicas);
+    const extraAt = vNow?.extra?.findIndex((e) => e > 0) ?? -1;
+    const coresAt = vNow ? vNow.stages.findIndex((s, i) => s.cores > views[i]!.cores) : -1;
+    const name = (i: number) => (views.length > 1 ? `stage ${views[i]!.obs.task}: ` : "");
+    if (!vNow || extraAt >= 0 || coresAt >= 0 || surge) {
       this.mode = "vertical";
       this.stable = 0;
-      const target = surge ? lambdaPred : lambdaNow;
-      const sized = vertical([stage], { ...common, lambda: target, current: [n] });
-      const cores = Math.min(obs.maxCores, Math.max(cNow, sized?.stages[0]!.cores ?? obs.maxCores));
-      const count = n + (sized?.extra?.[0] ?? 0);
-      const why = !vNow ? "no vertical solution" : needsExtra ? `vertical needs ${vNow.extra![0]} extra instance(s)` : needsCores ? `vertical needs ${vNow.stages[0]!.cores} cores > ${cNow}` : `forecast ${lambdaPred.toFixed(1)} req/s needs ${hPred!.stages[0]!.replicas} horizontal instances > ${hNow!.stages[0]!.replicas} now`;
-      return { instances: uniform(v.name, count, cores), batch: sized?.stages[0]!.batch, reason: `${why}: vertical, ${count} × ${cores} cores (cores only go up while vertical)`, mode: "vertical" };
+      const sized = vertical(models, { ...common, lambda: surge ? pred : now, current });
+      const why = !vNow
+        ? "no vertical solution"
+        : extraAt >= 0
+          ? `${name(extraAt)}vertical needs ${vNow.extra![extraAt]} extra instance(s)`
+          : coresAt >= 0
+            ? `${name(coresAt)}vertical needs ${vNow.stages[coresAt]!.cores} cores > ${views[coresAt]!.cores}`
+            : `forecast ${Math.max(...pred).toFixed(1)} req/s needs more horizontal instances than now`;
+      return views.map((v, i) => {
+        const s = sized?.stages[i];
+        const cores = Math.min(v.obs.maxCores, Math.max(v.cores, s?.cores ?? v.obs.maxCores));
+        const count = v.n + (sized?.extra?.[i] ?? 0);
+        return { instances: uniform(v.variant.name, count, cores), batch: s?.batch, reason: `${why}: vertical, ${name(i)}${count} × ${cores} cores (cores only go up while vertical)`, mode: "vertical" };
+      });
     }
     this.stable += 1;
     if (this.mode === "vertical" && this.stable < this.o.stableDecisions) {
-      return currentPlan(obs, `load stable, ${this.stable}/${this.o.stableDecisions} agreeing decisions before consolidating`, "vertical");
+      return views.map((v) => currentPlan(v.obs, `load stable, ${this.stable}/${this.o.stableDecisions} agreeing decisions before consolidating`, "vertical"));
     }
     this.mode = "horizontal";
-    if (!hNow) return currentPlan(obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal");
-    const h = hNow.stages[0]!;
-    return { instances: uniform(v.name, h.replicas, 1), batch: h.batch, reason: `horizontal: ${h.replicas} × 1 core, b=${h.batch} for ${lambdaNow.toFixed(1)} req/s`, mode: "horizontal" };
+    if (!hNow) return views.map((v) => currentPlan(v.obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal"));
+    return views.map((v, i) => {
+      const h = hNow.stages[i]!;
+      return { instances: uniform(v.variant.name, h.replicas, 1), batch: h.batch, reason: `horizontal: ${name(i)}${h.replicas} × 1 core, b=${h.batch} for ${v.lambdaNow.toFixed(1)} req/s`, mode: "horizontal" };
+    });
   }
 }
