@@ -9,10 +9,10 @@ import type { TaskModel } from "../policies/types.js";
 import { RealClock } from "../router/clock.js";
 import { Router } from "../router/router.js";
 import { loadRepository, type Repository, type Variant } from "../repository/repository.js";
-import { Controller, type Decision, type ScaledTask } from "../autoscaler/controller.js";
+import { Controller, type Decision, type ScaledPipeline, type ScaledTask } from "../autoscaler/controller.js";
 import { TaskMeter } from "../autoscaler/meter.js";
 import { makeScalingPolicy } from "../autoscaler/policies/index.js";
-import type { VariantInfo } from "../autoscaler/types.js";
+import { plansPipelines, type VariantInfo } from "../autoscaler/types.js";
 import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
 import { loadLstmForecaster } from "../autoscaler/forecast/lstm.js";
 import type { Clock } from "../router/clock.js";
@@ -22,6 +22,9 @@ import { startGrpcServer } from "./grpc.js";
 import { startRestServer } from "./rest.js";
 import { variantModel } from "./variant-model.js";
 import { HotLoop } from "../worker/hot-loop.js";
+import { LiveAggregator } from "../dashboard/live.js";
+import { decisionView, PipelineObservingGateway, recordOutcome, targetsOf } from "../dashboard/feeds.js";
+import { registerDashboard } from "../dashboard/routes.js";
 
 export interface DeploySpec {
   task: string;
@@ -84,18 +87,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const models = new Map<string, TaskModel>();
   const meter = new TaskMeter(clock);
+  const live = new LiveAggregator({ targets: () => targetsOf(repo), instances: () => cluster.instances() });
   let gateway: SloGateway | undefined;
   let scaler: OnDemandScaler | undefined;
   const router = new Router(
     clock,
     cluster,
     {
-      arrived: (r) => meter.arrival(r.task, r.deadline - r.arrival),
+      arrived: (r) => {
+        meter.arrival(r.task, r.deadline - r.arrival);
+        live.arrived(r.task);
+      },
       finished: (r, o) => {
         if (!o.ok || !o.sloMet) meter.miss(r.task);
+        recordOutcome(live, r, o, clock.now());
       },
       batch: (task, variant, rows, _n, computeMs) => {
         meter.batch(task, rows);
+        live.batch(task, rows);
         gateway?.batchExecuted(task, variant, rows, computeMs);
       },
       demand: (task, r) => scaler?.demand(task, r) ?? false,
@@ -120,11 +129,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const host = opts.host ?? "127.0.0.1";
   const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
-  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }) });
+  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }), decided: (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)) });
   const tritonMetrics = Fastify({ logger: false });
   let rest: Awaited<ReturnType<typeof startRestServer>> | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let tritonMetricsUrl: string;
+  const front = new PipelineObservingGateway(gateway, repo, live);
   try {
     for (const spec of deployment) {
       const r = await cluster.start(spec.task, spec.variant, spec.cores);
@@ -132,12 +142,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     gateway.markStarted();
     controller?.start();
-    rest = await startRestServer(gateway, { host, port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics });
-    grpc = await startGrpcServer(gateway, { host, port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
+    live.start();
+    rest = await startRestServer(front, { host, port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics, extend: (app) => registerDashboard(app, live, repo) });
+    grpc = await startGrpcServer(front, { host, port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
     tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
     tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
   } catch (err) {
     // a port in use or a failed start must not leave worker processes behind
+    live.stop();
     await Promise.allSettled([rest?.app.close(), grpc?.close(0), tritonMetrics.close(), cluster.shutdown()]);
     throw err;
   }
@@ -159,6 +171,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         gateway!.stopAdmission();
         hot.stop();
         controller?.stop();
+        live.stop();
         await router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
         await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
         await controller?.close();
@@ -177,7 +190,10 @@ interface LoopParts {
   meter: TaskMeter;
   deployment: DeploySpec[];
   metrics: ServerMetrics;
+  /** Decisions that changed something or actuated. */
   log: (d: Decision) => void;
+  /** Every decision, for the dashboard's feed. */
+  decided: (d: Decision) => void;
 }
 
 /** The control loop over every task whose scaling policy is not "none". */
@@ -190,14 +206,25 @@ async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts
     const variant = p.deployment.find((d) => d.task === task.name)?.variant ?? variants[0]!.name;
     tasks.push({ task: task.name, policy: makeScalingPolicy(name), variant, variants, sloMs: task.config.slo_ms });
   }
+  const pipelines: ScaledPipeline[] = [];
+  for (const pl of repo.pipelines.values()) {
+    const name = pl.config.scaling === undefined ? undefined : (opts.autoscaler ?? pl.config.scaling);
+    if (name === undefined || name === "none") continue;
+    const policy = makeScalingPolicy(name);
+    if (!plansPipelines(policy)) continue; // `--autoscaler kpa` and the like scale each stage on its own
+    const stages = pl.config.stages.map((st) => tasks.find((t) => t.task === st)).filter((t): t is ScaledTask => t !== undefined);
+    if (stages.length === pl.config.stages.length) pipelines.push({ pipeline: pl.name, policy, stages, sloMs: pl.config.slo_ms });
+  }
   if (tasks.length === 0) return null;
   const forecaster = opts.forecaster === "lstm" ? await loadLstmForecaster() : new MaxTrendForecaster();
   return new Controller(p.clock, p.cluster, p.router, p.meter, tasks, {
     intervalMs: opts.decisionIntervalMs ?? 1000,
     maxCores: p.cluster.coreBudget,
     forecaster,
+    pipelines,
     onActuation: (kind, ms) => p.metrics.actuation(kind, ms),
     log: (d) => {
+      p.decided(d);
       p.metrics.decision(d.task, d.policy, d.plan.mode ?? "plan", d.solverMs);
       if (d.changes.length > 0 || d.actuation) p.log(d);
     },

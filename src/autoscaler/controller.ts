@@ -8,7 +8,7 @@ import type { Router } from "../router/router.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
 import type { Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
-import type { Observation, Plan, ScalingPolicy, VariantInfo } from "./types.js";
+import type { Observation, PipelineScalingPolicy, Plan, ScalingPolicy, VariantInfo } from "./types.js";
 
 export interface ScaledTask {
   task: string;
@@ -19,9 +19,20 @@ export interface ScaledTask {
   sloMs: number;
 }
 
+/** A pipeline whose stage tasks one policy plans jointly under the end-to-end SLO. */
+export interface ScaledPipeline {
+  pipeline: string;
+  policy: PipelineScalingPolicy;
+  /** Stage tasks in order (their own policies are not consulted). */
+  stages: Omit<ScaledTask, "policy">[];
+  sloMs: number;
+}
+
 export interface Decision {
   at: number;
   task: string;
+  /** Set when the task was planned as a stage of this pipeline. */
+  pipeline?: string;
   policy: string;
   inputs: Pick<Observation, "rateNow" | "ratePred" | "concurrency" | "queueLength" | "misses" | "tightestBudgetMs"> & { instances: string[] };
   plan: Plan;
@@ -35,6 +46,8 @@ export interface ControllerOptions {
   maxCores: number;
   forecaster: Forecaster;
   log?: (d: Decision) => void;
+  /** Pipelines planned as a whole; their stage tasks are left out of per-task decisions. */
+  pipelines?: ScaledPipeline[];
   /** Every start, resize and stop the loop carried out, with how long it took. */
   onActuation?: (kind: "start" | "resize" | "stop", ms: number) => void;
   /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
@@ -93,10 +106,12 @@ export class Controller {
   }
 
   async tick(): Promise<void> {
-    for (const t of this.tasks.values()) await this.decide(t);
+    const staged = new Set((this.opts.pipelines ?? []).flatMap((p) => p.stages.map((s) => s.task)));
+    for (const t of this.tasks.values()) if (!staged.has(t.task)) await this.decide(t);
+    for (const p of this.opts.pipelines ?? []) await this.decidePipeline(p);
   }
 
-  async observe(t: ScaledTask): Promise<Observation> {
+  async observe(t: Omit<ScaledTask, "policy">): Promise<Observation> {
     const history = this.meter.perSecond(t.task, 60);
     const instances = this.cluster
       .instances()
@@ -126,19 +141,34 @@ export class Controller {
 
   private async decide(t: ScaledTask): Promise<Decision | null> {
     const obs = await this.observe(t);
-    // A task nobody has used holds no instance and stays so: scale-from-zero is the router's demand
-    // hook's job, and a policy would otherwise provision its minimum for no one.
-    if (obs.instances.length === 0 && obs.rateNow === 0 && obs.concurrency === 0 && obs.queueLength === 0) return null;
+    if (idle(obs)) return null;
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
     const plan = t.policy.decide(obs);
+    return this.enact(obs, t.policy.name, plan, watch() - t0);
+  }
+
+  private async decidePipeline(p: ScaledPipeline): Promise<void> {
+    const stages: Observation[] = [];
+    for (const s of p.stages) stages.push({ ...(await this.observe(s)), sloMs: p.sloMs });
+    if (stages.every(idle)) return;
+    const watch = this.opts.stopwatch ?? (() => performance.now());
+    const t0 = watch();
+    const plans = p.policy.decidePipeline({ now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages });
     const solverMs = watch() - t0;
-    const current = this.cluster.instances().filter((i) => i.task === t.task && (i.state === "ready" || i.state === "starting"));
+    stages.forEach((obs, i) => this.enact(obs, p.policy.name, plans[i]!, solverMs, p.pipeline));
+  }
+
+  /** Records the decision and, when it changes anything and the task is not mid-actuation, converges. */
+  private enact(obs: Observation, policy: string, plan: Plan, solverMs: number, pipeline?: string): Decision {
+    const task = obs.task;
+    const current = this.cluster.instances().filter((i) => i.task === task && (i.state === "ready" || i.state === "starting"));
     const changes = diff(current, plan).map((a) => (a.kind === "resize" ? `resize ${a.instance} ${a.from}→${a.cores} cores` : a.kind === "stop" ? `stop ${a.instance}` : `start ${a.variant} with ${a.cores} cores`));
     const d: Decision = {
       at: obs.now,
-      task: t.task,
-      policy: t.policy.name,
+      task,
+      pipeline,
+      policy,
       inputs: { rateNow: obs.rateNow, ratePred: obs.ratePred, concurrency: obs.concurrency, queueLength: obs.queueLength, misses: obs.misses, tightestBudgetMs: obs.tightestBudgetMs, instances: obs.instances.map((i) => `${i.variant}×${i.cores}${i.state === "ready" ? "" : ` (${i.state})`}`) },
       plan,
       changes,
@@ -146,10 +176,10 @@ export class Controller {
     };
     this.decisions.push(d);
     if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
-    if (changes.length > 0 && !this.actuating.has(t.task) && !this.stopped) {
-      this.actuating.add(t.task);
+    if (changes.length > 0 && !this.actuating.has(task) && !this.stopped) {
+      this.actuating.add(task);
       const started = this.clock.now();
-      void converge(this.cluster, t.task, plan)
+      void converge(this.cluster, task, plan)
         .then((report: ActuationReport) => {
           d.actuation = { ms: this.clock.now() - started, short: report.short, failed: report.results.filter((r) => !r.ok).map((r) => r.message) };
           for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);
@@ -158,7 +188,7 @@ export class Controller {
           d.actuation = { ms: this.clock.now() - started, short: [], failed: [err.message] };
         })
         .finally(() => {
-          this.actuating.delete(t.task);
+          this.actuating.delete(task);
           this.opts.log?.(d);
         });
     } else {
@@ -166,4 +196,12 @@ export class Controller {
     }
     return d;
   }
+}
+
+/**
+ * A task nobody has used holds no instance and stays so: scale-from-zero is the router's demand hook's
+ * job, and a policy would otherwise provision its minimum for no one.
+ */
+function idle(obs: Observation): boolean {
+  return obs.instances.length === 0 && obs.rateNow === 0 && obs.concurrency === 0 && obs.queueLength === 0;
 }

@@ -70,6 +70,11 @@ export const PipelineConfig = z
     stages: z.array(name).min(2),
     slo_ms: z.number().positive(),
     min_accuracy: z.number().min(0).max(1).default(0),
+    /**
+     * Scaling of the stages as a whole under the end-to-end SLO (themis, horizontal); absent: each stage
+     * task scales on its own by its task.yaml.
+     */
+    scaling: z.enum(["themis", "horizontal", "none"]).optional(),
   })
   .strict();
 export type PipelineConfig = z.infer<typeof PipelineConfig>;

@@ -76,6 +76,37 @@ describe("themis", () => {
   });
 });
 
+describe("themis on a pipeline", () => {
+  // A1's stages as two tasks of one pipeline under a 1000-ms end-to-end SLO
+  const S0: VariantInfo = { name: "s0", accuracy: 0.9, maxBatch: 8, latency: { alpha: 84.7798, beta: 21.8676, gamma: 0.34754, zeta: -3.39346 }, loadMs: 3000 };
+  const S1: VariantInfo = { name: "s1", accuracy: 0.9, maxBatch: 8, latency: { alpha: 61.4977, beta: 3.81527, gamma: 14.9014, zeta: 11.0415 }, loadMs: 3000 };
+  const stage = (v: VariantInfo, rate: number, cores: number[]): Observation => ({
+    ...obs({ now: 0, rateNow: rate, ratePred: rate, sloMs: 1000 }),
+    task: v.name,
+    variants: [v],
+    variant: v.name,
+    instances: cores.map((c, i) => ({ id: `${v.name}#${i}`, variant: v.name, cores: c, state: "ready" as const })),
+  });
+
+  it("plans both stages jointly: A1's vertical answer on a surge, A1's horizontal answer once stable", () => {
+    const t = new ThemisPolicy();
+    const surge = t.decidePipeline({ now: 0, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, [1]), stage(S1, 30, [1])] });
+    expect(surge.map((p) => p.mode)).toEqual(["vertical", "vertical"]);
+    expect(surge.map(shape)).toEqual([[6], [4]]);
+    let plans = surge;
+    for (let k = 1; k <= 5; k++) plans = t.decidePipeline({ now: k * 1000, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, shape(plans[0]!)), stage(S1, 30, shape(plans[1]!))] });
+    expect(plans.map((p) => p.mode)).toEqual(["horizontal", "horizontal"]);
+    expect(plans.map(shape)).toEqual([[1, 1, 1, 1], [1, 1, 1]]);
+  });
+
+  it("gives each stage its own rate when a stage also serves direct traffic", () => {
+    const h = new HorizontalPolicy().decidePipeline({ now: 0, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, [1]), stage(S1, 60, [1])] });
+    // stage 1 at 60 req/s batches 2: int(l(2,1)) = 156 ms → 12 req/s per instance → 5 (queue 16 ms)
+    expect(h.map((p) => p.instances.length)).toEqual([4, 5]);
+    expect(h.map((p) => p.batch)).toEqual([1, 2]);
+  });
+});
+
 describe("horizontal (FA2-like)", () => {
   it("scales 1-core instances with the load, up and down", () => {
     const h = new HorizontalPolicy();
