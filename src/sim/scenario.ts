@@ -1,0 +1,122 @@
+// What a simulation is made of: tasks with their variants (what policies believe about a variant,
+// and how the simulator makes it behave), a starting deployment, and arrivals. Built from a model
+// repository with its measured profiles, or by hand (the papers' fitted parameters, queueing checks).
+import { variantModel } from "../api/variant-model.js";
+import type { ScalingSettings } from "../autoscaler/policies/index.js";
+import type { LatencyParams, PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
+import type { SchedulingPolicy } from "../policies/types.js";
+import { latencyOf } from "../profiler/fit.js";
+import type { Pipeline, Task, Variant } from "../repository/repository.js";
+import { ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
+
+export interface SimVariant {
+  name: string;
+  accuracy: number;
+  maxBatch: number;
+  /** The latency fit scaling policies plan with (the profile's p99 fit). */
+  fit: LatencyParams;
+  /** What scheduling policies predict for a batch (default: the fit, at least 0.01 ms). */
+  predict?: (rows: number, cores: number) => number;
+  /** Cold start the policies assume (default: the median of `coldStart`). */
+  loadMs?: number;
+  /** How long a batch really takes in the simulator. */
+  service: ServiceModel;
+  coldStart: Duration;
+  resize: Duration;
+}
+
+export interface SimTask {
+  name: string;
+  sloMs: number;
+  variants: SimVariant[];
+  /** Scheduling policy by name (edf, fifo, infaas) or a factory; default edf. */
+  scheduling?: string | (() => SchedulingPolicy);
+  /** Scaling policy by name (themis, horizontal, vertical, static, kpa, ray, infaas) or a factory; none by default. */
+  scaling?: string | (() => ScalingPolicy);
+  scalingSettings?: ScalingSettings;
+  /** The variant the scaling policy scales while the task has no instance (default: the deployed one, else the first). */
+  scaleVariant?: string;
+  /** Admission bound (task.yaml's max_queue, default 1024). */
+  maxQueue?: number;
+  /** Serve hopeless requests late instead of answering 504 (task.yaml's late: serve). */
+  lateOk?: boolean;
+  minAccuracy?: number;
+}
+
+export interface SimDeployment {
+  task: string;
+  variant: string;
+  cores: number;
+  /** Instances of this shape (default 1). */
+  count?: number;
+}
+
+/** A chain of tasks with one end-to-end SLO; each stage queues by the pipeline's deadline. */
+export interface SimPipeline {
+  name: string;
+  /** Stage task names, in order. */
+  stages: string[];
+  sloMs: number;
+  /** Accuracy floor, applied at the last stage (as the gateway does). */
+  minAccuracy?: number;
+  /** Plans the stages jointly under the end-to-end SLO (themis, horizontal); otherwise each stage task scales on its own. */
+  scaling?: string | (() => PipelineScalingPolicy);
+}
+
+export interface SimArrivals {
+  /** A task or a pipeline. */
+  target: string;
+  /** Arrival times in ms from the start of the run, sorted ascending. */
+  times: ArrayLike<number>;
+  /** Per-request remaining budget in ms (Sponge's dynamic SLO); default: the task's SLO. */
+  budgets?: ArrayLike<number>;
+  /** Rows per request (default 1). */
+  rows?: number;
+  /** Accuracy floor per request (default: the task's or pipeline's). */
+  minAccuracy?: number;
+}
+
+/** A repository variant with a measured profile, as the simulator sees it. */
+export function simVariantFromRepository(v: Variant): SimVariant {
+  const model = variantModel(v); // throws with advice when the profile is missing
+  const p = v.profile!;
+  return {
+    name: v.name,
+    accuracy: model.accuracy,
+    maxBatch: model.maxBatch,
+    fit: { alpha: p.fit.p99.alpha, beta: p.fit.p99.beta, gamma: p.fit.p99.gamma, zeta: p.fit.p99.zeta },
+    predict: model.latency,
+    loadMs: model.loadMs,
+    service: new ProfileServiceModel(p.points),
+    coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
+    resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
+  };
+}
+
+/** A repository task (its profiled variants only) with its task.yaml settings; `overrides` win. */
+export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {}): SimTask {
+  const variants = [...t.variants.values()].filter((v) => v.profile).map(simVariantFromRepository);
+  if (variants.length === 0) throw new Error(`task '${t.name}' has no profiled variant; run 'sloserve profile --task ${t.name}'`);
+  const c = t.config;
+  return {
+    name: t.name,
+    sloMs: c.slo_ms,
+    variants,
+    scheduling: c.scheduling,
+    scaling: c.scaling === "none" ? undefined : c.scaling,
+    maxQueue: c.max_queue,
+    lateOk: c.late === "serve",
+    minAccuracy: c.min_accuracy,
+    ...overrides,
+  };
+}
+
+/** A repository pipeline with its pipeline.yaml settings; `overrides` win. */
+export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPipeline> = {}): SimPipeline {
+  const c = p.config;
+  return { name: p.name, stages: [...c.stages], sloMs: c.slo_ms, minAccuracy: c.min_accuracy, scaling: c.scaling === "none" ? undefined : c.scaling, ...overrides };
+}
+
+export function predictOf(v: SimVariant): (rows: number, cores: number) => number {
+  return v.predict ?? ((rows, cores) => Math.max(latencyOf(v.fit, rows, cores), 0.01));
+}
