@@ -20,7 +20,7 @@ import { resolveInside } from "../repository/safe-path.js";
 import { SloGateway } from "./gateway.js";
 import { startGrpcServer } from "./grpc.js";
 import { startRestServer } from "./rest.js";
-import { variantModel } from "./variant-model.js";
+import { variantInfo, variantModel } from "./variant-model.js";
 import { HotLoop } from "../worker/hot-loop.js";
 import { LiveAggregator } from "../dashboard/live.js";
 import { decisionView, PipelineObservingGateway, recordOutcome, targetsOf } from "../dashboard/feeds.js";
@@ -231,11 +231,6 @@ async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts
   });
 }
 
-/** What scaling policies know of a variant: accuracy, the p99 latency fit, cold start. */
-export function variantInfo(v: Variant): VariantInfo {
-  const p = v.profile!;
-  return { name: v.name, accuracy: v.config.accuracy.value, maxBatch: v.config.max_batch, latency: { alpha: p.fit.p99.alpha, beta: p.fit.p99.beta, gamma: p.fit.p99.gamma, zeta: p.fit.p99.zeta }, loadMs: p.load_ms.p50 };
-}
 
 /**
  * One 1-core instance per task while cores last, of the most accurate variant whose predicted

@@ -1,4 +1,5 @@
 // Turns a repository variant (config + measured profile) into what policies reason with.
+import type { VariantInfo } from "../autoscaler/types.js";
 import type { VariantModel } from "../policies/types.js";
 import { latencyOf } from "../profiler/fit.js";
 import type { Variant } from "../repository/repository.js";
@@ -15,4 +16,11 @@ export function variantModel(v: Variant): VariantModel {
     latency: (rows, cores) => Math.max(latencyOf(p.fit.p99, rows, cores), floor),
     loadMs: p.load_ms.p50,
   };
+}
+
+/** What scaling policies know of a variant: accuracy, the p99 latency fit, cold start. */
+export function variantInfo(v: Variant): VariantInfo {
+  const m = variantModel(v);
+  const f = v.profile!.fit.p99;
+  return { name: v.name, accuracy: m.accuracy, maxBatch: m.maxBatch, latency: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta }, loadMs: m.loadMs };
 }

@@ -6,10 +6,14 @@ interface Book {
   /** arrivals per whole second, keyed by second number */
   seconds: Map<number, number>;
   misses: number;
-  budgets: { t: number; ms: number }[];
+  /** Tightest budget of the arrivals of each whole second, keyed by second number. */
+  budgets: Map<number, number>;
   batchRows: number;
   batches: number;
 }
+
+/** Seconds of arrivals whose tightest budget Sponge's vertical scaler looks at. */
+const BUDGET_SECONDS = 5;
 
 export class TaskMeter {
   private readonly books = new Map<string, Book>();
@@ -19,7 +23,7 @@ export class TaskMeter {
   private book(task: string): Book {
     let b = this.books.get(task);
     if (!b) {
-      b = { seconds: new Map(), misses: 0, budgets: [], batchRows: 0, batches: 0 };
+      b = { seconds: new Map(), misses: 0, budgets: new Map(), batchRows: 0, batches: 0 };
       this.books.set(task, b);
     }
     return b;
@@ -31,8 +35,9 @@ export class TaskMeter {
     const s = Math.floor(now / 1000);
     b.seconds.set(s, (b.seconds.get(s) ?? 0) + 1);
     if (b.seconds.size > this.keepSeconds) for (const k of b.seconds.keys()) if (k < s - this.keepSeconds) b.seconds.delete(k);
-    b.budgets.push({ t: now, ms: budgetMs });
-    while (b.budgets.length > 0 && b.budgets[0]!.t < now - 5000) b.budgets.shift();
+    const tightest = b.budgets.get(s);
+    if (tightest === undefined || budgetMs < tightest) b.budgets.set(s, budgetMs);
+    if (b.budgets.size > BUDGET_SECONDS + 1) for (const k of b.budgets.keys()) if (k < s - BUDGET_SECONDS) b.budgets.delete(k);
   }
 
   miss(task: string): void {
@@ -66,9 +71,13 @@ export class TaskMeter {
     return m;
   }
 
+  /** Tightest budget among the arrivals of the last 5 s (the current second included). */
   tightestBudget(task: string, fallback: number): number {
     const b = this.book(task);
-    return b.budgets.length ? Math.min(...b.budgets.map((x) => x.ms)) : fallback;
+    const cur = Math.floor(this.clock.now() / 1000);
+    let min = Infinity;
+    for (const [s, ms] of b.budgets) if (s >= cur - BUDGET_SECONDS && ms < min) min = ms;
+    return min === Infinity ? fallback : min;
   }
 
   /** Mean rows per batch since the last call (1 when nothing ran). */

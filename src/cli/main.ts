@@ -1,10 +1,12 @@
 // The `sloserve` command line.
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { defaultDeployment, startServer, variantInfo, type DeploySpec } from "../api/server.js";
+import { defaultDeployment, startServer, type DeploySpec } from "../api/server.js";
+import { variantInfo } from "../api/variant-model.js";
 import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/policies/index.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
+import { registerBenchCommand } from "../bench/load/command.js";
 import { progress } from "./progress.js";
 import { fmt, printTable } from "./table.js";
 import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "./zoo-setup.js";
@@ -225,6 +227,8 @@ program
     const repo = await loadRepository(opts.models);
     for (const t of repo.tasks.values()) log(`ok: ${t.name} (${[...t.variants.keys()].join(", ")})`);
   });
+
+registerBenchCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RepositoryError) log(err.message);

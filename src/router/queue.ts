@@ -38,6 +38,12 @@ export class RequestQueue {
   /** Removes the given requests (any order); returns how many were found. */
   remove(rs: readonly Request[]): number {
     if (rs.length === 0) return 0;
+    if (rs.length <= this.items.length && rs.every((r, i) => this.items[i] === r)) {
+      // the common case: a batch taken from the head in queue order
+      for (const r of rs) this.rowsQueued -= r.rows;
+      this.items.splice(0, rs.length);
+      return rs.length;
+    }
     const drop = new Set(rs);
     const before = this.items.length;
     this.items = this.items.filter((r) => {

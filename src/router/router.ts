@@ -40,6 +40,8 @@ interface TaskState {
   wake: Timer | null;
   tick: Timer | null;
   lastArrival: number;
+  /** No eligible request needs longer than this anywhere: the slowest variant's full batch on one core. */
+  slowestMs: number;
 }
 
 export class Router {
@@ -48,6 +50,8 @@ export class Router {
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
   private readonly slots: number;
+  /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
+  private byTask: Map<string, Instance[]> | null = null;
   private closing = false;
   private seq = 0;
 
@@ -59,6 +63,7 @@ export class Router {
   ) {
     this.slots = opts.slotsPerInstance ?? 2;
     cluster.onChange(() => {
+      this.byTask = null;
       for (const ts of this.tasks.values()) this.pump(ts);
     });
   }
@@ -76,6 +81,7 @@ export class Router {
       wake: null,
       tick: null,
       lastArrival: Number.NEGATIVE_INFINITY,
+      slowestMs: Math.max(...setup.model.variants.map((v) => v.latency(v.maxBatch, 1))),
     };
     this.tasks.set(setup.model.name, ts);
     if (setup.policy.tick) this.scheduleTick(ts);
@@ -124,9 +130,8 @@ export class Router {
       r.done({ ok: false, status: 429, reason: "queue_full", message: `queue of '${r.task}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml` });
       return;
     }
-    const ctx = this.context(ts);
-    ts.setup.policy.onArrival?.(r, ctx);
-    if (!ctx.instances.some((i) => this.canServe(ts, i, r)) && !this.startingFor(ts, r) && this.hooks.demand && !this.hooks.demand(r.task, r)) {
+    if (ts.setup.policy.onArrival) ts.setup.policy.onArrival(r, this.context(ts));
+    if (!this.readyInstances(r.task).some((i) => this.canServe(ts, i, r)) && !this.startingFor(ts, r) && this.hooks.demand && !this.hooks.demand(r.task, r)) {
       this.fail(r, {
         ok: false,
         status: 503,
@@ -147,11 +152,24 @@ export class Router {
   }
 
   private startingFor(ts: TaskState, r: Request): boolean {
-    return this.cluster.instances().some((i) => i.task === ts.setup.model.name && i.state === "starting" && this.canServe(ts, i, r));
+    return this.live(ts.setup.model.name).some((i) => i.state === "starting" && this.canServe(ts, i, r));
+  }
+
+  private live(task: string): Instance[] {
+    if (!this.byTask) {
+      this.byTask = new Map();
+      for (const i of this.cluster.instances()) {
+        if (i.state === "stopped") continue;
+        const list = this.byTask.get(i.task);
+        if (list) list.push(i);
+        else this.byTask.set(i.task, [i]);
+      }
+    }
+    return this.byTask.get(task) ?? [];
   }
 
   private readyInstances(task: string): Instance[] {
-    return this.cluster.instances().filter((i) => i.task === task && i.state === "ready");
+    return this.live(task).filter((i) => i.state === "ready");
   }
 
   private context(ts: TaskState, instances: readonly Instance[] = this.readyInstances(ts.setup.model.name)): PolicyContext {
@@ -268,7 +286,14 @@ export class Router {
     const instances = this.readyInstances(ts.setup.model.name);
     const gone: Request[] = [];
     let next = Infinity;
+    const last = ts.queue.at(ts.queue.length - 1);
     for (const r of ts.queue) {
+      // In deadline order, once a request is further from its deadline than any request can take, so is
+      // every later one of its priority class (and the queue holds no other class after it).
+      if (ts.queue.order === "deadline" && r.priority === last!.priority && r.deadline - ts.slowestMs > now) {
+        next = Math.min(next, r.deadline - ts.slowestMs);
+        break;
+      }
       if (r.lateOk) continue;
       const at = r.deadline - this.fastest(ts, r, instances);
       if (at <= now) gone.push(r);

@@ -1,7 +1,7 @@
 // What a simulation is made of: tasks with their variants (what policies believe about a variant,
 // and how the simulator makes it behave), a starting deployment, and arrivals. Built from a model
 // repository with its measured profiles, or by hand (the papers' fitted parameters, queueing checks).
-import { variantModel } from "../api/variant-model.js";
+import { variantInfo, variantModel } from "../api/variant-model.js";
 import type { ScalingSettings } from "../autoscaler/policies/index.js";
 import type { LatencyParams, PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
 import type { SchedulingPolicy } from "../policies/types.js";
@@ -79,14 +79,15 @@ export interface SimArrivals {
 /** A repository variant with a measured profile, as the simulator sees it. */
 export function simVariantFromRepository(v: Variant): SimVariant {
   const model = variantModel(v); // throws with advice when the profile is missing
+  const info = variantInfo(v);
   const p = v.profile!;
   return {
     name: v.name,
-    accuracy: model.accuracy,
-    maxBatch: model.maxBatch,
-    fit: { alpha: p.fit.p99.alpha, beta: p.fit.p99.beta, gamma: p.fit.p99.gamma, zeta: p.fit.p99.zeta },
+    accuracy: info.accuracy,
+    maxBatch: info.maxBatch,
+    fit: info.latency,
     predict: model.latency,
-    loadMs: model.loadMs,
+    loadMs: info.loadMs,
     service: new ProfileServiceModel(p.points),
     coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
     resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
