@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # System tools some tests use, from Debian's packages: promtool (package 'prometheus') lints the
-# /metrics output. Tests that need a missing tool say so and skip that step.
+# /metrics output; chromium runs the dashboard's browser test (driven by playwright-core, which
+# downloads no browser of its own). Tests that need promtool skip that step without it; the
+# browser test fails with a pointer here, so that CI cannot pass without looking at the dashboard.
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-tools: run as root (or: sudo apt-get install ${need[*]})" >&2
