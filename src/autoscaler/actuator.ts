@@ -1,6 +1,5 @@
-// Converges a task's instances to a plan through the Cluster interface: shrink and stop first (to
-// free cores), then grow in place, then start. When the core budget is short it does what fits and
-// says what it could not do.
+// Converges a task's instances to a plan through the Cluster interface, making before breaking. When
+// the core budget is short it does what fits and says what it could not do.
 import type { ActuationResult, Cluster, Instance } from "../cluster/types.js";
 import type { Plan } from "./types.js";
 
@@ -37,24 +36,37 @@ export function diff(current: readonly Instance[], plan: Plan): Action[] {
   return actions.sort((a, b) => order(a) - order(b));
 }
 
+/**
+ * Make before break: first what fits in the free cores now (starts and in-place growth, in parallel),
+ * so capacity never dips while new instances warm up; then shrink and stop; then whatever only fits
+ * in the cores that freed. What still does not fit is reported in `short`, not failed.
+ */
 export async function converge(cluster: Cluster, task: string, plan: Plan): Promise<ActuationReport> {
   const current = cluster.instances().filter((i) => i.task === task && (i.state === "ready" || i.state === "starting"));
   const actions = diff(current, plan);
   const results: ActuationReport["results"] = [];
-  const short: string[] = [];
   const freeing = actions.filter((a) => a.kind === "stop" || (a.kind === "resize" && a.cores < (a.from ?? 0)));
   const growing = actions.filter((a) => !freeing.includes(a));
-  results.push(...(await Promise.all(freeing.map((a) => act(cluster, task, a)))));
-  for (const a of growing) {
-    const need = a.kind === "start" ? a.cores : a.cores - (a.from ?? 0);
-    const free = cluster.coreBudget - cluster.coresInUse();
-    if (need > free) {
-      short.push(`${a.kind} ${a.instance ?? a.variant} to ${a.cores} cores needs ${need} more, ${free} of ${cluster.coreBudget} free`);
-      continue;
+  const need = (a: Action) => (a.kind === "start" ? a.cores : a.cores - (a.from ?? 0));
+  const fitting = (list: Action[]): [Action[], Action[]] => {
+    let free = cluster.coreBudget - cluster.coresInUse();
+    const now: Action[] = [];
+    const later: Action[] = [];
+    for (const a of list) {
+      if (need(a) <= free) {
+        free -= need(a);
+        now.push(a);
+      } else later.push(a);
     }
-    results.push(await act(cluster, task, a));
-  }
-  return { actions, results, short };
+    return [now, later];
+  };
+  const [first, rest] = fitting(growing);
+  results.push(...(await Promise.all(first.map((a) => act(cluster, task, a)))));
+  results.push(...(await Promise.all(freeing.map((a) => act(cluster, task, a)))));
+  const [second, short] = fitting(rest);
+  results.push(...(await Promise.all(second.map((a) => act(cluster, task, a)))));
+  const free = cluster.coreBudget - cluster.coresInUse();
+  return { actions, results, short: short.map((a) => `${a.kind} ${a.instance ?? a.variant} to ${a.cores} cores needs ${need(a)} more, ${free} of ${cluster.coreBudget} free`) };
 }
 
 async function act(cluster: Cluster, task: string, a: Action): Promise<ActuationResult & { action: Action }> {

@@ -107,11 +107,14 @@ export class Controller {
 
   async tick(): Promise<void> {
     const staged = new Set((this.opts.pipelines ?? []).flatMap((p) => p.stages.map((s) => s.task)));
-    for (const t of this.tasks.values()) if (!staged.has(t.task)) await this.decide(t);
-    for (const p of this.opts.pipelines ?? []) await this.decidePipeline(p);
+    // A task still converging to its last plan is not judged by its transitional state (half-started
+    // instances would read as a shortage and flip the mode); it is decided again once settled.
+    for (const t of this.tasks.values()) if (!staged.has(t.task) && !this.actuating.has(t.task)) await this.decide(t);
+    for (const p of this.opts.pipelines ?? []) if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
   }
 
-  async observe(t: Omit<ScaledTask, "policy">): Promise<Observation> {
+  /** `forecast` false leaves ratePred at the present rate (pipelines forecast once, at their entry). */
+  async observe(t: Omit<ScaledTask, "policy">, forecast = true): Promise<Observation> {
     const history = this.meter.perSecond(t.task, 60);
     const instances = this.cluster
       .instances()
@@ -125,7 +128,7 @@ export class Controller {
       task: t.task,
       sloMs: t.sloMs,
       rateNow: this.meter.rate(t.task, 2),
-      ratePred: await this.opts.forecaster.predict(history),
+      ratePred: forecast ? await this.opts.forecaster.predict(history) : this.meter.rate(t.task, 2),
       concurrency: this.router.outstanding(t.task),
       queueLength: this.router.queueLength(t.task),
       misses: this.meter.takeMisses(t.task),
@@ -149,8 +152,14 @@ export class Controller {
   }
 
   private async decidePipeline(p: ScaledPipeline): Promise<void> {
+    // The pipeline's arrivals are forecast once, at its first stage; a later stage expects at least that
+    // (plus whatever direct traffic it sees now).
     const stages: Observation[] = [];
-    for (const s of p.stages) stages.push({ ...(await this.observe(s)), sloMs: p.sloMs });
+    for (const s of p.stages) {
+      const obs = { ...(await this.observe(s, stages.length === 0)), sloMs: p.sloMs };
+      if (stages.length > 0) obs.ratePred = Math.max(obs.ratePred, stages[0]!.ratePred);
+      stages.push(obs);
+    }
     if (stages.every(idle)) return;
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();

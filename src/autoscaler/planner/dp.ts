@@ -57,7 +57,11 @@ export function rateOf(lambda: PlanOptions["lambda"], s: number): number {
   return typeof lambda === "number" ? lambda : (lambda[s] ?? 0);
 }
 
-function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cMax: number, replicasFor: ReplicasFor): Choice[] {
+/**
+ * `cycle`: an instance's rate is b requests per batch formation plus processing, floor(1000·b/(lat + queue)),
+ * rather than per processing alone (v1's vertical solver; see vertical()).
+ */
+function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cMax: number, replicasFor: ReplicasFor, cycle = false): Choice[] {
   const out: Choice[] = [];
   const unit = o.unitMs ?? 1;
   const slo = Math.floor(o.sloMs / unit + 1e-9);
@@ -65,13 +69,13 @@ function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cM
   for (let c = cMin; c <= cMax; c++) {
     for (let b = 1; b <= o.bMax; b++) {
       const l = lat(m, b, c, o.semantics, unit);
-      const h = throughput(m, b, c, o.semantics, unit);
-      if (l <= 0 || h <= 0) continue;
-      const n = replicasFor(c, b, h);
-      if (n === null) continue;
       const q = queue[b]!;
       const span = l + q;
       if (!Number.isFinite(span) || span > slo) continue;
+      const h = cycle ? Math.floor((1000 * b) / (span * unit) + 1e-9) : throughput(m, b, c, o.semantics, unit);
+      if (l <= 0 || h <= 0) continue;
+      const n = replicasFor(c, b, h);
+      if (n === null) continue;
       out.push({ plan: { cores: c, batch: b, replicas: n, latencyMs: l * unit, queueMs: q * unit, throughput: h }, cost: n * instanceCost(m, c, o.semantics), span });
     }
   }
@@ -143,7 +147,7 @@ function verticalFixed(stages: StageModel[], o: VerticalOptions, rate: (s: numbe
     stages.map((m, s) => {
       const n = Math.max(1, o.current[s] ?? 1);
       const lambda = rate(s);
-      return choices(m, o, lambda, cMin, o.cMax, (_c, _b, h) => (n * h >= lambda ? n : null));
+      return choices(m, o, lambda, cMin, o.cMax, (_c, _b, h) => (n * h >= lambda ? n : null), o.semantics === "v1");
     }),
     o,
   );
@@ -151,22 +155,23 @@ function verticalFixed(stages: StageModel[], o: VerticalOptions, rate: (s: numbe
 }
 
 /**
- * Vertical planner: the current instances resized in place. v1 (the July-2024 code) scales cores only and
- * keeps b = 1 — golden vector A1 decides: its stage 1 would otherwise take 3 cores at b = 2. When even
+ * Vertical planner: the current instances resized in place. Under v1 (the July-2024 code) an instance's rate
+ * counts batch formation too, floor(1000·b/(lat + queue)) — golden vector A1 decides: with processing alone its
+ * stage 1 would take 3 cores at b = 2 (int(l) = 64 ms, 31 req/s) instead of 4 at b = 1; with the cycle,
+ * b = 2 gives 2000/(64 + 33) = 20 req/s < 30. Batching still pays at high rates, where queues are short. When even
  * C_max cannot carry λ, fix every instance at C_max, binary-search the largest integer rate λ' they serve
  * (choosing only b; with per-stage rates, each stage carries min(λ_s, λ')), keep that plan, and add
  * ceil((λ_s − λ') / h_s(C_max, b)) instances of that size per stage (`extra`).
  */
 export function vertical(stages: StageModel[], o: VerticalOptions): StagesPlan | null {
-  const opts: VerticalOptions = o.semantics === "v1" ? { ...o, bMax: 1 } : o;
-  const direct = verticalFixed(stages, opts, (s) => rateOf(o.lambda, s), 1);
+  const direct = verticalFixed(stages, o, (s) => rateOf(o.lambda, s), 1);
   if (direct) return { ...direct, extra: stages.map(() => 0) };
   let lo = 0;
   let hi = Math.ceil(Math.max(...stages.map((_, s) => rateOf(o.lambda, s))));
   let found: StagesPlan | null = null;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    const p = verticalFixed(stages, opts, (s) => Math.min(rateOf(o.lambda, s), mid), o.cMax);
+    const p = verticalFixed(stages, o, (s) => Math.min(rateOf(o.lambda, s), mid), o.cMax);
     if (p) {
       lo = mid;
       found = p;

@@ -1,0 +1,27 @@
+// npm run experiment <name> [-- options]: runs experiments/<name>/run.ts, which reads its
+// config.yaml and writes results.md and SVG charts into its folder.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+export interface ExperimentContext {
+  /** experiments/<name> */
+  dir: string;
+  /** Arguments after the name (e.g. --quick). */
+  args: string[];
+  log(msg: string): void;
+}
+
+const [name, ...args] = process.argv.slice(2);
+const root = path.resolve("experiments");
+if (!name || !/^[a-z0-9-]+$/.test(name) || !existsSync(path.join(root, name, "run.ts"))) {
+  const { readdirSync } = await import("node:fs");
+  const known = readdirSync(root).filter((d) => existsSync(path.join(root, d, "run.ts")));
+  process.stderr.write(`usage: npm run experiment <name>  (one of: ${known.join(", ")})\n`);
+  process.exit(2);
+}
+const dir = path.join(root, name);
+const mod = (await import(pathToFileURL(path.join(dir, "run.ts")).href)) as { default: (ctx: ExperimentContext) => Promise<void> };
+const t0 = performance.now();
+await mod.default({ dir, args, log: (m) => process.stderr.write(`${m}\n`) });
+process.stderr.write(`experiment ${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; see ${path.relative(process.cwd(), path.join(dir, "results.md"))}\n`);
