@@ -8,15 +8,15 @@ import YAML from "yaml";
 import { z } from "zod";
 import type { Decision } from "../../src/autoscaler/controller.js";
 import { horizontal } from "../../src/autoscaler/planner/dp.js";
-import { THEMIS_PIPELINES, type ThemisPipeline } from "../../src/autoscaler/planner/pipelines.js";
+import { THEMIS_PIPELINES } from "../../src/autoscaler/planner/pipelines.js";
 import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 import { loadRepository } from "../../src/repository/repository.js";
 import type { ExperimentContext } from "../../src/sim/experiment/main.js";
 import { timeSeriesSvg } from "../../src/sim/experiment/charts.js";
+import { fittedVariant, meanOf, measuredTiming, median, slug } from "../../src/sim/experiment/common.js";
 import { lstmTable, tableForecaster, type TableForecaster } from "../../src/sim/experiment/forecast-table.js";
 import { markdownTable, num, pct, ratio, writeResults } from "../../src/sim/experiment/report.js";
 import { simulate, simVariantFromRepository, type SimulationResult, type SimVariant } from "../../src/sim/index.js";
-import { FitServiceModel } from "../../src/sim/service-model.js";
 import { arrivalsFromCounts, azureAggregateSeries, countsFromArrivals, divideCounts, loadTwitterRates, PAPER_WINDOWS, scaleToMeanRate, sliceSeries, type RateSeries } from "../../src/traces/index.js";
 
 const Config = z.object({
@@ -54,22 +54,15 @@ interface Row {
 export default async function run(ctx: ExperimentContext): Promise<void> {
   const cfg = Config.parse(YAML.parse(await readFile(path.join(ctx.dir, "config.yaml"), "utf8")));
   const repo = await loadRepository(path.resolve("models"));
-  const timing = repo.tasks.get(cfg.timing_from.task)?.variants.get(cfg.timing_from.variant)?.profile;
-  if (!timing) throw new Error(`no profile for ${cfg.timing_from.task}/${cfg.timing_from.variant}; run 'sloserve profile' first`);
-  const coldStart = timing.load_ms.samples.length ? timing.load_ms.samples : timing.load_ms.p50;
-  const resize = timing.resize_ms.samples.length ? timing.resize_ms.samples : timing.resize_ms.p50;
+  const { coldStart, resize } = measuredTiming(repo, cfg.timing_from.task, cfg.timing_from.variant);
   const twitter = loadTwitterRates(cfg.trace);
   const window = sliceSeries(twitter, PAPER_WINDOWS.themis);
 
-  const paperStage = (p: ThemisPipeline, i: number, cold: number | readonly number[]): SimVariant => {
-    const fit = p.stages[i]!;
-    return { name: `${p.name}-${i}`, accuracy: 1, maxBatch: p.bMax, fit, loadMs: Array.isArray(cold) ? median(cold) : (cold as number), service: new FitServiceModel(fit, { spread: cfg.spread, fitIs: "p99" }), coldStart: cold, resize };
-  };
   const paper: Scenario[] = THEMIS_PIPELINES.map((p) => ({
     name: p.name,
     sloMs: p.sloMs,
     bMax: p.bMax,
-    stages: p.stages.map((_, i) => paperStage(p, i, coldStart)),
+    stages: p.stages.map((fit, i) => fittedVariant(`${p.name}-${i}`, fit, { coldStart, resize, maxBatch: p.bMax, spread: cfg.spread })),
     load: divideCounts(window, p.traceDivisor, { rounding: "none", minRate: 1 }),
   }));
 
@@ -143,7 +136,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
       command: "npm run experiment themis",
       intro: [
         "**Setting.** The paper's pipelines and fitted latencies l(b,c) = α·b/c + β·b + γ/c + ζ (EXPERIMENTS.md), C_max = 8, B_max = 8 (4 for nlp), on the 660-s Twitter window starting at second 15·86400 + 84·60 + 450, each second's count divided by 4.384 / 8.5625 / 21 (at least 1 req/s) and spread as Poisson arrivals. Every stage queues by the end-to-end deadline (EDF); decisions every 1 s; the forecast of the next 10 s is the max/trend forecaster unless the row says lstm (the LSTM trained on days 1–14, run over the same histories). Every policy starts from the horizontal plan for the first 10 s.",
-        `**Measured, not assumed.** Batch times are drawn around the paper's fits with a p99/p50 spread of ${cfg.spread}; the cold start (${num(median(asArray(coldStart)), 0)} ms median) and in-place resize (${num(median(asArray(resize)), 0)} ms median) are sloserve's own, measured on this machine for ${cfg.timing_from.task}/${cfg.timing_from.variant}. The authors' Kubernetes pods took seconds to start; the rows marked "${cfg.kubernetes_cold_start_ms / 1000}-s cold start" show what that does.`,
+        `**Measured, not assumed.** Batch times are drawn around the paper's fits with a p99/p50 spread of ${cfg.spread}; the cold start (${num(median(coldStart), 0)} ms median) and in-place resize (${num(median(resize), 0)} ms median) are sloserve's own, measured on this machine for ${cfg.timing_from.task}/${cfg.timing_from.variant}. The authors' Kubernetes pods took seconds to start; the rows marked "${cfg.kubernetes_cold_start_ms / 1000}-s cold start" show what that does.`,
         "**Policies.** themis (the July-2024 switching rule, 5 agreeing decisions to consolidate), horizontal (FA2-like: the horizontal DP, 1-core instances), vertical (vertical-only: Themis' vertical DP, instances fixed, cores up and down), static (the horizontal plan for the window's peak, fixed), kpa (Knative), ray (Ray Serve). themis, horizontal and vertical plan the whole pipeline; static, kpa and ray scale each stage on its own.",
       ],
       sections: [
@@ -179,7 +172,7 @@ async function simulateScenario(cfg: Config, s: Scenario, policy: string, lstm: 
   const bMax = Math.min(s.bMax, ...s.stages.map((v) => v.maxBatch));
   const plan = (lambda: number) => horizontal(models, { sloMs: s.sloMs, lambda, bMax, cMax: 1, semantics: "v1", unitMs: 1 });
   const counts = s.load.counts;
-  const start = plan(Math.max(1, mean(counts, 0, 10)));
+  const start = plan(Math.max(1, meanOf(counts, 0, 10)));
   const peak = plan(Math.max(...Array.from(counts)));
   const joint = ["themis", "horizontal", "vertical"].includes(policy);
   const arrivals = arrivalsFromCounts(s.load, { spread: "poisson", seed: cfg.seed });
@@ -216,14 +209,3 @@ function perSecond(series: RateSeries): RateSeries {
   return { ...series, counts, binMs: 1000, gaps: undefined };
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-const asArray = (d: number | readonly number[]) => (typeof d === "number" ? [d] : [...d]);
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-function mean(xs: ArrayLike<number>, from: number, to: number): number {
-  let sum = 0;
-  for (let i = from; i < Math.min(to, xs.length); i++) sum += xs[i]!;
-  return sum / Math.max(1, Math.min(to, xs.length) - from);
-}
