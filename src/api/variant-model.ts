@@ -24,3 +24,19 @@ export function variantInfo(v: Variant): VariantInfo {
   const f = v.profile!.fit.p99;
   return { name: v.name, accuracy: m.accuracy, maxBatch: m.maxBatch, latency: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta }, loadMs: m.loadMs };
 }
+
+/**
+ * A supernet variant's served subnets as policies see them (SlackFit's (subnet, batch) table): one
+ * model per subnet with its own accuracy and latency fit, all sharing the variant's instances.
+ * Empty for an ordinary variant.
+ */
+export function subnetModels(v: Variant): VariantModel[] {
+  const base = variantModel(v);
+  const subnets = v.config.subnets ?? [];
+  return subnets.map((s) => {
+    const sp = v.profile!.subnets?.[s.name];
+    if (!sp) throw new Error(`profile of ${v.task}/${v.name} has no subnet '${s.name}'; re-run 'sloserve profile --task ${v.task} --variant ${v.name}'`);
+    const floor = Math.min(...sp.points.map((pt) => pt.p50_ms));
+    return { ...base, subnet: s.name, accuracy: s.accuracy.value, latency: (rows: number, cores: number) => Math.max(latencyOf(sp.fit.p99, rows, cores), floor) };
+  });
+}

@@ -2,11 +2,11 @@
 // from the last 60 s, queue, misses, instances), let the task's scaling policy decide, log the
 // decision with its inputs, reason and solver time, and hand the plan to the cluster backend.
 // Time comes from the Clock, so the simulator runs this same loop on virtual time.
-import type { Cluster } from "../cluster/types.js";
+import type { Cluster, Instance } from "../cluster/types.js";
 import type { Clock, Timer } from "../router/clock.js";
 import type { Router } from "../router/router.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
-import type { Forecaster } from "./forecast/types.js";
+import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
 import type { Observation, PipelineScalingPolicy, Plan, ScalingPolicy, VariantInfo } from "./types.js";
 
@@ -60,6 +60,10 @@ export class Controller {
   private readonly actuating = new Set<string>();
   private readonly tasks = new Map<string, ScaledTask>();
   private stopped = false;
+  /** Instances per task, indexed once per tick. */
+  private index: Map<string, Instance[]> | null = null;
+  /** Tasks skipped while quiet, with the instance shape they had. */
+  private readonly quiet = new Map<string, string>();
 
   constructor(
     private readonly clock: Clock,
@@ -94,32 +98,58 @@ export class Controller {
   }
 
   /** Stops the loop, waits for actuations in flight and frees the forecaster. */
-  async close(): Promise<void> {
+  async close(sleep?: (ms: number) => Promise<void>): Promise<void> {
     this.stop();
-    await this.settle();
+    await this.settle(sleep);
     await this.opts.forecaster.close?.();
   }
 
-  /** Waits for actuations in flight (tests, shutdown). */
-  async settle(): Promise<void> {
-    while (this.actuating.size > 0) await new Promise((r) => setTimeout(r, 5));
+  /** Waits for actuations in flight (tests, shutdown); `sleep` runs on the caller's time, real or virtual. */
+  async settle(sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
+    while (this.actuating.size > 0) await sleep(5);
   }
 
   async tick(): Promise<void> {
+    this.index = new Map();
+    for (const i of this.cluster.instances()) {
+      if (i.state === "stopped") continue;
+      const list = this.index.get(i.task);
+      if (list) list.push(i);
+      else this.index.set(i.task, [i]);
+    }
     const staged = new Set((this.opts.pipelines ?? []).flatMap((p) => p.stages.map((s) => s.task)));
     // A task still converging to its last plan is not judged by its transitional state (half-started
     // instances would read as a shortage and flip the mode); it is decided again once settled.
-    for (const t of this.tasks.values()) if (!staged.has(t.task) && !this.actuating.has(t.task)) await this.decide(t);
+    for (const t of this.tasks.values()) if (!staged.has(t.task) && !this.actuating.has(t.task) && !this.stillQuiet(t)) await this.decide(t);
     for (const p of this.opts.pipelines ?? []) if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
+  }
+
+  private instancesOf(task: string): readonly Instance[] {
+    return this.index?.get(task) ?? this.cluster.instances().filter((i) => i.task === task && i.state !== "stopped");
+  }
+
+  private shapeOf(task: string): string {
+    return this.instancesOf(task).map((i) => `${i.variant}:${i.cores}:${i.state}`).join(",");
+  }
+
+  /**
+   * A task that was quiet at its last decision — no traffic in the whole forecast history, nothing queued
+   * or running, a steady policy that changed nothing — and still is, with the same instances, would get
+   * the same answer again: skip it. This is what lets one loop (and the simulator) carry hundreds of
+   * mostly idle tasks.
+   */
+  private stillQuiet(t: ScaledTask): boolean {
+    const q = this.quiet.get(t.task);
+    if (q === undefined) return false;
+    const still = this.meter.lastArrival(t.task) < this.clock.now() - (HISTORY_SECONDS + 2) * 1000 && this.router.outstanding(t.task) === 0 && this.shapeOf(t.task) === q;
+    if (!still) this.quiet.delete(t.task);
+    return still;
   }
 
   /** `forecast` false leaves ratePred at the present rate (pipelines forecast once, at their entry). */
   async observe(t: Omit<ScaledTask, "policy">, forecast = true): Promise<Observation> {
     const history = this.meter.perSecond(t.task, 60);
-    const instances = this.cluster
-      .instances()
-      .filter((i) => i.task === t.task && i.state !== "stopped")
-      .map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
+    const instances = this.instancesOf(t.task).map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
     const counts = new Map<string, number>();
     for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
     const variant = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
@@ -148,7 +178,9 @@ export class Controller {
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
     const plan = t.policy.decide(obs);
-    return this.enact(obs, t.policy.name, plan, watch() - t0);
+    const d = this.enact(obs, t.policy.name, plan, watch() - t0);
+    if (d.changes.length === 0 && t.policy.steady?.() === true && obs.rateNow === 0 && obs.ratePred === 0 && obs.queueLength === 0 && obs.concurrency === 0) this.quiet.set(t.task, this.shapeOf(t.task));
+    return d;
   }
 
   private async decidePipeline(p: ScaledPipeline): Promise<void> {
@@ -171,7 +203,7 @@ export class Controller {
   /** Records the decision and, when it changes anything and the task is not mid-actuation, converges. */
   private enact(obs: Observation, policy: string, plan: Plan, solverMs: number, pipeline?: string): Decision {
     const task = obs.task;
-    const current = this.cluster.instances().filter((i) => i.task === task && (i.state === "ready" || i.state === "starting"));
+    const current = this.instancesOf(task).filter((i) => i.state === "ready" || i.state === "starting");
     const changes = diff(current, plan).map((a) => (a.kind === "resize" ? `resize ${a.instance} ${a.from}→${a.cores} cores` : a.kind === "stop" ? `stop ${a.instance}` : `start ${a.variant} with ${a.cores} cores`));
     const d: Decision = {
       at: obs.now,

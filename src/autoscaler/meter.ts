@@ -6,6 +6,7 @@ interface Book {
   /** arrivals per whole second, keyed by second number */
   seconds: Map<number, number>;
   misses: number;
+  lastArrival: number;
   /** Tightest budget of the arrivals of each whole second, keyed by second number. */
   budgets: Map<number, number>;
   batchRows: number;
@@ -23,7 +24,7 @@ export class TaskMeter {
   private book(task: string): Book {
     let b = this.books.get(task);
     if (!b) {
-      b = { seconds: new Map(), misses: 0, budgets: new Map(), batchRows: 0, batches: 0 };
+      b = { seconds: new Map(), misses: 0, lastArrival: Number.NEGATIVE_INFINITY, budgets: new Map(), batchRows: 0, batches: 0 };
       this.books.set(task, b);
     }
     return b;
@@ -32,12 +33,18 @@ export class TaskMeter {
   arrival(task: string, budgetMs: number): void {
     const b = this.book(task);
     const now = this.clock.now();
+    b.lastArrival = now;
     const s = Math.floor(now / 1000);
     b.seconds.set(s, (b.seconds.get(s) ?? 0) + 1);
     if (b.seconds.size > this.keepSeconds) for (const k of b.seconds.keys()) if (k < s - this.keepSeconds) b.seconds.delete(k);
     const tightest = b.budgets.get(s);
     if (tightest === undefined || budgetMs < tightest) b.budgets.set(s, budgetMs);
     if (b.budgets.size > BUDGET_SECONDS + 1) for (const k of b.budgets.keys()) if (k < s - BUDGET_SECONDS) b.budgets.delete(k);
+  }
+
+  /** Clock ms of the task's latest arrival (−∞ before the first). */
+  lastArrival(task: string): number {
+    return this.books.get(task)?.lastArrival ?? Number.NEGATIVE_INFINITY;
   }
 
   miss(task: string): void {

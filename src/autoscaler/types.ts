@@ -63,6 +63,11 @@ export interface Plan {
 export interface ScalingPolicy {
   readonly name: string;
   decide(obs: Observation): Plan;
+  /**
+   * True when deciding again on an identical observation would give the same plan and leave the
+   * policy's state as it is (no windows, delays or counters running): the loop may then skip a quiet task.
+   */
+  steady?(): boolean;
 }
 
 export function currentPlan(obs: Observation, reason: string, mode?: string): Plan {

@@ -219,6 +219,18 @@ zoo
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
   .action(async (opts: { models: string }) => prepareZoo(opts.models, log));
 
+zoo
+  .command("supernet")
+  .description("train the digits supernet (sandwich rule), build the ResNet-50 supernet, cut both to their Pareto subnets and profile every subnet (needs devDependencies)")
+  .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
+  .option("--only <which>", "digits or vision")
+  .option("--no-profile", "skip profiling the subnets")
+  .action(async (opts: { models: string; only?: string; profile: boolean }) => {
+    if (opts.only && opts.only !== "digits" && opts.only !== "vision") throw new InvalidArgumentError(`--only takes digits or vision, got '${opts.only}'`);
+    const { buildSupernetZoo } = await import("./zoo-supernet.js");
+    await buildSupernetZoo({ modelsDir: opts.models, only: opts.only as "digits" | "vision" | undefined, profile: opts.profile, log });
+  });
+
 program
   .command("validate")
   .description("check a model repository and list every problem with what to fix")

@@ -2,6 +2,7 @@
 // vision models are built by code on first use (they are too large to commit).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureVisionSupernet } from "../zoo/supernet/vision-zoo.js";
 import { ensureVisionZoo } from "../zoo/vision.js";
 
 export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../models");
@@ -10,4 +11,5 @@ export async function prepareZoo(modelsDir: string, log: (msg: string) => void):
   if (path.resolve(modelsDir) !== DEFAULT_MODELS_DIR) return; // a user's own repository is theirs to fill
   const { built } = await ensureVisionZoo(modelsDir, (m) => log(m));
   if (built.length > 0) log(`built ${built.length} vision model(s) into ${path.join(modelsDir, "vision")} (seeded weights, generated once)`);
+  await ensureVisionSupernet(modelsDir, log);
 }

@@ -35,6 +35,11 @@ export interface EngineOptions {
   threads: number;
   /** Let idle intra-op threads spin; off by default so idle instances leave their cores to others. */
   spinning?: boolean;
+  /**
+   * A supernet's control feeds (subnet_width, …; see zoo/supernet/subnetact.ts): not batch inputs,
+   * fed with every batch unless `runBatch`'s `extra` overrides them. Absent for ordinary models.
+   */
+  controls?: Record<string, ort.Tensor>;
 }
 
 export interface ResizeResult {
@@ -54,8 +59,11 @@ interface Generation {
 export class Engine {
   private current: Generation;
   private resizing: Promise<ResizeResult> | null = null;
+  /** Batch inputs (the model's inputs less the control inputs). */
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
+  /** Names of the control inputs fed from `options.controls`. */
+  readonly controlInputs: string[];
 
   private constructor(
     private readonly bytes: Uint8Array,
@@ -63,7 +71,10 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.current = { session, threads: options.threads, inFlight: 0, retired: false };
-    this.inputs = specsOf(session.inputMetadata);
+    const controls = options.controls ?? {};
+    const all = specsOf(session.inputMetadata);
+    this.inputs = all.filter((s) => !(s.name in controls));
+    this.controlInputs = all.filter((s) => s.name in controls).map((s) => s.name);
     this.outputs = specsOf(session.outputMetadata);
   }
 
@@ -98,7 +109,7 @@ export class Engine {
    */
   async runBatch(parts: BatchPart[], extra: Record<string, ort.Tensor> = {}): Promise<PartOutputs[]> {
     const rows = parts.reduce((n, p) => n + p.rows, 0);
-    const feeds: Record<string, ort.Tensor> = { ...extra };
+    const feeds: Record<string, ort.Tensor> = { ...this.options.controls, ...extra };
     for (const spec of this.inputs) {
       if (spec.name in extra) continue;
       const rowSize = spec.rowShape.reduce((a, b) => a * b, 1);
@@ -174,7 +185,7 @@ export class Engine {
 
   /** A batch of zeros with `rows` rows, for warm-up and profiling. */
   zeroFeeds(rows: number): Record<string, ort.Tensor> {
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, ort.Tensor> = { ...this.options.controls };
     for (const spec of this.inputs) {
       const size = rows * spec.rowShape.reduce((a, b) => a * b, 1);
       feeds[spec.name] = new ort.Tensor(spec.type, zerosOf(spec.type, size) as never, [rows, ...spec.rowShape]);
@@ -183,8 +194,16 @@ export class Engine {
   }
 }
 
+let opened = 0;
+
+/** onnxruntime sessions this process has created: a resize adds one, a subnet switch must not. */
+export function sessionsOpened(): number {
+  return opened;
+}
+
 export async function openSession(bytes: Uint8Array, threads: number, spinning: boolean): Promise<ort.InferenceSession> {
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+  opened += 1;
   return ort.InferenceSession.create(bytes, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,

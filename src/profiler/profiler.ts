@@ -4,7 +4,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.js";
-import type { Profile, ProfilePoint, Stat } from "../repository/schema.js";
+import { defaultSubnetOf, type Profile, type ProfilePoint, type Stat } from "../repository/schema.js";
 import type { Variant } from "../repository/repository.js";
 import { batchGrid, coreGrid, describeMachine } from "./machine.js";
 import { fitInfaas, fitLatency, median, quantile } from "./fit.js";
@@ -26,7 +26,8 @@ export interface ProfileOptions {
 export function profileSteps(variant: Variant, opts: ProfileOptions = {}): number {
   const batches = opts.batches ?? batchGrid(variant.config.max_batch);
   const cores = opts.cores ?? coreGrid();
-  return batches.length * cores.length + (opts.resizeRounds ?? 3) + Math.max(0, (opts.loadSamples ?? 3) - cores.length);
+  const subnets = Math.max(1, variant.config.subnets?.length ?? 0);
+  return batches.length * cores.length * subnets + (opts.resizeRounds ?? 3) + Math.max(0, (opts.loadSamples ?? 3) - cores.length);
 }
 
 export async function profileVariant(variant: Variant, opts: ProfileOptions = {}): Promise<Profile> {
@@ -41,7 +42,10 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
   let done = 0;
   const step = (label: string) => opts.onStep?.(++done, total, `${variant.task}/${variant.name} ${label}`);
 
-  const points: ProfilePoint[] = [];
+  // A supernet variant is measured subnet by subnet in the same worker; `undefined` = an ordinary variant.
+  const subnets: (string | undefined)[] = variant.config.subnets?.map((s) => s.name) ?? [undefined];
+  const defaultSubnet = defaultSubnetOf(variant.config)?.name;
+  const pointsOf = new Map<string | undefined, ProfilePoint[]>(subnets.map((n) => [n, []]));
   const load: number[] = [];
   const resize: number[] = [];
   let peakRss = 0;
@@ -51,10 +55,12 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     try {
       load.push(worker.coldStartMs);
       for (const b of batches) {
-        const { header } = await worker.client.call("bench", { batch: b, warmup, minSamples, budgetMs });
-        const s = header.samples as number[];
-        points.push({ batch: b, cores: c, p50_ms: quantile(s, 0.5), p99_ms: quantile(s, 0.99), mean_ms: s.reduce((a, x) => a + x, 0) / s.length, samples: s.length });
-        step(`b=${b} c=${c}`);
+        for (const subnet of subnets) {
+          const { header } = await worker.client.call("bench", subnet === undefined ? { batch: b, warmup, minSamples, budgetMs } : { batch: b, warmup, minSamples, budgetMs, subnet });
+          const s = header.samples as number[];
+          pointsOf.get(subnet)!.push({ batch: b, cores: c, p50_ms: quantile(s, 0.5), p99_ms: quantile(s, 0.99), mean_ms: s.reduce((a, x) => a + x, 0) / s.length, samples: s.length });
+          step(subnet === undefined ? `b=${b} c=${c}` : `${subnet} b=${b} c=${c}`);
+        }
       }
       if (c === 1 && maxCores > 1) resize.push(...(await timeResizes(worker, maxCores, resizeRounds, step)));
       peakRss = Math.max(peakRss, await peakRssOf(worker));
@@ -68,6 +74,12 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     await worker.stop();
     step("cold start");
   }
+  const points = pointsOf.get(defaultSubnet)!;
+  const fitsOf = (pts: ProfilePoint[]) => ({
+    fit: { p50: fitLatency(pts, "p50"), p99: fitLatency(pts, "p99"), mean: fitLatency(pts, "mean") },
+    infaas: fitInfaas(pts, "p99"),
+  });
+  const subnetProfiles = defaultSubnet === undefined ? undefined : Object.fromEntries(subnets.map((n) => [n!, { points: pointsOf.get(n)!, ...fitsOf(pointsOf.get(n)!) }]));
   return {
     task: variant.task,
     variant: variant.name,
@@ -78,8 +90,8 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     load_ms: stat(load),
     resize_ms: stat(resize),
     peak_rss_mb: Math.round(peakRss * 10) / 10,
-    fit: { p50: fitLatency(points, "p50"), p99: fitLatency(points, "p99"), mean: fitLatency(points, "mean") },
-    infaas: fitInfaas(points, "p99"),
+    ...fitsOf(points),
+    ...(subnetProfiles ? { subnets: subnetProfiles } : {}),
   };
 }
 

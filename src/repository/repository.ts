@@ -7,7 +7,7 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { nameProblem, resolveInside } from "./safe-path.js";
 import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
-import { PipelineConfig, Profile, TaskConfig, VariantConfig, type TensorDecl } from "./schema.js";
+import { CONTROL_INPUT_PATTERN, PipelineConfig, Profile, TaskConfig, VariantConfig, type SubnetDecl, type TensorDecl } from "./schema.js";
 
 export interface Variant {
   name: string;
@@ -186,7 +186,7 @@ async function loadVariant(root: string, task: string, name: string, taskConfig:
   if (config && config.name !== name) {
     problems.push({ path: path.join(rel, "variant.yaml"), message: `name '${config.name}' differs from its folder '${name}'; make them equal` });
   }
-  if (signature) checkSignature(modelRel, taskConfig, signature, problems);
+  if (signature) checkSignature(modelRel, taskConfig, signature, problems, config?.subnets);
   const profilePath = path.join(rel, "profile.json");
   let profile: Profile | undefined;
   try {
@@ -241,7 +241,32 @@ export function zodMessage(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
 }
 
-function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, problems: Problem[]): void {
+/**
+ * A supernet's control inputs are not part of the task's signature: the model must take each control
+ * its subnets set, as an int64 vector as long as every subnet's values; they are then set aside.
+ */
+function checkControls(rel: string, sig: OnnxSignature, subnets: SubnetDecl[], problems: Problem[]): SignatureTensor[] {
+  const controls = new Set(Object.keys(subnets[0]!.controls));
+  for (const name of controls) {
+    const t = sig.inputs.find((i) => i.name === name);
+    if (!t) {
+      problems.push({ path: rel, message: `subnets set control '${name}', which the model does not take (its inputs: ${sig.inputs.map((i) => i.name).join(", ")}); fix the subnets in variant.yaml or re-export the supernet` });
+      continue;
+    }
+    if (t.datatype !== "INT64" || t.shape.length !== 1 || t.shape[0]! < 1) {
+      problems.push({ path: rel, message: `control input '${name}' is ${t.datatype}[${t.shape.join(",")}] in the model; a control input must be an INT64 vector of fixed length` });
+      continue;
+    }
+    for (const s of subnets) {
+      const n = s.controls[name]!.length;
+      if (n !== t.shape[0]) problems.push({ path: rel, message: `subnet '${s.name}' gives ${n} value(s) for control '${name}', but the model takes ${t.shape[0]}` });
+    }
+  }
+  return sig.inputs.filter((i) => !controls.has(i.name));
+}
+
+function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, problems: Problem[], subnets?: SubnetDecl[]): void {
+  const inputs = subnets ? checkControls(rel, sig, subnets, problems) : sig.inputs;
   const compare = (kind: "input" | "output", decls: TensorDecl[], actual: SignatureTensor[]) => {
     const byName = new Map(actual.map((t) => [t.name, t]));
     for (const decl of decls) {
@@ -263,9 +288,10 @@ function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, probl
       }
     }
     for (const extra of byName.values()) {
-      problems.push({ path: rel, message: `${kind} '${extra.name}' is not in the task's signature; remove it from the model or add it to task.yaml` });
+      const hint = kind === "input" && CONTROL_INPUT_PATTERN.test(extra.name) && !subnets ? " (a supernet's control input? list the subnets and their controls in variant.yaml)" : "";
+      problems.push({ path: rel, message: `${kind} '${extra.name}' is not in the task's signature${hint}; remove it from the model or add it to task.yaml` });
     }
   };
-  compare("input", task.inputs, sig.inputs);
+  compare("input", task.inputs, inputs);
   compare("output", task.outputs, sig.outputs);
 }

@@ -50,6 +50,25 @@ export const AccuracyDecl = z
   .refine((a) => a.source !== "measured" || a.evaluated_on, { message: "a measured accuracy must say what it was evaluated_on" })
   .refine((a) => a.source !== "declared" || a.reference, { message: "a declared accuracy must name its reference" });
 
+/** Control inputs of a supernet graph (see zoo/supernet/subnetact.ts): int64 vectors fed per batch. */
+export const CONTROL_INPUT_PATTERN = /^subnet_[a-z0-9_]+$/;
+
+/** One subnet a supernet variant serves: the control values that select it, and its own accuracy. */
+export const SubnetDecl = z
+  .object({
+    name,
+    controls: z.record(
+      z.string().regex(CONTROL_INPUT_PATTERN, "control inputs are named subnet_<something>"),
+      z.array(z.number().int().nonnegative()).min(1),
+    ),
+    accuracy: AccuracyDecl,
+    parameters: z.number().int().nonnegative().optional(),
+    /** Multiply-accumulates per input row. */
+    macs: z.number().nonnegative().optional(),
+  })
+  .strict();
+export type SubnetDecl = z.infer<typeof SubnetDecl>;
+
 export const VariantConfig = z
   .object({
     name,
@@ -57,10 +76,41 @@ export const VariantConfig = z
     architecture: z.string().optional(),
     parameters: z.number().int().nonnegative().optional(),
     max_batch: z.number().int().positive().default(32),
+    /** Of the default subnet, for a supernet variant. */
     accuracy: AccuracyDecl,
+    /** A supernet variant: the subnets it serves (the Pareto front), selected per batch by control inputs. */
+    subnets: z.array(SubnetDecl).min(1).optional(),
+    /** The subnet a batch that names none runs on (default: the most accurate listed). */
+    default_subnet: name.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (!v.subnets) {
+      if (v.default_subnet) ctx.addIssue({ code: "custom", path: ["default_subnet"], message: "default_subnet needs a subnets list" });
+      return;
+    }
+    const seen = new Set<string>();
+    const controlKeys = Object.keys(v.subnets[0]!.controls).sort().join(",");
+    v.subnets.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["subnets", i, "name"], message: `subnet '${s.name}' is listed twice; give each subnet its own name` });
+      seen.add(s.name);
+      const keys = Object.keys(s.controls).sort().join(",");
+      if (keys !== controlKeys) {
+        ctx.addIssue({ code: "custom", path: ["subnets", i, "controls"], message: `subnet '${s.name}' sets controls [${keys}] but '${v.subnets![0]!.name}' sets [${controlKeys}]; every subnet must set the same control inputs` });
+      }
+    });
+    if (v.default_subnet && !seen.has(v.default_subnet)) {
+      ctx.addIssue({ code: "custom", path: ["default_subnet"], message: `'${v.default_subnet}' is not one of the subnets (${[...seen].join(", ")})` });
+    }
+  });
 export type VariantConfig = z.infer<typeof VariantConfig>;
+
+/** The subnet a batch naming none runs on: `default_subnet`, else the most accurate listed. */
+export function defaultSubnetOf(v: VariantConfig): SubnetDecl | undefined {
+  if (!v.subnets) return undefined;
+  if (v.default_subnet) return v.subnets.find((s) => s.name === v.default_subnet);
+  return v.subnets.reduce((a, b) => (b.accuracy.value > a.accuracy.value ? b : a));
+}
 
 export const PipelineConfig = z
   .object({
@@ -117,6 +167,14 @@ export const Machine = z.object({
 });
 export type Machine = z.infer<typeof Machine>;
 
+/** One subnet's share of a supernet variant's profile. */
+export const SubnetProfile = z.object({
+  points: z.array(ProfilePoint).min(1),
+  fit: z.object({ p50: LatencyFit, p99: LatencyFit, mean: LatencyFit }),
+  infaas: z.record(z.string(), LinearFit),
+});
+export type SubnetProfile = z.infer<typeof SubnetProfile>;
+
 export const Profile = z.object({
   task: name,
   variant: name,
@@ -132,5 +190,10 @@ export const Profile = z.object({
   fit: z.object({ p50: LatencyFit, p99: LatencyFit, mean: LatencyFit }),
   /** INFaaS's model: per core count, latency linear in batch size (fitted on p99). */
   infaas: z.record(z.string(), LinearFit),
+  /**
+   * Supernet variants: every served subnet measured on the same grid, by subnet name. The top-level
+   * points and fits are the default subnet's, so readers that know nothing of subnets keep working.
+   */
+  subnets: z.record(z.string(), SubnetProfile).optional(),
 });
 export type Profile = z.infer<typeof Profile>;

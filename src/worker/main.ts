@@ -3,6 +3,8 @@
 import fs from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine.js";
+import { controlFeeds } from "../engine/subnet-feeds.js";
+import { readSubnetTable } from "../repository/subnets.js";
 import { WorkerServer } from "./server.js";
 
 const { values } = parseArgs({
@@ -20,12 +22,15 @@ async function main(): Promise<void> {
   if (!values.model) throw new Error("--model <path to model.onnx> is required");
   const t0 = performance.now();
   const bytes = await fs.readFile(values.model);
-  const engine = await Engine.create(bytes, { threads: Number(values.threads) });
+  // A supernet variant: its default subnet's control values go with every batch that names no subnet.
+  const subnets = await readSubnetTable(values.model);
+  const controls = subnets ? controlFeeds(subnets.controls.get(subnets.defaultName)!) : undefined;
+  const engine = await Engine.create(bytes, { threads: Number(values.threads), controls });
   const sessionMs = performance.now() - t0;
   await engine.run(engine.zeroFeeds(1));
   const warmupMs = performance.now() - t0 - sessionMs;
   const cpus = values.cpus ? values.cpus.split(",").map(Number) : [];
-  const server = new WorkerServer({ engine, host: values.host!, port: Number(values.port), cpus, hotMs: Number(values["hot-ms"]) });
+  const server = new WorkerServer({ engine, subnets: subnets ?? undefined, host: values.host!, port: Number(values.port), cpus, hotMs: Number(values["hot-ms"]) });
   const port = await server.listen();
   process.on("SIGTERM", () => void server.shutdown());
   process.stdout.write(JSON.stringify({ event: "ready", pid: process.pid, port, sessionMs, warmupMs }) + "\n");

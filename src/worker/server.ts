@@ -3,7 +3,9 @@
 // for the profiler), stats, shutdown.
 import net from "node:net";
 import type ort from "onnxruntime-node";
-import { Engine, type BatchPart } from "../engine/engine.js";
+import { Engine, sessionsOpened, type BatchPart } from "../engine/engine.js";
+import { controlFeeds } from "../engine/subnet-feeds.js";
+import type { SubnetTable } from "../repository/subnets.js";
 import { encodeFrame, FrameDecoder, type FrameHeader, type WirePart, type WireTensor } from "./protocol.js";
 import { bytesOf, viewAs } from "./tensors.js";
 import { HotLoop } from "./hot-loop.js";
@@ -11,6 +13,8 @@ import { pinProcess } from "./pin.js";
 
 export interface WorkerOptions {
   engine: Engine;
+  /** A supernet variant's subnets: a batch naming one runs with its control values (no reload). */
+  subnets?: SubnetTable;
   host: string;
   port: number;
   cpus: number[];
@@ -28,9 +32,12 @@ export class WorkerServer {
   /** Batches run one at a time, in arrival order: a prefetched batch waits here, not in onnxruntime. */
   private chain: Promise<unknown> = Promise.resolve();
   private readonly hot: HotLoop;
+  /** Control feeds per subnet, built once: switching subnets between batches only swaps feeds. */
+  private readonly subnetFeeds = new Map<string, Record<string, ort.Tensor>>();
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
+    for (const [name, controls] of opts.subnets?.controls ?? []) this.subnetFeeds.set(name, controlFeeds(controls));
     this.hot = new HotLoop(opts.hotMs ?? 0);
     this.server = net.createServer((socket) => this.accept(socket));
   }
@@ -77,7 +84,7 @@ export class WorkerServer {
           return this.reply(socket, { id: h.id, ok: true, ...r });
         }
         case "bench":
-          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number, (h.gapMs as number | undefined) ?? 0) });
+          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number, (h.gapMs as number | undefined) ?? 0, h.subnet as string | undefined) });
         case "stats":
           return this.reply(socket, { id: h.id, ok: true, ...this.stats() });
         case "shutdown":
@@ -91,8 +98,18 @@ export class WorkerServer {
     }
   }
 
+  /** Control feeds of a named subnet (none named: the engine's default subnet). */
+  private controlsFor(subnet: unknown): Record<string, ort.Tensor> {
+    if (subnet === undefined || subnet === null) return {};
+    const feeds = this.subnetFeeds.get(String(subnet));
+    if (feeds) return feeds;
+    if (this.subnetFeeds.size === 0) throw new Error(`this variant is not a supernet; it has no subnet '${String(subnet)}'`);
+    throw new Error(`unknown subnet '${String(subnet)}' (this supernet serves: ${[...this.subnetFeeds.keys()].join(", ")})`);
+  }
+
   private async infer(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
     const parts = h.parts as WirePart[];
+    const controls = this.controlsFor(h.subnet);
     let offset = 0;
     const batch: BatchPart[] = parts.map((p) => {
       const inputs: BatchPart["inputs"] = {};
@@ -106,7 +123,7 @@ export class WorkerServer {
     let t0 = 0;
     const run = this.chain.then(() => {
       t0 = performance.now();
-      return this.opts.engine.runBatch(batch);
+      return this.opts.engine.runBatch(batch, controls);
     });
     this.chain = run.catch(() => undefined);
     let results;
@@ -144,8 +161,8 @@ export class WorkerServer {
   }
 
   /** Times runs back to back, or `gapMs` apart to see latency at low load (an idle core wakes up slower). */
-  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number, gapMs = 0): Promise<number[]> {
-    const feeds = this.opts.engine.zeroFeeds(batch);
+  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number, gapMs = 0, subnet?: string): Promise<number[]> {
+    const feeds = { ...this.opts.engine.zeroFeeds(batch), ...this.controlsFor(subnet) };
     for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
     const samples: number[] = [];
     const start = performance.now();
@@ -166,6 +183,7 @@ export class WorkerServer {
       cpus: this.cpus,
       inFlight: this.inFlight,
       served: this.served,
+      sessions: sessionsOpened(),
       rssMb: mem.rss / 2 ** 20,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
     };

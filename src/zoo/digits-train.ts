@@ -308,7 +308,7 @@ function warpInto(images: Float32Array, src: number, dst: Float32Array, at: numb
 }
 
 /** Copies image `src` of `images` into `dst` at `at`, shifted by (dx, dy) pixels with zero fill. */
-function shiftInto(images: Float32Array, src: number, dst: Float32Array, at: number, dx: number, dy: number): void {
+export function shiftInto(images: Float32Array, src: number, dst: Float32Array, at: number, dx: number, dy: number): void {
   const s = src * DIGIT_PIXELS;
   const d = at * DIGIT_PIXELS;
   if (dx === 0 && dy === 0) {

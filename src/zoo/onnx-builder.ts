@@ -58,6 +58,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * A float32 initializer under exactly `name` (no counter suffix): a supernet's shared weights are
+   * read back by name to export one subnet on its own.
+   */
+  namedWeight(name: string, data: Float32Array, dims: number[]): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) {
+      throw new Error(`initializer ${name}: ${data.length} values do not fill dims [${dims.join(",")}]`);
+    }
+    this.inits.push(onnx.TensorProto.create({ name, dims, dataType: DType.FLOAT, rawData: bytesOf(data) }));
+    return name;
+  }
+
   /** An int64 initializer (shapes, axes, slice bounds). */
   ints(hint: string, values: number[], dims: number[] = [values.length]): string {
     const name = this.fresh(hint);

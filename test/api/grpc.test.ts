@@ -460,8 +460,9 @@ describe("wire format", () => {
 describe("repository", () => {
   it("lists the models, and needs the bearer token to load or unload", async () => {
     const all = await call(client, "RepositoryIndex", { ready: false });
-    expect(all.models).toEqual(expect.arrayContaining(["digits", "mnist-prep", "vision", "mnist-e2e"].map((name) => ({ name, version: "", state: "READY", reason: "" }))));
-    expect(all.models).toHaveLength(4);
+    const names = ["digits", "digits-supernet", "mnist-prep", "vision", "vision-supernet", "mnist-e2e"];
+    expect(all.models).toEqual(expect.arrayContaining(names.map((name) => ({ name, version: "", state: "READY", reason: "" }))));
+    expect(all.models).toHaveLength(names.length);
     await expect(call(client, "RepositoryModelUnload", { model_name: "vision" })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: expect.stringContaining("authorization: Bearer") });
     await expect(call(client, "RepositoryModelLoad", { model_name: "vision" })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     await expect(call(client, "RepositoryModelUnload", { model_name: "vision" }, bearer("nope"))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });

@@ -115,14 +115,14 @@ describe("planner properties", () => {
     expect(lat(digits, 1, 1, "v1")).toBe(1); // at least one unit; in ms every choice looks the same
     expect(throughput(digits, 1, 1, "v1")).toBe(1000);
     const unitMs = unitFor([digits], 2, "v1", 50);
-    expect(unitMs).toBe(0.01);
+    expect(unitMs).toBe(0.1); // 0.01 would span the 50-ms SLO with 5,000 units; the cap is 1,000
     const h = horizontal([digits], { sloMs: 50, lambda: 2000, bMax: 8, cMax: 1, semantics: "v1", unitMs })!;
     for (const s of h.stages) expect(s.replicas * s.throughput).toBeGreaterThanOrEqual(2000);
     expect(h.totalLatencyMs).toBeLessThanOrEqual(50);
     expect(unitFor(video.stages, 8, "v1", video.sloMs)).toBe(1);
-    // a 5-µs model under an 80-ms SLO: as fine as 10,000 units allow, and still a plan
+    // a 5-µs model under an 80-ms SLO: as fine as 1,000 units allow, and still a plan
     const tiny = { alpha: 0.002, beta: 0.001, gamma: 0.001, zeta: 0.001 };
-    expect(unitFor([tiny], 2, "v1", 80)).toBe(0.01);
-    expect(horizontal([tiny], { sloMs: 80, lambda: 500, bMax: 8, cMax: 1, semantics: "v1", unitMs: 0.01 })!.stages[0]!.replicas).toBe(1);
+    expect(unitFor([tiny], 2, "v1", 80)).toBe(0.1);
+    expect(horizontal([tiny], { sloMs: 80, lambda: 500, bMax: 8, cMax: 1, semantics: "v1", unitMs: 0.1 })!.stages[0]!.replicas).toBe(1);
   });
 });

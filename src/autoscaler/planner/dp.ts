@@ -87,6 +87,12 @@ function solve(perStage: Choice[][], o: PlanOptions): { picks: Choice[]; cost: n
   const T = Math.floor(o.sloMs / (o.unitMs ?? 1) + 1e-9);
   if (T < 0 || perStage.some((c) => c.length === 0)) return null;
   const S = perStage.length;
+  if (S === 1) {
+    // One stage (every plain task): the knapsack is the cheapest choice that fits, ties to the shorter span.
+    let best: Choice | null = null;
+    for (const c of perStage[0]!) if (c.span <= T && (!best || c.cost < best.cost || (c.cost === best.cost && c.span < best.span))) best = c;
+    return best ? { picks: [best], cost: best.cost, t: best.span } : null;
+  }
   let best = new Float64Array(T + 1).fill(Infinity);
   best[0] = 0;
   const pick: Int32Array[] = [];

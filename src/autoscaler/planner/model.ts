@@ -64,12 +64,12 @@ export function queueMs(b: number, lambda: number, semantics: Semantics, unitMs 
 /**
  * The DP time unit for a set of stages: 1 ms (the papers') when the fastest batch-1 latency at C_max is
  * at least 10 ms, else the largest power-of-ten fraction of a ms that keeps it ≥ 10 units — but never
- * so fine that the SLO spans more than 10,000 units, which bounds the DP's time.
+ * so fine that the SLO spans more than 1,000 units, which bounds the DP's time.
  */
 export function unitFor(stages: StageModel[], cMax: number, semantics: Semantics, sloMs: number): number {
   const fastest = Math.min(...stages.map((m) => latencyRaw(m, 1, cMax, semantics)));
   let unit = 1;
-  while (unit > 1e-3 && fastest / unit < 10 && sloMs / (unit / 10) <= 10_000) unit /= 10;
+  while (unit > 1e-3 && fastest / unit < 10 && sloMs / (unit / 10) <= 1_000) unit /= 10;
   return unit;
 }
 

@@ -11,6 +11,10 @@ export class HorizontalPolicy implements PipelineScalingPolicy {
 
   constructor(private readonly o: { semantics: Semantics; maxBatch: number } = { semantics: "v1", maxBatch: 8 }) {}
 
+  steady(): boolean {
+    return true;
+  }
+
   decide(obs: Observation): Plan {
     return this.decidePipeline(singleStage(obs))[0]!;
   }

@@ -13,6 +13,10 @@ export class SpongePolicy implements PipelineScalingPolicy {
 
   constructor(private readonly headroom = 0.9) {}
 
+  steady(): boolean {
+    return true;
+  }
+
   decide(obs: Observation): Plan {
     const v = obs.variants.find((x) => x.name === obs.variant)!;
     const n = Math.max(1, obs.instances.filter((i) => i.variant === obs.variant && i.state !== "draining" && i.state !== "stopped").length);

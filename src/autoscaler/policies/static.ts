@@ -11,6 +11,10 @@ export class StaticPolicy implements ScalingPolicy {
 
   constructor(private readonly o: StaticOptions) {}
 
+  steady(): boolean {
+    return true;
+  }
+
   decide(obs: Observation): Plan {
     return { instances: uniform(obs.variant, this.o.instances, this.o.cores), reason: `static: ${this.o.instances} × ${this.o.cores} cores, provisioned for the peak`, mode: "static" };
   }

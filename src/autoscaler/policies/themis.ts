@@ -54,6 +54,10 @@ export class ThemisPolicy implements PipelineScalingPolicy {
 
   constructor(private readonly o: ThemisOptions = THEMIS_DEFAULTS) {}
 
+  steady(): boolean {
+    return this.mode === "horizontal";
+  }
+
   decide(obs: Observation): Plan {
     return this.decidePipeline(singleStage(obs))[0]!;
   }
@@ -65,8 +69,9 @@ export class ThemisPolicy implements PipelineScalingPolicy {
     const now = views.map((v) => v.lambdaNow);
     const pred = views.map((v) => v.lambdaPred);
     const current = views.map((v) => v.n);
+    const same = pred.every((x, i) => x === now[i]);
     const hNow = horizontal(models, { ...common, lambda: now });
-    const hPred = horizontal(models, { ...common, lambda: pred });
+    const hPred = same ? hNow : horizontal(models, { ...common, lambda: pred });
     const vNow = vertical(models, { ...common, lambda: now, current });
     const surge = hNow !== null && hPred !== null && hPred.stages.some((s, i) => s.replicas > hNow.stages[i]!.replicas);
     const extraAt = vNow?.extra?.findIndex((e) => e > 0) ?? -1;
@@ -75,7 +80,7 @@ export class ThemisPolicy implements PipelineScalingPolicy {
     if (!vNow || extraAt >= 0 || coresAt >= 0 || surge) {
       this.mode = "vertical";
       this.stable = 0;
-      const sized = vertical(models, { ...common, lambda: surge ? pred : now, current });
+      const sized = surge ? vertical(models, { ...common, lambda: pred, current }) : vNow;
       const why = !vNow
         ? "no vertical solution"
         : extraAt >= 0

@@ -49,7 +49,7 @@ class LocalInstance implements Instance {
       parts.push({ rows: r.rows, tensors });
     }
     this.inFlight += 1;
-    client.call("infer", { parts }, payload).then(
+    client.call("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload).then(
       ({ header, payload: out }) => {
         this.inFlight -= 1;
         let offset = 0;
