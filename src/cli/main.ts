@@ -7,6 +7,7 @@ import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/policies/
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { registerBenchCommand } from "../bench/load/command.js";
+import { registerSimulateCommand } from "./simulate.js";
 import { progress } from "./progress.js";
 import { fmt, printTable } from "./table.js";
 import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "./zoo-setup.js";
@@ -241,6 +242,7 @@ program
   });
 
 registerBenchCommand(program);
+registerSimulateCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RepositoryError) log(err.message);

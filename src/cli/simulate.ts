@@ -1,0 +1,99 @@
+// `sloserve simulate`: one trace through the product's own router, scheduling policy and autoscaler on
+// virtual time, against a simulated cluster whose instances take the times the profiles measured.
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { InvalidArgumentError, type Command } from "commander";
+import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } from "../bench/load/schedule.js";
+import { loadRepository } from "../repository/repository.js";
+import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
+import { fmt, printTable } from "./table.js";
+import { DEFAULT_MODELS_DIR } from "./zoo-setup.js";
+
+interface SimulateFlags {
+  models: string;
+  task?: string;
+  pipeline?: string;
+  trace?: string;
+  format: TraceFormat;
+  start?: number;
+  duration?: number;
+  divideBy?: number;
+  rate?: number;
+  arrival: "poisson" | "gamma" | "uniform";
+  cv2: number;
+  scaling?: string;
+  scheduling?: string;
+  nodes: number;
+  coresPerNode: number;
+  seed: number;
+  seriesCsv?: string;
+  json: boolean;
+}
+
+const positive = (flag: string) => (v: string) => {
+  const x = Number(v);
+  if (!(x > 0)) throw new InvalidArgumentError(`${flag} must be a positive number, got '${v}'`);
+  return x;
+};
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command("simulate")
+    .description("replay a trace through sloserve's router, policies and autoscaler on a simulated cluster (profiles give the times)")
+    .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS_DIR)
+    .option("--task <name>", "the task the trace drives")
+    .option("--pipeline <name>", "or the pipeline it drives")
+    .option("--trace <file>", "a trace file (else a synthetic arrival process at --rate)")
+    .option("--format <format>", `trace format: ${TRACE_FORMATS.join(", ")}`, "twitter")
+    .option("--start <s>", "window start in seconds of the trace", positive("--start"))
+    .option("--duration <s>", "window or synthetic run length in seconds", positive("--duration"))
+    .option("--divide-by <k>", "divide the trace's counts by k (the papers' damping)", positive("--divide-by"))
+    .option("--rate <req/s>", "synthetic rate, or the mean rate a trace is rescaled to", positive("--rate"))
+    .option("--arrival <process>", "synthetic arrivals: poisson, gamma or uniform", "poisson")
+    .option("--cv2 <x>", "CV² of gamma inter-arrivals", positive("--cv2"), 1)
+    .option("--scaling <policy>", "scaling policy (default: task.yaml / pipeline.yaml); none to disable")
+    .option("--scheduling <policy>", "scheduling policy (default: task.yaml)")
+    .option("--nodes <n>", "simulated nodes", (v) => Math.round(positive("--nodes")(v)), 1)
+    .option("--cores-per-node <n>", "cores of each node", (v) => Math.round(positive("--cores-per-node")(v)), 8)
+    .option("--seed <n>", "seed of arrivals and service times", (v) => Math.round(Number(v)), 1)
+    .option("--series-csv <file>", "write the per-second series as CSV")
+    .option("--json", "print the summary as one JSON object", false)
+    .action(async (f: SimulateFlags) => {
+      if (!f.task === !f.pipeline) throw new InvalidArgumentError("give --task or --pipeline (one of them)");
+      if (!f.trace && !(f.rate && f.duration)) throw new InvalidArgumentError("give --trace <file>, or --rate and --duration for synthetic arrivals");
+      const repo = await loadRepository(path.resolve(f.models));
+      const src: ArrivalSource = f.trace
+        ? { kind: "trace", file: f.trace, format: f.format, startS: f.start, durationS: f.duration, divideBy: f.divideBy, rate: f.rate, seed: f.seed }
+        : { kind: "synthetic", rate: f.rate!, durationS: f.duration!, arrival: f.arrival, cv2: f.cv2, seed: f.seed };
+      const arrivals = buildSchedule(src);
+      const pipeline = f.pipeline ? repo.pipelines.get(f.pipeline) : undefined;
+      if (f.pipeline && !pipeline) throw new InvalidArgumentError(`no pipeline '${f.pipeline}' in ${f.models}; have: ${[...repo.pipelines.keys()].join(", ") || "none"}`);
+      const names = pipeline ? pipeline.config.stages : [f.task!];
+      const scaling = f.scaling === "none" ? undefined : f.scaling;
+      const tasks = names.map((n) => {
+        const t = repo.tasks.get(n);
+        if (!t) throw new InvalidArgumentError(`no task '${n}' in ${f.models}; have: ${[...repo.tasks.keys()].join(", ")}`);
+        const over = { ...(f.scheduling ? { scheduling: f.scheduling } : {}), ...(f.scaling ? { scaling } : {}) };
+        return simTaskFromRepository(t, over);
+      });
+      // Start like the server: one 1-core instance of each task's most accurate variant.
+      const deployment: SimDeployment[] = tasks.map((t) => ({ task: t.name, variant: [...t.variants].sort((a, b) => b.accuracy - a.accuracy)[0]!.name, cores: 1 }));
+      const pipelines = pipeline ? [simPipelineFromRepository(pipeline, f.scaling ? { scaling: ["themis", "horizontal", "vertical"].includes(f.scaling) ? f.scaling : undefined } : {})] : [];
+      const target = pipeline ? pipeline.name : f.task!;
+      const r = await simulate({ tasks, pipelines, arrivals: [{ target, times: arrivals.times }], deployment, nodes: { count: f.nodes, cores: f.coresPerNode }, seed: f.seed });
+      const s = r.summary;
+      if (f.seriesCsv) {
+        const cols = ["second", "arrivals", "answered", "met", "violations", "attainmentPct", "p50Ms", "p99Ms", "cores", "instances"] as const;
+        const lines = [cols.join(","), ...r.series.second.map((_, i) => cols.map((c) => r.series[c][i]).join(","))];
+        await writeFile(f.seriesCsv, lines.join("\n") + "\n");
+      }
+      if (f.json) {
+        process.stdout.write(JSON.stringify(s) + "\n");
+        return;
+      }
+      printTable(
+        ["target", "requests", "attainment", "violations", "p50 ms", "p99 ms", "mean cores", "peak cores", "simulated s", "wall s"],
+        [[target, String(s.requests), `${fmt(s.attainmentPct, 2)} %`, String(s.violations), fmt(s.latencyP50Ms, 1), fmt(s.latencyP99Ms, 1), fmt(s.meanCores, 2), String(s.peakCores), fmt(s.simulatedSeconds, 0), fmt(s.wallMs / 1000, 2)]],
+      );
+    });
+}
