@@ -13,7 +13,7 @@ import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 import { loadRepository } from "../../src/repository/repository.js";
 import type { ExperimentContext } from "../../src/sim/experiment/main.js";
 import { timeSeriesSvg } from "../../src/sim/experiment/charts.js";
-import { fittedVariant, meanOf, measuredTiming, median, slug } from "../../src/sim/experiment/common.js";
+import { fittedVariant, meanOf, measuredTiming, median, perSecond, slug } from "../../src/sim/experiment/common.js";
 import { lstmTable, tableForecaster, type TableForecaster } from "../../src/sim/experiment/forecast-table.js";
 import { markdownTable, num, pct, ratio, writeResults } from "../../src/sim/experiment/report.js";
 import { simulate, simVariantFromRepository, type SimulationResult, type SimVariant } from "../../src/sim/index.js";
@@ -200,12 +200,3 @@ async function simulateScenario(cfg: Config, s: Scenario, policy: string, lstm: 
   if (made && made.misses > 0) throw new Error(`the LSTM table missed ${made.misses} histories: the simulated meter saw other counts than the arrivals`);
   return result;
 }
-
-/** A per-minute series as per-second counts (each minute's count spread evenly over its seconds). */
-function perSecond(series: RateSeries): RateSeries {
-  const k = series.binMs / 1000;
-  const counts = new Float64Array(series.counts.length * k);
-  series.counts.forEach((c, i) => counts.fill(c / k, i * k, (i + 1) * k));
-  return { ...series, counts, binMs: 1000, gaps: undefined };
-}
-

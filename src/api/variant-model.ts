@@ -4,8 +4,17 @@ import type { VariantModel } from "../policies/types.js";
 import { latencyOf } from "../profiler/fit.js";
 import type { Variant } from "../repository/repository.js";
 
-/** Latency is the p99 fit of the profile, never below the fastest point measured (fits can dip at b=1). */
+/**
+ * Latency is the p99 fit of the profile, never below the fastest point measured (fits can dip at b=1).
+ * A supernet variant's own accuracy and latency are its default subnet's (what a batch naming no
+ * subnet runs); its `subnets` carry the rest for policies that switch.
+ */
 export function variantModel(v: Variant): VariantModel {
+  const base = plainModel(v);
+  return v.config.subnets ? { ...base, subnets: subnetModels(v) } : base;
+}
+
+function plainModel(v: Variant): VariantModel {
   const p = v.profile;
   if (!p) throw new Error(`variant ${v.task}/${v.name} has no profile.json; run 'sloserve profile --task ${v.task} --variant ${v.name}'`);
   const floor = Math.min(...p.points.map((pt) => pt.p50_ms));
@@ -31,7 +40,7 @@ export function variantInfo(v: Variant): VariantInfo {
  * Empty for an ordinary variant.
  */
 export function subnetModels(v: Variant): VariantModel[] {
-  const base = variantModel(v);
+  const base = plainModel(v);
   const subnets = v.config.subnets ?? [];
   return subnets.map((s) => {
     const sp = v.profile!.subnets?.[s.name];

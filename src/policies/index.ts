@@ -2,6 +2,7 @@
 import { EdfPolicy } from "./edf.js";
 import { FifoPolicy } from "./fifo.js";
 import { InfaasPolicy } from "./infaas.js";
+import { SlackFitPolicy } from "./slackfit.js";
 import type { SchedulingPolicy } from "./types.js";
 
 export function makeSchedulingPolicy(name: string): SchedulingPolicy {
@@ -12,7 +13,9 @@ export function makeSchedulingPolicy(name: string): SchedulingPolicy {
       return new FifoPolicy();
     case "infaas":
       return new InfaasPolicy();
+    case "slackfit":
+      return new SlackFitPolicy();
     default:
-      throw new Error(`unknown scheduling policy '${name}': use edf, fifo or infaas`);
+      throw new Error(`unknown scheduling policy '${name}': use edf, fifo, infaas or slackfit`);
   }
 }

@@ -14,6 +14,11 @@ export interface VariantModel {
   /** Cold start in ms (spawn + load + warm-up). */
   loadMs: number;
   subnet?: string;
+  /**
+   * A supernet variant's served subnets (the Pareto front), each with its own accuracy and
+   * latency fit; the instances are the variant's. Only policies that switch subnets look here.
+   */
+  subnets?: readonly VariantModel[];
 }
 
 export interface TaskModel {
@@ -55,6 +60,8 @@ export type NextBatch = { kind: "batch"; choice: BatchChoice } | { kind: "wait";
 export interface SchedulingPolicy {
   readonly name: string;
   readonly order: "deadline" | "arrival";
+  /** Runs a supernet's batches on any of its subnets: the router then judges deadlines by the fastest one. */
+  readonly switchesSubnets?: boolean;
   /** Called once per request as it is queued; may set `request.assigned`. */
   onArrival?(request: Request, ctx: PolicyContext): void;
   /** Called when `instance` has room for another batch. */
@@ -70,4 +77,29 @@ export function eligible(r: Request, variant: VariantModel): boolean {
   if (r.pinned) return r.pinned === variant.name;
   if (r.assigned) return r.assigned === variant.name;
   return variant.accuracy >= r.minAccuracy;
+}
+
+/**
+ * Least predicted latency of `r` on `variant` (on `cores`): the variant itself, or, when the policy
+ * switches subnets, its fastest subnet that meets the request's floor (the pin or the variant's
+ * floor check has already admitted the request).
+ */
+export function fastestOn(r: Request, variant: VariantModel, cores: number, switchesSubnets: boolean): number {
+  if (!switchesSubnets || !variant.subnets?.length) return variant.latency(r.rows, cores);
+  const floor = subnetFloor(r, variant.subnets);
+  let best = Infinity;
+  for (const s of variant.subnets) if (s.accuracy >= floor) best = Math.min(best, s.latency(r.rows, cores));
+  return best;
+}
+
+/**
+ * The least subnet accuracy `r` accepts. A pin names the model, not a subnet, so a pinned
+ * request's floor is capped at the most accurate subnet (a pin always gets served, as for an
+ * ordinary variant).
+ */
+export function subnetFloor(r: Request, subnets: readonly VariantModel[]): number {
+  if (!r.pinned) return r.minAccuracy;
+  let top = 0;
+  for (const s of subnets) top = Math.max(top, s.accuracy);
+  return Math.min(r.minAccuracy, top);
 }

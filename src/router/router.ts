@@ -4,7 +4,7 @@
 // runs; the router makes it happen and answers every request exactly once.
 import type { Cluster, Instance } from "../cluster/types.js";
 import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "../policies/types.js";
-import { eligible } from "../policies/types.js";
+import { eligible, fastestOn } from "../policies/types.js";
 import type { Clock, Timer } from "./clock.js";
 import { RequestQueue } from "./queue.js";
 import type { Failed, Outcome, Request } from "./request.js";
@@ -81,7 +81,7 @@ export class Router {
       wake: null,
       tick: null,
       lastArrival: Number.NEGATIVE_INFINITY,
-      slowestMs: Math.max(...setup.model.variants.map((v) => v.latency(v.maxBatch, 1))),
+      slowestMs: Math.max(...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1))),
     };
     this.tasks.set(setup.model.name, ts);
     if (setup.policy.tick) this.scheduleTick(ts);
@@ -249,14 +249,15 @@ export class Router {
 
   /** Least predicted latency of `r` on any of `instances` that may serve it (Infinity if none). */
   private fastest(ts: TaskState, r: Request, instances: readonly InstanceView[]): number {
+    const subnets = ts.setup.policy.switchesSubnets ?? false;
     let best = Infinity;
     for (const inst of instances) {
       const v = ts.variants.get(inst.variant);
-      if (v && eligible(r, v)) best = Math.min(best, v.latency(r.rows, inst.cores));
+      if (v && eligible(r, v)) best = Math.min(best, fastestOn(r, v, inst.cores, subnets));
     }
     if (best === Infinity) {
       // nothing running can serve it yet (an instance may be starting): judge by the fastest variant on one core
-      for (const v of ts.variants.values()) if (eligible(r, v)) best = Math.min(best, v.latency(r.rows, 1));
+      for (const v of ts.variants.values()) if (eligible(r, v)) best = Math.min(best, fastestOn(r, v, 1, subnets));
     }
     return best;
   }

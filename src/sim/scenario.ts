@@ -1,7 +1,7 @@
 // What a simulation is made of: tasks with their variants (what policies believe about a variant,
 // and how the simulator makes it behave), a starting deployment, and arrivals. Built from a model
 // repository with its measured profiles, or by hand (the papers' fitted parameters, queueing checks).
-import { variantInfo, variantModel } from "../api/variant-model.js";
+import { subnetModels, variantInfo, variantModel } from "../api/variant-model.js";
 import type { ScalingSettings } from "../autoscaler/policies/index.js";
 import type { LatencyParams, PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
 import type { SchedulingPolicy } from "../policies/types.js";
@@ -23,6 +23,16 @@ export interface SimVariant {
   service: ServiceModel;
   coldStart: Duration;
   resize: Duration;
+  /** A supernet's served subnets: a batch naming one runs (and is predicted) as that subnet. */
+  subnets?: SimSubnet[];
+}
+
+/** One subnet of a simulated supernet variant: its accuracy, what policies predict, how long it really takes. */
+export interface SimSubnet {
+  name: string;
+  accuracy: number;
+  predict: (rows: number, cores: number) => number;
+  service: ServiceModel;
 }
 
 export interface SimTask {
@@ -91,7 +101,13 @@ export function simVariantFromRepository(v: Variant): SimVariant {
     service: new ProfileServiceModel(p.points),
     coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
     resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
+    ...(v.config.subnets ? { subnets: simSubnetsFromRepository(v) } : {}),
   };
+}
+
+/** A supernet variant's subnets, each with its own measured points. */
+export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
+  return subnetModels(v).map((m) => ({ name: m.subnet!, accuracy: m.accuracy, predict: m.latency, service: new ProfileServiceModel(v.profile!.subnets![m.subnet!]!.points) }));
 }
 
 /** A repository task (its profiled variants only) with its task.yaml settings; `overrides` win. */

@@ -17,6 +17,8 @@ export interface SimRuntime {
   coldStart: Duration;
   /** In-place resize. */
   resize: Duration;
+  /** A supernet's subnets by name: a batch naming one takes its time (others take `service`'s). */
+  subnets?: ReadonlyMap<string, ServiceModel>;
 }
 
 /**
@@ -96,7 +98,8 @@ class SimInstance implements Instance {
     let rows = 0;
     const rs = work.requests;
     for (let i = 0; i < rs.length; i++) rows += rs[i]!.rows;
-    this.runningMs = this.runtime.service.sample(rows, this.cores, this.cluster.serviceRng);
+    const service = (work.subnet !== undefined && this.runtime.subnets?.get(work.subnet)) || this.runtime.service;
+    this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng);
     this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
   }
 

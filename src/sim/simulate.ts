@@ -136,7 +136,12 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
 
   const clock = new VirtualClock({ flush: config.flush });
   const runtimes = new Map<string, SimRuntime>();
-  for (const t of config.tasks) for (const v of t.variants) runtimes.set(`${t.name}/${v.name}`, { service: v.service, coldStart: v.coldStart, resize: v.resize });
+  for (const t of config.tasks) {
+    for (const v of t.variants) {
+      const subnets = v.subnets ? new Map(v.subnets.map((s) => [s.name, s.service])) : undefined;
+      runtimes.set(`${t.name}/${v.name}`, { service: v.service, coldStart: v.coldStart, resize: v.resize, subnets });
+    }
+  }
   const cluster = new SimCluster(clock, {
     nodes: nodeList(config.nodes),
     placement: config.placement,
@@ -145,11 +150,15 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   });
 
   const models = new Map<string, TaskModel>();
+  /** Accuracy per task of each variant, and of each subnet under `variant/subnet`. */
   const accuracy = new Map<string, Map<string, number>>();
   for (const t of config.tasks) {
-    const variants: VariantModel[] = t.variants.map((v) => ({ name: v.name, accuracy: v.accuracy, maxBatch: v.maxBatch, latency: predictOf(v), loadMs: v.loadMs ?? medianDuration(v.coldStart) }));
+    const variants: VariantModel[] = t.variants.map((v) => {
+      const m: VariantModel = { name: v.name, accuracy: v.accuracy, maxBatch: v.maxBatch, latency: predictOf(v), loadMs: v.loadMs ?? medianDuration(v.coldStart) };
+      return v.subnets ? { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) } : m;
+    });
     models.set(t.name, { name: t.name, sloMs: t.sloMs, variants });
-    accuracy.set(t.name, new Map(t.variants.map((v) => [v.name, v.accuracy])));
+    accuracy.set(t.name, new Map(t.variants.flatMap((v) => [[v.name, v.accuracy] as const, ...(v.subnets ?? []).map((s) => [servedBy(v.name, s.name), s.accuracy] as const)])));
   }
 
   const recorder = new Recorder(cluster, { records: config.records ?? false, mix: config.mix ?? config.tasks.length <= 16, targets });
@@ -182,12 +191,13 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const job = r.job;
     if (job === null) {
       const status = o.ok ? (o.sloMet ? STATUS.met : STATUS.late) : failureStatus(o.reason);
-      recorder.answer(r.target, r.row, r.arrival, now, status, o.ok ? o.computeMs : 0, o.ok ? accuracy.get(r.task)!.get(o.variant)! : 0, o.ok ? o.variant : undefined, o.ok ? o.batchSize : 0);
+      const by = o.ok ? servedBy(o.variant, o.subnet) : undefined;
+      recorder.answer(r.target, r.row, r.arrival, now, status, o.ok ? o.computeMs : 0, by ? accuracy.get(r.task)!.get(by)! : 0, by, o.ok ? o.batchSize : 0);
     } else if (!o.ok) {
       recorder.answer(job.target, job.row, job.arrival, now, failureStatus(o.reason), 0, 0, undefined, 0);
     } else {
       job.computeMs += o.computeMs;
-      job.accuracy *= accuracy.get(r.task)!.get(o.variant)!;
+      job.accuracy *= accuracy.get(r.task)!.get(servedBy(o.variant, o.subnet))!;
       const next = r.stage + 1;
       if (next < job.pipeline.stages.length) {
         // the next stage is queued from the gateway's continuation, after this answer
@@ -195,7 +205,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
         router.submit(makeRequest(tasks.get(job.pipeline.stages[next]!)!, now, job.deadline, r.rows, floor, job.target, job.row, job, next));
         return;
       }
-      recorder.answer(job.target, job.row, job.arrival, now, now <= job.deadline ? STATUS.met : STATUS.late, job.computeMs, job.accuracy, o.variant, o.batchSize);
+      recorder.answer(job.target, job.row, job.arrival, now, now <= job.deadline ? STATUS.met : STATUS.late, job.computeMs, job.accuracy, servedBy(o.variant, o.subnet), o.batchSize);
     }
     if (allAnswered()) clock.stop();
   };
@@ -308,6 +318,11 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     requestsPerWallSecond: (t.requests * 1000) / Math.max(wallMs, 1e-9),
   };
   return { summary, series: recorder.series, records: recorder.records(), decisions: controller ? [...controller.decisions] : [] };
+}
+
+/** What served a request, as records name it: the variant, or `variant/subnet` for a supernet's subnet. */
+function servedBy(variant: string, subnet: string | undefined): string {
+  return subnet === undefined ? variant : `${variant}/${subnet}`;
 }
 
 function nodeList(nodes: SimulationConfig["nodes"]): readonly number[] {

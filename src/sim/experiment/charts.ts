@@ -65,3 +65,38 @@ export async function timeSeriesSvg(title: string, panels: Panel[], opts: { widt
   view.finalize();
   return svg;
 }
+
+export interface PlaneSeries {
+  name: string;
+  points: { x: number; y: number; label?: string }[];
+  /** Join the points in x order (a trade-off curve) or show them alone. */
+  line?: boolean;
+}
+
+/** An x–y plane (e.g. SLO attainment against accuracy): curves and single points, labels beside points. */
+export async function planeSvg(title: string, series: PlaneSeries[], axes: { x: string; y: string }, opts: { width?: number; height?: number } = {}): Promise<string> {
+  const values = series.flatMap((s) => s.points.map((p) => ({ x: p.x, y: p.y, label: p.label ?? "", series: s.name })));
+  const enc = {
+    x: { field: "x", type: "quantitative" as const, title: axes.x, scale: { zero: false } },
+    y: { field: "y", type: "quantitative" as const, title: axes.y, scale: { zero: false } },
+    color: { field: "series", type: "nominal" as const, title: null, legend: { orient: "right" as const } },
+  };
+  const lined = new Set(series.filter((s) => s.line).map((s) => s.name));
+  const spec: vl.TopLevelSpec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title,
+    width: opts.width ?? 560,
+    height: opts.height ?? 360,
+    data: { values },
+    layer: [
+      { transform: [{ filter: { field: "series", oneOf: [...lined] } }], mark: { type: "line", strokeWidth: 1.3, point: true }, encoding: { ...enc, order: { field: "x", type: "quantitative" } } },
+      { transform: [{ filter: { not: { field: "series", oneOf: [...lined] } } }], mark: { type: "point", filled: true, size: 70 }, encoding: { ...enc, shape: { field: "series", type: "nominal", legend: null } } },
+      { mark: { type: "text", align: "left", dx: 5, dy: -5, fontSize: 9 }, encoding: { x: enc.x, y: enc.y, text: { field: "label", type: "nominal" }, color: enc.color } },
+    ],
+    config: { font: "sans-serif", view: { stroke: "#ddd" } },
+  };
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: "none" });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}

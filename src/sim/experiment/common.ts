@@ -2,6 +2,7 @@
 // zoo variant, and small statistics.
 import type { LatencyParams } from "../../autoscaler/types.js";
 import type { Repository } from "../../repository/repository.js";
+import type { RateSeries } from "../../traces/index.js";
 import type { SimVariant } from "../scenario.js";
 import { FitServiceModel, type Duration } from "../service-model.js";
 
@@ -35,3 +36,11 @@ export function meanOf(xs: ArrayLike<number>, from = 0, to = xs.length): number 
 }
 
 export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+
+/** A per-minute series as per-second counts, each minute's count spread evenly over its seconds. */
+export function perSecond(series: RateSeries): RateSeries {
+  const k = series.binMs / 1000;
+  const counts = new Float64Array(series.counts.length * k);
+  series.counts.forEach((c, i) => counts.fill(c / k, i * k, (i + 1) * k));
+  return { ...series, counts, binMs: 1000, gaps: undefined };
+}

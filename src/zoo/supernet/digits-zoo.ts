@@ -17,7 +17,7 @@ import { supernetVariantYaml, type SubnetRecord } from "./variant-yaml.js";
 export const DIGITS_SUPERNET_TASK_YAML = DIGITS_TASK_YAML.replace(/^name: digits$/m, `name: ${DIGITS_SUPERNET_TASK}`).replace(
   /^description: .*$/m,
   "description: Handwritten digit classification (MNIST 28x28 grayscale) by one weight-shared supernet whose subnets are chosen per batch.",
-);
+).replace(/^scheduling: .*$/m, "scheduling: slackfit");
 
 export interface CandidateResult {
   index: number;

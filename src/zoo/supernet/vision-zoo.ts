@@ -28,7 +28,7 @@ export const VISION_SUPERNET_MAX_BATCH = 16;
 export const VISION_SUPERNET_TASK_YAML = VISION_TASK_YAML.replace(/^name: vision$/m, `name: ${VISION_SUPERNET_TASK}`).replace(
   /^description: .*$/m,
   "description: Image classification at 224x224 by one weight-shared ResNet-50 supernet with seeded weights (outputs are meaningless; latency and memory are real).",
-);
+).replace(/^scheduling: .*$/m, "scheduling: slackfit");
 
 /** Gain on the last conv of a residual branch, as in vision.ts: keeps activations O(1) through 16 blocks. */
 const RESIDUAL_GAIN = 0.3;
