@@ -96,7 +96,7 @@ export class Recorder {
   private coreMsAtOpen = 0;
   private readonly rec: RecordColumns | null;
 
-  constructor(private readonly cluster: SimCluster, private readonly opts: RecorderOptions) {
+  constructor(private readonly cluster: SimCluster, opts: RecorderOptions) {
     if (opts.mix) this.series.mix = [];
     this.perTarget = opts.targets.map(() => ({ requests: 0, met: 0 }));
     this.rec = opts.records ? new RecordColumns(opts.targets) : null;

@@ -299,7 +299,7 @@ export interface EnsureVisionResult {
 }
 
 /** Writes `data` via a temp file and a rename, so an interrupted write never leaves a half file. */
-async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   try {
     await writeFile(tmp, data);

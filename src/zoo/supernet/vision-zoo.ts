@@ -2,12 +2,12 @@
 // start, ~100 MB, never committed, like the vision zoo) and its variant.yaml, whose served subnets
 // are the Pareto front of declared accuracy against measured latency.
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Engine } from "../../engine/engine.js";
 import { controlFeeds } from "../../engine/subnet-feeds.js";
 import { heNormal, seededRandom } from "../onnx-builder.js";
-import { VISION_TASK_YAML } from "../vision.js";
+import { VISION_TASK_YAML, writeAtomic } from "../vision.js";
 import { buildSupernetModel, costOf } from "./build.js";
 import { paretoFront } from "./pareto.js";
 import { controlsOf, type WeightStore } from "./subnetact.js";
@@ -133,16 +133,6 @@ export async function measureVisionCandidates(bytes: Uint8Array, runs = 3): Prom
   }
 }
 
-async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
 
 /**
  * Builds `<modelsDir>/vision-supernet/supernet/model.onnx` if missing, (re)writes task.yaml, and
