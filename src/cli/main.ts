@@ -8,6 +8,7 @@ import { loadRepository, RepositoryError, type Variant } from "../repository/rep
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { registerBenchCommand } from "../bench/load/command.js";
 import { registerSimulateCommand } from "./simulate.js";
+import { loadServeFile, mergeServeFile } from "./config-file.js";
 import { progress } from "./progress.js";
 import { fmt, printTable } from "./table.js";
 import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "./zoo-setup.js";
@@ -44,7 +45,9 @@ program
   .option("--forecaster <name>", "load forecaster of the control loop: max-trend or lstm (trained on the Twitter trace)", forecasterName, "max-trend")
   .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
   .option("--log-level <level>", "pino log level", "info")
-  .action(async (opts: { models: string; host: string; port: number; grpcPort: number; metricsPort: number; cores: number; deploy?: DeploySpec[]; maxBodyMb: number; drainMs: number; hotMs: number; autoscaler?: string; forecaster: "max-trend" | "lstm"; decisionIntervalMs: number; logLevel: string }) => {
+  .option("--config <file>", "YAML file with any of these options under their flag names (flags given here win)")
+  .action(async (flags: ServeFlags, cmd: Command) => {
+    const opts = flags.config ? mergeServeFile(flags, loadServeFile(flags.config), (k) => cmd.getOptionValueSource(k) === "cli", parseDeploy) : flags;
     await prepareZoo(opts.models, log);
     await profileMissing(opts.models);
     const server = await startServer({
@@ -72,6 +75,24 @@ program
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+
+interface ServeFlags {
+  models: string;
+  host: string;
+  port: number;
+  grpcPort: number;
+  metricsPort: number;
+  cores: number;
+  deploy?: DeploySpec[];
+  maxBodyMb: number;
+  drainMs: number;
+  hotMs: number;
+  autoscaler?: string;
+  forecaster: "max-trend" | "lstm";
+  decisionIntervalMs: number;
+  logLevel: string;
+  config?: string;
+}
 
 /** Variants without a profile.json are measured before serving (a short grid): policies need l(b,c). */
 async function profileMissing(models: string): Promise<void> {
