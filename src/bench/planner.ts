@@ -107,7 +107,7 @@ emit(
     figures: { machine: { cpu: machine.cpu, cores: machine.cores }, c_max: THEMIS_C_MAX, b_max: B_MAX, goal_p99_ms: GOAL_P99_MS, worst_p99_ms: worstP99, goal_met: worstP99 <= GOAL_P99_MS, pipelines, stages_growth: stagesGrowth, slo_growth: sloGrowth },
     notes: [
       `worst p99 over the three pipelines: ${ms(worstP99)} ms (goal ≤ ${GOAL_P99_MS} ms: ${worstP99 <= GOAL_P99_MS ? "met" : "MISSED"})`,
-      "v1's vertical solver keeps b = 1 (cores only), so its V DP is B_max times smaller than the revised one.",
+      "V includes the vertical fallback: when C_max cannot carry λ, a binary search over λ' reruns the DP (log₂ λ times).",
       "Stage growth: the 7 stages of the three pipelines cycled, SLO 780 ms per stage; SLO growth: the video pipeline.",
     ],
   },
