@@ -79,15 +79,23 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
   });
 }
 
+/** Polls the server's readiness (it prepares the zoo first, which can take a while on a fresh clone). */
+async function ready(url: string, server: ReturnType<typeof spawn>): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (server.exitCode !== null) throw new Error(`server exited with ${server.exitCode} before serving`);
+    const ok = await fetch(`${url}/v2/health/ready`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("server not ready after 5 minutes");
+}
+
 async function runLive(cfg: z.infer<typeof Config>, source: ArrivalSource): Promise<Side> {
   const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
-  const server = spawn(process.execPath, ["bin/sloserve.js", "serve", "--port", String(http), "--grpc-port", String(grpc), "--metrics-port", String(metrics), "--cores", String(cfg.cores), "--deploy", `${cfg.task}=${cfg.variant}:1`, "--autoscaler", cfg.scaling, "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn(process.execPath, ["bin/sloserve.js", "serve", "--port", String(http), "--grpc-port", String(grpc), "--metrics-port", String(metrics), "--cores", String(cfg.cores), "--deploy", `${cfg.task}=${cfg.variant}:1`, "--autoscaler", cfg.scaling, "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${http}`;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.stdout!.on("data", (b: Buffer) => b.toString().includes("serving") && resolve());
-      server.on("exit", (code) => reject(new Error(`server exited with ${code} before serving`)));
-    });
-    const url = `http://127.0.0.1:${http}`;
+    await ready(url, server);
     const t0 = Date.now();
     const r = await runLoad({ source, model: cfg.task, protocol: "rest", url, grpcUrl: `127.0.0.1:${grpc}`, sloMs: cfg.slo_ms, seed: cfg.seed });
     const history = (await (await fetch(`${url}/dashboard/api/history`)).json()) as { frames: { t: number; series: Record<string, { cores: number }> }[] };
