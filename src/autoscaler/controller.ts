@@ -197,7 +197,11 @@ export class Controller {
     const t0 = watch();
     const plans = p.policy.decidePipeline({ now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages });
     const solverMs = watch() - t0;
-    stages.forEach((obs, i) => this.enact(obs, p.policy.name, plans[i]!, solverMs, p.pipeline));
+    // A stage nobody has used yet (the pipeline idle, its task's own traffic none) is left for the router's
+    // demand hook to start, as an idle task is.
+    stages.forEach((obs, i) => {
+      if (!idle(obs)) this.enact(obs, p.policy.name, plans[i]!, solverMs, p.pipeline);
+    });
   }
 
   /** Records the decision and, when it changes anything and the task is not mid-actuation, converges. */

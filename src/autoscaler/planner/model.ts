@@ -38,12 +38,14 @@ export function latencyRaw(m: StageModel, b: number, c: number, semantics: Seman
 
 /**
  * Integer latency in DP time units of `unitMs` (1 ms in the papers; sub-ms models need finer units or
- * every choice rounds to 0): v1 truncates (Python int()), revised rounds up. A positive latency is at
- * least one unit: a batch never takes no time (the authors' code would divide by zero there).
+ * every choice rounds to 0): v1 truncates (Python int()), revised rounds up. A latency is at least one
+ * unit: a batch never takes no time (the authors' code would divide by zero there), and a least-squares
+ * fit of a sub-millisecond model can dip below zero off its grid — that is the fit's error, not a free
+ * configuration to skip.
  */
 export function lat(m: StageModel, b: number, c: number, semantics: Semantics, unitMs = 1): number {
   const l = latencyRaw(m, b, c, semantics) / unitMs;
-  if (!(l > 0)) return 0;
+  if (Number.isNaN(l)) return 0;
   return Math.max(1, semantics === "v1" ? Math.trunc(l) : Math.ceil(l - 1e-9));
 }
 
