@@ -103,7 +103,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         recordOutcome(live, r, o, clock.now());
       },
       batch: (task, variant, rows, _n, computeMs) => {
-        meter.batch(task, rows);
+        meter.batch(task, rows, variant);
         live.batch(task, rows);
         gateway?.batchExecuted(task, variant, rows, computeMs);
       },

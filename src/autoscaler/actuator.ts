@@ -21,7 +21,7 @@ export interface ActuationReport {
 /** The actions that turn the task's current instances into the plan's (no side effects). */
 export function diff(current: readonly Instance[], plan: Plan): Action[] {
   const actions: Action[] = [];
-  const variants = new Set([...current.map((i) => i.variant), ...plan.instances.map((i) => i.variant)]);
+  const variants = new Set([...(plan.scope === "task" ? current.map((i) => i.variant) : []), ...plan.instances.map((i) => i.variant)]);
   for (const variant of variants) {
     const have = current.filter((i) => i.variant === variant).sort((a, b) => b.cores - a.cores);
     const want = plan.instances.filter((i) => i.variant === variant).map((i) => i.cores).sort((a, b) => b - a);

@@ -150,9 +150,12 @@ export class Controller {
   async observe(t: Omit<ScaledTask, "policy">, forecast = true): Promise<Observation> {
     const history = this.meter.perSecond(t.task, 60);
     const instances = this.instancesOf(t.task).map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
+    // The variant a one-variant policy scales: the one that served the most rows lately (model-less
+    // selection and pinned requests decide that, not the policy), else the one with the most instances.
     const counts = new Map<string, number>();
     for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
-    const variant = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
+    const busiest = this.meter.takeBusiestVariant(t.task);
+    const variant = (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ?? [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
     return {
       now: this.clock.now(),
       task: t.task,

@@ -11,6 +11,8 @@ interface Book {
   budgets: Map<number, number>;
   batchRows: number;
   batches: number;
+  /** Rows served per variant since the last takeBusiestVariant(). */
+  variantRows: Map<string, number>;
 }
 
 /** Seconds of arrivals whose tightest budget Sponge's vertical scaler looks at. */
@@ -24,7 +26,7 @@ export class TaskMeter {
   private book(task: string): Book {
     let b = this.books.get(task);
     if (!b) {
-      b = { seconds: new Map(), misses: 0, lastArrival: Number.NEGATIVE_INFINITY, budgets: new Map(), batchRows: 0, batches: 0 };
+      b = { seconds: new Map(), misses: 0, lastArrival: Number.NEGATIVE_INFINITY, budgets: new Map(), batchRows: 0, batches: 0, variantRows: new Map() };
       this.books.set(task, b);
     }
     return b;
@@ -51,10 +53,11 @@ export class TaskMeter {
     this.book(task).misses += 1;
   }
 
-  batch(task: string, rows: number): void {
+  batch(task: string, rows: number, variant?: string): void {
     const b = this.book(task);
     b.batchRows += rows;
     b.batches += 1;
+    if (variant !== undefined) b.variantRows.set(variant, (b.variantRows.get(variant) ?? 0) + rows);
   }
 
   /** Arrivals in each of the last `n` whole seconds, oldest first (the current second excluded). */
@@ -85,6 +88,16 @@ export class TaskMeter {
     let min = Infinity;
     for (const [s, ms] of b.budgets) if (s >= cur - BUDGET_SECONDS && ms < min) min = ms;
     return min === Infinity ? fallback : min;
+  }
+
+  /** The variant that served the most rows since the last call (undefined when none ran). */
+  takeBusiestVariant(task: string): string | undefined {
+    const b = this.book(task);
+    let best: string | undefined;
+    let most = 0;
+    for (const [v, rows] of b.variantRows) if (rows > most) [best, most] = [v, rows];
+    b.variantRows.clear();
+    return best;
   }
 
   /** Mean rows per batch since the last call (1 when nothing ran). */

@@ -58,6 +58,12 @@ export interface Plan {
   batch?: number;
   mode?: string;
   reason: string;
+  /**
+   * "variants" (default): only the variants the plan names are converged; instances of other variants —
+   * started on demand for pinned requests or requests a floor sends elsewhere — are left to the on-demand
+   * scaler. "task": the plan is the task's whole deployment (a policy that switches variants).
+   */
+  scope?: "variants" | "task";
 }
 
 export interface ScalingPolicy {

@@ -219,7 +219,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
         if (!o.ok || !o.sloMet) meter.miss(r.task);
         finished(r, o);
       },
-      batch: (task, _variant, rows) => meter.batch(task, rows),
+      batch: (task, variant, rows) => meter.batch(task, rows, variant),
       demand: config.onDemand === false ? undefined : (task, r) => scaler?.demand(task, r) ?? false,
     },
     { slotsPerInstance: config.slotsPerInstance },

@@ -34,7 +34,7 @@ describe("converge on the local backend", () => {
     expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([["resize", true], ["start", true]]);
     expect(shape()).toEqual(["mlp-small×1", "mlp-small×1"]);
 
-    r = await converge(cluster, "digits", { instances: [], reason: "test" });
+    r = await converge(cluster, "digits", { instances: [], reason: "test", scope: "task" });
     expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([["stop", true], ["stop", true]]);
     expect(cluster.coresInUse()).toBe(0);
   });

@@ -203,7 +203,12 @@ describe("infaas (model autoscaler)", () => {
 describe("actuation plan", () => {
   it("resizes in place where it can, stops and shrinks before it grows and starts", () => {
     const inst = (id: string, variant: string, cores: number) => ({ id, variant, cores, task: "t", state: "ready", inFlight: 0, run: () => undefined }) as Instance;
-    const actions = diff([inst("a", "v", 1), inst("b", "v", 4), inst("c", "w", 1)], { instances: [{ variant: "v", cores: 2 }, { variant: "v", cores: 2 }, { variant: "v", cores: 1 }], reason: "" });
-    expect(actions.map((a) => `${a.kind} ${a.instance ?? a.variant} ${a.from ?? ""}→${a.cores}`)).toEqual(["stop c →1", "resize b 4→2", "resize a 1→2", "start v →1"]);
+    const current = [inst("a", "v", 1), inst("b", "v", 4), inst("c", "w", 1)];
+    const want = [{ variant: "v", cores: 2 }, { variant: "v", cores: 2 }, { variant: "v", cores: 1 }];
+    const show = (p: Plan) => diff(current, p).map((a) => `${a.kind} ${a.instance ?? a.variant} ${a.from ?? ""}→${a.cores}`);
+    // a plan for variant v leaves w's instance (started on demand for requests v cannot serve) alone …
+    expect(show({ instances: want, reason: "" })).toEqual(["resize b 4→2", "resize a 1→2", "start v →1"]);
+    // … unless it is the task's whole deployment
+    expect(show({ instances: want, reason: "", scope: "task" })).toEqual(["stop c →1", "resize b 4→2", "resize a 1→2", "start v →1"]);
   });
 });

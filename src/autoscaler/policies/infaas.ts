@@ -29,7 +29,7 @@ export class InfaasScalingPolicy implements ScalingPolicy {
         .map((u) => ({ u, count: Math.max(1, Math.ceil(w / (H.headroom * throughput(u, b, cores)))) }))
         .sort((a, c) => a.count - c.count)[0];
       if (faster && replicate > H.upgradeFactor * faster.count * cores) {
-        return { instances: uniform(faster.u.name, faster.count, cores), reason: `demand ${w.toFixed(1)} > 0.95 × capacity ${W.toFixed(1)}; replicating costs ${replicate} cores > ${H.upgradeFactor} × ${faster.count * cores} for ${faster.u.name}: upgrade`, mode: "upgrade" };
+        return { instances: uniform(faster.u.name, faster.count, cores), reason: `demand ${w.toFixed(1)} > 0.95 × capacity ${W.toFixed(1)}; replicating costs ${replicate} cores > ${H.upgradeFactor} × ${faster.count * cores} for ${faster.u.name}: upgrade`, mode: "upgrade", scope: "task" };
       }
       return { instances: uniform(v.name, n + add, cores), reason: `demand ${w.toFixed(1)} req/s > 0.95 × capacity ${W.toFixed(1)}: add ${add} (tp ${tp.toFixed(1)} each)`, mode: "replicate" };
     }
