@@ -129,7 +129,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const host = opts.host ?? "127.0.0.1";
   const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
-  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }), decided: (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)) });
+  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }), decided: (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)), reclaim: (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0) });
   const tritonMetrics = Fastify({ logger: false });
   let rest: Awaited<ReturnType<typeof startRestServer>> | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
@@ -194,6 +194,8 @@ interface LoopParts {
   log: (d: Decision) => void;
   /** Every decision, for the dashboard's feed. */
   decided: (d: Decision) => void;
+  /** Idle cores of other tasks, for a plan that needs more than are free. */
+  reclaim: (cores: number, task: string) => Promise<number>;
 }
 
 /** The control loop over every task whose scaling policy is not "none". */
@@ -223,6 +225,7 @@ async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts
     forecaster,
     pipelines,
     onActuation: (kind, ms) => p.metrics.actuation(kind, ms),
+    reclaim: p.reclaim,
     log: (d) => {
       p.decided(d);
       p.metrics.decision(d.task, d.policy, d.plan.mode ?? "plan", d.solverMs);

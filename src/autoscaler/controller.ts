@@ -48,6 +48,8 @@ export interface ControllerOptions {
   log?: (d: Decision) => void;
   /** Pipelines planned as a whole; their stage tasks are left out of per-task decisions. */
   pipelines?: ScaledPipeline[];
+  /** Frees cores held by idle instances of other tasks when a plan needs more than are free. */
+  reclaim?: (cores: number, task: string) => Promise<number>;
   /** Every start, resize and stop the loop carried out, with how long it took. */
   onActuation?: (kind: "start" | "resize" | "stop", ms: number) => void;
   /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
@@ -207,6 +209,14 @@ export class Controller {
     });
   }
 
+  /** When the plan needs more cores than are free, asks for idle cores of other tasks first. */
+  private async makeRoom(task: string, plan: Plan): Promise<void> {
+    if (!this.opts.reclaim) return;
+    const held = this.instancesOf(task).reduce((n, i) => n + i.cores, 0);
+    const short = plan.instances.reduce((n, i) => n + i.cores, 0) - held - (this.cluster.coreBudget - this.cluster.coresInUse());
+    if (short > 0) await this.opts.reclaim(short, task);
+  }
+
   /** Records the decision and, when it changes anything and the task is not mid-actuation, converges. */
   private enact(obs: Observation, policy: string, plan: Plan, solverMs: number, pipeline?: string): Decision {
     const task = obs.task;
@@ -227,7 +237,8 @@ export class Controller {
     if (changes.length > 0 && !this.actuating.has(task) && !this.stopped) {
       this.actuating.add(task);
       const started = this.clock.now();
-      void converge(this.cluster, task, plan)
+      void this.makeRoom(task, plan)
+        .then(() => converge(this.cluster, task, plan))
         .then((report: ActuationReport) => {
           d.actuation = { ms: this.clock.now() - started, short: report.short, failed: report.results.filter((r) => !r.ok).map((r) => r.message) };
           for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);

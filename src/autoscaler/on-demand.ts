@@ -37,13 +37,34 @@ export class OnDemandScaler {
       this.launch(key, task, variant.name, null);
       return true;
     }
-    const victim = this.cluster
-      .instances()
-      .filter((i) => i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= this.idleMs)
-      .sort((a, b) => this.probe.lastUsed(a.id) - this.probe.lastUsed(b.id))[0];
+    const victim = this.idle()[0];
     if (!victim) return false;
     this.launch(key, task, variant.name, victim.id);
     return true;
+  }
+
+  /** Ready instances nobody has used for idleMs, least recently used first. */
+  private idle(exceptTask?: string) {
+    return this.cluster
+      .instances()
+      .filter((i) => i.task !== exceptTask && i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= this.idleMs)
+      .sort((a, b) => this.probe.lastUsed(a.id) - this.probe.lastUsed(b.id));
+  }
+
+  /**
+   * Frees up to `cores` cores for `task`'s autoscaler by stopping idle instances of other tasks, least
+   * recently used first (they come back on demand). Returns the cores freed.
+   */
+  async reclaim(cores: number, task: string): Promise<number> {
+    let freed = 0;
+    for (const victim of this.idle(task)) {
+      if (freed >= cores) break;
+      const stopped = await this.cluster.stop(victim.id);
+      if (!stopped.ok) continue;
+      freed += victim.cores;
+      this.log({ event: "evicted", instance: victim.id, for: `${task} (autoscaler)`, ms: stopped.ms });
+    }
+    return freed;
   }
 
   private launch(key: string, task: string, variant: string, evict: string | null): void {

@@ -242,7 +242,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   }
 
   const actuations = { start: 0, resize: 0, stop: 0 };
-  const controller = makeController(config, tasks, pipelines, clock, cluster, router, meter, actuations);
+  const controller = makeController(config, tasks, pipelines, clock, cluster, router, meter, actuations, (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0));
   controller?.start();
 
   let lastArrival = 0;
@@ -340,6 +340,7 @@ function makeController(
   router: Router,
   meter: TaskMeter,
   actuations: SimSummary["actuations"],
+  reclaim: (cores: number, task: string) => Promise<number>,
 ): Controller | null {
   const stageOf = (t: SimTask): Omit<ScaledTask, "policy"> => {
     const variants: VariantInfo[] = t.variants.map((v) => ({ name: v.name, accuracy: v.accuracy, maxBatch: v.maxBatch, latency: v.fit, loadMs: v.loadMs ?? medianDuration(v.coldStart) }));
@@ -366,6 +367,7 @@ function makeController(
     forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
     pipelines: joint,
     onActuation: (kind) => actuations[kind]++,
+    reclaim,
     log: c.log,
   });
 }
