@@ -12,6 +12,9 @@ export interface IdleProbe {
   lastUsed(instanceId: string): number;
 }
 
+/** How long an instance must have been unused before the autoscaler may take its cores. */
+export const RECLAIM_IDLE_MS = 30_000;
+
 export class OnDemandScaler {
   private readonly pending = new Set<string>();
 
@@ -43,21 +46,23 @@ export class OnDemandScaler {
     return true;
   }
 
-  /** Ready instances nobody has used for idleMs, least recently used first. */
-  private idle(exceptTask?: string) {
+  /** Ready instances nobody has used for `minIdleMs`, least recently used first. */
+  private idle(exceptTask?: string, minIdleMs = this.idleMs) {
     return this.cluster
       .instances()
-      .filter((i) => i.task !== exceptTask && i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= this.idleMs)
+      .filter((i) => i.task !== exceptTask && i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= minIdleMs)
       .sort((a, b) => this.probe.lastUsed(a.id) - this.probe.lastUsed(b.id));
   }
 
   /**
-   * Frees up to `cores` cores for `task`'s autoscaler by stopping idle instances of other tasks, least
-   * recently used first (they come back on demand). Returns the cores freed.
+   * Frees up to `cores` cores for `task`'s autoscaler by stopping instances of other tasks that have
+   * been idle for RECLAIM_IDLE_MS, least recently used first (they come back on demand). Longer than the
+   * demand path's second: a pipeline's other stage or a task between bursts must not pay cold starts
+   * for a neighbour's growth. Returns the cores freed.
    */
   async reclaim(cores: number, task: string): Promise<number> {
     let freed = 0;
-    for (const victim of this.idle(task)) {
+    for (const victim of this.idle(task, RECLAIM_IDLE_MS)) {
       if (freed >= cores) break;
       const stopped = await this.cluster.stop(victim.id);
       if (!stopped.ok) continue;
