@@ -150,7 +150,6 @@ export class Controller {
 
   /** `forecast` false leaves ratePred at the present rate (pipelines forecast once, at their entry). */
   async observe(t: Omit<ScaledTask, "policy">, forecast = true): Promise<Observation> {
-    const history = this.meter.perSecond(t.task, 60);
     const instances = this.instancesOf(t.task).map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
     // The variant a one-variant policy scales: the one that served the most rows lately (model-less
     // selection and pinned requests decide that, not the policy), else the one with the most instances.
@@ -158,12 +157,13 @@ export class Controller {
     for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
     const busiest = this.meter.takeBusiestVariant(t.task);
     const variant = (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ?? [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
+    const rateNow = this.meter.rate(t.task, 2);
     return {
       now: this.clock.now(),
       task: t.task,
       sloMs: t.sloMs,
-      rateNow: this.meter.rate(t.task, 2),
-      ratePred: forecast ? await this.opts.forecaster.predict(history) : this.meter.rate(t.task, 2),
+      rateNow,
+      ratePred: forecast ? await this.opts.forecaster.predict(this.meter.perSecond(t.task, HISTORY_SECONDS)) : rateNow,
       concurrency: this.router.outstanding(t.task),
       queueLength: this.router.queueLength(t.task),
       misses: this.meter.takeMisses(t.task),

@@ -4,6 +4,8 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } from "../bench/load/schedule.js";
+import { makeScalingPolicy } from "../autoscaler/policies/index.js";
+import { plansPipelines } from "../autoscaler/types.js";
 import { loadRepository } from "../repository/repository.js";
 import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
 import { fmt, printTable } from "./table.js";
@@ -78,7 +80,9 @@ export function registerSimulateCommand(program: Command): void {
       });
       // Start like the server: one 1-core instance of each task's most accurate variant.
       const deployment: SimDeployment[] = tasks.map((t) => ({ task: t.name, variant: [...t.variants].sort((a, b) => b.accuracy - a.accuracy)[0]!.name, cores: 1 }));
-      const pipelines = pipeline ? [simPipelineFromRepository(pipeline, f.scaling ? { scaling: ["themis", "horizontal", "vertical"].includes(f.scaling) ? f.scaling : undefined } : {})] : [];
+      // a --scaling that cannot plan a pipeline whole scales each stage on its own (as `serve --autoscaler` does)
+      const joint = scaling !== undefined && plansPipelines(makeScalingPolicy(scaling));
+      const pipelines = pipeline ? [simPipelineFromRepository(pipeline, f.scaling ? { scaling: joint ? scaling : undefined } : {})] : [];
       const target = pipeline ? pipeline.name : f.task!;
       const r = await simulate({ tasks, pipelines, arrivals: [{ target, times: arrivals.times }], deployment, nodes: { count: f.nodes, cores: f.coresPerNode }, seed: f.seed });
       const s = r.summary;
