@@ -10,6 +10,7 @@ import { z } from "zod";
 import { SLACKFIT_DEFAULT_BUCKET_FRACTION, SlackFitPolicy } from "../../src/policies/slackfit.js";
 import { loadRepository } from "../../src/repository/repository.js";
 import { planeSvg } from "../../src/sim/experiment/charts.js";
+import { median, slug } from "../../src/sim/experiment/common.js";
 import type { ExperimentContext } from "../../src/sim/experiment/main.js";
 import { markdownTable, num, writeResults } from "../../src/sim/experiment/report.js";
 import { simulate, simVariantFromRepository, type SimSummary, type SimTask, type SimVariant } from "../../src/sim/index.js";
@@ -163,7 +164,7 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
     ]);
     for (const o of mine) everything.push([t.name, `${t.rate}`, o.policy, o.summary.requests, num(o.summary.attainmentPct, 2), num(100 * o.summary.meanAccuracy, 2), num(o.summary.latencyP99Ms, 0), o.summary.dropped]);
     const front = new Set(staticFront(statics).map((p) => p.name));
-    charts[`plane-${slugOf(t.name)}-${t.rate}.svg`] = await planeSvg(
+    charts[`plane-${slug(t.name)}-${t.rate}.svg`] = await planeSvg(
       `SuperServe — ${t.name}, mean ${t.rate} req/s, ${cfg.instances} × 1-core instances, SLO ${r.sloMs} ms`,
       [
         { name: "static (each subnet alone)", line: true, points: statics.filter((p) => front.has(p.name)).map((p) => ({ x: p.accuracyPct, y: p.attainmentPct, label: p.name.replace("static r50-", "") })) },
@@ -176,7 +177,6 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
     );
   }
   const sweepRows = r.sweep.map((s) => [s.trace, `${s.rate} req/s`, `${s.fraction} × SLO = ${num(s.fraction * r.sloMs, 0)} ms`, num(s.summary.attainmentPct, 2), num(100 * s.summary.meanAccuracy, 2)]);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const met = (ok: boolean) => (ok ? "met" : "missed");
   const minGain = Math.min(...gains);
   const minRatio = Math.min(...ratios);
@@ -217,8 +217,6 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
 function variantLoad(v: SimVariant): number {
   return v.loadMs ?? Number.NaN;
 }
-
-const slugOf = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
 /** Written after reading the sweep (see the table under it). */
 const BUCKET_NOTE =

@@ -11,7 +11,7 @@ import type { Variant } from "../repository/repository.js";
  */
 export function variantModel(v: Variant): VariantModel {
   const base = plainModel(v);
-  return v.config.subnets ? { ...base, subnets: subnetModels(v) } : base;
+  return v.config.subnets ? { ...base, subnets: subnetModels(v, base) } : base;
 }
 
 function plainModel(v: Variant): VariantModel {
@@ -29,7 +29,7 @@ function plainModel(v: Variant): VariantModel {
 
 /** What scaling policies know of a variant: accuracy, the p99 latency fit, cold start. */
 export function variantInfo(v: Variant): VariantInfo {
-  const m = variantModel(v);
+  const m = plainModel(v);
   const f = v.profile!.fit.p99;
   return { name: v.name, accuracy: m.accuracy, maxBatch: m.maxBatch, latency: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta }, loadMs: m.loadMs };
 }
@@ -39,8 +39,7 @@ export function variantInfo(v: Variant): VariantInfo {
  * model per subnet with its own accuracy and latency fit, all sharing the variant's instances.
  * Empty for an ordinary variant.
  */
-export function subnetModels(v: Variant): VariantModel[] {
-  const base = plainModel(v);
+export function subnetModels(v: Variant, base: VariantModel = plainModel(v)): VariantModel[] {
   const subnets = v.config.subnets ?? [];
   return subnets.map((s) => {
     const sp = v.profile!.subnets?.[s.name];

@@ -62,8 +62,6 @@ export class Engine {
   /** Batch inputs (the model's inputs less the control inputs). */
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
-  /** Names of the control inputs fed from `options.controls`. */
-  readonly controlInputs: string[];
 
   private constructor(
     private readonly bytes: Uint8Array,
@@ -72,9 +70,7 @@ export class Engine {
   ) {
     this.current = { session, threads: options.threads, inFlight: 0, retired: false };
     const controls = options.controls ?? {};
-    const all = specsOf(session.inputMetadata);
-    this.inputs = all.filter((s) => !(s.name in controls));
-    this.controlInputs = all.filter((s) => s.name in controls).map((s) => s.name);
+    this.inputs = specsOf(session.inputMetadata).filter((s) => !(s.name in controls));
     this.outputs = specsOf(session.outputMetadata);
   }
 

@@ -129,7 +129,7 @@ export async function measureDigitsAccuracy(bytes: Uint8Array): Promise<{ correc
   }
 }
 
-function argmax(a: ArrayLike<number>, offset: number, n: number): number {
+export function argmax(a: ArrayLike<number>, offset: number, n: number): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (a[offset + i]! > a[offset + best]!) best = i;
   return best;

@@ -4,6 +4,7 @@
 // converted to arrivals only then, because a whole trace as timestamps would not fit in memory.
 import fs from "node:fs";
 import {
+  arrivalMeanRate,
   arrivalsFromCounts,
   azureAggregateSeries,
   divideCounts,
@@ -11,6 +12,7 @@ import {
   loadAzureAggregate,
   loadAzureLlmTrace,
   loadTwitterRates,
+  newMeta,
   rescaleArrivals,
   scaleToMeanRate,
   sliceArrivals,
@@ -69,7 +71,7 @@ function synthetic(s: SyntheticSource): ArrivalTrace {
     // Evenly spaced: the reference a pacer is judged against (no burstiness of its own).
     const n = Math.floor(s.rate * s.durationS);
     const times = Float64Array.from({ length: n }, (_, i) => (i * 1000) / s.rate);
-    return { times, durationMs: s.durationS * 1000, meta: { source: `uniform ${s.rate}/s`, offsetS: 0, history: [] } };
+    return { times, durationMs: s.durationS * 1000, meta: newMeta(`uniform ${s.rate}/s`) };
   }
   const cv2 = s.arrival === "poisson" ? 1 : (s.cv2 ?? 1);
   return generateArrivals({ rate: s.rate, durationS: s.durationS, seed: s.seed ?? 1, cv2 });
@@ -103,8 +105,7 @@ function fromArrivalTrace(s: TraceSource): ArrivalTrace {
   let trace = loadAzureLlmTrace(s.file, { startS, endS: s.durationS === undefined ? undefined : startS + s.durationS });
   if (s.divideBy !== undefined) trace = thinArrivals(trace, 1 / s.divideBy, s.seed ?? 1);
   else if (s.rate !== undefined) {
-    const mean = trace.times.length / (trace.durationMs / 1000);
-    trace = rescaleArrivals(trace, s.rate, { method: s.rate <= mean ? "thin" : "time", seed: s.seed ?? 1 });
+    trace = rescaleArrivals(trace, s.rate, { method: s.rate <= arrivalMeanRate(trace) ? "thin" : "time", seed: s.seed ?? 1 });
   }
   return trace;
 }

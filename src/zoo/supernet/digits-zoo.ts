@@ -5,8 +5,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Engine } from "../../engine/engine.js";
 import { controlFeeds } from "../../engine/subnet-feeds.js";
-import { DIGIT_PIXELS, DIGITS_SPLIT, loadDigits } from "../digits-data.js";
-import { DIGITS_MAX_BATCH, DIGITS_TASK_YAML } from "../digits-train.js";
+import { DIGIT_PIXELS, DIGITS_SPLIT, loadDigits, type DigitSet } from "../digits-data.js";
+import { argmax, DIGITS_MAX_BATCH, DIGITS_TASK_YAML } from "../digits-train.js";
 import { buildSupernetModel, costOf } from "./build.js";
 import { DIGITS_SUPERNET_ARCH, DIGITS_SUPERNET_TASK, DIGITS_SUPERNET_VARIANT } from "./digits-arch.js";
 import { trainDigitsSupernet } from "./digits-train.js";
@@ -30,9 +30,16 @@ export interface CandidateResult {
   served: boolean;
 }
 
+let heldOut: DigitSet | undefined;
+
+/** The held-out split, loaded once: loadDigits copies the whole data set on every call, and this runs per candidate. */
+function heldOutDigits(): DigitSet {
+  return (heldOut ??= loadDigits().test);
+}
+
 /** Accuracy of candidate `index` on the held-out split, through the supernet session. */
 export async function measureSubnetAccuracy(engine: Engine, index: number): Promise<{ correct: number; total: number }> {
-  const { test } = loadDigits();
+  const test = heldOutDigits();
   const feeds = controlFeeds(controlsOf(DIGITS_SUPERNET_ARCH.space, index));
   let correct = 0;
   const batch = 250;
@@ -40,17 +47,13 @@ export async function measureSubnetAccuracy(engine: Engine, index: number): Prom
     const rows = Math.min(batch, test.count - start);
     const [out] = await engine.runBatch([{ rows, inputs: { image: test.images.slice(start * DIGIT_PIXELS, (start + rows) * DIGIT_PIXELS) } }], feeds);
     const p = out!.probabilities!.data as Float32Array;
-    for (let r = 0; r < rows; r++) {
-      let best = 0;
-      for (let k = 1; k < 10; k++) if (p[r * 10 + k]! > p[r * 10 + best]!) best = k;
-      if (best === test.labels[start + r]) correct++;
-    }
+    for (let r = 0; r < rows; r++) if (argmax(p, r * 10, 10) === test.labels[start + r]) correct++;
   }
   return { correct, total: test.count };
 }
 
 async function medianLatencyMs(engine: Engine, index: number, rows: number, runs: number): Promise<number> {
-  const image = loadDigits().test.images.slice(0, rows * DIGIT_PIXELS);
+  const image = heldOutDigits().images.slice(0, rows * DIGIT_PIXELS);
   const feeds = controlFeeds(controlsOf(DIGITS_SUPERNET_ARCH.space, index));
   const times: number[] = [];
   for (let i = 0; i < runs + 20; i++) {
@@ -71,7 +74,7 @@ export async function buildDigitsSupernetZoo(opts: { modelsDir: string; onProgre
   const engine = await Engine.create(bytes, { threads: 1, controls: controlFeeds(controlsOf(arch.space, arch.space.candidates.length - 1)) });
   try {
     // The ONNX graph must compute what tfjs computed, subnet by subnet.
-    const { test } = loadDigits();
+    const test = heldOutDigits();
     for (const ref of reference) {
       const [out] = await engine.runBatch([{ rows: ref.count, inputs: { image: test.images.slice(0, ref.count * DIGIT_PIXELS) } }], controlFeeds(controlsOf(arch.space, ref.index)));
       const got = out!.probabilities!.data as Float32Array;

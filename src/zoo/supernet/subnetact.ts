@@ -176,23 +176,24 @@ export class SupernetWriter extends BaseWriter {
     return n;
   }
 
-  /** k of a width group as a [1] int64 tensor: Slice(subnet_width, [g], [g+1]). Computed once, in the root graph. */
-  private width(group: number): string {
-    let k = this.widthEnds.get(group);
-    if (!k) {
-      k = this.root.op("Slice", [CONTROL.width, this.int([group]), this.int([group + 1]), this.int([0])]);
-      this.widthEnds.set(group, k);
+  /** Element `i` of a control input as a [1] int64 tensor: Slice(control, [i], [i+1]). Computed once, in the root graph. */
+  private controlAt(control: string, cache: Map<number, string>, i: number): string {
+    let v = cache.get(i);
+    if (!v) {
+      v = this.root.op("Slice", [control, this.int([i]), this.int([i + 1]), this.int([0])]);
+      cache.set(i, v);
     }
-    return k;
+    return v;
   }
 
+  /** k of a width group. */
+  private width(group: number): string {
+    return this.controlAt(CONTROL.width, this.widthEnds, group);
+  }
+
+  /** Depth of a stage. */
   private depth(stage: number): string {
-    let d = this.stageDepths.get(stage);
-    if (!d) {
-      d = this.root.op("Slice", [CONTROL.depth, this.int([stage]), this.int([stage + 1]), this.int([0])]);
-      this.stageDepths.set(stage, d);
-    }
-    return d;
+    return this.controlAt(CONTROL.depth, this.stageDepths, stage);
   }
 
   /** WeightSlice: the first k_out filters over the first k_in input channels. */
