@@ -51,12 +51,18 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
   const timing = measuredTiming(repo, cfg.timing_from.task, cfg.timing_from.variant);
   const models: SimVariant[] = [
     fittedVariant("detector", cfg.detector, { ...timing, maxBatch: cfg.b_max, spread: cfg.spread }),
-    { ...simVariantFromRepository(repo.tasks.get(cfg.measured.task)!.variants.get(cfg.measured.variant)!), maxBatch: cfg.b_max },
+    {
+      ...simVariantFromRepository(repo.tasks.get(cfg.measured.task)!.variants.get(cfg.measured.variant)!),
+      maxBatch: cfg.b_max,
+    },
   ];
   const rows: Row[] = [];
   for (const model of models) {
     for (const rate of cfg.rates) {
-      const trace = attachBudgets(poissonArrivals(rate, cfg.duration_s, cfg.seed), log, { sloMs: cfg.slo_ms, payloadBytes: cfg.payload_kib * KIB });
+      const trace = attachBudgets(poissonArrivals(rate, cfg.duration_s, cfg.seed), log, {
+        sloMs: cfg.slo_ms,
+        payloadBytes: cfg.payload_kib * KIB,
+      });
       for (const p of POLICIES) {
         ctx.log(`sponge: ${model.name} at ${rate} req/s · ${p.label}`);
         rows.push({ model: model.name, rate, policy: p.label, result: await simulateOne(cfg, model, trace, p) });
@@ -68,30 +74,75 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
   for (const model of models) {
     const rate = cfg.rates.at(-1)!;
     const mine = rows.filter((r) => r.model === model.name && r.rate === rate);
-    charts[`${slug(model.name)}-${rate}.svg`] = await timeSeriesSvg(`Sponge experiment — ${model.name} at ${rate} req/s, 4G budgets`, [
-      { title: "SLO violations per second", unit: "requests", lines: mine.map((r) => ({ name: r.policy, values: r.result.series.violations })) },
-      { title: "cores held", unit: "cores", lines: mine.map((r) => ({ name: r.policy, values: r.result.series.cores })) },
-      { title: "p99 latency (ms, arrival to answer, excludes the network)", unit: "ms", lines: mine.map((r) => ({ name: r.policy, values: r.result.series.p99Ms })) },
-    ]);
+    charts[`${slug(model.name)}-${rate}.svg`] = await timeSeriesSvg(
+      `Sponge experiment — ${model.name} at ${rate} req/s, 4G budgets`,
+      [
+        {
+          title: "SLO violations per second",
+          unit: "requests",
+          lines: mine.map((r) => ({ name: r.policy, values: r.result.series.violations })),
+        },
+        {
+          title: "cores held",
+          unit: "cores",
+          lines: mine.map((r) => ({ name: r.policy, values: r.result.series.cores })),
+        },
+        {
+          title: "p99 latency (ms, arrival to answer, excludes the network)",
+          unit: "ms",
+          lines: mine.map((r) => ({ name: r.policy, values: r.result.series.p99Ms })),
+        },
+      ],
+    );
   }
   const table = markdownTable(
-    ["model", "rate", "policy", "requests", "violations", "mean cores", "p99 ms", "this ÷ sponge's violations", "cores vs static-16"],
+    [
+      "model",
+      "rate",
+      "policy",
+      "requests",
+      "violations",
+      "mean cores",
+      "p99 ms",
+      "this ÷ sponge's violations",
+      "cores vs static-16",
+    ],
     rows.map((r) => {
       const s = r.result.summary;
-      const sponge = rows.find((x) => x.model === r.model && x.rate === r.rate && x.policy === POLICIES[0].label)!.result.summary;
-      return [r.model, `${r.rate} req/s`, r.policy, s.requests, pct(s.violationPct), num(s.meanCores, 2), num(s.latencyP99Ms, 0), ratio(s.violationPct, sponge.violationPct), pct((s.meanCores / 16 - 1) * 100, 1)];
+      const sponge = rows.find((x) => x.model === r.model && x.rate === r.rate && x.policy === POLICIES[0].label)!
+        .result.summary;
+      return [
+        r.model,
+        `${r.rate} req/s`,
+        r.policy,
+        s.requests,
+        pct(s.violationPct),
+        num(s.meanCores, 2),
+        num(s.latencyP99Ms, 0),
+        ratio(s.violationPct, sponge.violationPct),
+        pct((s.meanCores / 16 - 1) * 100, 1),
+      ];
     }),
   );
   const goals = models.flatMap((m) =>
     cfg.rates.map((rate) => {
-      const get = (label: string) => rows.find((r) => r.model === m.name && r.rate === rate && r.policy === label)!.result.summary;
+      const get = (label: string) =>
+        rows.find((r) => r.model === m.name && r.rate === rate && r.policy === label)!.result.summary;
       const sp = get(POLICIES[0].label);
       const fa2 = get(POLICIES[1].label);
       const fewer = sp.violationPct === 0 ? (fa2.violationPct > 0 ? Infinity : 1) : fa2.violationPct / sp.violationPct;
-      return [m.name, `${rate} req/s`, fewer >= 10 ? `met (${Number.isFinite(fewer) ? fewer.toFixed(1) : "∞"}×)` : `missed (${fewer.toFixed(1)}×)`, sp.meanCores < 16 ? `met (${num(sp.meanCores, 2)} < 16)` : `missed (${num(sp.meanCores, 2)})`];
+      return [
+        m.name,
+        `${rate} req/s`,
+        fewer >= 10 ? `met (${Number.isFinite(fewer) ? fewer.toFixed(1) : "∞"}×)` : `missed (${fewer.toFixed(1)}×)`,
+        sp.meanCores < 16 ? `met (${num(sp.meanCores, 2)} < 16)` : `missed (${num(sp.meanCores, 2)})`,
+      ];
     }),
   );
-  const budgets = attachBudgets(poissonArrivals(cfg.rates[0]!, cfg.duration_s, cfg.seed), log, { sloMs: cfg.slo_ms, payloadBytes: cfg.payload_kib * KIB }).budgetsMs!;
+  const budgets = attachBudgets(poissonArrivals(cfg.rates[0]!, cfg.duration_s, cfg.seed), log, {
+    sloMs: cfg.slo_ms,
+    payloadBytes: cfg.payload_kib * KIB,
+  }).budgetsMs!;
   await writeResults(
     ctx.dir,
     {
@@ -105,7 +156,16 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
       sections: [
         { heading: "Results", body: [table, ...Object.keys(charts).map((f) => `![${f}](${f})`)] },
         { heading: "Reading", body: READING },
-        { heading: "Goals", body: ["Goals of the issue: sponge ≥ 10× fewer violations than FA2-like, with fewer cores than static-16.", markdownTable(["model", "rate", "≥ 10× fewer violations than FA2-like", "fewer cores than static-16"], goals)] },
+        {
+          heading: "Goals",
+          body: [
+            "Goals of the issue: sponge ≥ 10× fewer violations than FA2-like, with fewer cores than static-16.",
+            markdownTable(
+              ["model", "rate", "≥ 10× fewer violations than FA2-like", "fewer cores than static-16"],
+              goals,
+            ),
+          ],
+        },
       ],
     },
     charts,
@@ -117,7 +177,12 @@ const READING = [
   "static 8 cores falls behind at 20 req/s on the detector (the paper's static-8 missed ≈87 % on a heavier model); static 16 never misses and is the cost reference.",
 ];
 
-async function simulateOne(cfg: Config, model: SimVariant, trace: ArrivalTrace, p: (typeof POLICIES)[number]): Promise<SimulationResult> {
+async function simulateOne(
+  cfg: Config,
+  model: SimVariant,
+  trace: ArrivalTrace,
+  p: (typeof POLICIES)[number],
+): Promise<SimulationResult> {
   return simulate({
     tasks: [{ name: "detect", sloMs: cfg.slo_ms, variants: [model], scheduling: p.scheduling, scaling: p.scaling }],
     arrivals: [{ target: "detect", times: trace.times, budgets: trace.budgetsMs }],

@@ -21,7 +21,12 @@ export interface Matched {
 }
 
 /** Linear interpolation between the two static points around `x` (by `key`), clamped at the ends. */
-function interpolate(points: PlanePoint[], key: "attainmentPct" | "accuracyPct", x: number, other: "attainmentPct" | "accuracyPct"): number {
+function interpolate(
+  points: PlanePoint[],
+  key: "attainmentPct" | "accuracyPct",
+  x: number,
+  other: "attainmentPct" | "accuracyPct",
+): number {
   const s = [...points].sort((a, b) => a[key] - b[key]);
   if (x <= s[0]![key]) return s[0]![other];
   if (x >= s.at(-1)![key]) return s.at(-1)![other];
@@ -38,15 +43,32 @@ function interpolate(points: PlanePoint[], key: "attainmentPct" | "accuracyPct",
  * envelope (a static point beaten on both axes by another is not on it).
  */
 export function staticFront(points: PlanePoint[]): PlanePoint[] {
-  return points.filter((p) => !points.some((q) => q !== p && q.attainmentPct >= p.attainmentPct && q.accuracyPct >= p.accuracyPct && (q.attainmentPct > p.attainmentPct || q.accuracyPct > p.accuracyPct)));
+  return points.filter(
+    (p) =>
+      !points.some(
+        (q) =>
+          q !== p &&
+          q.attainmentPct >= p.attainmentPct &&
+          q.accuracyPct >= p.accuracyPct &&
+          (q.attainmentPct > p.attainmentPct || q.accuracyPct > p.accuracyPct),
+      ),
+  );
 }
 
 export function matchAgainstStatic(policy: PlanePoint, statics: PlanePoint[]): Matched {
   const front = staticFront(statics);
   const bestAttaining = front.reduce((a, b) => (b.attainmentPct > a.attainmentPct ? b : a));
   const beyondStatic = policy.attainmentPct > bestAttaining.attainmentPct;
-  const staticAccuracyAtAttainment = beyondStatic ? Number.NaN : interpolate(front, "attainmentPct", policy.attainmentPct, "accuracyPct");
+  const staticAccuracyAtAttainment = beyondStatic
+    ? Number.NaN
+    : interpolate(front, "attainmentPct", policy.attainmentPct, "accuracyPct");
   const accuracyGain = policy.accuracyPct - (beyondStatic ? bestAttaining.accuracyPct : staticAccuracyAtAttainment);
   const staticAttainmentAtAccuracy = interpolate(front, "accuracyPct", policy.accuracyPct, "attainmentPct");
-  return { staticAccuracyAtAttainment, accuracyGain, beyondStatic, staticAttainmentAtAccuracy, attainmentRatio: policy.attainmentPct / Math.max(staticAttainmentAtAccuracy, 1e-9) };
+  return {
+    staticAccuracyAtAttainment,
+    accuracyGain,
+    beyondStatic,
+    staticAttainmentAtAccuracy,
+    attainmentRatio: policy.attainmentPct / Math.max(staticAttainmentAtAccuracy, 1e-9),
+  };
 }

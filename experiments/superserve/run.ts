@@ -13,9 +13,23 @@ import { planeSvg } from "../../src/sim/experiment/charts.js";
 import { median, slug } from "../../src/sim/experiment/common.js";
 import type { ExperimentContext } from "../../src/sim/experiment/main.js";
 import { markdownTable, num, writeResults } from "../../src/sim/experiment/report.js";
-import { simulate, simVariantFromRepository, type SimSummary, type SimTask, type SimVariant } from "../../src/sim/index.js";
+import {
+  simulate,
+  simVariantFromRepository,
+  type SimSummary,
+  type SimTask,
+  type SimVariant,
+} from "../../src/sim/index.js";
 import { ProfileServiceModel } from "../../src/sim/service-model.js";
-import { arrivalsFromCounts, gammaArrivals, generateArrivals, loadAzureAggregate, scaleToMeanRate, sliceSeries, type ArrivalTrace } from "../../src/traces/index.js";
+import {
+  arrivalsFromCounts,
+  gammaArrivals,
+  generateArrivals,
+  loadAzureAggregate,
+  scaleToMeanRate,
+  sliceSeries,
+  type ArrivalTrace,
+} from "../../src/traces/index.js";
 import { matchAgainstStatic, staticFront, type PlanePoint } from "./plane.js";
 import { SwitchingPolicy } from "./switching.js";
 
@@ -81,7 +95,13 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     await sim(t, "slackfit", { ...base, variants: [supernet], scheduling: "slackfit" }, supernet.name);
     await sim(t, "edf on the largest subnet", { ...base, variants: [supernet], scheduling: "edf" }, supernet.name);
     for (const s of subnets) await sim(t, `static ${s.name}`, { ...base, variants: [s], scheduling: "edf" }, s.name);
-    await sim(t, "INFaaS-like switching", { ...base, variants: subnets, scheduling: "edf", scaling: () => new SwitchingPolicy(cfg.switching.headroom) }, largest.name, true);
+    await sim(
+      t,
+      "INFaaS-like switching",
+      { ...base, variants: subnets, scheduling: "edf", scaling: () => new SwitchingPolicy(cfg.switching.headroom) },
+      largest.name,
+      true,
+    );
   }
 
   // the bucket sweep: a bursty synthetic trace and the real one, at every rate
@@ -107,21 +127,53 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
 }
 
 /** Each Pareto subnet as a model of its own (static serving, switching): its measured points, fit and load time. */
-function subnetVariants(supernet: SimVariant, profile: NonNullable<import("../../src/repository/repository.js").Variant["profile"]>): SimVariant[] {
+function subnetVariants(
+  supernet: SimVariant,
+  profile: NonNullable<import("../../src/repository/repository.js").Variant["profile"]>,
+): SimVariant[] {
   return supernet.subnets!.map((s) => {
     const sp = profile.subnets![s.name]!;
-    return { ...supernet, name: s.name, accuracy: s.accuracy, fit: sp.fit.p99, predict: s.predict, service: new ProfileServiceModel(sp.points), subnets: undefined };
+    return {
+      ...supernet,
+      name: s.name,
+      accuracy: s.accuracy,
+      fit: sp.fit.p99,
+      predict: s.predict,
+      service: new ProfileServiceModel(sp.points),
+      subnets: undefined,
+    };
   });
 }
 
 function makeTraces(cfg: Config, rate: number, durationS: number): Trace[] {
-  const out: Trace[] = cfg.gamma_cv2.map((cv2) => ({ name: `gamma CV² ${cv2}`, rate, arrivals: gammaArrivals(rate, cv2, durationS, cfg.seed) }));
+  const out: Trace[] = cfg.gamma_cv2.map((cv2) => ({
+    name: `gamma CV² ${cv2}`,
+    rate,
+    arrivals: gammaArrivals(rate, cv2, durationS, cfg.seed),
+  }));
   const { series } = loadAzureAggregate(cfg.azure.file);
-  const window = sliceSeries(series, { startS: cfg.azure.first_minute * 60, durationS: Math.min(cfg.azure.minutes * 60, Math.ceil(durationS / 60) * 60) });
-  out.push({ name: `azure min ${cfg.azure.first_minute}+${window.counts.length}`, rate, arrivals: arrivalsFromCounts(scaleToMeanRate(window, rate), { spread: "poisson", count: "poisson", seed: cfg.seed }) });
+  const window = sliceSeries(series, {
+    startS: cfg.azure.first_minute * 60,
+    durationS: Math.min(cfg.azure.minutes * 60, Math.ceil(durationS / 60) * 60),
+  });
+  out.push({
+    name: `azure min ${cfg.azure.first_minute}+${window.counts.length}`,
+    rate,
+    arrivals: arrivalsFromCounts(scaleToMeanRate(window, rate), {
+      spread: "poisson",
+      count: "poisson",
+      seed: cfg.seed,
+    }),
+  });
   const { from, to } = cfg.ramp;
-  const tri = Object.assign((tS: number) => rate * (from + (to - from) * (1 - Math.abs((2 * tS) / durationS - 1))), { label: `ramp ${from}→${to}→${from} × mean` });
-  out.push({ name: `ramp ${from}×→${to}×→${from}×`, rate, arrivals: generateArrivals({ rate: tri, durationS, seed: cfg.seed }) });
+  const tri = Object.assign((tS: number) => rate * (from + (to - from) * (1 - Math.abs((2 * tS) / durationS - 1))), {
+    label: `ramp ${from}→${to}→${from} × mean`,
+  });
+  out.push({
+    name: `ramp ${from}×→${to}×→${from}×`,
+    rate,
+    arrivals: generateArrivals({ rate: tri, durationS, seed: cfg.seed }),
+  });
   return out;
 }
 
@@ -135,7 +187,11 @@ interface ReportInput {
   quick: boolean;
 }
 
-const pointOf = (o: Outcome): PlanePoint => ({ name: o.policy, attainmentPct: o.summary.attainmentPct, accuracyPct: 100 * (Number.isFinite(o.summary.meanAccuracy) ? o.summary.meanAccuracy : 0) });
+const pointOf = (o: Outcome): PlanePoint => ({
+  name: o.policy,
+  attainmentPct: o.summary.attainmentPct,
+  accuracyPct: 100 * (Number.isFinite(o.summary.meanAccuracy) ? o.summary.meanAccuracy : 0),
+});
 
 async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Promise<void> {
   const charts: Record<string, string> = {};
@@ -157,26 +213,58 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
       t.name,
       `${t.rate} req/s`,
       `${num(sf.attainmentPct, 1)} % / ${num(sf.accuracyPct, 2)} %`,
-      m.beyondStatic ? `${num(m.accuracyGain, 2)} pts (beyond every static point; vs the best-attaining one)` : `${num(m.accuracyGain, 2)} pts (static ${num(m.staticAccuracyAtAttainment, 2)} %)`,
+      m.beyondStatic
+        ? `${num(m.accuracyGain, 2)} pts (beyond every static point; vs the best-attaining one)`
+        : `${num(m.accuracyGain, 2)} pts (static ${num(m.staticAccuracyAtAttainment, 2)} %)`,
       `${num(m.attainmentRatio, 2)}× (static ${num(m.staticAttainmentAtAccuracy, 1)} %)`,
       `${num(sw.attainmentPct, 1)} % / ${num(sw.accuracyPct, 2)} %`,
       `${num(msw.accuracyGain, 2)} pts, ${num(msw.attainmentRatio, 2)}×`,
     ]);
-    for (const o of mine) everything.push([t.name, `${t.rate}`, o.policy, o.summary.requests, num(o.summary.attainmentPct, 2), num(100 * o.summary.meanAccuracy, 2), num(o.summary.latencyP99Ms, 0), o.summary.dropped]);
+    for (const o of mine)
+      everything.push([
+        t.name,
+        `${t.rate}`,
+        o.policy,
+        o.summary.requests,
+        num(o.summary.attainmentPct, 2),
+        num(100 * o.summary.meanAccuracy, 2),
+        num(o.summary.latencyP99Ms, 0),
+        o.summary.dropped,
+      ]);
     const front = new Set(staticFront(statics).map((p) => p.name));
     charts[`plane-${slug(t.name)}-${t.rate}.svg`] = await planeSvg(
       `SuperServe — ${t.name}, mean ${t.rate} req/s, ${cfg.instances} × 1-core instances, SLO ${r.sloMs} ms`,
       [
-        { name: "static (each subnet alone)", line: true, points: statics.filter((p) => front.has(p.name)).map((p) => ({ x: p.accuracyPct, y: p.attainmentPct, label: p.name.replace("static r50-", "") })) },
-        { name: "static, off the front", points: statics.filter((p) => !front.has(p.name)).map((p) => ({ x: p.accuracyPct, y: p.attainmentPct })) },
+        {
+          name: "static (each subnet alone)",
+          line: true,
+          points: statics
+            .filter((p) => front.has(p.name))
+            .map((p) => ({ x: p.accuracyPct, y: p.attainmentPct, label: p.name.replace("static r50-", "") })),
+        },
+        {
+          name: "static, off the front",
+          points: statics.filter((p) => !front.has(p.name)).map((p) => ({ x: p.accuracyPct, y: p.attainmentPct })),
+        },
         { name: "SlackFit (supernet)", points: [{ x: sf.accuracyPct, y: sf.attainmentPct }] },
         { name: "INFaaS-like switching", points: [{ x: sw.accuracyPct, y: sw.attainmentPct }] },
-        { name: "edf, largest subnet", points: [{ x: get("edf on the largest subnet").accuracyPct, y: get("edf on the largest subnet").attainmentPct }] },
+        {
+          name: "edf, largest subnet",
+          points: [
+            { x: get("edf on the largest subnet").accuracyPct, y: get("edf on the largest subnet").attainmentPct },
+          ],
+        },
       ],
       { x: "mean accuracy of served requests (%)", y: "SLO attainment (%)" },
     );
   }
-  const sweepRows = r.sweep.map((s) => [s.trace, `${s.rate} req/s`, `${s.fraction} × SLO = ${num(s.fraction * r.sloMs, 0)} ms`, num(s.summary.attainmentPct, 2), num(100 * s.summary.meanAccuracy, 2)]);
+  const sweepRows = r.sweep.map((s) => [
+    s.trace,
+    `${s.rate} req/s`,
+    `${s.fraction} × SLO = ${num(s.fraction * r.sloMs, 0)} ms`,
+    num(s.summary.attainmentPct, 2),
+    num(100 * s.summary.meanAccuracy, 2),
+  ]);
   const met = (ok: boolean) => (ok ? "met" : "missed");
   const minGain = Math.min(...gains);
   const minRatio = Math.min(...ratios);
@@ -191,23 +279,63 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
         "**Matched points.** The static curve is the upper-left envelope of the static points. *Accuracy gain at equal attainment*: SlackFit's accuracy minus the static curve's at SlackFit's attainment (where SlackFit attains more than every static point, against the best-attaining static point — a lower bound on the gain). *Attainment ratio at equal accuracy*: SlackFit's attainment over the static curve's at SlackFit's accuracy.",
       ],
       sections: [
-        { heading: "Headline deltas", body: [markdownTable(["trace", "mean rate", "SlackFit attainment / accuracy", "accuracy gain at equal attainment", "attainment ratio at equal accuracy", "switching attainment / accuracy", "switching: gain, ratio"], headline)] },
+        {
+          heading: "Headline deltas",
+          body: [
+            markdownTable(
+              [
+                "trace",
+                "mean rate",
+                "SlackFit attainment / accuracy",
+                "accuracy gain at equal attainment",
+                "attainment ratio at equal accuracy",
+                "switching attainment / accuracy",
+                "switching: gain, ratio",
+              ],
+              headline,
+            ),
+          ],
+        },
         {
           heading: "Goals",
           body: [
             markdownTable(
               ["goal", "worst trace", "median trace", "verdict"],
               [
-                ["≥ +4.67 points accuracy at equal attainment", `${num(minGain, 2)} pts`, `${num(median(gains), 2)} pts`, `${met(minGain >= 4.67)} (reached on ${gains.filter((g) => g >= 4.67).length} of ${gains.length} traces)`],
-                ["≥ 2.85× attainment at equal accuracy", `${num(minRatio, 2)}×`, `${num(median(ratios), 2)}×`, `${met(minRatio >= 2.85)} (reached on ${ratios.filter((x) => x >= 2.85).length} of ${ratios.length} traces)`],
+                [
+                  "≥ +4.67 points accuracy at equal attainment",
+                  `${num(minGain, 2)} pts`,
+                  `${num(median(gains), 2)} pts`,
+                  `${met(minGain >= 4.67)} (reached on ${gains.filter((g) => g >= 4.67).length} of ${gains.length} traces)`,
+                ],
+                [
+                  "≥ 2.85× attainment at equal accuracy",
+                  `${num(minRatio, 2)}×`,
+                  `${num(median(ratios), 2)}×`,
+                  `${met(minRatio >= 2.85)} (reached on ${ratios.filter((x) => x >= 2.85).length} of ${ratios.length} traces)`,
+                ],
               ],
             ),
             ...READING,
           ],
         },
         { heading: "Attainment–accuracy planes", body: Object.keys(charts).map((f) => `![${f}](${f})`) },
-        { heading: "Bucket width", body: [BUCKET_NOTE, markdownTable(["trace", "mean rate", "bucket width", "attainment %", "accuracy %"], sweepRows)] },
-        { heading: "Every run", body: [markdownTable(["trace", "rate", "policy", "requests", "attainment %", "accuracy %", "p99 ms", "dropped"], everything)] },
+        {
+          heading: "Bucket width",
+          body: [
+            BUCKET_NOTE,
+            markdownTable(["trace", "mean rate", "bucket width", "attainment %", "accuracy %"], sweepRows),
+          ],
+        },
+        {
+          heading: "Every run",
+          body: [
+            markdownTable(
+              ["trace", "rate", "policy", "requests", "attainment %", "accuracy %", "p99 ms", "dropped"],
+              everything,
+            ),
+          ],
+        },
       ],
     },
     charts,

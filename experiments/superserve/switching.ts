@@ -32,6 +32,9 @@ export class SwitchingPolicy implements ScalingPolicy {
     const k = live.findIndex((i) => i.variant !== target.name);
     if (k < 0) return { instances: current, reason: `all on ${target.name}` };
     current[k] = { variant: target.name, cores: live[k]!.cores };
-    return { instances: current, reason: `${rate.toFixed(0)} req/s: load ${target.name} in place of ${live[k]!.variant}` };
+    return {
+      instances: current,
+      reason: `${rate.toFixed(0)} req/s: load ${target.name} in place of ${live[k]!.variant}`,
+    };
   }
 }

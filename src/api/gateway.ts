@@ -12,7 +12,13 @@ import type { Clock } from "../router/clock.js";
 import type { Outcome, Served } from "../router/request.js";
 import type { Router } from "../router/router.js";
 import { DATATYPES } from "../repository/datatypes.js";
-import { loadRepository, RepositoryError, type Pipeline, type Repository, type Task } from "../repository/repository.js";
+import {
+  loadRepository,
+  RepositoryError,
+  type Pipeline,
+  type Repository,
+  type Task,
+} from "../repository/repository.js";
 import { nameProblem } from "../repository/safe-path.js";
 import type { TaskConfig } from "../repository/schema.js";
 import { elementCount } from "./tensor-codec.js";
@@ -35,7 +41,14 @@ import type { HotLoop } from "../worker/hot-loop.js";
 
 export const SERVER_NAME = "sloserve";
 export const SERVER_VERSION = "0.1.0";
-export const EXTENSIONS = ["binary_tensor_data", "model_repository", "statistics", "model_configuration", "sloserve_slo", "sloserve_pipelines"];
+export const EXTENSIONS = [
+  "binary_tensor_data",
+  "model_repository",
+  "statistics",
+  "model_configuration",
+  "sloserve_slo",
+  "sloserve_pipelines",
+];
 
 export interface GatewayDeps {
   repo: Repository;
@@ -62,10 +75,19 @@ export class SloGateway implements Gateway {
   }
 
   private register(task: Task): void {
-    const model: TaskModel = { name: task.name, sloMs: task.config.slo_ms, variants: [...task.variants.values()].map(variantModel) };
+    const model: TaskModel = {
+      name: task.name,
+      sloMs: task.config.slo_ms,
+      variants: [...task.variants.values()].map(variantModel),
+    };
     this.d.models.set(task.name, model);
-    if (this.d.router.hasTask(task.name)) this.d.router.removeTask(task.name, `task '${task.name}' was reloaded; retry`);
-    this.d.router.addTask({ model, policy: makeSchedulingPolicy(task.config.scheduling), maxQueue: task.config.max_queue });
+    if (this.d.router.hasTask(task.name))
+      this.d.router.removeTask(task.name, `task '${task.name}' was reloaded; retry`);
+    this.d.router.addTask({
+      model,
+      policy: makeSchedulingPolicy(task.config.scheduling),
+      maxQueue: task.config.max_queue,
+    });
     this.loaded.add(task.name);
   }
 
@@ -100,7 +122,8 @@ export class SloGateway implements Gateway {
   modelReady(model: string, version?: string): Readiness {
     const target = this.resolve(model, version);
     if (this.stopping) return { ready: false, reason: "server is shutting down" };
-    if (!this.loaded.has(model)) return { ready: false, reason: `'${model}' is unloaded; load it with POST /v2/repository/models/${model}/load` };
+    if (!this.loaded.has(model))
+      return { ready: false, reason: `'${model}' is unloaded; load it with POST /v2/repository/models/${model}/load` };
     // A loaded task is servable even with no instance running: one is started on demand.
     const tasks = target.kind === "pipeline" ? target.pipeline.config.stages : [model];
     for (const t of tasks) if (!this.loaded.has(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
@@ -111,7 +134,8 @@ export class SloGateway implements Gateway {
     const target = this.resolve(model, version);
     const first = target.kind === "pipeline" ? this.task(target.pipeline.config.stages[0]!) : target.task;
     const last = target.kind === "pipeline" ? this.task(target.pipeline.config.stages.at(-1)!) : target.task;
-    const meta = (decls: TaskConfig["inputs"]) => decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
+    const meta = (decls: TaskConfig["inputs"]) =>
+      decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
     return {
       name: model,
       versions: target.kind === "pipeline" ? ["1"] : version ? [version] : [...target.task.variants.keys()],
@@ -123,7 +147,12 @@ export class SloGateway implements Gateway {
 
   modelConfig(model: string, version?: string): Record<string, unknown> {
     const target = this.resolve(model, version);
-    const dims = (decls: TaskConfig["inputs"]) => decls.map((t) => ({ name: t.name, data_type: `TYPE_${t.datatype === "BYTES" ? "STRING" : t.datatype}`, dims: t.shape }));
+    const dims = (decls: TaskConfig["inputs"]) =>
+      decls.map((t) => ({
+        name: t.name,
+        data_type: `TYPE_${t.datatype === "BYTES" ? "STRING" : t.datatype}`,
+        dims: t.shape,
+      }));
     if (target.kind === "pipeline") {
       const p = target.pipeline.config;
       const first = this.task(p.stages[0]!);
@@ -131,7 +160,9 @@ export class SloGateway implements Gateway {
       return {
         name: model,
         platform: "ensemble",
-        max_batch_size: Math.min(...p.stages.map((s) => Math.max(...[...this.task(s).variants.values()].map((v) => v.config.max_batch)))),
+        max_batch_size: Math.min(
+          ...p.stages.map((s) => Math.max(...[...this.task(s).variants.values()].map((v) => v.config.max_batch))),
+        ),
         input: dims(first.config.inputs),
         output: dims(last.config.outputs),
         ensemble_scheduling: { step: p.stages.map((s) => ({ model_name: s, model_version: -1 })) },
@@ -147,7 +178,11 @@ export class SloGateway implements Gateway {
       max_batch_size: Math.max(...variants.map((v) => v.config.max_batch)),
       input: dims(t.config.inputs),
       output: dims(t.config.outputs),
-      dynamic_batching: { max_queue_delay_microseconds: 0, preserve_ordering: false, default_queue_policy: { max_queue_size: t.config.max_queue } },
+      dynamic_batching: {
+        max_queue_delay_microseconds: 0,
+        preserve_ordering: false,
+        default_queue_policy: { max_queue_size: t.config.max_queue },
+      },
       version_policy: { specific: { versions: variants.map((v) => v.name) } },
       parameters: {
         slo_ms: { string_value: String(t.config.slo_ms) },
@@ -168,11 +203,13 @@ export class SloGateway implements Gateway {
     const out: RepositoryEntry[] = [];
     for (const t of this.d.repo.tasks.values()) {
       const state = this.loaded.has(t.name) ? "READY" : "UNAVAILABLE";
-      if (!readyOnly || state === "READY") out.push({ name: t.name, state, reason: state === "READY" ? "" : "unloaded" });
+      if (!readyOnly || state === "READY")
+        out.push({ name: t.name, state, reason: state === "READY" ? "" : "unloaded" });
     }
     for (const p of this.d.repo.pipelines.values()) {
       const state = this.loaded.has(p.name) ? "READY" : "UNAVAILABLE";
-      if (!readyOnly || state === "READY") out.push({ name: p.name, state, reason: state === "READY" ? "" : "unloaded" });
+      if (!readyOnly || state === "READY")
+        out.push({ name: p.name, state, reason: state === "READY" ? "" : "unloaded" });
     }
     return out;
   }
@@ -189,7 +226,8 @@ export class SloGateway implements Gateway {
     }
     const pipeline = fresh.pipelines.get(model);
     if (pipeline) {
-      for (const s of pipeline.config.stages) if (!this.d.repo.tasks.has(s)) throw new ApiError(400, `pipeline '${model}' needs task '${s}'; load it first`);
+      for (const s of pipeline.config.stages)
+        if (!this.d.repo.tasks.has(s)) throw new ApiError(400, `pipeline '${model}' needs task '${s}'; load it first`);
       this.d.repo.pipelines.set(model, pipeline);
       this.loaded.add(model);
       return;
@@ -210,7 +248,12 @@ export class SloGateway implements Gateway {
     if (target.kind === "pipeline") return;
     this.d.router.removeTask(model, `task '${model}' was unloaded`);
     this.d.models.delete(model);
-    await Promise.all(this.d.cluster.instances().filter((i) => i.task === model).map((i) => this.d.cluster.stop(i.id)));
+    await Promise.all(
+      this.d.cluster
+        .instances()
+        .filter((i) => i.task === model)
+        .map((i) => this.d.cluster.stop(i.id)),
+    );
   }
 
   async infer(req: InferRequest): Promise<InferResponse> {
@@ -225,11 +268,17 @@ export class SloGateway implements Gateway {
   private async inferNow(req: InferRequest): Promise<InferResponse> {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const target = this.resolve(req.model, req.version);
-    if (!this.loaded.has(req.model)) throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);
+    if (!this.loaded.has(req.model))
+      throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);
     const now = this.d.clock.now();
     if (target.kind === "pipeline") return this.inferPipeline(target.pipeline, req, now);
     const task = target.task;
-    const terms = sloTerms(req.parameters, { sloMs: task.config.slo_ms, minAccuracy: task.config.min_accuracy }, req.receivedAtUnixMs, now);
+    const terms = sloTerms(
+      req.parameters,
+      { sloMs: task.config.slo_ms, minAccuracy: task.config.min_accuracy },
+      req.receivedAtUnixMs,
+      now,
+    );
     const { input, rows } = this.checkInputs(task, req.inputs);
     this.checkFloor(task, terms.minAccuracy, req.version);
     const wanted = this.checkOutputs(task, req);
@@ -245,7 +294,12 @@ export class SloGateway implements Gateway {
   }
 
   private async inferPipeline(p: Pipeline, req: InferRequest, now: number): Promise<InferResponse> {
-    const terms = sloTerms(req.parameters, { sloMs: p.config.slo_ms, minAccuracy: p.config.min_accuracy }, req.receivedAtUnixMs, now);
+    const terms = sloTerms(
+      req.parameters,
+      { sloMs: p.config.slo_ms, minAccuracy: p.config.min_accuracy },
+      req.receivedAtUnixMs,
+      now,
+    );
     let tensors = req.inputs;
     const stages: string[] = [];
     let queueMs = 0;
@@ -258,11 +312,17 @@ export class SloGateway implements Gateway {
       // every stage's queue orders by the pipeline's end-to-end deadline; the floor applies to the last stage
       const floor = i === p.config.stages.length - 1 ? terms.minAccuracy : 0;
       this.checkFloor(task, floor);
-      last = this.expectServed(await this.submit(task, input, rows, { ...terms, minAccuracy: floor }, this.d.clock.now()));
+      last = this.expectServed(
+        await this.submit(task, input, rows, { ...terms, minAccuracy: floor }, this.d.clock.now()),
+      );
       stages.push(`${name}:${last.variant}`);
       queueMs += last.queueMs;
       computeMs += last.computeMs;
-      tensors = this.outputsOf(task, last.output as PartOutputs, task.config.outputs.map((o) => o.name));
+      tensors = this.outputsOf(
+        task,
+        last.output as PartOutputs,
+        task.config.outputs.map((o) => o.name),
+      );
     }
     const lastTask = this.task(p.config.stages.at(-1)!);
     const wanted = this.checkOutputs(lastTask, req);
@@ -283,7 +343,14 @@ export class SloGateway implements Gateway {
     };
   }
 
-  private submit(task: Task, input: LocalInput, rows: number, terms: ReturnType<typeof sloTerms>, arrival: number, pinned?: string): Promise<Outcome> {
+  private submit(
+    task: Task,
+    input: LocalInput,
+    rows: number,
+    terms: ReturnType<typeof sloTerms>,
+    arrival: number,
+    pinned?: string,
+  ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       this.d.router.submit({
         seq: ++this.seq,
@@ -329,21 +396,31 @@ export class SloGateway implements Gateway {
     throw new ApiError(o.status, o.message);
   }
 
-  private resolve(model: string, version?: string): { kind: "task"; task: Task } | { kind: "pipeline"; pipeline: Pipeline } {
+  private resolve(
+    model: string,
+    version?: string,
+  ): { kind: "task"; task: Task } | { kind: "pipeline"; pipeline: Pipeline } {
     const task = this.d.repo.tasks.get(model);
     if (task) {
       if (version !== undefined && !task.variants.has(version)) {
-        throw new ApiError(404, `task '${model}' has no variant '${version}'; its variants are: ${[...task.variants.keys()].join(", ")}`);
+        throw new ApiError(
+          404,
+          `task '${model}' has no variant '${version}'; its variants are: ${[...task.variants.keys()].join(", ")}`,
+        );
       }
       return { kind: "task", task };
     }
     const pipeline = this.d.repo.pipelines.get(model);
     if (pipeline) {
-      if (version !== undefined && version !== "1") throw new ApiError(404, `pipeline '${model}' has no versions to pin; address it as /v2/models/${model}`);
+      if (version !== undefined && version !== "1")
+        throw new ApiError(404, `pipeline '${model}' has no versions to pin; address it as /v2/models/${model}`);
       return { kind: "pipeline", pipeline };
     }
     const known = [...this.d.repo.tasks.keys(), ...this.d.repo.pipelines.keys()];
-    throw new ApiError(404, `unknown model '${model}': it is neither a task nor a pipeline of this server (known: ${known.join(", ")})`);
+    throw new ApiError(
+      404,
+      `unknown model '${model}': it is neither a task nor a pipeline of this server (known: ${known.join(", ")})`,
+    );
   }
 
   private task(name: string): Task {
@@ -364,35 +441,64 @@ export class SloGateway implements Gateway {
     let rows = -1;
     for (const decl of task.config.inputs) {
       const t = byName.get(decl.name);
-      if (!t) throw new ApiError(400, `${prefix}missing input '${decl.name}' (${decl.datatype}, shape [-1,${decl.shape.join(",")}]) for '${task.name}'`);
+      if (!t)
+        throw new ApiError(
+          400,
+          `${prefix}missing input '${decl.name}' (${decl.datatype}, shape [-1,${decl.shape.join(",")}]) for '${task.name}'`,
+        );
       byName.delete(decl.name);
-      if (t.datatype !== decl.datatype) throw new ApiError(400, `${prefix}input '${decl.name}' is ${t.datatype}, but '${task.name}' takes ${decl.datatype}`);
+      if (t.datatype !== decl.datatype)
+        throw new ApiError(
+          400,
+          `${prefix}input '${decl.name}' is ${t.datatype}, but '${task.name}' takes ${decl.datatype}`,
+        );
       const rowOk = t.shape.length === decl.shape.length + 1 && decl.shape.every((d, i) => t.shape[i + 1] === d);
       if (!rowOk || t.shape[0]! < 1) {
-        throw new ApiError(400, `${prefix}input '${decl.name}' has shape [${t.shape.join(",")}], but '${task.name}' takes [N,${decl.shape.join(",")}] with N >= 1 rows`);
+        throw new ApiError(
+          400,
+          `${prefix}input '${decl.name}' has shape [${t.shape.join(",")}], but '${task.name}' takes [N,${decl.shape.join(",")}] with N >= 1 rows`,
+        );
       }
-      if (rows !== -1 && t.shape[0] !== rows) throw new ApiError(400, `${prefix}inputs disagree on the batch size: ${rows} vs ${t.shape[0]} rows`);
+      if (rows !== -1 && t.shape[0] !== rows)
+        throw new ApiError(400, `${prefix}inputs disagree on the batch size: ${rows} vs ${t.shape[0]} rows`);
       rows = t.shape[0]!;
-      if ((t.data as { length: number }).length !== elementCount(t.shape)) throw new ApiError(400, `${prefix}input '${decl.name}' data does not fill its shape`);
+      if ((t.data as { length: number }).length !== elementCount(t.shape))
+        throw new ApiError(400, `${prefix}input '${decl.name}' data does not fill its shape`);
       input[decl.name] = { type: DATATYPES[decl.datatype].ort, dims: t.shape, data: t.data as never };
     }
-    if (byName.size > 0) throw new ApiError(400, `${prefix}unknown input${byName.size > 1 ? "s" : ""} ${[...byName.keys()].map((n) => `'${n}'`).join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`);
+    if (byName.size > 0)
+      throw new ApiError(
+        400,
+        `${prefix}unknown input${byName.size > 1 ? "s" : ""} ${[...byName.keys()].map((n) => `'${n}'`).join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`,
+      );
     const maxBatch = Math.max(...[...task.variants.values()].map((v) => v.config.max_batch));
-    if (rows > maxBatch) throw new ApiError(400, `${prefix}${rows} rows exceed the largest max_batch of '${task.name}' (${maxBatch}); split the request`);
+    if (rows > maxBatch)
+      throw new ApiError(
+        400,
+        `${prefix}${rows} rows exceed the largest max_batch of '${task.name}' (${maxBatch}); split the request`,
+      );
     return { input, rows };
   }
 
   private checkFloor(task: Task, floor: number, pinned?: string): void {
     if (pinned) return;
     const best = Math.max(...[...task.variants.values()].map((v) => v.config.accuracy.value));
-    if (best < floor) throw new ApiError(400, `no variant of '${task.name}' reaches min_accuracy ${floor}; the most accurate has ${best}`);
+    if (best < floor)
+      throw new ApiError(
+        400,
+        `no variant of '${task.name}' reaches min_accuracy ${floor}; the most accurate has ${best}`,
+      );
   }
 
   private checkOutputs(task: Task, req: InferRequest): string[] {
     const names = task.config.outputs.map((o) => o.name);
     if (!req.outputs || req.outputs.length === 0) return names;
     for (const o of req.outputs) {
-      if (!names.includes(o.name)) throw new ApiError(400, `unknown output '${o.name}'; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`);
+      if (!names.includes(o.name))
+        throw new ApiError(
+          400,
+          `unknown output '${o.name}'; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`,
+        );
     }
     return req.outputs.map((o) => o.name);
   }

@@ -9,7 +9,14 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { TypedArray } from "../engine/engine.js";
 import type { OipDatatype } from "../repository/datatypes.js";
 import { elementCount, parseDatatype, parseShape, tensorFromBytes, tensorToBytes } from "./tensor-codec.js";
-import { ApiError, type Gateway, type InferRequest, type InferResponse, type ParamValue, type Tensor } from "./types.js";
+import {
+  ApiError,
+  type Gateway,
+  type InferRequest,
+  type InferResponse,
+  type ParamValue,
+  type Tensor,
+} from "./types.js";
 
 export const GRPC_PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "proto");
 
@@ -29,7 +36,14 @@ const INFERENCE_SERVICE = "inference.GRPCInferenceService";
 
 // 64-bit integers arrive as decimal strings (longs: String) so INT64/UINT64 contents keep every
 // bit on their way to BigInt; shapes and parameters become plain numbers below.
-const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [GRPC_PROTO_DIR] };
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [GRPC_PROTO_DIR],
+};
 
 interface WireParam {
   parameter_choice?: string;
@@ -83,7 +97,14 @@ const CONTENTS_FIELD: Record<Exclude<OipDatatype, "FP16">, keyof WireContents> =
   BYTES: "bytes_contents",
 };
 
-const NARROW_INTS = { INT8: Int8Array, INT16: Int16Array, INT32: Int32Array, UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array } as const;
+const NARROW_INTS = {
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+} as const;
 
 const GRPC_CODE: Partial<Record<number, grpc.status>> = {
   400: grpc.status.INVALID_ARGUMENT,
@@ -102,19 +123,29 @@ export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Prom
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
   const maxBytes = opts.maxMessageBytes ?? 64 * 2 ** 20;
-  const server = new grpc.Server({ "grpc.max_receive_message_length": maxBytes, "grpc.max_send_message_length": maxBytes });
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": maxBytes,
+    "grpc.max_send_message_length": maxBytes,
+  });
 
   const admin = (md: grpc.Metadata) => {
     const given = md.get("authorization")[0];
     if (opts.adminToken && !(typeof given === "string" && sameSecret(given, `Bearer ${opts.adminToken}`))) {
-      throw new ApiError(401, "repository changes need metadata 'authorization: Bearer <token>' (SLOSERVE_ADMIN_TOKEN)");
+      throw new ApiError(
+        401,
+        "repository changes need metadata 'authorization: Bearer <token>' (SLOSERVE_ADMIN_TOKEN)",
+      );
     }
   };
-  const repositoryChange = (req: { model_name: string; parameters: Record<string, unknown> }, md: grpc.Metadata): string => {
+  const repositoryChange = (
+    req: { model_name: string; parameters: Record<string, unknown> },
+    md: grpc.Metadata,
+  ): string => {
     admin(md);
     if (!req.model_name) throw new ApiError(400, "model_name is required");
     // Triton's load parameters carry config/file overrides; sloserve loads only what its repository holds.
-    if (Object.keys(req.parameters).length > 0) throw new ApiError(400, "load/unload parameters (config or file overrides) are not supported; send none");
+    if (Object.keys(req.parameters).length > 0)
+      throw new ApiError(400, "load/unload parameters (config or file overrides) are not supported; send none");
     return req.model_name;
   };
   const version = (v: string) => v || undefined;
@@ -122,18 +153,28 @@ export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Prom
   server.addService(pkg.inference.GRPCInferenceService.service, {
     ServerLive: unary(() => ({ live: gateway.live().ready })),
     ServerReady: unary(() => ({ ready: gateway.ready().ready })),
-    ModelReady: unary((req: { name: string; version: string }) => ({ ready: gateway.modelReady(req.name, version(req.version)).ready })),
+    ModelReady: unary((req: { name: string; version: string }) => ({
+      ready: gateway.modelReady(req.name, version(req.version)).ready,
+    })),
     ServerMetadata: unary(() => gateway.metadata()),
-    ModelMetadata: unary((req: { name: string; version: string }) => gateway.modelMetadata(req.name, version(req.version))),
+    ModelMetadata: unary((req: { name: string; version: string }) =>
+      gateway.modelMetadata(req.name, version(req.version)),
+    ),
     ModelInfer: unary(async (req: WireInferRequest) => {
       const request = inferRequestFromWire(req, Date.now());
       return inferResponseToWire(await gateway.infer(request), request);
     }),
     // Serialisation keeps the fields the proto declares and drops the rest of the Triton-style JSON.
-    ModelConfig: unary((req: { name: string; version: string }) => ({ config: gateway.modelConfig(req.name, version(req.version)) })),
-    ModelStatistics: unary((req: { name: string; version: string }) => gateway.statistics(req.name || undefined, version(req.version))),
+    ModelConfig: unary((req: { name: string; version: string }) => ({
+      config: gateway.modelConfig(req.name, version(req.version)),
+    })),
+    ModelStatistics: unary((req: { name: string; version: string }) =>
+      gateway.statistics(req.name || undefined, version(req.version)),
+    ),
     RepositoryIndex: unary((req: { ready: boolean }) => ({
-      models: gateway.repositoryIndex(req.ready).map((e) => ({ name: e.name, version: e.version ?? "", state: e.state, reason: e.reason })),
+      models: gateway
+        .repositoryIndex(req.ready)
+        .map((e) => ({ name: e.name, version: e.version ?? "", state: e.state, reason: e.reason })),
     })),
     RepositoryModelLoad: unary(async (req, md) => {
       await gateway.load(repositoryChange(req, md));
@@ -156,7 +197,9 @@ export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Prom
 
   const address = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
   );
   return {
     port,
@@ -179,7 +222,10 @@ function unary(fn: (request: any, metadata: grpc.Metadata) => unknown): grpc.han
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call.request, call.metadata))
-      .then((response) => callback(null, response), (err: unknown) => callback(toServiceError(err)));
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toServiceError(err)),
+      );
   };
 }
 
@@ -200,17 +246,25 @@ export function inferRequestFromWire(req: WireInferRequest, receivedAtUnixMs: nu
   if (raw.length > 0) {
     const mixed = req.inputs.find((i) => hasContents(i.contents));
     if (mixed) {
-      throw new ApiError(400, `input '${mixed.name}' has contents while raw_input_contents is used; send every input raw or every input in contents, not both`);
+      throw new ApiError(
+        400,
+        `input '${mixed.name}' has contents while raw_input_contents is used; send every input raw or every input in contents, not both`,
+      );
     }
     if (raw.length !== req.inputs.length) {
-      throw new ApiError(400, `raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; send one per input, in input order`);
+      throw new ApiError(
+        400,
+        `raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; send one per input, in input order`,
+      );
     }
   }
   const inputs = req.inputs.map((input, i): Tensor => {
     const where = `input '${input.name}'`;
     const datatype = parseDatatype(input.datatype, where);
     const shape = parseShape(input.shape.map(Number), where);
-    return raw.length > 0 ? tensorFromBytes(input.name, datatype, shape, raw[i]!) : tensorFromContents(input.name, datatype, shape, input.contents);
+    return raw.length > 0
+      ? tensorFromBytes(input.name, datatype, shape, raw[i]!)
+      : tensorFromContents(input.name, datatype, shape, input.contents);
   });
   return {
     model: req.model_name,
@@ -227,19 +281,34 @@ function hasContents(c: WireContents | null): boolean {
   return c !== null && Object.values(c).some((v) => Array.isArray(v) && v.length > 0);
 }
 
-function tensorFromContents(name: string, datatype: OipDatatype, shape: number[], contents: WireContents | null): Tensor {
+function tensorFromContents(
+  name: string,
+  datatype: OipDatatype,
+  shape: number[],
+  contents: WireContents | null,
+): Tensor {
   const where = `input '${name}'`;
-  if (datatype === "FP16") throw new ApiError(400, `${where}: FP16 has no typed contents field; send it in raw_input_contents`);
+  if (datatype === "FP16")
+    throw new ApiError(400, `${where}: FP16 has no typed contents field; send it in raw_input_contents`);
   const field = CONTENTS_FIELD[datatype];
-  const stray = contents && (Object.keys(contents) as (keyof WireContents)[]).find((f) => f !== field && contents[f].length > 0);
+  const stray =
+    contents && (Object.keys(contents) as (keyof WireContents)[]).find((f) => f !== field && contents[f].length > 0);
   if (stray) throw new ApiError(400, `${where}: ${datatype} data goes in contents.${field}, not contents.${stray}`);
   const values = contents?.[field] ?? [];
   const n = elementCount(shape);
-  if (values.length !== n) throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} elements, contents.${field} has ${values.length}`);
+  if (values.length !== n)
+    throw new ApiError(
+      400,
+      `${where}: shape [${shape.join(",")}] needs ${n} elements, contents.${field} has ${values.length}`,
+    );
   return { name, datatype, shape, data: typedFromContents(datatype, values, where) };
 }
 
-function typedFromContents(datatype: Exclude<OipDatatype, "FP16">, values: unknown[], where: string): TypedArray | Uint8Array[] {
+function typedFromContents(
+  datatype: Exclude<OipDatatype, "FP16">,
+  values: unknown[],
+  where: string,
+): TypedArray | Uint8Array[] {
   switch (datatype) {
     case "BYTES":
       return (values as Uint8Array[]).map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
@@ -257,7 +326,8 @@ function typedFromContents(datatype: Exclude<OipDatatype, "FP16">, values: unkno
       // int_contents / uint_contents are 32-bit on the wire; narrower types must not wrap silently.
       const out = NARROW_INTS[datatype].from(values as number[]);
       const bad = out.findIndex((v, i) => v !== values[i]);
-      if (bad >= 0) throw new ApiError(400, `${where}: element ${bad} (${String(values[bad])}) is out of range for ${datatype}`);
+      if (bad >= 0)
+        throw new ApiError(400, `${where}: element ${bad} (${String(values[bad])}) is out of range for ${datatype}`);
       return out;
     }
   }
@@ -267,12 +337,23 @@ function paramsFromWire(map: Record<string, WireParam>): Record<string, ParamVal
   const out: Record<string, ParamValue> = {};
   for (const [key, p] of Object.entries(map)) {
     switch (p.parameter_choice) {
-      case "bool_param": out[key] = p.bool_param!; break;
-      case "string_param": out[key] = p.string_param!; break;
-      case "double_param": out[key] = p.double_param!; break;
-      case "int64_param": out[key] = Number(p.int64_param); break;
-      case "uint64_param": out[key] = Number(p.uint64_param); break;
-      default: break; // no value chosen: nothing to pass on
+      case "bool_param":
+        out[key] = p.bool_param!;
+        break;
+      case "string_param":
+        out[key] = p.string_param!;
+        break;
+      case "double_param":
+        out[key] = p.double_param!;
+        break;
+      case "int64_param":
+        out[key] = Number(p.int64_param);
+        break;
+      case "uint64_param":
+        out[key] = Number(p.uint64_param);
+        break;
+      default:
+        break; // no value chosen: nothing to pass on
     }
   }
   return out;

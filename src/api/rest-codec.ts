@@ -1,6 +1,13 @@
 // REST bodies of the Open Inference Protocol: a JSON document, optionally followed by raw tensors
 // (binary tensor extension, `Inference-Header-Content-Length`), in and out.
-import { parseDatatype, parseShape, tensorFromBytes, tensorFromJson, tensorToBytes, tensorToJson } from "./tensor-codec.js";
+import {
+  parseDatatype,
+  parseShape,
+  tensorFromBytes,
+  tensorFromJson,
+  tensorToBytes,
+  tensorToJson,
+} from "./tensor-codec.js";
 import { ApiError, type InferRequest, type InferResponse, type ParamValue, type Tensor } from "./types.js";
 
 type Json = Record<string, unknown>;
@@ -13,7 +20,10 @@ export function splitBody(body: Buffer, headerLength: string | undefined): { jso
   if (headerLength !== undefined) {
     const n = Number(headerLength);
     if (!Number.isInteger(n) || n < 0 || n > body.byteLength) {
-      throw new ApiError(400, `Inference-Header-Content-Length is ${JSON.stringify(headerLength)} but the body has ${body.byteLength} bytes; it must be the JSON header's byte length`);
+      throw new ApiError(
+        400,
+        `Inference-Header-Content-Length is ${JSON.stringify(headerLength)} but the body has ${body.byteLength} bytes; it must be the JSON header's byte length`,
+      );
     }
     jsonBytes = body.subarray(0, n);
     binary = body.subarray(n);
@@ -33,47 +43,78 @@ function params(v: unknown, where: string): Record<string, ParamValue> {
   if (v === undefined) return {};
   if (!isObject(v)) throw new ApiError(400, `${where}: 'parameters' must be an object`);
   for (const [k, x] of Object.entries(v)) {
-    if (!["string", "number", "boolean"].includes(typeof x)) throw new ApiError(400, `${where}: parameter '${k}' must be a string, number or boolean`);
+    if (!["string", "number", "boolean"].includes(typeof x))
+      throw new ApiError(400, `${where}: parameter '${k}' must be a string, number or boolean`);
   }
   return v as Record<string, ParamValue>;
 }
 
-export function parseInferRequest(json: Json, binary: Buffer, model: string, version: string | undefined, receivedAtUnixMs: number): InferRequest {
+export function parseInferRequest(
+  json: Json,
+  binary: Buffer,
+  model: string,
+  version: string | undefined,
+  receivedAtUnixMs: number,
+): InferRequest {
   if (json.id !== undefined && typeof json.id !== "string") throw new ApiError(400, "'id' must be a string");
-  if (!Array.isArray(json.inputs) || json.inputs.length === 0) throw new ApiError(400, "'inputs' must be a non-empty array of {name, shape, datatype, data}");
+  if (!Array.isArray(json.inputs) || json.inputs.length === 0)
+    throw new ApiError(400, "'inputs' must be a non-empty array of {name, shape, datatype, data}");
   let offset = 0;
   const inputs: Tensor[] = json.inputs.map((raw, i) => {
-    if (!isObject(raw) || typeof raw.name !== "string") throw new ApiError(400, `inputs[${i}] must be an object with a string 'name'`);
+    if (!isObject(raw) || typeof raw.name !== "string")
+      throw new ApiError(400, `inputs[${i}] must be an object with a string 'name'`);
     const where = `input '${raw.name}'`;
     const datatype = parseDatatype(raw.datatype, where);
     const shape = parseShape(raw.shape, where);
     const p = params(raw.parameters, where);
     if (p.binary_data_size !== undefined) {
       const size = p.binary_data_size;
-      if (typeof size !== "number" || !Number.isInteger(size) || size < 0) throw new ApiError(400, `${where}: binary_data_size must be a non-negative integer`);
-      if (raw.data !== undefined) throw new ApiError(400, `${where}: give either 'data' or parameters.binary_data_size, not both`);
+      if (typeof size !== "number" || !Number.isInteger(size) || size < 0)
+        throw new ApiError(400, `${where}: binary_data_size must be a non-negative integer`);
+      if (raw.data !== undefined)
+        throw new ApiError(400, `${where}: give either 'data' or parameters.binary_data_size, not both`);
       if (offset + size > binary.byteLength) {
-        throw new ApiError(400, `${where}: binary_data_size ${size} runs past the end of the binary section (${binary.byteLength - offset} bytes left)`);
+        throw new ApiError(
+          400,
+          `${where}: binary_data_size ${size} runs past the end of the binary section (${binary.byteLength - offset} bytes left)`,
+        );
       }
       const t = tensorFromBytes(raw.name, datatype, shape, binary.subarray(offset, offset + size));
       offset += size;
       return t;
     }
-    if (raw.data === undefined) throw new ApiError(400, `${where}: missing 'data' (or parameters.binary_data_size with the binary tensor extension)`);
+    if (raw.data === undefined)
+      throw new ApiError(
+        400,
+        `${where}: missing 'data' (or parameters.binary_data_size with the binary tensor extension)`,
+      );
     return tensorFromJson(raw.name, datatype, shape, raw.data);
   });
-  if (offset !== binary.byteLength) throw new ApiError(400, `the binary section has ${binary.byteLength - offset} bytes that no input claims; check each binary_data_size`);
+  if (offset !== binary.byteLength)
+    throw new ApiError(
+      400,
+      `the binary section has ${binary.byteLength - offset} bytes that no input claims; check each binary_data_size`,
+    );
   let outputs: InferRequest["outputs"];
   const requestParams = params(json.parameters, "request");
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) throw new ApiError(400, "'outputs' must be an array of {name, parameters?}");
     outputs = json.outputs.map((o, i) => {
-      if (!isObject(o) || typeof o.name !== "string") throw new ApiError(400, `outputs[${i}] must be an object with a string 'name'`);
+      if (!isObject(o) || typeof o.name !== "string")
+        throw new ApiError(400, `outputs[${i}] must be an object with a string 'name'`);
       const p = params(o.parameters, `output '${o.name}'`);
       return { name: o.name, binary: p.binary_data === true };
     });
   }
-  return { model, version, id: json.id as string | undefined, inputs, outputs, parameters: requestParams, receivedAtUnixMs };
+  return {
+    model,
+    version,
+    id: json.id as string | undefined,
+    inputs,
+    outputs,
+    parameters: requestParams,
+    receivedAtUnixMs,
+  };
 }
 
 /** Encodes a response: plain JSON, or JSON header + raw outputs when any output is asked in binary. */
@@ -90,7 +131,15 @@ export function encodeInferResponse(res: InferResponse, req: InferRequest): { bo
     }
     return { ...base, data: tensorToJson(t) };
   });
-  const header = Buffer.from(JSON.stringify({ model_name: res.model_name, model_version: res.model_version, id: res.id, parameters: res.parameters, outputs }));
+  const header = Buffer.from(
+    JSON.stringify({
+      model_name: res.model_name,
+      model_version: res.model_version,
+      id: res.id,
+      parameters: res.parameters,
+      outputs,
+    }),
+  );
   if (blobs.length === 0) return { body: header };
   return { body: Buffer.concat([header, ...blobs]), headerLength: header.byteLength };
 }

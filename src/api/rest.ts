@@ -17,7 +17,10 @@ export interface RestOptions {
 
 type Params = { m?: string; v?: string };
 
-export async function startRestServer(gateway: Gateway, opts: RestOptions): Promise<{ app: FastifyInstance; url: string }> {
+export async function startRestServer(
+  gateway: Gateway,
+  opts: RestOptions,
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ bodyLimit: opts.maxBodyBytes, logger: false, keepAliveTimeout: 65_000 });
   // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec.
   app.removeAllContentTypeParsers();
@@ -26,12 +29,19 @@ export async function startRestServer(gateway: Gateway, opts: RestOptions): Prom
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ApiError) return reply.code(err.status).send({ error: err.message });
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply.code(413).send({ error: `request body is larger than the ${opts.maxBodyBytes} byte limit; send fewer rows per request or raise --max-body-mb` });
+      return reply.code(413).send({
+        error: `request body is larger than the ${opts.maxBodyBytes} byte limit; send fewer rows per request or raise --max-body-mb`,
+      });
     }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+      return reply.code(err.statusCode).send({ error: err.message });
     return reply.code(500).send({ error: `internal error: ${err.message}` });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no such endpoint: ${req.method} ${req.url} (see the Open Inference Protocol v2 paths in the README)` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({
+      error: `no such endpoint: ${req.method} ${req.url} (see the Open Inference Protocol v2 paths in the README)`,
+    }),
+  );
 
   const health = (r: { ready: boolean; reason?: string }, key: "live" | "ready", reply: FastifyReply) =>
     r.ready ? reply.send({ [key]: true }) : reply.code(503).send({ error: r.reason ?? "not ready" });
@@ -48,7 +58,9 @@ export async function startRestServer(gateway: Gateway, opts: RestOptions): Prom
   app.get("/metrics", async (_req, reply) => reply.type(opts.metrics.contentType).send(await opts.metrics.text()));
 
   for (const prefix of ["/v2/models/:m", "/v2/models/:m/versions/:v"]) {
-    app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) => health(gateway.modelReady(req.params.m!, req.params.v), "ready", reply));
+    app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) =>
+      health(gateway.modelReady(req.params.m!, req.params.v), "ready", reply),
+    );
     app.get<{ Params: Params }>(prefix, (req) => gateway.modelMetadata(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/config`, (req) => gateway.modelConfig(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/stats`, (req) => gateway.statistics(req.params.m!, req.params.v));
@@ -59,7 +71,10 @@ export async function startRestServer(gateway: Gateway, opts: RestOptions): Prom
       const response = await gateway.infer(request);
       const encoded = encodeInferResponse(response, request);
       if (encoded.headerLength === undefined) return reply.type("application/json").send(encoded.body);
-      return reply.type("application/octet-stream").header("Inference-Header-Content-Length", String(encoded.headerLength)).send(encoded.body);
+      return reply
+        .type("application/octet-stream")
+        .header("Inference-Header-Content-Length", String(encoded.headerLength))
+        .send(encoded.body);
     });
   }
   app.get("/v2/models/stats", () => gateway.statistics());

@@ -129,7 +129,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const host = opts.host ?? "127.0.0.1";
   const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
-  const controller = await makeController(repo, opts, { clock, cluster, router, meter, deployment, metrics, log: (d) => log.info({ event: "decision", ...d }), decided: (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)), reclaim: (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0) });
+  const controller = await makeController(repo, opts, {
+    clock,
+    cluster,
+    router,
+    meter,
+    deployment,
+    metrics,
+    log: (d) => log.info({ event: "decision", ...d }),
+    decided: (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)),
+    reclaim: (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0),
+  });
   const tritonMetrics = Fastify({ logger: false });
   let rest: Awaited<ReturnType<typeof startRestServer>> | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
@@ -143,9 +153,23 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     gateway.markStarted();
     controller?.start();
     live.start();
-    rest = await startRestServer(front, { host, port: opts.httpPort ?? 8000, maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20, adminToken: opts.adminToken, metrics, extend: (app) => registerDashboard(app, live, repo) });
-    grpc = await startGrpcServer(front, { host, port: opts.grpcPort ?? 8001, adminToken: opts.adminToken, maxMessageBytes: opts.maxBodyBytes });
-    tritonMetrics.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.tritonText()));
+    rest = await startRestServer(front, {
+      host,
+      port: opts.httpPort ?? 8000,
+      maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20,
+      adminToken: opts.adminToken,
+      metrics,
+      extend: (app) => registerDashboard(app, live, repo),
+    });
+    grpc = await startGrpcServer(front, {
+      host,
+      port: opts.grpcPort ?? 8001,
+      adminToken: opts.adminToken,
+      maxMessageBytes: opts.maxBodyBytes,
+    });
+    tritonMetrics.get("/metrics", async (_req, reply) =>
+      reply.type(metrics.contentType).send(await metrics.tritonText()),
+    );
     tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
   } catch (err) {
     // a port in use or a failed start must not leave worker processes behind
@@ -153,7 +177,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await Promise.allSettled([rest?.app.close(), grpc?.close(0), tritonMetrics.close(), cluster.shutdown()]);
     throw err;
   }
-  log.info({ event: "serving", http: rest.url, grpc_port: grpc.port, triton_metrics: tritonMetricsUrl, cores: opts.cores, instances: cluster.instances().map((i) => `${i.id}×${i.cores}`) });
+  log.info({
+    event: "serving",
+    http: rest.url,
+    grpc_port: grpc.port,
+    triton_metrics: tritonMetricsUrl,
+    cores: opts.cores,
+    instances: cluster.instances().map((i) => `${i.id}×${i.cores}`),
+  });
 
   let closed: Promise<void> | undefined;
   return {
@@ -214,8 +245,11 @@ async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts
     if (name === undefined || name === "none") continue;
     const policy = makeScalingPolicy(name);
     if (!plansPipelines(policy)) continue; // `--autoscaler kpa` and the like scale each stage on its own
-    const stages = pl.config.stages.map((st) => tasks.find((t) => t.task === st)).filter((t): t is ScaledTask => t !== undefined);
-    if (stages.length === pl.config.stages.length) pipelines.push({ pipeline: pl.name, policy, stages, sloMs: pl.config.slo_ms });
+    const stages = pl.config.stages
+      .map((st) => tasks.find((t) => t.task === st))
+      .filter((t): t is ScaledTask => t !== undefined);
+    if (stages.length === pl.config.stages.length)
+      pipelines.push({ pipeline: pl.name, policy, stages, sloMs: pl.config.slo_ms });
   }
   if (tasks.length === 0) return null;
   const forecaster = opts.forecaster === "lstm" ? await loadLstmForecaster() : new MaxTrendForecaster();
@@ -234,7 +268,6 @@ async function makeController(repo: Repository, opts: ServeOptions, p: LoopParts
   });
 }
 
-
 /**
  * One 1-core instance per task while cores last, of the most accurate variant whose predicted
  * batch-1 latency is within half the task's SLO (the rest is left for queueing and batching).
@@ -244,7 +277,9 @@ export function defaultDeployment(repo: Repository, cores: number): DeploySpec[]
   for (const task of repo.tasks.values()) {
     if (out.length >= cores) break;
     const models = [...task.variants.values()].map((v) => ({ v, m: variantModel(v) }));
-    const fits = models.filter(({ m }) => m.latency(1, 1) <= task.config.slo_ms / 2).sort((a, b) => b.m.accuracy - a.m.accuracy);
+    const fits = models
+      .filter(({ m }) => m.latency(1, 1) <= task.config.slo_ms / 2)
+      .sort((a, b) => b.m.accuracy - a.m.accuracy);
     const pick = fits[0] ?? models.sort((a, b) => a.m.latency(1, 1) - b.m.latency(1, 1))[0];
     if (pick) out.push({ task: task.name, variant: pick.v.name, cores: 1 });
   }

@@ -13,7 +13,8 @@ function num(params: Record<string, ParamValue>, key: string): number | undefine
   const v = params[key];
   if (v === undefined) return undefined;
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n)) throw new ApiError(400, `parameter '${key}' must be a number, got ${JSON.stringify(v)}`);
+  if (typeof n !== "number" || !Number.isFinite(n))
+    throw new ApiError(400, `parameter '${key}' must be a number, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -22,7 +23,12 @@ function num(params: Record<string, ParamValue>, key: string): number | undefine
  * from `sent_at_unix_ms` when the client's clock runs ahead of ours); else Triton's `timeout` (µs);
  * else the task's default.
  */
-export function sloTerms(params: Record<string, ParamValue>, defaults: { sloMs: number; minAccuracy: number }, receivedAtUnixMs: number, now: number): SloTerms {
+export function sloTerms(
+  params: Record<string, ParamValue>,
+  defaults: { sloMs: number; minAccuracy: number },
+  receivedAtUnixMs: number,
+  now: number,
+): SloTerms {
   const slo = num(params, "slo_ms");
   const deadlineUnix = num(params, "deadline_unix_ms");
   const sentAt = num(params, "sent_at_unix_ms");
@@ -30,10 +36,17 @@ export function sloTerms(params: Record<string, ParamValue>, defaults: { sloMs: 
   const minAccuracy = num(params, "min_accuracy") ?? defaults.minAccuracy;
   const priority = num(params, "priority") ?? 0;
   if (slo !== undefined && slo <= 0) throw new ApiError(400, `parameter 'slo_ms' must be positive, got ${slo}`);
-  if (timeoutUs !== undefined && timeoutUs <= 0) throw new ApiError(400, `parameter 'timeout' (µs) must be positive, got ${timeoutUs}`);
-  if (minAccuracy < 0 || minAccuracy > 1) throw new ApiError(400, `parameter 'min_accuracy' must be within 0..1 (a fraction, e.g. 0.98), got ${minAccuracy}`);
-  if (!Number.isInteger(priority) || priority < 0) throw new ApiError(400, `parameter 'priority' must be a non-negative integer (1 = highest, 0 = default), got ${priority}`);
-  if (sentAt !== undefined && deadlineUnix === undefined) throw new ApiError(400, "parameter 'sent_at_unix_ms' only makes sense with 'deadline_unix_ms'");
+  if (timeoutUs !== undefined && timeoutUs <= 0)
+    throw new ApiError(400, `parameter 'timeout' (µs) must be positive, got ${timeoutUs}`);
+  if (minAccuracy < 0 || minAccuracy > 1)
+    throw new ApiError(400, `parameter 'min_accuracy' must be within 0..1 (a fraction, e.g. 0.98), got ${minAccuracy}`);
+  if (!Number.isInteger(priority) || priority < 0)
+    throw new ApiError(
+      400,
+      `parameter 'priority' must be a non-negative integer (1 = highest, 0 = default), got ${priority}`,
+    );
+  if (sentAt !== undefined && deadlineUnix === undefined)
+    throw new ApiError(400, "parameter 'sent_at_unix_ms' only makes sense with 'deadline_unix_ms'");
   let budget: number;
   if (slo !== undefined) budget = slo;
   else if (deadlineUnix !== undefined) budget = deadlineUnix - Math.max(receivedAtUnixMs, sentAt ?? receivedAtUnixMs);

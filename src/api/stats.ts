@@ -22,7 +22,14 @@ export class StatsBook {
           last_inference: 0,
           inference_count: 0,
           execution_count: 0,
-          inference_stats: { success: zero(), fail: zero(), queue: zero(), compute_input: zero(), compute_infer: zero(), compute_output: zero() },
+          inference_stats: {
+            success: zero(),
+            fail: zero(),
+            queue: zero(),
+            compute_input: zero(),
+            compute_infer: zero(),
+            compute_output: zero(),
+          },
           batch_stats: [],
         },
       };

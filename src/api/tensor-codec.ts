@@ -4,7 +4,10 @@ import type { TypedArray } from "../engine/engine.js";
 import { DATATYPES, OIP_DATATYPES, type OipDatatype } from "../repository/datatypes.js";
 import { ApiError, type Tensor } from "./types.js";
 
-const ARRAYS: Record<Exclude<OipDatatype, "BYTES">, { new (n: number): TypedArray; new (b: ArrayBuffer, o: number, n: number): TypedArray }> = {
+const ARRAYS: Record<
+  Exclude<OipDatatype, "BYTES">,
+  { new (n: number): TypedArray; new (b: ArrayBuffer, o: number, n: number): TypedArray }
+> = {
   BOOL: Uint8Array,
   UINT8: Uint8Array,
   UINT16: Uint16Array,
@@ -38,22 +41,30 @@ export function elementCount(shape: readonly number[]): number {
 /** A tensor from JSON `data` (flat or nested, row-major). */
 export function tensorFromJson(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
   const where = `input '${name}'`;
-  if (datatype === "FP16") throw new ApiError(400, `${where}: FP16 can only be sent as binary data (binary tensor extension)`);
+  if (datatype === "FP16")
+    throw new ApiError(400, `${where}: FP16 can only be sent as binary data (binary tensor extension)`);
   if (!Array.isArray(data)) throw new ApiError(400, `${where}: 'data' must be an array (flat or nested, row-major)`);
   const flat = (data as unknown[]).flat(Infinity);
   const n = elementCount(shape);
-  if (flat.length !== n) throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} elements, 'data' has ${flat.length}`);
+  if (flat.length !== n)
+    throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} elements, 'data' has ${flat.length}`);
   if (datatype === "BYTES") {
-    return { name, datatype, shape, data: flat.map((v, i) => {
-      if (typeof v !== "string") throw new ApiError(400, `${where}: BYTES element ${i} must be a string`);
-      return new TextEncoder().encode(v);
-    }) };
+    return {
+      name,
+      datatype,
+      shape,
+      data: flat.map((v, i) => {
+        if (typeof v !== "string") throw new ApiError(400, `${where}: BYTES element ${i} must be a string`);
+        return new TextEncoder().encode(v);
+      }),
+    };
   }
   const out = new ARRAYS[datatype](n);
   for (let i = 0; i < n; i++) {
     const v = flat[i];
     if (datatype === "BOOL") {
-      if (typeof v !== "boolean") throw new ApiError(400, `${where}: BOOL element ${i} must be true or false, got ${JSON.stringify(v)}`);
+      if (typeof v !== "boolean")
+        throw new ApiError(400, `${where}: BOOL element ${i} must be true or false, got ${JSON.stringify(v)}`);
       out[i] = v ? 1 : 0;
     } else if (typeof v !== "number" || !Number.isFinite(v)) {
       throw new ApiError(400, `${where}: element ${i} must be a finite number, got ${JSON.stringify(v)}`);
@@ -61,7 +72,8 @@ export function tensorFromJson(name: string, datatype: OipDatatype, shape: numbe
       if (!Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
       (out as BigInt64Array)[i] = BigInt(v);
     } else {
-      if (datatype !== "FP32" && datatype !== "FP64" && !Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
+      if (datatype !== "FP32" && datatype !== "FP64" && !Number.isInteger(v))
+        throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
       out[i] = v;
     }
   }
@@ -76,19 +88,28 @@ export function tensorFromBytes(name: string, datatype: OipDatatype, shape: numb
     const items: Uint8Array[] = [];
     let off = 0;
     while (off < bytes.byteLength) {
-      if (off + 4 > bytes.byteLength) throw new ApiError(400, `${where}: BYTES data ends inside a 4-byte length prefix`);
+      if (off + 4 > bytes.byteLength)
+        throw new ApiError(400, `${where}: BYTES data ends inside a 4-byte length prefix`);
       const len = new DataView(bytes.buffer, bytes.byteOffset + off, 4).getUint32(0, true);
       off += 4;
-      if (off + len > bytes.byteLength) throw new ApiError(400, `${where}: BYTES element ${items.length} claims ${len} bytes, only ${bytes.byteLength - off} remain`);
+      if (off + len > bytes.byteLength)
+        throw new ApiError(
+          400,
+          `${where}: BYTES element ${items.length} claims ${len} bytes, only ${bytes.byteLength - off} remain`,
+        );
       items.push(bytes.slice(off, off + len));
       off += len;
     }
-    if (items.length !== n) throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} BYTES elements, got ${items.length}`);
+    if (items.length !== n)
+      throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} BYTES elements, got ${items.length}`);
     return { name, datatype, shape, data: items };
   }
   const size = DATATYPES[datatype].bytes;
   if (bytes.byteLength !== n * size) {
-    throw new ApiError(400, `${where}: shape [${shape.join(",")}] of ${datatype} needs ${n * size} bytes, got ${bytes.byteLength}`);
+    throw new ApiError(
+      400,
+      `${where}: shape [${shape.join(",")}] of ${datatype} needs ${n * size} bytes, got ${bytes.byteLength}`,
+    );
   }
   const copy = new Uint8Array(bytes); // aligned, and owned by the tensor
   return { name, datatype, shape, data: new ARRAYS[datatype](copy.buffer, 0, n) };

@@ -75,7 +75,10 @@ export interface ModelStats {
   last_inference: number;
   inference_count: number;
   execution_count: number;
-  inference_stats: Record<"success" | "fail" | "queue" | "compute_input" | "compute_infer" | "compute_output", { count: number; ns: number }>;
+  inference_stats: Record<
+    "success" | "fail" | "queue" | "compute_input" | "compute_infer" | "compute_output",
+    { count: number; ns: number }
+  >;
   batch_stats: { batch_size: number; compute_infer: { count: number; ns: number } }[];
 }
 
@@ -90,7 +93,10 @@ export interface RepositoryEntry {
 export type ErrorStatus = 400 | 401 | 404 | 413 | 429 | 500 | 503 | 504;
 
 export class ApiError extends Error {
-  constructor(readonly status: ErrorStatus, message: string) {
+  constructor(
+    readonly status: ErrorStatus,
+    message: string,
+  ) {
     super(message);
     this.name = "ApiError";
   }

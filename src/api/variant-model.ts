@@ -16,7 +16,10 @@ export function variantModel(v: Variant): VariantModel {
 
 function plainModel(v: Variant): VariantModel {
   const p = v.profile;
-  if (!p) throw new Error(`variant ${v.task}/${v.name} has no profile.json; run 'sloserve profile --task ${v.task} --variant ${v.name}'`);
+  if (!p)
+    throw new Error(
+      `variant ${v.task}/${v.name} has no profile.json; run 'sloserve profile --task ${v.task} --variant ${v.name}'`,
+    );
   const floor = Math.min(...p.points.map((pt) => pt.p50_ms));
   return {
     name: v.name,
@@ -31,7 +34,13 @@ function plainModel(v: Variant): VariantModel {
 export function variantInfo(v: Variant): VariantInfo {
   const m = plainModel(v);
   const f = v.profile!.fit.p99;
-  return { name: v.name, accuracy: m.accuracy, maxBatch: m.maxBatch, latency: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta }, loadMs: m.loadMs };
+  return {
+    name: v.name,
+    accuracy: m.accuracy,
+    maxBatch: m.maxBatch,
+    latency: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta },
+    loadMs: m.loadMs,
+  };
 }
 
 /**
@@ -43,8 +52,16 @@ export function subnetModels(v: Variant, base: VariantModel = plainModel(v)): Va
   const subnets = v.config.subnets ?? [];
   return subnets.map((s) => {
     const sp = v.profile!.subnets?.[s.name];
-    if (!sp) throw new Error(`profile of ${v.task}/${v.name} has no subnet '${s.name}'; re-run 'sloserve profile --task ${v.task} --variant ${v.name}'`);
+    if (!sp)
+      throw new Error(
+        `profile of ${v.task}/${v.name} has no subnet '${s.name}'; re-run 'sloserve profile --task ${v.task} --variant ${v.name}'`,
+      );
     const floor = Math.min(...sp.points.map((pt) => pt.p50_ms));
-    return { ...base, subnet: s.name, accuracy: s.accuracy.value, latency: (rows: number, cores: number) => Math.max(latencyOf(sp.fit.p99, rows, cores), floor) };
+    return {
+      ...base,
+      subnet: s.name,
+      accuracy: s.accuracy.value,
+      latency: (rows: number, cores: number) => Math.max(latencyOf(sp.fit.p99, rows, cores), floor),
+    };
   });
 }

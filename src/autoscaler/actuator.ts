@@ -21,18 +21,27 @@ export interface ActuationReport {
 /** The actions that turn the task's current instances into the plan's (no side effects). */
 export function diff(current: readonly Instance[], plan: Plan): Action[] {
   const actions: Action[] = [];
-  const variants = new Set([...(plan.scope === "task" ? current.map((i) => i.variant) : []), ...plan.instances.map((i) => i.variant)]);
+  const variants = new Set([
+    ...(plan.scope === "task" ? current.map((i) => i.variant) : []),
+    ...plan.instances.map((i) => i.variant),
+  ]);
   for (const variant of variants) {
     const have = current.filter((i) => i.variant === variant).sort((a, b) => b.cores - a.cores);
-    const want = plan.instances.filter((i) => i.variant === variant).map((i) => i.cores).sort((a, b) => b - a);
+    const want = plan.instances
+      .filter((i) => i.variant === variant)
+      .map((i) => i.cores)
+      .sort((a, b) => b - a);
     const paired = Math.min(have.length, want.length);
     for (let k = 0; k < paired; k++) {
-      if (have[k]!.cores !== want[k]) actions.push({ kind: "resize", instance: have[k]!.id, variant, cores: want[k]!, from: have[k]!.cores });
+      if (have[k]!.cores !== want[k])
+        actions.push({ kind: "resize", instance: have[k]!.id, variant, cores: want[k]!, from: have[k]!.cores });
     }
-    for (const extra of have.slice(paired)) actions.push({ kind: "stop", instance: extra.id, variant, cores: extra.cores });
+    for (const extra of have.slice(paired))
+      actions.push({ kind: "stop", instance: extra.id, variant, cores: extra.cores });
     for (const cores of want.slice(paired)) actions.push({ kind: "start", variant, cores });
   }
-  const order = (a: Action) => (a.kind === "stop" ? 0 : a.kind === "resize" && a.cores < (a.from ?? 0) ? 1 : a.kind === "resize" ? 2 : 3);
+  const order = (a: Action) =>
+    a.kind === "stop" ? 0 : a.kind === "resize" && a.cores < (a.from ?? 0) ? 1 : a.kind === "resize" ? 2 : 3;
   return actions.sort((a, b) => order(a) - order(b));
 }
 
@@ -66,10 +75,22 @@ export async function converge(cluster: Cluster, task: string, plan: Plan): Prom
   const [second, short] = fitting(rest);
   results.push(...(await Promise.all(second.map((a) => act(cluster, task, a)))));
   const free = cluster.coreBudget - cluster.coresInUse();
-  return { actions, results, short: short.map((a) => `${a.kind} ${a.instance ?? a.variant} to ${a.cores} cores needs ${need(a)} more, ${free} of ${cluster.coreBudget} free`) };
+  return {
+    actions,
+    results,
+    short: short.map(
+      (a) =>
+        `${a.kind} ${a.instance ?? a.variant} to ${a.cores} cores needs ${need(a)} more, ${free} of ${cluster.coreBudget} free`,
+    ),
+  };
 }
 
 async function act(cluster: Cluster, task: string, a: Action): Promise<ActuationResult & { action: Action }> {
-  const r = a.kind === "stop" ? await cluster.stop(a.instance!) : a.kind === "resize" ? await cluster.resize(a.instance!, a.cores) : await cluster.start(task, a.variant, a.cores);
+  const r =
+    a.kind === "stop"
+      ? await cluster.stop(a.instance!)
+      : a.kind === "resize"
+        ? await cluster.resize(a.instance!, a.cores)
+        : await cluster.start(task, a.variant, a.cores);
   return { ...r, action: a };
 }

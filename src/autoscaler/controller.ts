@@ -34,7 +34,9 @@ export interface Decision {
   /** Set when the task was planned as a stage of this pipeline. */
   pipeline?: string;
   policy: string;
-  inputs: Pick<Observation, "rateNow" | "ratePred" | "concurrency" | "queueLength" | "misses" | "tightestBudgetMs"> & { instances: string[] };
+  inputs: Pick<Observation, "rateNow" | "ratePred" | "concurrency" | "queueLength" | "misses" | "tightestBudgetMs"> & {
+    instances: string[];
+  };
   plan: Plan;
   changes: string[];
   solverMs: number;
@@ -122,8 +124,10 @@ export class Controller {
     const staged = new Set((this.opts.pipelines ?? []).flatMap((p) => p.stages.map((s) => s.task)));
     // A task still converging to its last plan is not judged by its transitional state (half-started
     // instances would read as a shortage and flip the mode); it is decided again once settled.
-    for (const t of this.tasks.values()) if (!staged.has(t.task) && !this.actuating.has(t.task) && !this.stillQuiet(t)) await this.decide(t);
-    for (const p of this.opts.pipelines ?? []) if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
+    for (const t of this.tasks.values())
+      if (!staged.has(t.task) && !this.actuating.has(t.task) && !this.stillQuiet(t)) await this.decide(t);
+    for (const p of this.opts.pipelines ?? [])
+      if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
   }
 
   private instancesOf(task: string): readonly Instance[] {
@@ -131,7 +135,9 @@ export class Controller {
   }
 
   private shapeOf(task: string): string {
-    return this.instancesOf(task).map((i) => `${i.variant}:${i.cores}:${i.state}`).join(",");
+    return this.instancesOf(task)
+      .map((i) => `${i.variant}:${i.cores}:${i.state}`)
+      .join(",");
   }
 
   /**
@@ -143,20 +149,31 @@ export class Controller {
   private stillQuiet(t: ScaledTask): boolean {
     const q = this.quiet.get(t.task);
     if (q === undefined) return false;
-    const still = this.meter.lastArrival(t.task) < this.clock.now() - (HISTORY_SECONDS + 2) * 1000 && this.router.outstanding(t.task) === 0 && this.shapeOf(t.task) === q;
+    const still =
+      this.meter.lastArrival(t.task) < this.clock.now() - (HISTORY_SECONDS + 2) * 1000 &&
+      this.router.outstanding(t.task) === 0 &&
+      this.shapeOf(t.task) === q;
     if (!still) this.quiet.delete(t.task);
     return still;
   }
 
   /** `forecast` false leaves ratePred at the present rate (pipelines forecast once, at their entry). */
   async observe(t: Omit<ScaledTask, "policy">, forecast = true): Promise<Observation> {
-    const instances = this.instancesOf(t.task).map((i) => ({ id: i.id, variant: i.variant, cores: i.cores, state: i.state }));
+    const instances = this.instancesOf(t.task).map((i) => ({
+      id: i.id,
+      variant: i.variant,
+      cores: i.cores,
+      state: i.state,
+    }));
     // The variant a one-variant policy scales: the one that served the most rows lately (model-less
     // selection and pinned requests decide that, not the policy), else the one with the most instances.
     const counts = new Map<string, number>();
     for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
     const busiest = this.meter.takeBusiestVariant(t.task);
-    const variant = (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ?? [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? t.variant;
+    const variant =
+      (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ??
+      [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ??
+      t.variant;
     const rateNow = this.meter.rate(t.task, 2);
     return {
       now: this.clock.now(),
@@ -184,7 +201,15 @@ export class Controller {
     const t0 = watch();
     const plan = t.policy.decide(obs);
     const d = this.enact(obs, t.policy.name, plan, watch() - t0);
-    if (d.changes.length === 0 && t.policy.steady?.() === true && obs.rateNow === 0 && obs.ratePred === 0 && obs.queueLength === 0 && obs.concurrency === 0) this.quiet.set(t.task, this.shapeOf(t.task));
+    if (
+      d.changes.length === 0 &&
+      t.policy.steady?.() === true &&
+      obs.rateNow === 0 &&
+      obs.ratePred === 0 &&
+      obs.queueLength === 0 &&
+      obs.concurrency === 0
+    )
+      this.quiet.set(t.task, this.shapeOf(t.task));
     return d;
   }
 
@@ -213,7 +238,8 @@ export class Controller {
   private async makeRoom(task: string, plan: Plan): Promise<void> {
     if (!this.opts.reclaim) return;
     const held = this.instancesOf(task).reduce((n, i) => n + i.cores, 0);
-    const short = plan.instances.reduce((n, i) => n + i.cores, 0) - held - (this.cluster.coreBudget - this.cluster.coresInUse());
+    const short =
+      plan.instances.reduce((n, i) => n + i.cores, 0) - held - (this.cluster.coreBudget - this.cluster.coresInUse());
     if (short > 0) await this.opts.reclaim(short, task);
   }
 
@@ -221,13 +247,27 @@ export class Controller {
   private enact(obs: Observation, policy: string, plan: Plan, solverMs: number, pipeline?: string): Decision {
     const task = obs.task;
     const current = this.instancesOf(task).filter((i) => i.state === "ready" || i.state === "starting");
-    const changes = diff(current, plan).map((a) => (a.kind === "resize" ? `resize ${a.instance} ${a.from}→${a.cores} cores` : a.kind === "stop" ? `stop ${a.instance}` : `start ${a.variant} with ${a.cores} cores`));
+    const changes = diff(current, plan).map((a) =>
+      a.kind === "resize"
+        ? `resize ${a.instance} ${a.from}→${a.cores} cores`
+        : a.kind === "stop"
+          ? `stop ${a.instance}`
+          : `start ${a.variant} with ${a.cores} cores`,
+    );
     const d: Decision = {
       at: obs.now,
       task,
       pipeline,
       policy,
-      inputs: { rateNow: obs.rateNow, ratePred: obs.ratePred, concurrency: obs.concurrency, queueLength: obs.queueLength, misses: obs.misses, tightestBudgetMs: obs.tightestBudgetMs, instances: obs.instances.map((i) => `${i.variant}×${i.cores}${i.state === "ready" ? "" : ` (${i.state})`}`) },
+      inputs: {
+        rateNow: obs.rateNow,
+        ratePred: obs.ratePred,
+        concurrency: obs.concurrency,
+        queueLength: obs.queueLength,
+        misses: obs.misses,
+        tightestBudgetMs: obs.tightestBudgetMs,
+        instances: obs.instances.map((i) => `${i.variant}×${i.cores}${i.state === "ready" ? "" : ` (${i.state})`}`),
+      },
       plan,
       changes,
       solverMs,
@@ -240,7 +280,11 @@ export class Controller {
       void this.makeRoom(task, plan)
         .then(() => converge(this.cluster, task, plan))
         .then((report: ActuationReport) => {
-          d.actuation = { ms: this.clock.now() - started, short: report.short, failed: report.results.filter((r) => !r.ok).map((r) => r.message) };
+          d.actuation = {
+            ms: this.clock.now() - started,
+            short: report.short,
+            failed: report.results.filter((r) => !r.ok).map((r) => r.message),
+          };
           for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);
         })
         .catch((err: Error) => {

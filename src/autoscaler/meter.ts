@@ -21,12 +21,23 @@ const BUDGET_SECONDS = 5;
 export class TaskMeter {
   private readonly books = new Map<string, Book>();
 
-  constructor(private readonly clock: Clock, private readonly keepSeconds = 70) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly keepSeconds = 70,
+  ) {}
 
   private book(task: string): Book {
     let b = this.books.get(task);
     if (!b) {
-      b = { seconds: new Map(), misses: 0, lastArrival: Number.NEGATIVE_INFINITY, budgets: new Map(), batchRows: 0, batches: 0, variantRows: new Map() };
+      b = {
+        seconds: new Map(),
+        misses: 0,
+        lastArrival: Number.NEGATIVE_INFINITY,
+        budgets: new Map(),
+        batchRows: 0,
+        batches: 0,
+        variantRows: new Map(),
+      };
       this.books.set(task, b);
     }
     return b;
@@ -38,10 +49,12 @@ export class TaskMeter {
     b.lastArrival = now;
     const s = Math.floor(now / 1000);
     b.seconds.set(s, (b.seconds.get(s) ?? 0) + 1);
-    if (b.seconds.size > this.keepSeconds) for (const k of b.seconds.keys()) if (k < s - this.keepSeconds) b.seconds.delete(k);
+    if (b.seconds.size > this.keepSeconds)
+      for (const k of b.seconds.keys()) if (k < s - this.keepSeconds) b.seconds.delete(k);
     const tightest = b.budgets.get(s);
     if (tightest === undefined || budgetMs < tightest) b.budgets.set(s, budgetMs);
-    if (b.budgets.size > BUDGET_SECONDS + 1) for (const k of b.budgets.keys()) if (k < s - BUDGET_SECONDS) b.budgets.delete(k);
+    if (b.budgets.size > BUDGET_SECONDS + 1)
+      for (const k of b.budgets.keys()) if (k < s - BUDGET_SECONDS) b.budgets.delete(k);
   }
 
   /** Clock ms of the task's latest arrival (−∞ before the first). */

@@ -50,7 +50,14 @@ export class OnDemandScaler {
   private idle(exceptTask?: string, minIdleMs = this.idleMs) {
     return this.cluster
       .instances()
-      .filter((i) => i.task !== exceptTask && i.state === "ready" && i.inFlight === 0 && this.probe.queueLength(i.task) === 0 && this.clock.now() - this.probe.lastUsed(i.id) >= minIdleMs)
+      .filter(
+        (i) =>
+          i.task !== exceptTask &&
+          i.state === "ready" &&
+          i.inFlight === 0 &&
+          this.probe.queueLength(i.task) === 0 &&
+          this.clock.now() - this.probe.lastUsed(i.id) >= minIdleMs,
+      )
       .sort((a, b) => this.probe.lastUsed(a.id) - this.probe.lastUsed(b.id));
   }
 

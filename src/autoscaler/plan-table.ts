@@ -29,7 +29,12 @@ export function planTable(q: PlanQuestion): string[][] {
     misses: 0,
     tightestBudgetMs: q.sloMs,
     avgBatch: 1,
-    instances: Array.from({ length: q.instances }, (_, i) => ({ id: `${q.variant}#${i + 1}`, variant: q.variant, cores: q.coresEach, state: "ready" as const })),
+    instances: Array.from({ length: q.instances }, (_, i) => ({
+      id: `${q.variant}#${i + 1}`,
+      variant: q.variant,
+      cores: q.coresEach,
+      state: "ready" as const,
+    })),
     variants: q.variants,
     variant: q.variant,
     coreBudget: Number.MAX_SAFE_INTEGER,
@@ -38,8 +43,16 @@ export function planTable(q: PlanQuestion): string[][] {
   return q.policies.map((name) => {
     const plan = q.makePolicy(name).decide(obs);
     const groups = new Map<string, number>();
-    for (const i of plan.instances) groups.set(`${i.variant}×${i.cores}`, (groups.get(`${i.variant}×${i.cores}`) ?? 0) + 1);
+    for (const i of plan.instances)
+      groups.set(`${i.variant}×${i.cores}`, (groups.get(`${i.variant}×${i.cores}`) ?? 0) + 1);
     const shape = [...groups].map(([k, n]) => `${n} × ${k.replace(/×(\d+)$/, " ($1 cores)")}`).join(", ") || "none";
-    return [name, shape, String(plan.instances.reduce((n, i) => n + i.cores, 0)), plan.batch === undefined ? "-" : String(plan.batch), plan.mode ?? "-", plan.reason];
+    return [
+      name,
+      shape,
+      String(plan.instances.reduce((n, i) => n + i.cores, 0)),
+      plan.batch === undefined ? "-" : String(plan.batch),
+      plan.mode ?? "-",
+      plan.reason,
+    ];
   });
 }

@@ -78,7 +78,9 @@ export interface ScalingPolicy {
 
 export function currentPlan(obs: Observation, reason: string, mode?: string): Plan {
   return {
-    instances: obs.instances.filter((i) => i.state !== "draining" && i.state !== "stopped").map((i) => ({ variant: i.variant, cores: i.cores })),
+    instances: obs.instances
+      .filter((i) => i.state !== "draining" && i.state !== "stopped")
+      .map((i) => ({ variant: i.variant, cores: i.cores })),
     reason,
     mode,
   };

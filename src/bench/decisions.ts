@@ -25,7 +25,13 @@ export interface DecisionTiming {
 export function syntheticTask(variants = 50): TaskModel {
   const list: VariantModel[] = Array.from({ length: variants }, (_, i) => {
     const per = 0.2 + (i * 4) / variants;
-    return { name: `v${i}`, accuracy: 0.7 + (0.29 * i) / (variants - 1), maxBatch: 32, latency: (b, c) => (per * b) / c + 0.1 * b + 0.5 / c + 0.2, loadMs: 300 };
+    return {
+      name: `v${i}`,
+      accuracy: 0.7 + (0.29 * i) / (variants - 1),
+      maxBatch: 32,
+      latency: (b, c) => (per * b) / c + 0.1 * b + 0.5 / c + 0.2,
+      loadMs: 300,
+    };
   });
   return { name: "synthetic", sloMs: 100, variants: list };
 }
@@ -34,7 +40,12 @@ export function timeDecisions(policy: SchedulingPolicy, count: number, queueLeng
   const task = syntheticTask();
   const rand = seededRandom(seed);
   const byName = new Map(task.variants.map((v) => [v.name, v]));
-  const instances: InstanceView[] = task.variants.map((v, i) => ({ id: `i${i}`, variant: v.name, cores: 1 + (i % 4), inFlight: 0 }));
+  const instances: InstanceView[] = task.variants.map((v, i) => ({
+    id: `i${i}`,
+    variant: v.name,
+    cores: 1 + (i % 4),
+    inFlight: 0,
+  }));
   let seq = 0;
   const mkRequest = (now: number): Request => ({
     seq: ++seq,
@@ -81,7 +92,13 @@ export function timeDecisions(policy: SchedulingPolicy, count: number, queueLeng
     }
   }
   const arr = Array.from(samples);
-  const out: DecisionTiming = { policy: policy.name, decisions: count, p50_us: quantile(arr, 0.5), p99_us: quantile(arr, 0.99), mean_us: arr.reduce((a, b) => a + b, 0) / count };
+  const out: DecisionTiming = {
+    policy: policy.name,
+    decisions: count,
+    p50_us: quantile(arr, 0.5),
+    p99_us: quantile(arr, 0.99),
+    mean_us: arr.reduce((a, b) => a + b, 0) / count,
+  };
   if (arrivals.length) {
     out.arrival_p50_us = quantile(arrivals, 0.5);
     out.arrival_p99_us = quantile(arrivals, 0.99);

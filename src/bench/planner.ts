@@ -16,7 +16,10 @@ import { emit } from "./report.js";
 const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
-    trace: { type: "string", default: path.resolve("../shared/traces/twitter-2021-08/twitter_2021-08_tweets_per_second.txt") },
+    trace: {
+      type: "string",
+      default: path.resolve("../shared/traces/twitter-2021-08/twitter_2021-08_tweets_per_second.txt"),
+    },
     repeats: { type: "string", default: "3" },
   },
 });
@@ -35,11 +38,22 @@ interface Timing {
 }
 
 function summarise(ms: number[], infeasible: number): Timing {
-  return { p50_ms: quantile(ms, 0.5), p99_ms: quantile(ms, 0.99), max_ms: Math.max(...ms), calls: ms.length, infeasible };
+  return {
+    p50_ms: quantile(ms, 0.5),
+    p99_ms: quantile(ms, 0.99),
+    max_ms: Math.max(...ms),
+    calls: ms.length,
+    infeasible,
+  };
 }
 
 /** Times both solvers over a load series: one warm-up pass, then `repeats` measured passes. */
-function timeSolvers(stages: StageModel[], sloMs: number, load: number[], semantics: Semantics): { horizontal: Timing; vertical: Timing } {
+function timeSolvers(
+  stages: StageModel[],
+  sloMs: number,
+  load: number[],
+  semantics: Semantics,
+): { horizontal: Timing; vertical: Timing } {
   const base: Omit<PlanOptions, "lambda"> = { sloMs, bMax: B_MAX, cMax: THEMIS_C_MAX, semantics };
   const h: number[] = [];
   const v: number[] = [];
@@ -72,7 +86,13 @@ const machine = describeMachine();
 
 const pipelines = THEMIS_PIPELINES.flatMap((p) => {
   const load = themisLoad(counts, p);
-  return SEMANTICS.map((semantics) => ({ pipeline: p.name, stages: p.stages.length, slo_ms: p.sloMs, semantics, ...timeSolvers(p.stages, p.sloMs, load, semantics) }));
+  return SEMANTICS.map((semantics) => ({
+    pipeline: p.name,
+    stages: p.stages.length,
+    slo_ms: p.sloMs,
+    semantics,
+    ...timeSolvers(p.stages, p.sloMs, load, semantics),
+  }));
 });
 
 // Growth with stages: the seven stages of the three pipelines, cycled; the SLO grows with them
@@ -84,11 +104,24 @@ const stagesGrowth = [1, 2, 3, 4, 5, 6, 7, 8].map((S) => {
   const stages = Array.from({ length: S }, (_, i) => allStages[i % allStages.length]!);
   const slo = 390 * S * 2;
   const r = timeSolvers(stages, slo, videoLoad, "v1");
-  return { stages: S, slo_ms: slo, h_p50_ms: r.horizontal.p50_ms, h_p99_ms: r.horizontal.p99_ms, v_p50_ms: r.vertical.p50_ms, v_p99_ms: r.vertical.p99_ms };
+  return {
+    stages: S,
+    slo_ms: slo,
+    h_p50_ms: r.horizontal.p50_ms,
+    h_p99_ms: r.horizontal.p99_ms,
+    v_p50_ms: r.vertical.p50_ms,
+    v_p99_ms: r.vertical.p99_ms,
+  };
 });
 const sloGrowth = [250, 500, 780, 1000, 2000, 4000, 8000].map((slo) => {
   const r = timeSolvers(video.stages, slo, videoLoad, "v1");
-  return { slo_ms: slo, h_p50_ms: r.horizontal.p50_ms, h_p99_ms: r.horizontal.p99_ms, v_p50_ms: r.vertical.p50_ms, v_p99_ms: r.vertical.p99_ms };
+  return {
+    slo_ms: slo,
+    h_p50_ms: r.horizontal.p50_ms,
+    h_p99_ms: r.horizontal.p99_ms,
+    v_p50_ms: r.vertical.p50_ms,
+    v_p99_ms: r.vertical.p99_ms,
+  };
 });
 
 const worstP99 = Math.max(...pipelines.flatMap((p) => [p.horizontal.p99_ms, p.vertical.p99_ms]));
@@ -98,13 +131,58 @@ emit(
     title: `bench:planner — Themis DP solver time, C_max = B_max = 8 (${machine.cpu}, ${machine.cores} cores)`,
     tables: [
       {
-        head: ["pipeline", "stages", "SLO ms", "semantics", "H p50 ms", "H p99 ms", "V p50 ms", "V p99 ms", "calls", "V infeasible"],
-        rows: pipelines.map((p) => [p.pipeline, String(p.stages), String(p.slo_ms), p.semantics, ms(p.horizontal.p50_ms), ms(p.horizontal.p99_ms), ms(p.vertical.p50_ms), ms(p.vertical.p99_ms), String(p.horizontal.calls), String(p.vertical.infeasible)]),
+        head: [
+          "pipeline",
+          "stages",
+          "SLO ms",
+          "semantics",
+          "H p50 ms",
+          "H p99 ms",
+          "V p50 ms",
+          "V p99 ms",
+          "calls",
+          "V infeasible",
+        ],
+        rows: pipelines.map((p) => [
+          p.pipeline,
+          String(p.stages),
+          String(p.slo_ms),
+          p.semantics,
+          ms(p.horizontal.p50_ms),
+          ms(p.horizontal.p99_ms),
+          ms(p.vertical.p50_ms),
+          ms(p.vertical.p99_ms),
+          String(p.horizontal.calls),
+          String(p.vertical.infeasible),
+        ]),
       },
-      { head: ["stages", "SLO ms", "H p50 ms", "H p99 ms", "V p50 ms", "V p99 ms"], rows: stagesGrowth.map((g) => [String(g.stages), String(g.slo_ms), ms(g.h_p50_ms), ms(g.h_p99_ms), ms(g.v_p50_ms), ms(g.v_p99_ms)]) },
-      { head: ["video SLO ms", "H p50 ms", "H p99 ms", "V p50 ms", "V p99 ms"], rows: sloGrowth.map((g) => [String(g.slo_ms), ms(g.h_p50_ms), ms(g.h_p99_ms), ms(g.v_p50_ms), ms(g.v_p99_ms)]) },
+      {
+        head: ["stages", "SLO ms", "H p50 ms", "H p99 ms", "V p50 ms", "V p99 ms"],
+        rows: stagesGrowth.map((g) => [
+          String(g.stages),
+          String(g.slo_ms),
+          ms(g.h_p50_ms),
+          ms(g.h_p99_ms),
+          ms(g.v_p50_ms),
+          ms(g.v_p99_ms),
+        ]),
+      },
+      {
+        head: ["video SLO ms", "H p50 ms", "H p99 ms", "V p50 ms", "V p99 ms"],
+        rows: sloGrowth.map((g) => [String(g.slo_ms), ms(g.h_p50_ms), ms(g.h_p99_ms), ms(g.v_p50_ms), ms(g.v_p99_ms)]),
+      },
     ],
-    figures: { machine: { cpu: machine.cpu, cores: machine.cores }, c_max: THEMIS_C_MAX, b_max: B_MAX, goal_p99_ms: GOAL_P99_MS, worst_p99_ms: worstP99, goal_met: worstP99 <= GOAL_P99_MS, pipelines, stages_growth: stagesGrowth, slo_growth: sloGrowth },
+    figures: {
+      machine: { cpu: machine.cpu, cores: machine.cores },
+      c_max: THEMIS_C_MAX,
+      b_max: B_MAX,
+      goal_p99_ms: GOAL_P99_MS,
+      worst_p99_ms: worstP99,
+      goal_met: worstP99 <= GOAL_P99_MS,
+      pipelines,
+      stages_growth: stagesGrowth,
+      slo_growth: sloGrowth,
+    },
     notes: [
       `worst p99 over the three pipelines: ${ms(worstP99)} ms (goal ≤ ${GOAL_P99_MS} ms: ${worstP99 <= GOAL_P99_MS ? "met" : "MISSED"})`,
       "V includes the vertical fallback: when C_max cannot carry λ, a binary search over λ' reruns the DP (log₂ λ times).",

@@ -38,8 +38,12 @@ for (const v of variants) {
 }
 bar.stop();
 
-const relErrors = profiles.flatMap((p) => p.points.map((pt) => Math.abs(latencyOf(p.fit.p50, pt.batch, pt.cores) - pt.p50_ms) / pt.p50_ms));
-const relErrorsP99 = profiles.flatMap((p) => p.points.map((pt) => Math.abs(latencyOf(p.fit.p99, pt.batch, pt.cores) - pt.p99_ms) / pt.p99_ms));
+const relErrors = profiles.flatMap((p) =>
+  p.points.map((pt) => Math.abs(latencyOf(p.fit.p50, pt.batch, pt.cores) - pt.p50_ms) / pt.p50_ms),
+);
+const relErrorsP99 = profiles.flatMap((p) =>
+  p.points.map((pt) => Math.abs(latencyOf(p.fit.p99, pt.batch, pt.cores) - pt.p99_ms) / pt.p99_ms),
+);
 const resize = profiles.flatMap((p) => p.resize_ms.samples);
 const cold = profiles.flatMap((p) => p.load_ms.samples);
 const ratios = profiles.filter((p) => p.resize_ms.samples.length > 0).map((p) => p.resize_ms.p50 / p.load_ms.p50);
@@ -75,7 +79,17 @@ emit(
     title: `bench:profile — ${figures.machine.cpu}, ${figures.machine.cores} cores, onnxruntime ${figures.machine.onnxruntime}`,
     tables: [
       {
-        head: ["variant", "grid", "fit median err", "fit max err", "cold start ms", "resize ms", "resize/cold", "peak RSS MB", "b=1 c=1 ms"],
+        head: [
+          "variant",
+          "grid",
+          "fit median err",
+          "fit max err",
+          "cold start ms",
+          "resize ms",
+          "resize/cold",
+          "peak RSS MB",
+          "b=1 c=1 ms",
+        ],
         rows: profiles.map((p) => [
           `${p.task}/${p.variant}`,
           String(p.points.length),
@@ -93,11 +107,23 @@ emit(
         rows: [
           ["fit median relative error (p50 fit, all grid points)", pct(figures.fit_median_rel_error), "<= 10 %"],
           ["fit max relative error", pct(figures.fit_max_rel_error), ""],
-          ["fit median / max relative error (p99 fit)", `${pct(figures.fit_p99_median_rel_error)} / ${pct(figures.fit_p99_max_rel_error)}`, ""],
+          [
+            "fit median / max relative error (p99 fit)",
+            `${pct(figures.fit_p99_median_rel_error)} / ${pct(figures.fit_p99_max_rel_error)}`,
+            "",
+          ],
           ["in-place resize p50 ms", fmt(figures.resize_ms_p50, 1), ""],
           ["cold start p50 ms (spawn + session + warm-up)", fmt(figures.cold_start_ms_p50, 0), ""],
-          ["resize / cold start (median over variants, max)", `${fmt(figures.resize_over_cold_start, 3)} (max ${fmt(figures.resize_over_cold_start_max, 3)})`, "<= 0.2"],
-          ["ResNet-50 batch-1 latency, 1 core / 2 cores (ms)", `${fmt(figures.resnet50_b1_c1_ms, 1)} / ${fmt(figures.resnet50_b1_c2_ms, 1)}`, ""],
+          [
+            "resize / cold start (median over variants, max)",
+            `${fmt(figures.resize_over_cold_start, 3)} (max ${fmt(figures.resize_over_cold_start_max, 3)})`,
+            "<= 0.2",
+          ],
+          [
+            "ResNet-50 batch-1 latency, 1 core / 2 cores (ms)",
+            `${fmt(figures.resnet50_b1_c1_ms, 1)} / ${fmt(figures.resnet50_b1_c2_ms, 1)}`,
+            "",
+          ],
         ],
       },
     ],

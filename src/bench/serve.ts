@@ -54,11 +54,18 @@ const rawPoints: { batch: number; p50: number; p99: number; rowsPerS: number }[]
 for (const b of batchGrid(variant.config.max_batch)) {
   const { header } = await raw.client.call("bench", { batch: b, warmup: 3, minSamples: 10, budgetMs: 1500 });
   const s = header.samples as number[];
-  rawPoints.push({ batch: b, p50: quantile(s, 0.5), p99: quantile(s, 0.99), rowsPerS: (b * s.length) / (s.reduce((a, x) => a + x, 0) / 1000) });
+  rawPoints.push({
+    batch: b,
+    p50: quantile(s, 0.5),
+    p99: quantile(s, 0.99),
+    rowsPerS: (b * s.length) / (s.reduce((a, x) => a + x, 0) / 1000),
+  });
 }
 // low load: one request at a time, as far apart as the client below sends them
 const LOW_LOAD_GAP_MS = 2;
-const lowSamples = (await raw.client.call("bench", { batch: 1, warmup: 3, minSamples: 300, budgetMs: 0, gapMs: LOW_LOAD_GAP_MS })).header.samples as number[];
+const lowSamples = (
+  await raw.client.call("bench", { batch: 1, warmup: 3, minSamples: 300, budgetMs: 0, gapMs: LOW_LOAD_GAP_MS })
+).header.samples as number[];
 await raw.stop();
 const rawLow = { p50: quantile(lowSamples, 0.5), p99: quantile(lowSamples, 0.99) };
 const rawBest = rawPoints.reduce((a, b) => (b.rowsPerS > a.rowsPerS ? b : a));
@@ -68,7 +75,13 @@ const rawB1 = rawPoints.find((p) => p.batch === 1)!;
 const echoPort = await freePort();
 const echo = spawn(
   "taskset",
-  ["-c", clientCores.join(","), process.execPath, "--input-type=module", "-e", `
+  [
+    "-c",
+    clientCores.join(","),
+    process.execPath,
+    "--input-type=module",
+    "-e",
+    `
     import Fastify from "fastify";
     const app = Fastify();
     app.removeAllContentTypeParsers();
@@ -76,7 +89,8 @@ const echo = spawn(
     app.post("/echo", async (_req, reply) => reply.type("application/json").send('{"ok":true}'));
     await app.listen({ host: "127.0.0.1", port: ${echoPort} });
     console.log("listening");
-  `],
+  `,
+  ],
   { stdio: ["ignore", "pipe", "inherit"], cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..") },
 );
 await new Promise<void>((resolve) => echo.stdout.once("data", () => resolve()));
@@ -85,7 +99,29 @@ await new Promise<void>((resolve) => echo.stdout.once("data", () => resolve()));
 const [httpPort, grpcPort] = [await freePort(), await freePort()];
 const server = spawn(
   "taskset",
-  ["-c", clientCores.join(","), process.execPath, "bin/sloserve.js", "serve", "--models", values.models!, "--port", String(httpPort), "--grpc-port", String(grpcPort), "--cores", "1", "--deploy", `${task.name}=${variant.name}:1`, "--hot-ms", values["hot-ms"]!, "--autoscaler", "none", "--log-level", "warn"],
+  [
+    "-c",
+    clientCores.join(","),
+    process.execPath,
+    "bin/sloserve.js",
+    "serve",
+    "--models",
+    values.models!,
+    "--port",
+    String(httpPort),
+    "--grpc-port",
+    String(grpcPort),
+    "--cores",
+    "1",
+    "--deploy",
+    `${task.name}=${variant.name}:1`,
+    "--hot-ms",
+    values["hot-ms"]!,
+    "--autoscaler",
+    "none",
+    "--log-level",
+    "warn",
+  ],
   { stdio: ["ignore", "ignore", "pipe"], cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..") },
 );
 let serverErr = "";
@@ -105,8 +141,17 @@ const restOnce = async () => {
   const buf = await res.body.arrayBuffer();
   if (res.statusCode !== 200) throw new Error(`REST ${res.statusCode}: ${Buffer.from(buf).toString().slice(0, 200)}`);
 };
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(GRPC_PROTO_DIR, "grpc_service.proto"), { keepCase: true, longs: String, defaults: true })) as any;
-const grpcClient = new pkg.inference.GRPCInferenceService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 64 << 20, "grpc.max_receive_message_length": 64 << 20 });
+const pkg = grpc.loadPackageDefinition(
+  protoLoader.loadSync(path.join(GRPC_PROTO_DIR, "grpc_service.proto"), {
+    keepCase: true,
+    longs: String,
+    defaults: true,
+  }),
+) as any;
+const grpcClient = new pkg.inference.GRPCInferenceService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+  "grpc.max_send_message_length": 64 << 20,
+  "grpc.max_receive_message_length": 64 << 20,
+});
 const grpcReq = {
   model_name: task.name,
   model_version: variant.name,
@@ -115,13 +160,20 @@ const grpcReq = {
   raw_input_contents: [Buffer.alloc(rowBytes)],
 };
 const grpcOnce = () =>
-  new Promise<void>((resolve, reject) => grpcClient.ModelInfer(grpcReq, (err: Error | null) => (err ? reject(err) : resolve())));
+  new Promise<void>((resolve, reject) =>
+    grpcClient.ModelInfer(grpcReq, (err: Error | null) => (err ? reject(err) : resolve())),
+  );
 
 const echoAgent = new Agent({ connections: 1 });
 const echoLat: number[] = [];
 for (let i = 0; i < 300; i++) {
   const t0 = performance.now();
-  const res = await request(`http://127.0.0.1:${echoPort}/echo`, { method: "POST", dispatcher: echoAgent, headers: { "content-type": "application/octet-stream" }, body: body.bytes });
+  const res = await request(`http://127.0.0.1:${echoPort}/echo`, {
+    method: "POST",
+    dispatcher: echoAgent,
+    headers: { "content-type": "application/octet-stream" },
+    body: body.bytes,
+  });
   await res.body.arrayBuffer();
   echoLat.push(performance.now() - t0);
   await sleep(2);
@@ -130,8 +182,22 @@ echo.kill();
 await echoAgent.close();
 const httpFloor = { p50: quantile(echoLat.slice(20), 0.5), p99: quantile(echoLat.slice(20), 0.99) };
 
-const rows: Record<string, { saturated_rows_per_s: number; ratio_to_raw: number; concurrency: number; lowload_p50_ms: number; lowload_p99_ms: number; added_p50_ms: number; added_p99_ms: number }> = {};
-for (const [name, once] of [["rest_binary", restOnce], ["grpc", grpcOnce]] as const) {
+const rows: Record<
+  string,
+  {
+    saturated_rows_per_s: number;
+    ratio_to_raw: number;
+    concurrency: number;
+    lowload_p50_ms: number;
+    lowload_p99_ms: number;
+    added_p50_ms: number;
+    added_p99_ms: number;
+  }
+> = {};
+for (const [name, once] of [
+  ["rest_binary", restOnce],
+  ["grpc", grpcOnce],
+] as const) {
   log(`sloserve over ${name}: low-load latency, then saturation`);
   for (let i = 0; i < 20; i++) await once();
   const lat: number[] = [];
@@ -185,14 +251,40 @@ emit(
   {
     title: `bench:serve — ${task.name}/${variant.name}, instance on 1 core (${os.cpus()[0]?.model.trim()}); gateway + load generator on the other; gateway --hot-ms ${values["hot-ms"]}`,
     tables: [
-      { head: ["raw onnxruntime batch", "p50 ms", "p99 ms", "rows/s"], rows: rawPoints.map((p) => [String(p.batch), fmt(p.p50, 3), fmt(p.p99, 3), fmt(p.rowsPerS, 0)]) },
       {
-        head: ["protocol", "saturated rows/s", "÷ raw best (goal ≥ 0.85)", "low-load p50 ms", "p99 ms", "added p50 ms (goal ≤ 0.5)", "added p99 ms"],
-        rows: Object.entries(rows).map(([k, r]) => [k, fmt(r.saturated_rows_per_s, 0), fmt(r.ratio_to_raw, 3), fmt(r.lowload_p50_ms, 3), fmt(r.lowload_p99_ms, 3), fmt(r.added_p50_ms, 3), fmt(r.added_p99_ms, 3)]),
+        head: ["raw onnxruntime batch", "p50 ms", "p99 ms", "rows/s"],
+        rows: rawPoints.map((p) => [String(p.batch), fmt(p.p50, 3), fmt(p.p99, 3), fmt(p.rowsPerS, 0)]),
+      },
+      {
+        head: [
+          "protocol",
+          "saturated rows/s",
+          "÷ raw best (goal ≥ 0.85)",
+          "low-load p50 ms",
+          "p99 ms",
+          "added p50 ms (goal ≤ 0.5)",
+          "added p99 ms",
+        ],
+        rows: Object.entries(rows).map(([k, r]) => [
+          k,
+          fmt(r.saturated_rows_per_s, 0),
+          fmt(r.ratio_to_raw, 3),
+          fmt(r.lowload_p50_ms, 3),
+          fmt(r.lowload_p99_ms, 3),
+          fmt(r.added_p50_ms, 3),
+          fmt(r.added_p99_ms, 3),
+        ]),
       },
       {
         head: ["policy", "decisions", "per batch p50 µs", "p99 µs (goal ≤ 20)", "on arrival p50 µs", "p99 µs"],
-        rows: decisions.map((d) => [d.policy, String(d.decisions), fmt(d.p50_us, 2), fmt(d.p99_us, 2), d.arrival_p50_us === undefined ? "-" : fmt(d.arrival_p50_us, 2), d.arrival_p99_us === undefined ? "-" : fmt(d.arrival_p99_us, 2)]),
+        rows: decisions.map((d) => [
+          d.policy,
+          String(d.decisions),
+          fmt(d.p50_us, 2),
+          fmt(d.p99_us, 2),
+          d.arrival_p50_us === undefined ? "-" : fmt(d.arrival_p50_us, 2),
+          d.arrival_p99_us === undefined ? "-" : fmt(d.arrival_p99_us, 2),
+        ]),
       },
     ],
     figures,
@@ -230,7 +322,12 @@ async function closedLoop(once: () => Promise<void>, concurrency: number, ms: nu
 }
 
 function restBody(bytes: number, name: string, datatype: string, shape: number[]): { bytes: Buffer; header: number } {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name, datatype, shape, parameters: { binary_data_size: bytes } }], parameters: { slo_ms: 60_000, binary_data_output: true } }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name, datatype, shape, parameters: { binary_data_size: bytes } }],
+      parameters: { slo_ms: 60_000, binary_data_output: true },
+    }),
+  );
   return { bytes: Buffer.concat([header, Buffer.alloc(bytes)]), header: header.byteLength };
 }
 

@@ -37,7 +37,10 @@ const { values } = parseArgs({
   },
 });
 
-const ARCHS: Record<string, SupernetArch> = { [VISION_SUPERNET_ARCH.task]: VISION_SUPERNET_ARCH, [DIGITS_SUPERNET_ARCH.task]: DIGITS_SUPERNET_ARCH };
+const ARCHS: Record<string, SupernetArch> = {
+  [VISION_SUPERNET_ARCH.task]: VISION_SUPERNET_ARCH,
+  [DIGITS_SUPERNET_ARCH.task]: DIGITS_SUPERNET_ARCH,
+};
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 interface ChildPlan {
@@ -50,7 +53,10 @@ async function runChild(plan: ChildPlan): Promise<void> {
   const engines: Engine[] = [];
   for (const m of plan.models) {
     const bytes = await readFile(m.file); // a Buffer is a Uint8Array: no second copy of the weights
-    const engine = await Engine.create(bytes, { threads: 1, controls: m.controls[0] ? controlFeeds(m.controls[0]) : undefined });
+    const engine = await Engine.create(bytes, {
+      threads: 1,
+      controls: m.controls[0] ? controlFeeds(m.controls[0]) : undefined,
+    });
     engines.push(engine);
     const feeds = engine.zeroFeeds(1);
     if (m.controls.length === 0) await engine.run(feeds);
@@ -61,7 +67,9 @@ async function runChild(plan: ChildPlan): Promise<void> {
 
 function childRss(plan: ChildPlan): Promise<number> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...process.execArgv, process.argv[1]!, "--child", JSON.stringify(plan)], { stdio: ["ignore", "pipe", "inherit"] });
+    const proc = spawn(process.execPath, [...process.execArgv, process.argv[1]!, "--child", JSON.stringify(plan)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
     proc.on("exit", (code) => {
@@ -91,7 +99,10 @@ interface SupernetFigures {
 }
 
 /** Paired switch cost: the smallest subnet after another subnet minus after itself, median over rounds. */
-async function switchCost(v: Variant, rounds: number): Promise<{ switchUs: number[]; noiseUs: number[]; smallestMs: number[] }> {
+async function switchCost(
+  v: Variant,
+  rounds: number,
+): Promise<{ switchUs: number[]; noiseUs: number[]; smallestMs: number[] }> {
   const subnets = v.config.subnets!;
   const smallest = controlFeeds(subnets[0]!.controls);
   const other = controlFeeds(subnets[1]!.controls);
@@ -103,7 +114,7 @@ async function switchCost(v: Variant, rounds: number): Promise<{ switchUs: numbe
       await engine.run({ ...feeds, ...c });
       return performance.now() - t;
     };
-    for (let i = 0; i < 5; i++) await time(smallest), await time(other);
+    for (let i = 0; i < 5; i++) (await time(smallest), await time(other));
     const switchUs: number[] = [];
     const noiseUs: number[] = [];
     const smallestMs: number[] = [];
@@ -141,7 +152,10 @@ async function measure(v: Variant, rounds: number, scratch: string): Promise<Sup
   }
   log(`${v.task}: measuring resident memory (supernet vs ${subnets.length} separate sessions)`);
   const controls = [defaultSubnetOf(v.config)!, ...subnets].map((s) => s.controls);
-  const supernetRss = median([await childRss({ models: [{ file: v.modelPath, controls }] }), await childRss({ models: [{ file: v.modelPath, controls }] })]);
+  const supernetRss = median([
+    await childRss({ models: [{ file: v.modelPath, controls }] }),
+    await childRss({ models: [{ file: v.modelPath, controls }] }),
+  ]);
   const separatePlan = { models: files.map((file) => ({ file, controls: [] })) };
   const separateRss = median([await childRss(separatePlan), await childRss(separatePlan)]);
 
@@ -149,13 +163,17 @@ async function measure(v: Variant, rounds: number, scratch: string): Promise<Sup
   const workerRss = async (modelPath: string, subnetNames: string[]): Promise<number> => {
     const w = await spawnWorker({ modelPath, threads: 1, cpus: [] });
     try {
-      for (const subnet of subnetNames) await w.client.call("bench", { batch: 1, warmup: 0, minSamples: 1, budgetMs: 0, subnet });
+      for (const subnet of subnetNames)
+        await w.client.call("bench", { batch: 1, warmup: 0, minSamples: 1, budgetMs: 0, subnet });
       return ((await w.client.call("stats")).header.rssMb as number) ?? NaN;
     } finally {
       await w.stop();
     }
   };
-  const supernetWorker = await workerRss(v.modelPath, subnets.map((s) => s.name));
+  const supernetWorker = await workerRss(
+    v.modelPath,
+    subnets.map((s) => s.name),
+  );
   let separateWorkers = 0;
   for (const f of files) separateWorkers += await workerRss(f, []);
 
@@ -213,7 +231,16 @@ async function main(): Promise<void> {
       title: "bench:supernet — one SubNetAct supernet session vs the same subnets as separate sessions",
       tables: [
         {
-          head: ["task", "subnets", "supernet RSS MB", "separate RSS MB", "memory ratio", "worker RSS MB (1 vs per-subnet)", "worker ratio", "files MB (1 vs sum)"],
+          head: [
+            "task",
+            "subnets",
+            "supernet RSS MB",
+            "separate RSS MB",
+            "memory ratio",
+            "worker RSS MB (1 vs per-subnet)",
+            "worker ratio",
+            "files MB (1 vs sum)",
+          ],
           rows: results.map((r) => [
             r.task,
             String(r.subnets),
@@ -226,8 +253,22 @@ async function main(): Promise<void> {
           ]),
         },
         {
-          head: ["task", "switch µs (median)", "switch µs (p90)", "noise µs (same subnet twice)", "smallest subnet b1 ms", "switch / b1"],
-          rows: results.map((r) => [r.task, fmt(r.switch_us), fmt(r.switch_us_p90), fmt(r.noise_us), fmt(r.smallest_b1_ms), `${(r.switch_fraction * 100).toFixed(3)} %`]),
+          head: [
+            "task",
+            "switch µs (median)",
+            "switch µs (p90)",
+            "noise µs (same subnet twice)",
+            "smallest subnet b1 ms",
+            "switch / b1",
+          ],
+          rows: results.map((r) => [
+            r.task,
+            fmt(r.switch_us),
+            fmt(r.switch_us_p90),
+            fmt(r.noise_us),
+            fmt(r.smallest_b1_ms),
+            `${(r.switch_fraction * 100).toFixed(3)} %`,
+          ]),
         },
       ],
       figures,

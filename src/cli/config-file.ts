@@ -17,7 +17,14 @@ export const ServeFile = z
     "metrics-port": port,
     cores: positive,
     /** task=variant[:cores] strings, as --deploy takes them */
-    deploy: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*=[a-z0-9][a-z0-9._-]*(:\d+)?$/, "each entry is task=variant[:cores], e.g. digits=cnn-small:1")),
+    deploy: z.array(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9._-]*=[a-z0-9][a-z0-9._-]*(:\d+)?$/,
+          "each entry is task=variant[:cores], e.g. digits=cnn-small:1",
+        ),
+    ),
     "max-body-mb": positive,
     "drain-ms": positive,
     "hot-ms": z.number().nonnegative(),
@@ -40,7 +47,11 @@ export function loadServeFile(file: string): ServeFile {
   }
   const r = ServeFile.safeParse(raw ?? {});
   if (!r.success) {
-    const problems = r.error.issues.map((i) => (i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}; known: ${Object.keys(ServeFile.shape).join(", ")}` : `${i.path.join(".") || "(top)"}: ${i.message}`));
+    const problems = r.error.issues.map((i) =>
+      i.code === "unrecognized_keys"
+        ? `unknown key(s) ${i.keys.join(", ")}; known: ${Object.keys(ServeFile.shape).join(", ")}`
+        : `${i.path.join(".") || "(top)"}: ${i.message}`,
+    );
     throw new Error(`config ${file}:\n  ${problems.join("\n  ")}`);
   }
   return r.data;
@@ -55,7 +66,12 @@ export function optionKey(flag: string): string {
  * Options after the file: a value the user typed on the command line stays; otherwise the file's value
  * replaces the default. `fromCli(key)` says whether commander got the option from the command line.
  */
-export function mergeServeFile<T extends object>(opts: T, file: ServeFile, fromCli: (key: string) => boolean, parseDeploy: (v: string) => unknown): T {
+export function mergeServeFile<T extends object>(
+  opts: T,
+  file: ServeFile,
+  fromCli: (key: string) => boolean,
+  parseDeploy: (v: string) => unknown,
+): T {
   const out = { ...opts } as Record<string, unknown>;
   for (const [flag, value] of Object.entries(file)) {
     const key = optionKey(flag);

@@ -13,18 +13,20 @@ import { progress } from "./progress.js";
 import { fmt, printTable } from "./table.js";
 import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "./zoo-setup.js";
 
-
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
 export function intList(value: string): number[] {
   const out = value.split(",").map((s) => Number(s.trim()));
-  if (out.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError(`'${value}' is not a comma-separated list of positive integers, e.g. 1,2,4`);
+  if (out.some((n) => !Number.isInteger(n) || n < 1))
+    throw new InvalidArgumentError(`'${value}' is not a comma-separated list of positive integers, e.g. 1,2,4`);
   return out;
 }
 
 const program = new Command()
   .name("sloserve")
-  .description("SLO-aware, model-less inference server: meets each request's latency objective and accuracy floor with the fewest CPU cores.")
+  .description(
+    "SLO-aware, model-less inference server: meets each request's latency objective and accuracy floor with the fewest CPU cores.",
+  )
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)");
 
@@ -35,19 +37,54 @@ program
   .option("--host <addr>", "address to listen on", "127.0.0.1")
   .option("-p, --port <port>", "REST port (metrics at /metrics)", (v) => port(v), 8000)
   .option("--grpc-port <port>", "gRPC port", (v) => port(v), 8001)
-  .option("--metrics-port <port>", "Triton-compatible metrics (nv_inference_*) at /metrics on this port", (v) => port(v), 8002)
-  .option("-c, --cores <n>", "core budget for instances (default: every core of this machine)", (v) => positiveInt(v, "--cores"), os.availableParallelism())
-  .option("--deploy <specs>", "instances to start first, e.g. digits=cnn-small:1,vision=resnet18:1 (task=variant:cores)", parseDeploy)
+  .option(
+    "--metrics-port <port>",
+    "Triton-compatible metrics (nv_inference_*) at /metrics on this port",
+    (v) => port(v),
+    8002,
+  )
+  .option(
+    "-c, --cores <n>",
+    "core budget for instances (default: every core of this machine)",
+    (v) => positiveInt(v, "--cores"),
+    os.availableParallelism(),
+  )
+  .option(
+    "--deploy <specs>",
+    "instances to start first, e.g. digits=cnn-small:1,vision=resnet18:1 (task=variant:cores)",
+    parseDeploy,
+  )
   .option("--max-body-mb <mb>", "largest request body accepted", (v) => positiveInt(v, "--max-body-mb"), 64)
-  .option("--drain-ms <ms>", "on SIGTERM, how long queued requests may still run", (v) => positiveInt(v, "--drain-ms"), 10_000)
-  .option("--hot-ms <ms>", "busy-poll the gateway this long around each request: lower latency at low load for CPU (worth it when the gateway has a core of its own)", (v) => Number(v), 0)
-  .option("-a, --autoscaler <policy>", `scaling policy for every task: ${SCALING_POLICY_NAMES.join(", ")} or none (default: each task's 'scaling' in task.yaml)`, scalingName)
-  .option("--forecaster <name>", "load forecaster of the control loop: max-trend or lstm (trained on the Twitter trace)", forecasterName, "max-trend")
+  .option(
+    "--drain-ms <ms>",
+    "on SIGTERM, how long queued requests may still run",
+    (v) => positiveInt(v, "--drain-ms"),
+    10_000,
+  )
+  .option(
+    "--hot-ms <ms>",
+    "busy-poll the gateway this long around each request: lower latency at low load for CPU (worth it when the gateway has a core of its own)",
+    (v) => Number(v),
+    0,
+  )
+  .option(
+    "-a, --autoscaler <policy>",
+    `scaling policy for every task: ${SCALING_POLICY_NAMES.join(", ")} or none (default: each task's 'scaling' in task.yaml)`,
+    scalingName,
+  )
+  .option(
+    "--forecaster <name>",
+    "load forecaster of the control loop: max-trend or lstm (trained on the Twitter trace)",
+    forecasterName,
+    "max-trend",
+  )
   .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
   .option("--log-level <level>", "pino log level", "info")
   .option("--config <file>", "YAML file with any of these options under their flag names (flags given here win)")
   .action(async (flags: ServeFlags, cmd: Command) => {
-    const opts = flags.config ? mergeServeFile(flags, loadServeFile(flags.config), (k) => cmd.getOptionValueSource(k) === "cli", parseDeploy) : flags;
+    const opts = flags.config
+      ? mergeServeFile(flags, loadServeFile(flags.config), (k) => cmd.getOptionValueSource(k) === "cli", parseDeploy)
+      : flags;
     await prepareZoo(opts.models, log);
     await profileMissing(opts.models);
     const server = await startServer({
@@ -66,7 +103,9 @@ program
       decisionIntervalMs: opts.decisionIntervalMs,
       logLevel: opts.logLevel,
     });
-    log(`sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`);
+    log(
+      `sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`,
+    );
     log(`try: curl ${server.httpUrl}/v2/models/digits`);
     const stop = (signal: string) => {
       log(`${signal}: draining (up to ${opts.drainMs} ms)…`);
@@ -99,14 +138,19 @@ async function profileMissing(models: string): Promise<void> {
   const repo = await loadRepository(models);
   const missing = [...repo.tasks.values()].flatMap((t) => [...t.variants.values()].filter((v) => !v.profile));
   if (missing.length === 0) return;
-  log(`profiling ${missing.length} variant(s) that have no profile.json yet: ${missing.map((v) => `${v.task}/${v.name}`).join(", ")}`);
+  log(
+    `profiling ${missing.length} variant(s) that have no profile.json yet: ${missing.map((v) => `${v.task}/${v.name}`).join(", ")}`,
+  );
   const settings = { batches: [1, 2, 4, 8], budgetMs: 300, resizeRounds: 1, loadSamples: 2 };
   const bar = progress("profiling");
   const total = missing.reduce((n, v) => n + profileSteps(v, settings), 0);
   let offset = 0;
   try {
     for (const v of missing) {
-      await writeProfile(v, await profileVariant(v, { ...settings, onStep: (d, _t, label) => bar.step(offset + d, total, label) }));
+      await writeProfile(
+        v,
+        await profileVariant(v, { ...settings, onStep: (d, _t, label) => bar.step(offset + d, total, label) }),
+      );
       offset += profileSteps(v, settings);
     }
   } finally {
@@ -115,18 +159,21 @@ async function profileMissing(models: string): Promise<void> {
 }
 
 function scalingName(v: string): string {
-  if (v !== "none" && !(SCALING_POLICY_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`'${v}' is not a scaling policy; use ${SCALING_POLICY_NAMES.join(", ")} or none`);
+  if (v !== "none" && !(SCALING_POLICY_NAMES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`'${v}' is not a scaling policy; use ${SCALING_POLICY_NAMES.join(", ")} or none`);
   return v;
 }
 
 function forecasterName(v: string): string {
-  if (v !== "max-trend" && v !== "lstm") throw new InvalidArgumentError(`'${v}' is not a forecaster; use max-trend or lstm`);
+  if (v !== "max-trend" && v !== "lstm")
+    throw new InvalidArgumentError(`'${v}' is not a forecaster; use max-trend or lstm`);
   return v;
 }
 
 function port(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`'${v}' is not a port number (0-65535; 0 picks a free one)`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`'${v}' is not a port number (0-65535; 0 picks a free one)`);
   return n;
 }
 
@@ -150,62 +197,118 @@ program
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
   .option("-t, --task <name>", "only this task")
   .option("-v, --variant <name>", "only this variant (with --task)")
-  .option("--batches <list>", "batch sizes, e.g. 1,2,4,8 (default: powers of two up to the variant's max_batch, at most 64)", intList)
+  .option(
+    "--batches <list>",
+    "batch sizes, e.g. 1,2,4,8 (default: powers of two up to the variant's max_batch, at most 64)",
+    intList,
+  )
   .option("--cores <list>", "core counts (default: 1,2,4,6,8 up to the cores present)", intList)
   .option("--budget-ms <ms>", "time spent per grid point", (v) => Number(v), 600)
   .option("--missing", "profile only variants that have no profile.json yet")
   .option("--dry-run", "measure and print, but do not write profile.json")
-  .action(async (opts: { models: string; task?: string; variant?: string; batches?: number[]; cores?: number[]; budgetMs: number; missing?: boolean; dryRun?: boolean }) => {
-    if (opts.variant && !opts.task) throw new InvalidArgumentError("--variant needs --task");
-    await prepareZoo(opts.models, log);
-    const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined });
-    const variants: Variant[] = [];
-    for (const task of repo.tasks.values()) {
-      for (const v of task.variants.values()) if ((!opts.variant || v.name === opts.variant) && (!opts.missing || !v.profile)) variants.push(v);
-    }
-    if (opts.variant && variants.length === 0) throw new InvalidArgumentError(`task '${opts.task}' has no variant '${opts.variant}'`);
-    const settings = { batches: opts.batches, cores: opts.cores, budgetMs: opts.budgetMs };
-    const total = variants.reduce((n, v) => n + profileSteps(v, settings), 0);
-    const bar = progress("profiling");
-    let offset = 0;
-    const rows: string[][] = [];
-    try {
-      for (const v of variants) {
-        const p = await profileVariant(v, { ...settings, onStep: (done, _t, label) => bar.step(offset + done, total, label) });
-        offset += profileSteps(v, settings);
-        if (!opts.dryRun) await writeProfile(v, p);
-        rows.push([`${v.task}/${v.name}`, fmt(p.fit.p50.median_rel_error * 100) + "%", fmt(p.fit.p50.max_rel_error * 100) + "%", fmt(p.load_ms.p50), fmt(p.resize_ms.p50), fmt(p.peak_rss_mb)]);
+  .action(
+    async (opts: {
+      models: string;
+      task?: string;
+      variant?: string;
+      batches?: number[];
+      cores?: number[];
+      budgetMs: number;
+      missing?: boolean;
+      dryRun?: boolean;
+    }) => {
+      if (opts.variant && !opts.task) throw new InvalidArgumentError("--variant needs --task");
+      await prepareZoo(opts.models, log);
+      const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined });
+      const variants: Variant[] = [];
+      for (const task of repo.tasks.values()) {
+        for (const v of task.variants.values())
+          if ((!opts.variant || v.name === opts.variant) && (!opts.missing || !v.profile)) variants.push(v);
       }
-    } finally {
-      bar.stop();
-    }
-    printTable(["variant", "fit median err", "fit max err", "cold start ms", "resize ms", "peak RSS MB"], rows);
-    if (opts.dryRun) log("(dry run: no profile.json written)");
-  });
+      if (opts.variant && variants.length === 0)
+        throw new InvalidArgumentError(`task '${opts.task}' has no variant '${opts.variant}'`);
+      const settings = { batches: opts.batches, cores: opts.cores, budgetMs: opts.budgetMs };
+      const total = variants.reduce((n, v) => n + profileSteps(v, settings), 0);
+      const bar = progress("profiling");
+      let offset = 0;
+      const rows: string[][] = [];
+      try {
+        for (const v of variants) {
+          const p = await profileVariant(v, {
+            ...settings,
+            onStep: (done, _t, label) => bar.step(offset + done, total, label),
+          });
+          offset += profileSteps(v, settings);
+          if (!opts.dryRun) await writeProfile(v, p);
+          rows.push([
+            `${v.task}/${v.name}`,
+            fmt(p.fit.p50.median_rel_error * 100) + "%",
+            fmt(p.fit.p50.max_rel_error * 100) + "%",
+            fmt(p.load_ms.p50),
+            fmt(p.resize_ms.p50),
+            fmt(p.peak_rss_mb),
+          ]);
+        }
+      } finally {
+        bar.stop();
+      }
+      printTable(["variant", "fit median err", "fit max err", "cold start ms", "resize ms", "peak RSS MB"], rows);
+      if (opts.dryRun) log("(dry run: no profile.json written)");
+    },
+  );
 
 program
   .command("plan")
   .description("print what each scaling policy would choose for a given load, before trusting it live")
   .requiredOption("-t, --task <name>", "task to plan for")
   .requiredOption("-r, --rate <req/s>", "arrival rate now", (v) => positiveNumber(v, "--rate"))
-  .option("--forecast <req/s>", "forecast max rate of the next 10 s (default: the rate)", (v) => positiveNumber(v, "--forecast"))
+  .option("--forecast <req/s>", "forecast max rate of the next 10 s (default: the rate)", (v) =>
+    positiveNumber(v, "--forecast"),
+  )
   .option("-v, --variant <name>", "variant to scale (default: the task's first by accuracy that fits half the SLO)")
   .option("--instances <n>", "instances running now", (v) => positiveInt(v, "--instances"), 1)
   .option("--cores-each <n>", "cores of each running instance", (v) => positiveInt(v, "--cores-each"), 1)
   .option("--max-cores <n>", "largest instance (C_max)", (v) => positiveInt(v, "--max-cores"), 8)
   .option("--slo-ms <ms>", "SLO (default: the task's)", (v) => positiveNumber(v, "--slo-ms"))
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
-  .action(async (opts: { task: string; rate: number; forecast?: number; variant?: string; instances: number; coresEach: number; maxCores: number; sloMs?: number; models: string }) => {
-    const { planTable } = await import("../autoscaler/plan-table.js");
-    const repo = await loadRepository(opts.models, { tasks: [opts.task] });
-    const task = repo.tasks.get(opts.task)!;
-    const variants = [...task.variants.values()].map(variantInfo);
-    const variant = opts.variant ?? defaultDeploymentVariant(task.name, repo);
-    if (!task.variants.has(variant)) throw new InvalidArgumentError(`task '${task.name}' has no variant '${variant}'`);
-    const rows = planTable({ task: task.name, sloMs: opts.sloMs ?? task.config.slo_ms, rate: opts.rate, forecast: opts.forecast ?? opts.rate, variant, variants, instances: opts.instances, coresEach: opts.coresEach, maxCores: opts.maxCores, makePolicy: makeScalingPolicy, policies: [...SCALING_POLICY_NAMES] });
-    process.stdout.write(`${task.name}/${variant}: ${opts.rate} req/s now, ${opts.forecast ?? opts.rate} forecast, ${opts.instances} × ${opts.coresEach} cores running, SLO ${opts.sloMs ?? task.config.slo_ms} ms\n\n`);
-    printTable(["policy", "instances × cores", "total cores", "batch", "mode", "reason"], rows);
-  });
+  .action(
+    async (opts: {
+      task: string;
+      rate: number;
+      forecast?: number;
+      variant?: string;
+      instances: number;
+      coresEach: number;
+      maxCores: number;
+      sloMs?: number;
+      models: string;
+    }) => {
+      const { planTable } = await import("../autoscaler/plan-table.js");
+      const repo = await loadRepository(opts.models, { tasks: [opts.task] });
+      const task = repo.tasks.get(opts.task)!;
+      const variants = [...task.variants.values()].map(variantInfo);
+      const variant = opts.variant ?? defaultDeploymentVariant(task.name, repo);
+      if (!task.variants.has(variant))
+        throw new InvalidArgumentError(`task '${task.name}' has no variant '${variant}'`);
+      const rows = planTable({
+        task: task.name,
+        sloMs: opts.sloMs ?? task.config.slo_ms,
+        rate: opts.rate,
+        forecast: opts.forecast ?? opts.rate,
+        variant,
+        variants,
+        instances: opts.instances,
+        coresEach: opts.coresEach,
+        maxCores: opts.maxCores,
+        makePolicy: makeScalingPolicy,
+        policies: [...SCALING_POLICY_NAMES],
+      });
+      process.stdout.write(
+        `${task.name}/${variant}: ${opts.rate} req/s now, ${opts.forecast ?? opts.rate} forecast, ${opts.instances} × ${opts.coresEach} cores running, SLO ${opts.sloMs ?? task.config.slo_ms} ms\n\n`,
+      );
+      printTable(["policy", "instances × cores", "total cores", "batch", "mode", "reason"], rows);
+    },
+  );
 
 function positiveNumber(v: string, flag: string): number {
   const n = Number(v);
@@ -220,7 +323,9 @@ function defaultDeploymentVariant(task: string, repo: Awaited<ReturnType<typeof 
 const zoo = program.command("zoo").description("build the bundled model zoo");
 zoo
   .command("train")
-  .description("train the digits variants on the MNIST digits of the mnist package and export them to ONNX (needs devDependencies)")
+  .description(
+    "train the digits variants on the MNIST digits of the mnist package and export them to ONNX (needs devDependencies)",
+  )
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
   .option("--only <names>", "comma-separated variant names")
   .action(async (opts: { models: string; only?: string }) => {
@@ -243,14 +348,22 @@ zoo
 
 zoo
   .command("supernet")
-  .description("train the digits supernet (sandwich rule), build the ResNet-50 supernet, cut both to their Pareto subnets and profile every subnet (needs devDependencies)")
+  .description(
+    "train the digits supernet (sandwich rule), build the ResNet-50 supernet, cut both to their Pareto subnets and profile every subnet (needs devDependencies)",
+  )
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
   .option("--only <which>", "digits or vision")
   .option("--no-profile", "skip profiling the subnets")
   .action(async (opts: { models: string; only?: string; profile: boolean }) => {
-    if (opts.only && opts.only !== "digits" && opts.only !== "vision") throw new InvalidArgumentError(`--only takes digits or vision, got '${opts.only}'`);
+    if (opts.only && opts.only !== "digits" && opts.only !== "vision")
+      throw new InvalidArgumentError(`--only takes digits or vision, got '${opts.only}'`);
     const { buildSupernetZoo } = await import("./zoo-supernet.js");
-    await buildSupernetZoo({ modelsDir: opts.models, only: opts.only as "digits" | "vision" | undefined, profile: opts.profile, log });
+    await buildSupernetZoo({
+      modelsDir: opts.models,
+      only: opts.only as "digits" | "vision" | undefined,
+      profile: opts.profile,
+      log,
+    });
   });
 
 program

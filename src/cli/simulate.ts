@@ -41,7 +41,9 @@ const positive = (flag: string) => (v: string) => {
 export function registerSimulateCommand(program: Command): void {
   program
     .command("simulate")
-    .description("replay a trace through sloserve's router, policies and autoscaler on a simulated cluster (profiles give the times)")
+    .description(
+      "replay a trace through sloserve's router, policies and autoscaler on a simulated cluster (profiles give the times)",
+    )
     .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS_DIR)
     .option("--task <name>", "the task the trace drives")
     .option("--pipeline <name>", "or the pipeline it drives")
@@ -62,32 +64,70 @@ export function registerSimulateCommand(program: Command): void {
     .option("--json", "print the summary as one JSON object", false)
     .action(async (f: SimulateFlags) => {
       if (!f.task === !f.pipeline) throw new InvalidArgumentError("give --task or --pipeline (one of them)");
-      if (!f.trace && !(f.rate && f.duration)) throw new InvalidArgumentError("give --trace <file>, or --rate and --duration for synthetic arrivals");
+      if (!f.trace && !(f.rate && f.duration))
+        throw new InvalidArgumentError("give --trace <file>, or --rate and --duration for synthetic arrivals");
       const repo = await loadRepository(path.resolve(f.models));
       const src: ArrivalSource = f.trace
-        ? { kind: "trace", file: f.trace, format: f.format, startS: f.start, durationS: f.duration, divideBy: f.divideBy, rate: f.rate, seed: f.seed }
+        ? {
+            kind: "trace",
+            file: f.trace,
+            format: f.format,
+            startS: f.start,
+            durationS: f.duration,
+            divideBy: f.divideBy,
+            rate: f.rate,
+            seed: f.seed,
+          }
         : { kind: "synthetic", rate: f.rate!, durationS: f.duration!, arrival: f.arrival, cv2: f.cv2, seed: f.seed };
       const arrivals = buildSchedule(src);
       const pipeline = f.pipeline ? repo.pipelines.get(f.pipeline) : undefined;
-      if (f.pipeline && !pipeline) throw new InvalidArgumentError(`no pipeline '${f.pipeline}' in ${f.models}; have: ${[...repo.pipelines.keys()].join(", ") || "none"}`);
+      if (f.pipeline && !pipeline)
+        throw new InvalidArgumentError(
+          `no pipeline '${f.pipeline}' in ${f.models}; have: ${[...repo.pipelines.keys()].join(", ") || "none"}`,
+        );
       const names = pipeline ? pipeline.config.stages : [f.task!];
       const scaling = f.scaling === "none" ? undefined : f.scaling;
       const tasks = names.map((n) => {
         const t = repo.tasks.get(n);
-        if (!t) throw new InvalidArgumentError(`no task '${n}' in ${f.models}; have: ${[...repo.tasks.keys()].join(", ")}`);
+        if (!t)
+          throw new InvalidArgumentError(`no task '${n}' in ${f.models}; have: ${[...repo.tasks.keys()].join(", ")}`);
         const over = { ...(f.scheduling ? { scheduling: f.scheduling } : {}), ...(f.scaling ? { scaling } : {}) };
         return simTaskFromRepository(t, over);
       });
       // Start like the server: one 1-core instance of each task's most accurate variant.
-      const deployment: SimDeployment[] = tasks.map((t) => ({ task: t.name, variant: [...t.variants].sort((a, b) => b.accuracy - a.accuracy)[0]!.name, cores: 1 }));
+      const deployment: SimDeployment[] = tasks.map((t) => ({
+        task: t.name,
+        variant: [...t.variants].sort((a, b) => b.accuracy - a.accuracy)[0]!.name,
+        cores: 1,
+      }));
       // a --scaling that cannot plan a pipeline whole scales each stage on its own (as `serve --autoscaler` does)
       const joint = scaling !== undefined && plansPipelines(makeScalingPolicy(scaling));
-      const pipelines = pipeline ? [simPipelineFromRepository(pipeline, f.scaling ? { scaling: joint ? scaling : undefined } : {})] : [];
+      const pipelines = pipeline
+        ? [simPipelineFromRepository(pipeline, f.scaling ? { scaling: joint ? scaling : undefined } : {})]
+        : [];
       const target = pipeline ? pipeline.name : f.task!;
-      const r = await simulate({ tasks, pipelines, arrivals: [{ target, times: arrivals.times }], deployment, nodes: { count: f.nodes, cores: f.coresPerNode }, seed: f.seed });
+      const r = await simulate({
+        tasks,
+        pipelines,
+        arrivals: [{ target, times: arrivals.times }],
+        deployment,
+        nodes: { count: f.nodes, cores: f.coresPerNode },
+        seed: f.seed,
+      });
       const s = r.summary;
       if (f.seriesCsv) {
-        const cols = ["second", "arrivals", "answered", "met", "violations", "attainmentPct", "p50Ms", "p99Ms", "cores", "instances"] as const;
+        const cols = [
+          "second",
+          "arrivals",
+          "answered",
+          "met",
+          "violations",
+          "attainmentPct",
+          "p50Ms",
+          "p99Ms",
+          "cores",
+          "instances",
+        ] as const;
         const lines = [cols.join(","), ...r.series.second.map((_, i) => cols.map((c) => r.series[c][i]).join(","))];
         await writeFile(f.seriesCsv, lines.join("\n") + "\n");
       }
@@ -96,8 +136,32 @@ export function registerSimulateCommand(program: Command): void {
         return;
       }
       printTable(
-        ["target", "requests", "attainment", "violations", "p50 ms", "p99 ms", "mean cores", "peak cores", "simulated s", "wall s"],
-        [[target, String(s.requests), `${fmt(s.attainmentPct, 2)} %`, String(s.violations), fmt(s.latencyP50Ms, 1), fmt(s.latencyP99Ms, 1), fmt(s.meanCores, 2), String(s.peakCores), fmt(s.simulatedSeconds, 0), fmt(s.wallMs / 1000, 2)]],
+        [
+          "target",
+          "requests",
+          "attainment",
+          "violations",
+          "p50 ms",
+          "p99 ms",
+          "mean cores",
+          "peak cores",
+          "simulated s",
+          "wall s",
+        ],
+        [
+          [
+            target,
+            String(s.requests),
+            `${fmt(s.attainmentPct, 2)} %`,
+            String(s.violations),
+            fmt(s.latencyP50Ms, 1),
+            fmt(s.latencyP99Ms, 1),
+            fmt(s.meanCores, 2),
+            String(s.peakCores),
+            fmt(s.simulatedSeconds, 0),
+            fmt(s.wallMs / 1000, 2),
+          ],
+        ],
       );
     });
 }

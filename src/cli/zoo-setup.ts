@@ -10,6 +10,9 @@ export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import
 export async function prepareZoo(modelsDir: string, log: (msg: string) => void): Promise<void> {
   if (path.resolve(modelsDir) !== DEFAULT_MODELS_DIR) return; // a user's own repository is theirs to fill
   const { built } = await ensureVisionZoo(modelsDir, (m) => log(m));
-  if (built.length > 0) log(`built ${built.length} vision model(s) into ${path.join(modelsDir, "vision")} (seeded weights, generated once)`);
+  if (built.length > 0)
+    log(
+      `built ${built.length} vision model(s) into ${path.join(modelsDir, "vision")} (seeded weights, generated once)`,
+    );
   await ensureVisionSupernet(modelsDir, log);
 }

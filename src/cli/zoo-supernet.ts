@@ -15,7 +15,12 @@ const PROFILE_SETTINGS: Record<string, ProfileOptions> = {
   [VISION_SUPERNET_TASK]: { batches: [1, 2, 4, 8], budgetMs: 300, minSamples: 3, loadSamples: 2, resizeRounds: 1 },
 };
 
-export async function buildSupernetZoo(opts: { modelsDir: string; only?: "digits" | "vision"; profile: boolean; log: (m: string) => void }): Promise<void> {
+export async function buildSupernetZoo(opts: {
+  modelsDir: string;
+  only?: "digits" | "vision";
+  profile: boolean;
+  log: (m: string) => void;
+}): Promise<void> {
   const t0 = performance.now();
   const tasks: string[] = [];
   if (opts.only !== "vision") {
@@ -23,7 +28,13 @@ export async function buildSupernetZoo(opts: { modelsDir: string; only?: "digits
     const r = await buildDigitsSupernetZoo({ modelsDir: opts.modelsDir, onProgress: opts.log });
     printTable(
       ["candidate", "accuracy", "correct", "batch-8 ms (1 thread)", "served"],
-      r.candidates.map((c) => [c.name, `${(c.accuracy * 100).toFixed(2)}%`, `${c.correct}/${c.total}`, fmt(c.latencyMs), c.served ? "yes" : ""]),
+      r.candidates.map((c) => [
+        c.name,
+        `${(c.accuracy * 100).toFixed(2)}%`,
+        `${c.correct}/${c.total}`,
+        fmt(c.latencyMs),
+        c.served ? "yes" : "",
+      ]),
     );
     opts.log(`digits supernet: trained in ${r.trainSeconds.toFixed(0)} s`);
     tasks.push(DIGITS_SUPERNET_TASK);
@@ -31,7 +42,9 @@ export async function buildSupernetZoo(opts: { modelsDir: string; only?: "digits
   if (opts.only !== "digits") {
     await ensureVisionSupernet(opts.modelsDir, opts.log);
     const r = await recutVisionSupernet(opts.modelsDir, opts.log);
-    opts.log(`vision supernet: serving ${r.served.length} of ${r.latencyMs.length} candidates (batch-1 ms: ${r.latencyMs.map((l) => l.toFixed(1)).join(", ")})`);
+    opts.log(
+      `vision supernet: serving ${r.served.length} of ${r.latencyMs.length} candidates (batch-1 ms: ${r.latencyMs.map((l) => l.toFixed(1)).join(", ")})`,
+    );
     tasks.push(VISION_SUPERNET_TASK);
   }
   if (opts.profile) {
@@ -46,7 +59,12 @@ export async function buildSupernetZoo(opts: { modelsDir: string; only?: "digits
           await writeProfile(v, p);
           const rows = (v.config.subnets ?? []).map((s) => {
             const b1 = p.subnets?.[s.name]?.points.find((pt) => pt.batch === 1 && pt.cores === 1);
-            return [s.name, JSON.stringify(s.controls), `${(s.accuracy.value * 100).toFixed(2)}% (${s.accuracy.source})`, b1 ? fmt(b1.p50_ms) : "-"];
+            return [
+              s.name,
+              JSON.stringify(s.controls),
+              `${(s.accuracy.value * 100).toFixed(2)}% (${s.accuracy.source})`,
+              b1 ? fmt(b1.p50_ms) : "-",
+            ];
           });
           bar.stop();
           printTable(["subnet", "controls", "accuracy", "batch-1 p50 ms (1 core)"], rows);

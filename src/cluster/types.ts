@@ -22,8 +22,7 @@ export interface BatchWork {
 }
 
 export type BatchResult =
-  | { ok: true; outputs: unknown[]; computeMs: number }
-  | { ok: false; gone: boolean; message: string };
+  { ok: true; outputs: unknown[]; computeMs: number } | { ok: false; gone: boolean; message: string };
 
 export interface Instance extends InstanceInfo {
   run(work: BatchWork, done: (result: BatchResult) => void): void;

@@ -8,14 +8,25 @@ import type { Gateway, InferRequest, InferResponse } from "../api/types.js";
 import type { DecisionView, LiveAggregator, Target } from "./live.js";
 
 export function targetsOf(repo: Repository): Target[] {
-  const tasks: Target[] = [...repo.tasks.values()].map((t) => ({ name: t.name, kind: "task", sloMs: t.config.slo_ms, stages: [t.name] }));
-  const pipelines: Target[] = [...repo.pipelines.values()].map((p) => ({ name: p.name, kind: "pipeline", sloMs: p.config.slo_ms, stages: p.config.stages }));
+  const tasks: Target[] = [...repo.tasks.values()].map((t) => ({
+    name: t.name,
+    kind: "task",
+    sloMs: t.config.slo_ms,
+    stages: [t.name],
+  }));
+  const pipelines: Target[] = [...repo.pipelines.values()].map((p) => ({
+    name: p.name,
+    kind: "pipeline",
+    sloMs: p.config.slo_ms,
+    stages: p.config.stages,
+  }));
   return [...tasks, ...pipelines];
 }
 
 /** For the router's `finished` hook; `now` is on the router's clock, like `r.arrival`. */
 export function recordOutcome(live: LiveAggregator, r: Request, o: Outcome, now: number): void {
-  if (o.ok) live.finished(r.task, o.subnet ? `${o.variant}/${o.subnet}` : o.variant, o.finishedAt - r.arrival, o.sloMet);
+  if (o.ok)
+    live.finished(r.task, o.subnet ? `${o.variant}/${o.subnet}` : o.variant, o.finishedAt - r.arrival, o.sloMet);
   else live.finished(r.task, null, now - r.arrival, false);
 }
 
@@ -54,7 +65,12 @@ export class PipelineObservingGateway implements Gateway {
       const res = await this.inner.infer(req);
       const latencyUs = res.parameters.latency_us;
       const latencyMs = typeof latencyUs === "number" ? latencyUs / 1000 : performance.now() - start;
-      this.feed.finished(req.model, String(res.parameters.variant ?? req.model), latencyMs, res.parameters.slo_met === true);
+      this.feed.finished(
+        req.model,
+        String(res.parameters.variant ?? req.model),
+        latencyMs,
+        res.parameters.slo_met === true,
+      );
       return res;
     } catch (err) {
       this.feed.finished(req.model, null, performance.now() - start, false);

@@ -205,7 +205,9 @@ export class LiveAggregator {
   }
 }
 
-function fleetByTask(instances: readonly InstanceInfo[]): Map<string, { instances: number; cores: number; starting: number }> {
+function fleetByTask(
+  instances: readonly InstanceInfo[],
+): Map<string, { instances: number; cores: number; starting: number }> {
   const out = new Map<string, { instances: number; cores: number; starting: number }>();
   for (const i of instances) {
     if (i.state === "stopped") continue;

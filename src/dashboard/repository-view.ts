@@ -25,7 +25,15 @@ export interface VariantView {
 }
 
 export interface RepositoryView {
-  tasks: { name: string; description: string; sloMs: number; minAccuracy: number; scheduling: string; scaling: string; variants: VariantView[] }[];
+  tasks: {
+    name: string;
+    description: string;
+    sloMs: number;
+    minAccuracy: number;
+    scheduling: string;
+    scaling: string;
+    variants: VariantView[];
+  }[];
   pipelines: { name: string; description: string; stages: string[]; sloMs: number; minAccuracy: number }[];
 }
 
@@ -40,13 +48,26 @@ export function repositoryView(repo: Repository): RepositoryView {
       scaling: t.config.scaling,
       variants: [...t.variants.values()].map(variantView),
     })),
-    pipelines: [...repo.pipelines.values()].map((p) => ({ name: p.name, description: p.config.description, stages: p.config.stages, sloMs: p.config.slo_ms, minAccuracy: p.config.min_accuracy })),
+    pipelines: [...repo.pipelines.values()].map((p) => ({
+      name: p.name,
+      description: p.config.description,
+      stages: p.config.stages,
+      sloMs: p.config.slo_ms,
+      minAccuracy: p.config.min_accuracy,
+    })),
   };
 }
 
 function variantView(v: Variant): VariantView {
   const p = v.profile;
-  const fit = (f: LatencyFit): Fit => ({ alpha: f.alpha, beta: f.beta, gamma: f.gamma, zeta: f.zeta, median_rel_error: f.median_rel_error, max_rel_error: f.max_rel_error });
+  const fit = (f: LatencyFit): Fit => ({
+    alpha: f.alpha,
+    beta: f.beta,
+    gamma: f.gamma,
+    zeta: f.zeta,
+    median_rel_error: f.median_rel_error,
+    max_rel_error: f.max_rel_error,
+  });
   return {
     name: v.name,
     description: v.config.description,

@@ -14,7 +14,11 @@ import { repositoryView } from "./repository-view.js";
 const PUBLIC = fileURLToPath(new URL("./public/", import.meta.url));
 const UPLOT = path.dirname(createRequire(import.meta.url).resolve("uplot"));
 
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
 
 /** Only these files are served: a request can name nothing else on disk. */
 const ASSETS = new Map<string, string>([
@@ -33,7 +37,12 @@ const MAX_BUFFERED_BYTES = 4 * 2 ** 20;
 export function registerDashboard(app: FastifyInstance, live: LiveAggregator, repo: Repository): void {
   const streams = new Set<ServerResponse>();
   const send = (file: string, reply: FastifyReply) =>
-    fs.readFile(file).then((body) => reply.type(TYPES[path.extname(file)] ?? "application/octet-stream").header("cache-control", "no-cache").send(body));
+    fs.readFile(file).then((body) =>
+      reply
+        .type(TYPES[path.extname(file)] ?? "application/octet-stream")
+        .header("cache-control", "no-cache")
+        .send(body),
+    );
 
   app.get("/", (_req, reply) => send(path.join(PUBLIC, "index.html"), reply));
   app.get("/dashboard", (_req, reply) => reply.redirect("/"));
@@ -57,7 +66,12 @@ export function registerDashboard(app: FastifyInstance, live: LiveAggregator, re
   app.get("/dashboard/events", (req, reply) => {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
     res.write("retry: 2000\n\n");
     streams.add(res);
     req.raw.on("close", () => streams.delete(res));

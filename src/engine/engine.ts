@@ -120,9 +120,14 @@ export class Engine {
       for (const part of parts) {
         const data = part.inputs[spec.name];
         if (!data || data.length !== part.rows * rowSize) {
-          throw new Error(`input '${spec.name}' needs ${part.rows * rowSize} values for ${part.rows} row(s), got ${data?.length ?? 0}`);
+          throw new Error(
+            `input '${spec.name}' needs ${part.rows * rowSize} values for ${part.rows} row(s), got ${data?.length ?? 0}`,
+          );
         }
-        (stacked as { set(a: ArrayLike<number | bigint>, o: number): void }).set(data as ArrayLike<number | bigint>, offset);
+        (stacked as { set(a: ArrayLike<number | bigint>, o: number): void }).set(
+          data as ArrayLike<number | bigint>,
+          offset,
+        );
         offset += data.length;
       }
       feeds[spec.name] = new ort.Tensor(spec.type, stacked as never, [rows, ...spec.rowShape]);
@@ -136,7 +141,8 @@ export class Engine {
       let row = 0;
       parts.forEach((part, i) => {
         // one part owns the whole output; several get views of it (no copies either way)
-        const slice = parts.length === 1 ? data : (data.subarray(row * rowSize, (row + part.rows) * rowSize) as TypedArray);
+        const slice =
+          parts.length === 1 ? data : (data.subarray(row * rowSize, (row + part.rows) * rowSize) as TypedArray);
         out[i]![name] = { data: slice, dims: [part.rows, ...rowDims] };
         row += part.rows;
       });
@@ -197,7 +203,11 @@ export function sessionsOpened(): number {
   return opened;
 }
 
-export async function openSession(bytes: Uint8Array, threads: number, spinning: boolean): Promise<ort.InferenceSession> {
+export async function openSession(
+  bytes: Uint8Array,
+  threads: number,
+  spinning: boolean,
+): Promise<ort.InferenceSession> {
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
   opened += 1;
   return ort.InferenceSession.create(bytes, {
@@ -213,7 +223,8 @@ function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpe
   return meta.map((m) => {
     if (!m.isTensor) throw new Error(`value '${m.name}' is not a tensor; sloserve serves tensor models only`);
     const shape = m.shape.slice(1).map((d) => {
-      if (typeof d !== "number" || d < 0) throw new Error(`value '${m.name}' has a variable non-batch dimension; only the first may vary`);
+      if (typeof d !== "number" || d < 0)
+        throw new Error(`value '${m.name}' has a variable non-batch dimension; only the first may vary`);
       return d;
     });
     return { name: m.name, type: m.type as ort.Tensor.Type, rowShape: shape };
@@ -227,12 +238,20 @@ function allocLike(like: TypedArray, length: number): TypedArray {
 
 function zerosOf(type: ort.Tensor.Type, size: number): TypedArray {
   switch (type) {
-    case "float32": return new Float32Array(size);
-    case "float64": return new Float64Array(size);
-    case "int32": return new Int32Array(size);
-    case "int64": return new BigInt64Array(size);
-    case "uint8": case "bool": return new Uint8Array(size);
-    case "int8": return new Int8Array(size);
-    default: throw new Error(`no zero feed for tensor type ${type}`);
+    case "float32":
+      return new Float32Array(size);
+    case "float64":
+      return new Float64Array(size);
+    case "int32":
+      return new Int32Array(size);
+    case "int64":
+      return new BigInt64Array(size);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(size);
+    case "int8":
+      return new Int8Array(size);
+    default:
+      throw new Error(`no zero feed for tensor type ${type}`);
   }
 }

@@ -24,14 +24,54 @@ class TritonFamilies {
   constructor() {
     const r = [this.registry];
     const mv: MV[] = ["model", "version"];
-    this.success = new client.Counter({ name: "nv_inference_request_success", help: "Number of successful inference requests, all batch sizes", labelNames: mv, registers: r });
-    this.failure = new client.Counter({ name: "nv_inference_request_failure", help: "Number of failed inference requests, all batch sizes", labelNames: [...mv, "reason"], registers: r });
-    this.inferences = new client.Counter({ name: "nv_inference_count", help: "Number of inferences performed (does not include cached requests)", labelNames: mv, registers: r });
-    this.executions = new client.Counter({ name: "nv_inference_exec_count", help: "Number of model executions performed (does not include cached requests)", labelNames: mv, registers: r });
-    this.pending = new client.Gauge({ name: "nv_inference_pending_request_count", help: "Instantaneous number of pending requests awaiting execution per-model.", labelNames: ["model"], registers: r });
-    this.requestUs = new client.Counter({ name: "nv_inference_request_duration_us", help: "Cumulative inference request duration in microseconds (includes cached requests)", labelNames: mv, registers: r });
-    this.queueUs = new client.Counter({ name: "nv_inference_queue_duration_us", help: "Cumulative inference queuing duration in microseconds (includes cached requests)", labelNames: mv, registers: r });
-    this.computeUs = new client.Counter({ name: "nv_inference_compute_infer_duration_us", help: "Cumulative compute inference duration in microseconds (does not include cached requests)", labelNames: mv, registers: r });
+    this.success = new client.Counter({
+      name: "nv_inference_request_success",
+      help: "Number of successful inference requests, all batch sizes",
+      labelNames: mv,
+      registers: r,
+    });
+    this.failure = new client.Counter({
+      name: "nv_inference_request_failure",
+      help: "Number of failed inference requests, all batch sizes",
+      labelNames: [...mv, "reason"],
+      registers: r,
+    });
+    this.inferences = new client.Counter({
+      name: "nv_inference_count",
+      help: "Number of inferences performed (does not include cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.executions = new client.Counter({
+      name: "nv_inference_exec_count",
+      help: "Number of model executions performed (does not include cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.pending = new client.Gauge({
+      name: "nv_inference_pending_request_count",
+      help: "Instantaneous number of pending requests awaiting execution per-model.",
+      labelNames: ["model"],
+      registers: r,
+    });
+    this.requestUs = new client.Counter({
+      name: "nv_inference_request_duration_us",
+      help: "Cumulative inference request duration in microseconds (includes cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.queueUs = new client.Counter({
+      name: "nv_inference_queue_duration_us",
+      help: "Cumulative inference queuing duration in microseconds (includes cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.computeUs = new client.Counter({
+      name: "nv_inference_compute_infer_duration_us",
+      help: "Cumulative compute inference duration in microseconds (does not include cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
   }
 }
 
@@ -59,16 +99,66 @@ export class ServerMetrics {
   constructor() {
     const r = [this.registry];
     const mv: MV[] = ["model", "version"];
-    this.success = new client.Counter({ name: "sloserve_inference_request_success_total", help: "Successful inference requests (Triton: nv_inference_request_success)", labelNames: mv, registers: r });
-    this.failure = new client.Counter({ name: "sloserve_inference_request_failure_total", help: "Failed inference requests by reason (Triton: nv_inference_request_failure)", labelNames: [...mv, "reason"], registers: r });
-    this.inferences = new client.Counter({ name: "sloserve_inferences_total", help: "Inferences performed; a batch of n rows counts n (Triton: nv_inference_count)", labelNames: mv, registers: r });
-    this.executions = new client.Counter({ name: "sloserve_executions_total", help: "Model executions; a batch counts once (Triton: nv_inference_exec_count)", labelNames: mv, registers: r });
-    this.pending = new client.Gauge({ name: "sloserve_pending_requests", help: "Requests waiting in the queue (Triton: nv_inference_pending_request_count)", labelNames: ["model"], registers: r });
-    this.requestSeconds = new client.Counter({ name: "sloserve_request_duration_seconds_total", help: "Cumulative request duration inside the server", labelNames: mv, registers: r });
-    this.queueSeconds = new client.Counter({ name: "sloserve_queue_duration_seconds_total", help: "Cumulative queueing duration", labelNames: mv, registers: r });
-    this.computeSeconds = new client.Counter({ name: "sloserve_compute_infer_duration_seconds_total", help: "Cumulative compute duration", labelNames: mv, registers: r });
-    this.sloMet = new client.Counter({ name: "sloserve_slo_met_total", help: "Requests answered within their deadline", labelNames: mv, registers: r });
-    this.sloMissed = new client.Counter({ name: "sloserve_slo_missed_total", help: "Requests that missed their deadline: late, dropped or rejected", labelNames: [...mv, "reason"], registers: r });
+    this.success = new client.Counter({
+      name: "sloserve_inference_request_success_total",
+      help: "Successful inference requests (Triton: nv_inference_request_success)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.failure = new client.Counter({
+      name: "sloserve_inference_request_failure_total",
+      help: "Failed inference requests by reason (Triton: nv_inference_request_failure)",
+      labelNames: [...mv, "reason"],
+      registers: r,
+    });
+    this.inferences = new client.Counter({
+      name: "sloserve_inferences_total",
+      help: "Inferences performed; a batch of n rows counts n (Triton: nv_inference_count)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.executions = new client.Counter({
+      name: "sloserve_executions_total",
+      help: "Model executions; a batch counts once (Triton: nv_inference_exec_count)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.pending = new client.Gauge({
+      name: "sloserve_pending_requests",
+      help: "Requests waiting in the queue (Triton: nv_inference_pending_request_count)",
+      labelNames: ["model"],
+      registers: r,
+    });
+    this.requestSeconds = new client.Counter({
+      name: "sloserve_request_duration_seconds_total",
+      help: "Cumulative request duration inside the server",
+      labelNames: mv,
+      registers: r,
+    });
+    this.queueSeconds = new client.Counter({
+      name: "sloserve_queue_duration_seconds_total",
+      help: "Cumulative queueing duration",
+      labelNames: mv,
+      registers: r,
+    });
+    this.computeSeconds = new client.Counter({
+      name: "sloserve_compute_infer_duration_seconds_total",
+      help: "Cumulative compute duration",
+      labelNames: mv,
+      registers: r,
+    });
+    this.sloMet = new client.Counter({
+      name: "sloserve_slo_met_total",
+      help: "Requests answered within their deadline",
+      labelNames: mv,
+      registers: r,
+    });
+    this.sloMissed = new client.Counter({
+      name: "sloserve_slo_missed_total",
+      help: "Requests that missed their deadline: late, dropped or rejected",
+      labelNames: [...mv, "reason"],
+      registers: r,
+    });
     this.latency = new client.Histogram({
       name: "sloserve_request_latency_seconds",
       help: "End-to-end request latency inside the server",
@@ -76,15 +166,55 @@ export class ServerMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: r,
     });
-    this.batchSize = new client.Histogram({ name: "sloserve_batch_rows", help: "Rows per executed batch", labelNames: mv, buckets: [1, 2, 4, 8, 16, 32, 64], registers: r });
-    this.instances = new client.Gauge({ name: "sloserve_instances", help: "Running instances per variant", labelNames: mv, registers: r });
-    this.cores = new client.Gauge({ name: "sloserve_cores", help: "Cores allocated per variant", labelNames: mv, registers: r });
-    this.decisions = new client.Counter({ name: "sloserve_autoscaler_decisions_total", help: "Autoscaler decisions by action", labelNames: ["model", "policy", "action"], registers: r });
-    this.solverSeconds = new client.Histogram({ name: "sloserve_autoscaler_solver_seconds", help: "Time a scaling policy took to decide", labelNames: ["policy"], buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: r });
-    this.actuationSeconds = new client.Histogram({ name: "sloserve_actuation_seconds", help: "Time to start, resize or stop an instance", labelNames: ["kind"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
+    this.batchSize = new client.Histogram({
+      name: "sloserve_batch_rows",
+      help: "Rows per executed batch",
+      labelNames: mv,
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: r,
+    });
+    this.instances = new client.Gauge({
+      name: "sloserve_instances",
+      help: "Running instances per variant",
+      labelNames: mv,
+      registers: r,
+    });
+    this.cores = new client.Gauge({
+      name: "sloserve_cores",
+      help: "Cores allocated per variant",
+      labelNames: mv,
+      registers: r,
+    });
+    this.decisions = new client.Counter({
+      name: "sloserve_autoscaler_decisions_total",
+      help: "Autoscaler decisions by action",
+      labelNames: ["model", "policy", "action"],
+      registers: r,
+    });
+    this.solverSeconds = new client.Histogram({
+      name: "sloserve_autoscaler_solver_seconds",
+      help: "Time a scaling policy took to decide",
+      labelNames: ["policy"],
+      buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05],
+      registers: r,
+    });
+    this.actuationSeconds = new client.Histogram({
+      name: "sloserve_actuation_seconds",
+      help: "Time to start, resize or stop an instance",
+      labelNames: ["kind"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
   }
 
-  requestServed(model: string, version: string, totalMs: number, queueMs: number, computeMs: number, sloMet: boolean): void {
+  requestServed(
+    model: string,
+    version: string,
+    totalMs: number,
+    queueMs: number,
+    computeMs: number,
+    sloMet: boolean,
+  ): void {
     const l = { model, version };
     for (const c of [this.success, this.triton.success]) c.inc(l);
     this.requestSeconds.inc(l, totalMs / 1000);

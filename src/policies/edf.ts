@@ -2,7 +2,14 @@
 // urgent eligible request's deadline on this instance according to the profile.
 import type { RequestQueue } from "../router/queue.js";
 import type { Request } from "../router/request.js";
-import { eligible, type InstanceView, type NextBatch, type PolicyContext, type SchedulingPolicy, type VariantModel } from "./types.js";
+import {
+  eligible,
+  type InstanceView,
+  type NextBatch,
+  type PolicyContext,
+  type SchedulingPolicy,
+  type VariantModel,
+} from "./types.js";
 
 export class EdfPolicy implements SchedulingPolicy {
   readonly name = "edf";

@@ -38,7 +38,8 @@ export class FifoPolicy implements SchedulingPolicy {
     }
     if (take.length === 0) return { kind: "idle" };
     const full = rows >= cap || take.length < countEligible(queue, v, take.length + 1);
-    if (full || ctx.now >= oldest + this.opts.maxQueueDelayMs) return { kind: "batch", choice: { variant: v.name, take, drop: [] } };
+    if (full || ctx.now >= oldest + this.opts.maxQueueDelayMs)
+      return { kind: "batch", choice: { variant: v.name, take, drop: [] } };
     return { kind: "wait", until: oldest + this.opts.maxQueueDelayMs };
   }
 }

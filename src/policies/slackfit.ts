@@ -13,7 +13,15 @@
 // the queue fills, which ends their lateness and the backlog behind them soonest.
 import type { RequestQueue } from "../router/queue.js";
 import type { Request } from "../router/request.js";
-import { eligible, subnetFloor, type InstanceView, type NextBatch, type PolicyContext, type SchedulingPolicy, type VariantModel } from "./types.js";
+import {
+  eligible,
+  subnetFloor,
+  type InstanceView,
+  type NextBatch,
+  type PolicyContext,
+  type SchedulingPolicy,
+  type VariantModel,
+} from "./types.js";
 
 /**
  * Bucket width as a fraction of the task's SLO, chosen by the sweep in experiments/superserve
@@ -100,14 +108,25 @@ export class SlackFitPolicy implements SchedulingPolicy {
  * accuracy meets `floor`, the bucket with the largest latency, then the largest batch, then the
  * higher accuracy. Undefined when none fits.
  */
-export function chooseConfig(table: { configs: readonly SlackFitConfig[]; lo: number }, slack: number, availableRows: number, floor: number, width: number): SlackFitConfig | undefined {
+export function chooseConfig(
+  table: { configs: readonly SlackFitConfig[]; lo: number },
+  slack: number,
+  availableRows: number,
+  floor: number,
+  width: number,
+): SlackFitConfig | undefined {
   let best: SlackFitConfig | undefined;
   let bestBucket = -1;
   for (const c of table.configs) {
     if (c.latency > slack) break; // fastest first: nothing further fits either
     if (c.batch > availableRows || c.model.accuracy < floor) continue;
     const bucket = Math.floor((c.latency - table.lo) / width);
-    if (!best || bucket > bestBucket || (bucket === bestBucket && (c.batch > best.batch || (c.batch === best.batch && c.model.accuracy > best.model.accuracy)))) {
+    if (
+      !best ||
+      bucket > bestBucket ||
+      (bucket === bestBucket &&
+        (c.batch > best.batch || (c.batch === best.batch && c.model.accuracy > best.model.accuracy)))
+    ) {
       best = c;
       bestBucket = bucket;
     }
@@ -119,7 +138,8 @@ export function chooseConfig(table: { configs: readonly SlackFitConfig[]; lo: nu
 function buildTable(v: VariantModel, cores: number): ProfileTable {
   const models = v.subnets?.length ? paretoSubnets(v.subnets, v.maxBatch, cores) : [v];
   const configs: SlackFitConfig[] = [];
-  for (const m of models) for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: m.latency(b, cores) });
+  for (const m of models)
+    for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: m.latency(b, cores) });
   configs.sort((a, b) => a.latency - b.latency || b.batch - a.batch || b.model.accuracy - a.model.accuracy);
   return { configs, lo: configs[0]!.latency, models };
 }
@@ -130,13 +150,14 @@ function buildTable(v: VariantModel, cores: number): ProfileTable {
  */
 export function paretoSubnets(subnets: readonly VariantModel[], maxBatch: number, cores: number): VariantModel[] {
   const lat = subnets.map((s) => Array.from({ length: maxBatch }, (_, b) => s.latency(b + 1, cores)));
-  return subnets.filter((s, i) =>
-    !subnets.some((o, j) => {
-      if (j === i || o.accuracy < s.accuracy) return false;
-      const noSlower = lat[j]!.every((l, b) => l <= lat[i]![b]!);
-      const strictly = o.accuracy > s.accuracy || lat[j]!.some((l, b) => l < lat[i]![b]!);
-      return noSlower && strictly;
-    }),
+  return subnets.filter(
+    (s, i) =>
+      !subnets.some((o, j) => {
+        if (j === i || o.accuracy < s.accuracy) return false;
+        const noSlower = lat[j]!.every((l, b) => l <= lat[i]![b]!);
+        const strictly = o.accuracy > s.accuracy || lat[j]!.some((l, b) => l < lat[i]![b]!);
+        return noSlower && strictly;
+      }),
   );
 }
 
@@ -163,7 +184,14 @@ function fastestModel(table: ProfileTable, floor: number, rows: number, cores: n
 }
 
 /** Up to `batch` rows from `from` on, in EDF order, of requests `model` may serve. */
-function batchOf(queue: RequestQueue, from: number, v: VariantModel, model: VariantModel, batch: number, drop: Request[]): NextBatch {
+function batchOf(
+  queue: RequestQueue,
+  from: number,
+  v: VariantModel,
+  model: VariantModel,
+  batch: number,
+  drop: Request[],
+): NextBatch {
   const take: Request[] = [];
   let rows = 0;
   for (let i = from; i < queue.length && rows < batch; i++) {

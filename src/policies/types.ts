@@ -55,7 +55,10 @@ export interface BatchChoice {
 }
 
 /** `batch`: run it now; `wait`: nothing yet, ask again at that time; `idle`: nothing for this instance. */
-export type NextBatch = { kind: "batch"; choice: BatchChoice } | { kind: "wait"; until: number; drop?: Request[] } | { kind: "idle"; drop?: Request[] };
+export type NextBatch =
+  | { kind: "batch"; choice: BatchChoice }
+  | { kind: "wait"; until: number; drop?: Request[] }
+  | { kind: "idle"; drop?: Request[] };
 
 export interface SchedulingPolicy {
   readonly name: string;

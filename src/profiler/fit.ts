@@ -16,7 +16,8 @@ export function leastSquares(X: number[][], y: number[]): number[] {
     let norm = 0;
     for (let i = k; i < m; i++) norm += A[i]![k]! ** 2;
     norm = Math.sqrt(norm);
-    if (norm === 0) throw new Error(`feature ${k} is constant zero or linearly dependent on the others; widen the profiling grid`);
+    if (norm === 0)
+      throw new Error(`feature ${k} is constant zero or linearly dependent on the others; widen the profiling grid`);
     const alpha = A[k]![k]! > 0 ? -norm : norm;
     const v = new Array<number>(m).fill(0);
     for (let i = k; i < m; i++) v[i] = A[i]![k]!;
@@ -41,7 +42,9 @@ export function leastSquares(X: number[][], y: number[]): number[] {
     for (let j = k + 1; j < n; j++) s -= A[k]![j]! * w[j]!;
     const d = A[k]![k]!;
     if (Math.abs(d) < 1e-12 * Math.max(1, Math.abs(s))) {
-      throw new Error(`the profiling grid cannot separate feature ${k} from the others; profile more batch sizes and core counts`);
+      throw new Error(
+        `the profiling grid cannot separate feature ${k} from the others; profile more batch sizes and core counts`,
+      );
     }
     w[k] = s / d;
   }
@@ -50,7 +53,8 @@ export function leastSquares(X: number[][], y: number[]): number[] {
 
 export type Statistic = "p50" | "p99" | "mean";
 
-const valueOf = (p: ProfilePoint, stat: Statistic) => (stat === "p50" ? p.p50_ms : stat === "p99" ? p.p99_ms : p.mean_ms);
+const valueOf = (p: ProfilePoint, stat: Statistic) =>
+  stat === "p50" ? p.p50_ms : stat === "p99" ? p.p99_ms : p.mean_ms;
 
 /** l(b,c) in ms for fitted parameters. */
 export function latencyOf(f: Pick<LatencyFit, "alpha" | "beta" | "gamma" | "zeta">, b: number, c: number): number {
@@ -79,8 +83,13 @@ export function fitInfaas(points: ProfilePoint[], stat: Statistic = "p99"): Reco
   const out: Record<string, LinearFit> = {};
   for (const [c, pts] of [...byCores].sort((a, b) => a[0] - b[0])) {
     if (new Set(pts.map((p) => p.batch)).size < 2) continue;
-    const [slope, intercept] = leastSquares(pts.map((p) => [p.batch, 1]), pts.map((p) => valueOf(p, stat))) as [number, number];
-    const rel = pts.map((p) => Math.abs(slope * p.batch + intercept - valueOf(p, stat)) / Math.max(valueOf(p, stat), 1e-9));
+    const [slope, intercept] = leastSquares(
+      pts.map((p) => [p.batch, 1]),
+      pts.map((p) => valueOf(p, stat)),
+    ) as [number, number];
+    const rel = pts.map(
+      (p) => Math.abs(slope * p.batch + intercept - valueOf(p, stat)) / Math.max(valueOf(p, stat), 1e-9),
+    );
     out[String(c)] = { slope, intercept, max_rel_error: Math.max(...rel) };
   }
   return out;

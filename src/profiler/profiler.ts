@@ -27,7 +27,11 @@ export function profileSteps(variant: Variant, opts: ProfileOptions = {}): numbe
   const batches = opts.batches ?? batchGrid(variant.config.max_batch);
   const cores = opts.cores ?? coreGrid();
   const subnets = Math.max(1, variant.config.subnets?.length ?? 0);
-  return batches.length * cores.length * subnets + (opts.resizeRounds ?? 3) + Math.max(0, (opts.loadSamples ?? 3) - cores.length);
+  return (
+    batches.length * cores.length * subnets +
+    (opts.resizeRounds ?? 3) +
+    Math.max(0, (opts.loadSamples ?? 3) - cores.length)
+  );
 }
 
 export async function profileVariant(variant: Variant, opts: ProfileOptions = {}): Promise<Profile> {
@@ -56,9 +60,21 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
       load.push(worker.coldStartMs);
       for (const b of batches) {
         for (const subnet of subnets) {
-          const { header } = await worker.client.call("bench", subnet === undefined ? { batch: b, warmup, minSamples, budgetMs } : { batch: b, warmup, minSamples, budgetMs, subnet });
+          const { header } = await worker.client.call(
+            "bench",
+            subnet === undefined
+              ? { batch: b, warmup, minSamples, budgetMs }
+              : { batch: b, warmup, minSamples, budgetMs, subnet },
+          );
           const s = header.samples as number[];
-          pointsOf.get(subnet)!.push({ batch: b, cores: c, p50_ms: quantile(s, 0.5), p99_ms: quantile(s, 0.99), mean_ms: s.reduce((a, x) => a + x, 0) / s.length, samples: s.length });
+          pointsOf.get(subnet)!.push({
+            batch: b,
+            cores: c,
+            p50_ms: quantile(s, 0.5),
+            p99_ms: quantile(s, 0.99),
+            mean_ms: s.reduce((a, x) => a + x, 0) / s.length,
+            samples: s.length,
+          });
           step(subnet === undefined ? `b=${b} c=${c}` : `${subnet} b=${b} c=${c}`);
         }
       }
@@ -79,7 +95,10 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     fit: { p50: fitLatency(pts, "p50"), p99: fitLatency(pts, "p99"), mean: fitLatency(pts, "mean") },
     infaas: fitInfaas(pts, "p99"),
   });
-  const subnetProfiles = defaultSubnet === undefined ? undefined : Object.fromEntries(subnets.map((n) => [n!, { points: pointsOf.get(n)!, ...fitsOf(pointsOf.get(n)!) }]));
+  const subnetProfiles =
+    defaultSubnet === undefined
+      ? undefined
+      : Object.fromEntries(subnets.map((n) => [n!, { points: pointsOf.get(n)!, ...fitsOf(pointsOf.get(n)!) }]));
   return {
     task: variant.task,
     variant: variant.name,
@@ -96,7 +115,12 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
 }
 
 /** Resize 1 → max → 1, `rounds` times, timing each direction as the worker sees it. */
-async function timeResizes(worker: WorkerHandle, maxCores: number, rounds: number, step: (l: string) => void): Promise<number[]> {
+async function timeResizes(
+  worker: WorkerHandle,
+  maxCores: number,
+  rounds: number,
+  step: (l: string) => void,
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const up = await worker.client.call("resize", { threads: maxCores, cpus: range(maxCores) });

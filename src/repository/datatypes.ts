@@ -3,7 +3,19 @@
 import type ort from "onnxruntime-node";
 
 export const OIP_DATATYPES = [
-  "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES",
+  "BOOL",
+  "UINT8",
+  "UINT16",
+  "UINT32",
+  "UINT64",
+  "INT8",
+  "INT16",
+  "INT32",
+  "INT64",
+  "FP16",
+  "FP32",
+  "FP64",
+  "BYTES",
 ] as const;
 export type OipDatatype = (typeof OIP_DATATYPES)[number];
 

@@ -7,7 +7,15 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { nameProblem, resolveInside } from "./safe-path.js";
 import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
-import { CONTROL_INPUT_PATTERN, PipelineConfig, Profile, TaskConfig, VariantConfig, type SubnetDecl, type TensorDecl } from "./schema.js";
+import {
+  CONTROL_INPUT_PATTERN,
+  PipelineConfig,
+  Profile,
+  TaskConfig,
+  VariantConfig,
+  type SubnetDecl,
+  type TensorDecl,
+} from "./schema.js";
 
 export interface Variant {
   name: string;
@@ -68,7 +76,8 @@ export async function loadRepository(root: string, options: LoadOptions = {}): P
   for (const name of options.tasks ?? []) {
     const problem = nameProblem(name);
     if (problem) problems.push({ path: name, message: problem });
-    else if (!entries.some((e) => e.name === name)) problems.push({ path: name, message: `no task folder '${name}' in ${realRoot}` });
+    else if (!entries.some((e) => e.name === name))
+      problems.push({ path: name, message: `no task folder '${name}' in ${realRoot}` });
   }
   const pipelines = new Map<string, Pipeline>();
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
@@ -84,7 +93,13 @@ export async function loadRepository(root: string, options: LoadOptions = {}): P
   }
   for (const p of pipelines.values()) checkPipeline(p, tasks, problems, !wanted);
   if (problems.length > 0) throw new RepositoryError(problems);
-  if (tasks.size === 0) throw new RepositoryError([{ path: realRoot, message: "no tasks found: add <task>/task.yaml and <task>/<variant>/{model.onnx,variant.yaml}" }]);
+  if (tasks.size === 0)
+    throw new RepositoryError([
+      {
+        path: realRoot,
+        message: "no tasks found: add <task>/task.yaml and <task>/<variant>/{model.onnx,variant.yaml}",
+      },
+    ]);
   return { root: realRoot, tasks, pipelines };
 }
 
@@ -98,11 +113,17 @@ async function exists(p: string): Promise<boolean> {
 /** Every stage must exist, and stage k must produce every input of stage k+1 (same name, type, shape). */
 function checkPipeline(p: Pipeline, tasks: Map<string, Task>, problems: Problem[], allLoaded: boolean): void {
   const rel = path.join(p.name, "pipeline.yaml");
-  if (p.config.name !== p.name) problems.push({ path: rel, message: `name '${p.config.name}' differs from its folder '${p.name}'; make them equal` });
-  if (tasks.has(p.name)) problems.push({ path: rel, message: `a task is also called '${p.name}'; rename the pipeline` });
+  if (p.config.name !== p.name)
+    problems.push({
+      path: rel,
+      message: `name '${p.config.name}' differs from its folder '${p.name}'; make them equal`,
+    });
+  if (tasks.has(p.name))
+    problems.push({ path: rel, message: `a task is also called '${p.name}'; rename the pipeline` });
   const stages = p.config.stages.map((s) => tasks.get(s));
   p.config.stages.forEach((s, i) => {
-    if (!stages[i] && allLoaded) problems.push({ path: rel, message: `stage ${i + 1} names task '${s}', which is not in the repository` });
+    if (!stages[i] && allLoaded)
+      problems.push({ path: rel, message: `stage ${i + 1} names task '${s}', which is not in the repository` });
   });
   for (let i = 0; i + 1 < stages.length; i++) {
     const from = stages[i];
@@ -111,9 +132,15 @@ function checkPipeline(p: Pipeline, tasks: Map<string, Task>, problems: Problem[
     for (const input of to.config.inputs) {
       const out = from.config.outputs.find((o) => o.name === input.name);
       if (!out) {
-        problems.push({ path: rel, message: `stage '${to.name}' needs input '${input.name}', which stage '${from.name}' does not produce (it produces: ${from.config.outputs.map((o) => o.name).join(", ")})` });
+        problems.push({
+          path: rel,
+          message: `stage '${to.name}' needs input '${input.name}', which stage '${from.name}' does not produce (it produces: ${from.config.outputs.map((o) => o.name).join(", ")})`,
+        });
       } else if (out.datatype !== input.datatype || out.shape.join(",") !== input.shape.join(",")) {
-        problems.push({ path: rel, message: `'${input.name}' leaves '${from.name}' as ${out.datatype}[${out.shape}] but '${to.name}' takes ${input.datatype}[${input.shape}]` });
+        problems.push({
+          path: rel,
+          message: `'${input.name}' leaves '${from.name}' as ${out.datatype}[${out.shape}] but '${to.name}' takes ${input.datatype}[${input.shape}]`,
+        });
       }
     }
   }
@@ -142,7 +169,10 @@ async function loadTask(root: string, name: string, problems: Problem[]): Promis
   const config = await readYaml(root, path.join(rel, "task.yaml"), TaskConfig, problems);
   if (!config) return null;
   if (config.name !== name) {
-    problems.push({ path: path.join(rel, "task.yaml"), message: `name '${config.name}' differs from its folder '${name}'; make them equal` });
+    problems.push({
+      path: path.join(rel, "task.yaml"),
+      message: `name '${config.name}' differs from its folder '${name}'; make them equal`,
+    });
   }
   const variants = new Map<string, Variant>();
   for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -151,12 +181,21 @@ async function loadTask(root: string, name: string, problems: Problem[]): Promis
     if (variant) variants.set(variant.name, variant);
   }
   if (variants.size === 0 && !problems.some((p) => p.path.startsWith(rel + path.sep))) {
-    problems.push({ path: rel, message: "task has no variants: add a folder <variant>/ with model.onnx and variant.yaml" });
+    problems.push({
+      path: rel,
+      message: "task has no variants: add a folder <variant>/ with model.onnx and variant.yaml",
+    });
   }
   return { name, dir, config, variants };
 }
 
-async function loadVariant(root: string, task: string, name: string, taskConfig: TaskConfig, problems: Problem[]): Promise<Variant | null> {
+async function loadVariant(
+  root: string,
+  task: string,
+  name: string,
+  taskConfig: TaskConfig,
+  problems: Problem[],
+): Promise<Variant | null> {
   const rel = path.join(task, name);
   const problem = nameProblem(name);
   if (problem) {
@@ -180,11 +219,17 @@ async function loadVariant(root: string, task: string, name: string, taskConfig:
     const e = err as NodeJS.ErrnoException;
     problems.push({
       path: modelRel,
-      message: e.code === "ENOENT" ? "missing: every variant needs its model.onnx" : `cannot be read as ONNX: ${e.message}; re-export the model`,
+      message:
+        e.code === "ENOENT"
+          ? "missing: every variant needs its model.onnx"
+          : `cannot be read as ONNX: ${e.message}; re-export the model`,
     });
   }
   if (config && config.name !== name) {
-    problems.push({ path: path.join(rel, "variant.yaml"), message: `name '${config.name}' differs from its folder '${name}'; make them equal` });
+    problems.push({
+      path: path.join(rel, "variant.yaml"),
+      message: `name '${config.name}' differs from its folder '${name}'; make them equal`,
+    });
   }
   if (signature) checkSignature(modelRel, taskConfig, signature, problems, config?.subnets);
   const profilePath = path.join(rel, "profile.json");
@@ -193,10 +238,18 @@ async function loadVariant(root: string, task: string, name: string, taskConfig:
     const text = await fs.readFile(path.join(root, profilePath), "utf8");
     const parsed = Profile.safeParse(JSON.parse(text));
     if (parsed.success) profile = parsed.data;
-    else problems.push({ path: profilePath, message: `${zodMessage(parsed.error)}; re-run 'sloserve profile --task ${task} --variant ${name}'` });
+    else
+      problems.push({
+        path: profilePath,
+        message: `${zodMessage(parsed.error)}; re-run 'sloserve profile --task ${task} --variant ${name}'`,
+      });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code !== "ENOENT") problems.push({ path: profilePath, message: `unreadable (${e.message}); delete it or re-run 'sloserve profile'` });
+    if (e.code !== "ENOENT")
+      problems.push({
+        path: profilePath,
+        message: `unreadable (${e.message}); delete it or re-run 'sloserve profile'`,
+      });
   }
   if (!config || !signature) return null;
   return { name, task, dir, modelPath, config, signature, modelBytes, profile };
@@ -211,22 +264,37 @@ async function staysInside(root: string, p: string, rel: string, problems: Probl
     return true; // a missing file is reported by whoever reads it
   }
   if (real === root || real.startsWith(root + path.sep)) return true;
-  problems.push({ path: rel, message: `resolves to ${real}, outside the repository; copy the file in instead of linking to it` });
+  problems.push({
+    path: rel,
+    message: `resolves to ${real}, outside the repository; copy the file in instead of linking to it`,
+  });
   return false;
 }
 
-async function readYaml<T extends z.ZodType>(root: string, rel: string, schema: T, problems: Problem[]): Promise<z.infer<T> | null> {
+async function readYaml<T extends z.ZodType>(
+  root: string,
+  rel: string,
+  schema: T,
+  problems: Problem[],
+): Promise<z.infer<T> | null> {
   let text: string;
   try {
     text = await fs.readFile(path.join(root, rel), "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    problems.push({ path: rel, message: e.code === "ENOENT" ? `missing: create ${path.basename(rel)} (see README, "Bring your own model")` : e.message });
+    problems.push({
+      path: rel,
+      message:
+        e.code === "ENOENT" ? `missing: create ${path.basename(rel)} (see README, "Bring your own model")` : e.message,
+    });
     return null;
   }
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    problems.push({ path: rel, message: `invalid YAML: ${doc.errors.map((e) => e.message.split("\n")[0]).join("; ")}` });
+    problems.push({
+      path: rel,
+      message: `invalid YAML: ${doc.errors.map((e) => e.message.split("\n")[0]).join("; ")}`,
+    });
     return null;
   }
   const parsed = schema.safeParse(doc.toJS());
@@ -250,34 +318,56 @@ function checkControls(rel: string, sig: OnnxSignature, subnets: SubnetDecl[], p
   for (const name of controls) {
     const t = sig.inputs.find((i) => i.name === name);
     if (!t) {
-      problems.push({ path: rel, message: `subnets set control '${name}', which the model does not take (its inputs: ${sig.inputs.map((i) => i.name).join(", ")}); fix the subnets in variant.yaml or re-export the supernet` });
+      problems.push({
+        path: rel,
+        message: `subnets set control '${name}', which the model does not take (its inputs: ${sig.inputs.map((i) => i.name).join(", ")}); fix the subnets in variant.yaml or re-export the supernet`,
+      });
       continue;
     }
     if (t.datatype !== "INT64" || t.shape.length !== 1 || t.shape[0]! < 1) {
-      problems.push({ path: rel, message: `control input '${name}' is ${t.datatype}[${t.shape.join(",")}] in the model; a control input must be an INT64 vector of fixed length` });
+      problems.push({
+        path: rel,
+        message: `control input '${name}' is ${t.datatype}[${t.shape.join(",")}] in the model; a control input must be an INT64 vector of fixed length`,
+      });
       continue;
     }
     for (const s of subnets) {
       const n = s.controls[name]!.length;
-      if (n !== t.shape[0]) problems.push({ path: rel, message: `subnet '${s.name}' gives ${n} value(s) for control '${name}', but the model takes ${t.shape[0]}` });
+      if (n !== t.shape[0])
+        problems.push({
+          path: rel,
+          message: `subnet '${s.name}' gives ${n} value(s) for control '${name}', but the model takes ${t.shape[0]}`,
+        });
     }
   }
   return sig.inputs.filter((i) => !controls.has(i.name));
 }
 
-function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, problems: Problem[], subnets?: SubnetDecl[]): void {
+function checkSignature(
+  rel: string,
+  task: TaskConfig,
+  sig: OnnxSignature,
+  problems: Problem[],
+  subnets?: SubnetDecl[],
+): void {
   const inputs = subnets ? checkControls(rel, sig, subnets, problems) : sig.inputs;
   const compare = (kind: "input" | "output", decls: TensorDecl[], actual: SignatureTensor[]) => {
     const byName = new Map(actual.map((t) => [t.name, t]));
     for (const decl of decls) {
       const t = byName.get(decl.name);
       if (!t) {
-        problems.push({ path: rel, message: `${kind} '${decl.name}' of the task is missing from the model (it has: ${actual.map((a) => a.name).join(", ") || "none"}); rename the model's ${kind}` });
+        problems.push({
+          path: rel,
+          message: `${kind} '${decl.name}' of the task is missing from the model (it has: ${actual.map((a) => a.name).join(", ") || "none"}); rename the model's ${kind}`,
+        });
         continue;
       }
       byName.delete(decl.name);
       if (t.datatype !== decl.datatype) {
-        problems.push({ path: rel, message: `${kind} '${decl.name}' is ${t.datatype} in the model but ${decl.datatype} in task.yaml; export the model with ${decl.datatype}` });
+        problems.push({
+          path: rel,
+          message: `${kind} '${decl.name}' is ${t.datatype} in the model but ${decl.datatype} in task.yaml; export the model with ${decl.datatype}`,
+        });
       }
       const want = [-1, ...decl.shape];
       if (t.shape.length !== want.length || t.shape.some((d, i) => (i === 0 ? d !== -1 : d !== want[i]))) {
@@ -288,8 +378,14 @@ function checkSignature(rel: string, task: TaskConfig, sig: OnnxSignature, probl
       }
     }
     for (const extra of byName.values()) {
-      const hint = kind === "input" && CONTROL_INPUT_PATTERN.test(extra.name) && !subnets ? " (a supernet's control input? list the subnets and their controls in variant.yaml)" : "";
-      problems.push({ path: rel, message: `${kind} '${extra.name}' is not in the task's signature${hint}; remove it from the model or add it to task.yaml` });
+      const hint =
+        kind === "input" && CONTROL_INPUT_PATTERN.test(extra.name) && !subnets
+          ? " (a supernet's control input? list the subnets and their controls in variant.yaml)"
+          : "";
+      problems.push({
+        path: rel,
+        message: `${kind} '${extra.name}' is not in the task's signature${hint}; remove it from the model or add it to task.yaml`,
+      });
     }
   };
   compare("input", task.inputs, inputs);

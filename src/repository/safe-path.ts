@@ -7,7 +7,8 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** Why `name` cannot be a repository name, or null when it can. */
 export function nameProblem(name: string): string | null {
   if (typeof name !== "string" || name.length === 0) return "a name must be a non-empty string";
-  if (name === "." || name === ".." || name.includes("..")) return `'${name}' contains '..'; names may not refer to parent folders`;
+  if (name === "." || name === ".." || name.includes(".."))
+    return `'${name}' contains '..'; names may not refer to parent folders`;
   if (/[\\/]/.test(name)) return `'${name}' contains a path separator; names are single folder names`;
   if (!NAME_PATTERN.test(name)) {
     return `'${name}' is not a valid name: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit`;
@@ -23,6 +24,7 @@ export function resolveInside(root: string, ...names: string[]): string {
   }
   const base = path.resolve(root);
   const full = path.resolve(base, ...names);
-  if (full !== base && !full.startsWith(base + path.sep)) throw new Error(`'${names.join("/")}' resolves outside the repository`);
+  if (full !== base && !full.startsWith(base + path.sep))
+    throw new Error(`'${names.join("/")}' resolves outside the repository`);
   return full;
 }

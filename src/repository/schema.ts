@@ -47,7 +47,9 @@ export const AccuracyDecl = z
     total: z.number().int().positive().optional(),
   })
   .strict()
-  .refine((a) => a.source !== "measured" || a.evaluated_on, { message: "a measured accuracy must say what it was evaluated_on" })
+  .refine((a) => a.source !== "measured" || a.evaluated_on, {
+    message: "a measured accuracy must say what it was evaluated_on",
+  })
   .refine((a) => a.source !== "declared" || a.reference, { message: "a declared accuracy must name its reference" });
 
 /** Control inputs of a supernet graph (see zoo/supernet/subnetact.ts): int64 vectors fed per batch. */
@@ -86,21 +88,35 @@ export const VariantConfig = z
   .strict()
   .superRefine((v, ctx) => {
     if (!v.subnets) {
-      if (v.default_subnet) ctx.addIssue({ code: "custom", path: ["default_subnet"], message: "default_subnet needs a subnets list" });
+      if (v.default_subnet)
+        ctx.addIssue({ code: "custom", path: ["default_subnet"], message: "default_subnet needs a subnets list" });
       return;
     }
     const seen = new Set<string>();
     const controlKeys = Object.keys(v.subnets[0]!.controls).sort().join(",");
     v.subnets.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["subnets", i, "name"], message: `subnet '${s.name}' is listed twice; give each subnet its own name` });
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["subnets", i, "name"],
+          message: `subnet '${s.name}' is listed twice; give each subnet its own name`,
+        });
       seen.add(s.name);
       const keys = Object.keys(s.controls).sort().join(",");
       if (keys !== controlKeys) {
-        ctx.addIssue({ code: "custom", path: ["subnets", i, "controls"], message: `subnet '${s.name}' sets controls [${keys}] but '${v.subnets![0]!.name}' sets [${controlKeys}]; every subnet must set the same control inputs` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["subnets", i, "controls"],
+          message: `subnet '${s.name}' sets controls [${keys}] but '${v.subnets![0]!.name}' sets [${controlKeys}]; every subnet must set the same control inputs`,
+        });
       }
     });
     if (v.default_subnet && !seen.has(v.default_subnet)) {
-      ctx.addIssue({ code: "custom", path: ["default_subnet"], message: `'${v.default_subnet}' is not one of the subnets (${[...seen].join(", ")})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["default_subnet"],
+        message: `'${v.default_subnet}' is not one of the subnets (${[...seen].join(", ")})`,
+      });
     }
   });
 export type VariantConfig = z.infer<typeof VariantConfig>;

@@ -81,7 +81,9 @@ export class Router {
       wake: null,
       tick: null,
       lastArrival: Number.NEGATIVE_INFINITY,
-      slowestMs: Math.max(...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1))),
+      slowestMs: Math.max(
+        ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
+      ),
     };
     this.tasks.set(setup.model.name, ts);
     if (setup.policy.tick) this.scheduleTick(ts);
@@ -122,16 +124,31 @@ export class Router {
   submit(r: Request): void {
     const ts = this.tasks.get(r.task);
     if (!ts || this.closing) {
-      r.done({ ok: false, status: 503, reason: "shutdown", message: this.closing ? "server is shutting down; retry on another replica" : `task '${r.task}' is not loaded` });
+      r.done({
+        ok: false,
+        status: 503,
+        reason: "shutdown",
+        message: this.closing ? "server is shutting down; retry on another replica" : `task '${r.task}' is not loaded`,
+      });
       return;
     }
     ts.lastArrival = this.clock.now();
     if (ts.queue.length >= ts.setup.maxQueue) {
-      r.done({ ok: false, status: 429, reason: "queue_full", message: `queue of '${r.task}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml` });
+      r.done({
+        ok: false,
+        status: 429,
+        reason: "queue_full",
+        message: `queue of '${r.task}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml`,
+      });
       return;
     }
     if (ts.setup.policy.onArrival) ts.setup.policy.onArrival(r, this.context(ts));
-    if (!this.readyInstances(r.task).some((i) => this.canServe(ts, i, r)) && !this.startingFor(ts, r) && this.hooks.demand && !this.hooks.demand(r.task, r)) {
+    if (
+      !this.readyInstances(r.task).some((i) => this.canServe(ts, i, r)) &&
+      !this.startingFor(ts, r) &&
+      this.hooks.demand &&
+      !this.hooks.demand(r.task, r)
+    ) {
       this.fail(r, {
         ok: false,
         status: 503,
@@ -172,7 +189,10 @@ export class Router {
     return this.live(task).filter((i) => i.state === "ready");
   }
 
-  private context(ts: TaskState, instances: readonly Instance[] = this.readyInstances(ts.setup.model.name)): PolicyContext {
+  private context(
+    ts: TaskState,
+    instances: readonly Instance[] = this.readyInstances(ts.setup.model.name),
+  ): PolicyContext {
     return { now: this.clock.now(), task: ts.setup.model, variant: (name) => ts.variants.get(name), instances };
   }
 
@@ -226,7 +246,17 @@ export class Router {
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         take.forEach((r, i) => {
-          const outcome: Outcome = { ok: true, variant, subnet, batchSize: rows, queueMs: sent - r.arrival, computeMs: res.computeMs, finishedAt: now, sloMet: now <= r.deadline, output: res.outputs[i] };
+          const outcome: Outcome = {
+            ok: true,
+            variant,
+            subnet,
+            batchSize: rows,
+            queueMs: sent - r.arrival,
+            computeMs: res.computeMs,
+            finishedAt: now,
+            sloMet: now <= r.deadline,
+            output: res.outputs[i],
+          };
           r.done(outcome);
           this.hooks.finished?.(r, outcome);
         });
@@ -234,12 +264,28 @@ export class Router {
         ts.setup.policy.onBatchDone?.(variant, rows, res.computeMs, this.context(ts));
       } else {
         for (const r of take) {
-          if (res.gone && !r.retried && this.tasks.get(r.task) === ts && now + this.fastest(ts, r, this.readyInstances(r.task).filter((i) => i !== inst)) <= r.deadline) {
+          if (
+            res.gone &&
+            !r.retried &&
+            this.tasks.get(r.task) === ts &&
+            now +
+              this.fastest(
+                ts,
+                r,
+                this.readyInstances(r.task).filter((i) => i !== inst),
+              ) <=
+              r.deadline
+          ) {
             r.retried = true;
             ts.queue.push(r);
             this.armExpiry(ts, r);
           } else {
-            this.fail(r, { ok: false, status: 503, reason: "instance_failed", message: `instance ${inst.id} failed while running this request (${res.message}); it is being replaced, retry` });
+            this.fail(r, {
+              ok: false,
+              status: 503,
+              reason: "instance_failed",
+              message: `instance ${inst.id} failed while running this request (${res.message}); it is being replaced, retry`,
+            });
           }
         }
       }
@@ -321,8 +367,11 @@ export class Router {
   async shutdown(drainMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
     this.closing = true;
     const deadline = this.clock.now() + drainMs;
-    const busy = () => [...this.tasks.values()].some((ts) => ts.queue.length > 0) || this.cluster.instances().some((i) => i.inFlight > 0);
+    const busy = () =>
+      [...this.tasks.values()].some((ts) => ts.queue.length > 0) ||
+      this.cluster.instances().some((i) => i.inFlight > 0);
     while (busy() && this.clock.now() < deadline) await sleep(5);
-    for (const name of [...this.tasks.keys()]) this.removeTask(name, "server shut down before this request could run; retry on another replica");
+    for (const name of [...this.tasks.keys()])
+      this.removeTask(name, "server shut down before this request could run; retry on another replica");
   }
 }

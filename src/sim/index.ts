@@ -16,5 +16,22 @@ export {
 } from "./service-model.js";
 export { LatencyHistogram } from "./histogram.js";
 export { RECORD_STATUS, type RecordStatus, type SimRecords, type SimSeries } from "./recorder.js";
-export { simPipelineFromRepository, simSubnetsFromRepository, simTaskFromRepository, simVariantFromRepository, type SimArrivals, type SimSubnet, type SimDeployment, type SimPipeline, type SimTask, type SimVariant } from "./scenario.js";
-export { simulate, type SimSummary, type SimulationConfig, type SimulationResult, type TargetSummary } from "./simulate.js";
+export {
+  simPipelineFromRepository,
+  simSubnetsFromRepository,
+  simTaskFromRepository,
+  simVariantFromRepository,
+  type SimArrivals,
+  type SimSubnet,
+  type SimDeployment,
+  type SimPipeline,
+  type SimTask,
+  type SimVariant,
+} from "./scenario.js";
+export {
+  simulate,
+  type SimSummary,
+  type SimulationConfig,
+  type SimulationResult,
+  type TargetSummary,
+} from "./simulate.js";

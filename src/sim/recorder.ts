@@ -56,7 +56,11 @@ export const STATUS = { met: 0, late: 1, dropped: 2, rejected: 3, failed: 4, una
 
 /** How a failed outcome counts. */
 export function failureStatus(reason: Failed["reason"]): number {
-  return reason === "deadline" ? STATUS.dropped : reason === "queue_full" || reason === "no_capacity" ? STATUS.rejected : STATUS.failed;
+  return reason === "deadline"
+    ? STATUS.dropped
+    : reason === "queue_full" || reason === "no_capacity"
+      ? STATUS.rejected
+      : STATUS.failed;
 }
 
 export interface Tally {
@@ -82,8 +86,31 @@ export interface RecorderOptions {
 }
 
 export class Recorder {
-  readonly series: SimSeries = { second: [], arrivals: [], answered: [], met: [], violations: [], attainmentPct: [], p50Ms: [], p99Ms: [], cores: [], instances: [], variants: [] };
-  readonly tally: Tally = { requests: 0, answered: 0, served: 0, met: 0, late: 0, dropped: 0, rejected: 0, failed: 0, accuracySum: 0, waitSumMs: 0 };
+  readonly series: SimSeries = {
+    second: [],
+    arrivals: [],
+    answered: [],
+    met: [],
+    violations: [],
+    attainmentPct: [],
+    p50Ms: [],
+    p99Ms: [],
+    cores: [],
+    instances: [],
+    variants: [],
+  };
+  readonly tally: Tally = {
+    requests: 0,
+    answered: 0,
+    served: 0,
+    met: 0,
+    late: 0,
+    dropped: 0,
+    rejected: 0,
+    failed: 0,
+    accuracySum: 0,
+    waitSumMs: 0,
+  };
   /** Requests and met requests per target. */
   readonly perTarget: { requests: number; met: number }[];
   /** Latency of every served request, whole run. */
@@ -96,7 +123,10 @@ export class Recorder {
   private coreMsAtOpen = 0;
   private readonly rec: RecordColumns | null;
 
-  constructor(private readonly cluster: SimCluster, opts: RecorderOptions) {
+  constructor(
+    private readonly cluster: SimCluster,
+    opts: RecorderOptions,
+  ) {
     if (opts.mix) this.series.mix = [];
     this.perTarget = opts.targets.map(() => ({ requests: 0, met: 0 }));
     this.rec = opts.records ? new RecordColumns(opts.targets) : null;
@@ -115,7 +145,17 @@ export class Recorder {
    * A request was answered at `now`. `status` is a STATUS code; for served ones `computeMs` is the
    * time spent computing, `accuracy` that of what served it, `variant`/`batchRows` the last batch's.
    */
-  answer(target: number, row: number, arrival: number, now: number, status: number, computeMs: number, accuracy: number, variant: string | undefined, batchRows: number): void {
+  answer(
+    target: number,
+    row: number,
+    arrival: number,
+    now: number,
+    status: number,
+    computeMs: number,
+    accuracy: number,
+    variant: string | undefined,
+    batchRows: number,
+  ): void {
     this.roll(now);
     const t = this.tally;
     t.answered++;
@@ -211,7 +251,14 @@ class RecordColumns {
     return i;
   }
 
-  answer(i: number, now: number, status: number, computeMs: number, variant: string | undefined, batchRows: number): void {
+  answer(
+    i: number,
+    now: number,
+    status: number,
+    computeMs: number,
+    variant: string | undefined,
+    batchRows: number,
+  ): void {
     this.status[i] = status;
     this.finish[i] = now;
     if (variant === undefined) return;

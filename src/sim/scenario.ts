@@ -107,13 +107,19 @@ export function simVariantFromRepository(v: Variant): SimVariant {
 
 /** A supernet variant's subnets, each with its own measured points. */
 export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
-  return subnetModels(v).map((m) => ({ name: m.subnet!, accuracy: m.accuracy, predict: m.latency, service: new ProfileServiceModel(v.profile!.subnets![m.subnet!]!.points) }));
+  return subnetModels(v).map((m) => ({
+    name: m.subnet!,
+    accuracy: m.accuracy,
+    predict: m.latency,
+    service: new ProfileServiceModel(v.profile!.subnets![m.subnet!]!.points),
+  }));
 }
 
 /** A repository task (its profiled variants only) with its task.yaml settings; `overrides` win. */
 export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {}): SimTask {
   const variants = [...t.variants.values()].filter((v) => v.profile).map(simVariantFromRepository);
-  if (variants.length === 0) throw new Error(`task '${t.name}' has no profiled variant; run 'sloserve profile --task ${t.name}'`);
+  if (variants.length === 0)
+    throw new Error(`task '${t.name}' has no profiled variant; run 'sloserve profile --task ${t.name}'`);
   const c = t.config;
   return {
     name: t.name,
@@ -131,7 +137,14 @@ export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {})
 /** A repository pipeline with its pipeline.yaml settings; `overrides` win. */
 export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPipeline> = {}): SimPipeline {
   const c = p.config;
-  return { name: p.name, stages: [...c.stages], sloMs: c.slo_ms, minAccuracy: c.min_accuracy, scaling: c.scaling === "none" ? undefined : c.scaling, ...overrides };
+  return {
+    name: p.name,
+    stages: [...c.stages],
+    sloMs: c.slo_ms,
+    minAccuracy: c.min_accuracy,
+    scaling: c.scaling === "none" ? undefined : c.scaling,
+    ...overrides,
+  };
 }
 
 export function predictOf(v: SimVariant): (rows: number, cores: number) => number {

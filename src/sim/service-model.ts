@@ -51,7 +51,11 @@ export class ProfileServiceModel implements ServiceModel {
     this.cores = [...byCores.keys()].sort((a, b) => a - b);
     this.curves = this.cores.map((c) => {
       const pts = byCores.get(c)!.sort((a, b) => a.batch - b.batch);
-      return { batches: pts.map((p) => p.batch), p50: pts.map((p) => p.p50_ms), p99: pts.map((p) => Math.max(p.p99_ms, p.p50_ms)) };
+      return {
+        batches: pts.map((p) => p.batch),
+        p50: pts.map((p) => p.p50_ms),
+        p99: pts.map((p) => Math.max(p.p99_ms, p.p50_ms)),
+      };
     });
   }
 
@@ -144,7 +148,10 @@ export class FitServiceModel implements ServiceModel {
   private readonly toMedian: number;
   private readonly floor: number;
 
-  constructor(private readonly fit: LatencyParams, opts: FitServiceOptions = {}) {
+  constructor(
+    private readonly fit: LatencyParams,
+    opts: FitServiceOptions = {},
+  ) {
     const spread = Math.max(1, opts.spread ?? 1);
     this.sigma = Math.log(spread) / Z99;
     this.toMedian = (opts.fitIs ?? "p99") === "p99" ? 1 / spread : 1;

@@ -146,8 +146,12 @@ export class SimCluster implements Cluster {
   private coreMs = 0;
   private integratedAt: number;
 
-  constructor(readonly clock: VirtualClock, private readonly opts: SimClusterOptions) {
-    if (opts.nodes.length === 0 || opts.nodes.some((c) => !Number.isInteger(c) || c < 1)) throw new Error("every node needs a whole number of cores ≥ 1");
+  constructor(
+    readonly clock: VirtualClock,
+    private readonly opts: SimClusterOptions,
+  ) {
+    if (opts.nodes.length === 0 || opts.nodes.some((c) => !Number.isInteger(c) || c < 1))
+      throw new Error("every node needs a whole number of cores ≥ 1");
     const root = new Rng(opts.seed ?? 1);
     this.serviceRng = root.fork();
     this.actuationRng = root.fork();
@@ -228,7 +232,8 @@ export class SimCluster implements Cluster {
       this.forget(inst);
       return Promise.resolve({ ok: true, ms: 0, message: `stopped ${id} before it was ready` });
     }
-    if (inst.state === "draining") return Promise.resolve({ ok: false, ms: 0, message: `instance ${id} is already stopping` });
+    if (inst.state === "draining")
+      return Promise.resolve({ ok: false, ms: 0, message: `instance ${id} is already stopping` });
     inst.state = "draining";
     this.changed();
     return new Promise<ActuationResult>((resolve) => {
@@ -244,14 +249,20 @@ export class SimCluster implements Cluster {
 
   resize(id: string, cores: number): Promise<ActuationResult> {
     const inst = this.list.get(id);
-    if (!inst || inst.state !== "ready") return Promise.resolve({ ok: false, ms: 0, message: `instance ${id} is not ready` });
+    if (!inst || inst.state !== "ready")
+      return Promise.resolve({ ok: false, ms: 0, message: `instance ${id} is not ready` });
     if (inst.resizing) return Promise.resolve({ ok: false, ms: 0, message: `instance ${id} is already resizing` });
-    if (!Number.isInteger(cores) || cores < 1) return Promise.resolve({ ok: false, ms: 0, message: `cores must be a whole number ≥ 1, got ${cores}` });
+    if (!Number.isInteger(cores) || cores < 1)
+      return Promise.resolve({ ok: false, ms: 0, message: `cores must be a whole number ≥ 1, got ${cores}` });
     if (cores === inst.cores) return Promise.resolve({ ok: true, ms: 0, message: "no change", instance: id });
     const node = inst.node;
     const grow = cores - inst.allocated;
     if (grow > node.cores - node.used) {
-      return Promise.resolve({ ok: false, ms: 0, message: `not enough cores to grow ${id} to ${cores} in place: ${node.cores - node.used} free on its node (${node.cores} cores)` });
+      return Promise.resolve({
+        ok: false,
+        ms: 0,
+        message: `not enough cores to grow ${id} to ${cores} in place: ${node.cores - node.used} free on its node (${node.cores} cores)`,
+      });
     }
     this.allocate(node, grow);
     inst.allocated = cores;
@@ -274,7 +285,8 @@ export class SimCluster implements Cluster {
   /** Reserves cores for a new instance on the first node with room; an error message when none has. */
   private admit(task: string, variant: string, cores: number): SimInstance | string {
     if (!Number.isInteger(cores) || cores < 1) return `cores must be a whole number ≥ 1, got ${cores}`;
-    const node = this.opts.placement === "pack" ? this.nodes.find((n) => n.cores - n.used >= cores) : this.mostFree(cores);
+    const node =
+      this.opts.placement === "pack" ? this.nodes.find((n) => n.cores - n.used >= cores) : this.mostFree(cores);
     if (!node) {
       const free = this.budget - this.used;
       return `not enough cores: ${cores} wanted, ${free} of ${this.budget} free${free >= cores ? " but no single node has that many" : ""}`;

@@ -154,20 +154,50 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   const accuracy = new Map<string, Map<string, number>>();
   for (const t of config.tasks) {
     const variants: VariantModel[] = t.variants.map((v) => {
-      const m: VariantModel = { name: v.name, accuracy: v.accuracy, maxBatch: v.maxBatch, latency: predictOf(v), loadMs: v.loadMs ?? medianDuration(v.coldStart) };
-      return v.subnets ? { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) } : m;
+      const m: VariantModel = {
+        name: v.name,
+        accuracy: v.accuracy,
+        maxBatch: v.maxBatch,
+        latency: predictOf(v),
+        loadMs: v.loadMs ?? medianDuration(v.coldStart),
+      };
+      return v.subnets
+        ? { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) }
+        : m;
     });
     models.set(t.name, { name: t.name, sloMs: t.sloMs, variants });
-    accuracy.set(t.name, new Map(t.variants.flatMap((v) => [[v.name, v.accuracy] as const, ...(v.subnets ?? []).map((s) => [servedBy(v.name, s.name), s.accuracy] as const)])));
+    accuracy.set(
+      t.name,
+      new Map(
+        t.variants.flatMap((v) => [
+          [v.name, v.accuracy] as const,
+          ...(v.subnets ?? []).map((s) => [servedBy(v.name, s.name), s.accuracy] as const),
+        ]),
+      ),
+    );
   }
 
-  const recorder = new Recorder(cluster, { records: config.records ?? false, mix: config.mix ?? config.tasks.length <= 16, targets });
+  const recorder = new Recorder(cluster, {
+    records: config.records ?? false,
+    mix: config.mix ?? config.tasks.length <= 16,
+    targets,
+  });
   const meter = new TaskMeter(clock);
   let streamsLeft = config.arrivals.filter((a) => a.times.length > 0).length;
   const allAnswered = () => streamsLeft === 0 && recorder.tally.answered === recorder.tally.requests;
   let scaler: OnDemandScaler | undefined;
 
-  const makeRequest = (task: SimTask, arrival: number, deadline: number, rows: number, minAccuracy: number, target: number, row: number, job: PipelineJob | null, stage: number): SimRequest => ({
+  const makeRequest = (
+    task: SimTask,
+    arrival: number,
+    deadline: number,
+    rows: number,
+    minAccuracy: number,
+    target: number,
+    row: number,
+    job: PipelineJob | null,
+    stage: number,
+  ): SimRequest => ({
     seq: router.nextSeq(),
     id: "",
     task: task.name,
@@ -192,7 +222,17 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     if (job === null) {
       const status = o.ok ? (o.sloMet ? STATUS.met : STATUS.late) : failureStatus(o.reason);
       const by = o.ok ? servedBy(o.variant, o.subnet) : undefined;
-      recorder.answer(r.target, r.row, r.arrival, now, status, o.ok ? o.computeMs : 0, by ? accuracy.get(r.task)!.get(by)! : 0, by, o.ok ? o.batchSize : 0);
+      recorder.answer(
+        r.target,
+        r.row,
+        r.arrival,
+        now,
+        status,
+        o.ok ? o.computeMs : 0,
+        by ? accuracy.get(r.task)!.get(by)! : 0,
+        by,
+        o.ok ? o.batchSize : 0,
+      );
     } else if (!o.ok) {
       recorder.answer(job.target, job.row, job.arrival, now, failureStatus(o.reason), 0, 0, undefined, 0);
     } else {
@@ -202,10 +242,32 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       if (next < job.pipeline.stages.length) {
         // the next stage is queued from the gateway's continuation, after this answer
         const floor = next === job.pipeline.stages.length - 1 ? job.minAccuracy : 0;
-        router.submit(makeRequest(tasks.get(job.pipeline.stages[next]!)!, now, job.deadline, r.rows, floor, job.target, job.row, job, next));
+        router.submit(
+          makeRequest(
+            tasks.get(job.pipeline.stages[next]!)!,
+            now,
+            job.deadline,
+            r.rows,
+            floor,
+            job.target,
+            job.row,
+            job,
+            next,
+          ),
+        );
         return;
       }
-      recorder.answer(job.target, job.row, job.arrival, now, now <= job.deadline ? STATUS.met : STATUS.late, job.computeMs, job.accuracy, servedBy(o.variant, o.subnet), o.batchSize);
+      recorder.answer(
+        job.target,
+        job.row,
+        job.arrival,
+        now,
+        now <= job.deadline ? STATUS.met : STATUS.late,
+        job.computeMs,
+        job.accuracy,
+        servedBy(o.variant, o.subnet),
+        o.batchSize,
+      );
     }
     if (allAnswered()) clock.stop();
   };
@@ -226,7 +288,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   );
   if (config.onDemand !== false) scaler = new OnDemandScaler(cluster, models, router, clock);
   for (const t of config.tasks) {
-    const scheduling = typeof t.scheduling === "function" ? t.scheduling() : makeSchedulingPolicy(t.scheduling ?? "edf");
+    const scheduling =
+      typeof t.scheduling === "function" ? t.scheduling() : makeSchedulingPolicy(t.scheduling ?? "edf");
     router.addTask({ model: models.get(t.name)!, policy: scheduling, maxQueue: t.maxQueue ?? 1024 });
   }
 
@@ -242,7 +305,17 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   }
 
   const actuations = { start: 0, resize: 0, stop: 0 };
-  const controller = makeController(config, tasks, pipelines, clock, cluster, router, meter, actuations, (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0));
+  const controller = makeController(
+    config,
+    tasks,
+    pipelines,
+    clock,
+    cluster,
+    router,
+    meter,
+    actuations,
+    (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0),
+  );
   controller?.start();
 
   let lastArrival = 0;
@@ -265,8 +338,22 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       if (i < times.length) clock.setTimer(times[i]!, fire);
       else streamsLeft--;
       const row = recorder.arrival(target, now, deadline);
-      const job: PipelineJob | null = pipeline ? { pipeline, target, row, arrival: now, deadline, minAccuracy: floor, computeMs: 0, accuracy: 1 } : null;
-      router.submit(makeRequest(first, now, deadline, rows, pipeline && pipeline.stages.length > 1 ? 0 : floor, target, row, job, 0));
+      const job: PipelineJob | null = pipeline
+        ? { pipeline, target, row, arrival: now, deadline, minAccuracy: floor, computeMs: 0, accuracy: 1 }
+        : null;
+      router.submit(
+        makeRequest(
+          first,
+          now,
+          deadline,
+          rows,
+          pipeline && pipeline.stages.length > 1 ? 0 : floor,
+          target,
+          row,
+          job,
+          0,
+        ),
+      );
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };
     clock.setTimer(times[0]!, fire);
@@ -286,7 +373,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   const violations = t.requests - t.met;
   const perTarget: Record<string, TargetSummary> = {};
   recorder.perTarget.forEach((x, i) => {
-    if (x.requests > 0) perTarget[targets[i]!] = { requests: x.requests, met: x.met, attainmentPct: (100 * x.met) / x.requests };
+    if (x.requests > 0)
+      perTarget[targets[i]!] = { requests: x.requests, met: x.met, attainmentPct: (100 * x.met) / x.requests };
   });
   const wallMs = performance.now() - wall0;
   const summary: SimSummary = {
@@ -317,7 +405,12 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     wallMs,
     requestsPerWallSecond: (t.requests * 1000) / Math.max(wallMs, 1e-9),
   };
-  return { summary, series: recorder.series, records: recorder.records(), decisions: controller ? [...controller.decisions] : [] };
+  return {
+    summary,
+    series: recorder.series,
+    records: recorder.records(),
+    decisions: controller ? [...controller.decisions] : [],
+  };
 }
 
 /** What served a request, as records name it: the variant, or `variant/subnet` for a supernet's subnet. */
@@ -343,21 +436,38 @@ function makeController(
   reclaim: (cores: number, task: string) => Promise<number>,
 ): Controller | null {
   const stageOf = (t: SimTask): Omit<ScaledTask, "policy"> => {
-    const variants: VariantInfo[] = t.variants.map((v) => ({ name: v.name, accuracy: v.accuracy, maxBatch: v.maxBatch, latency: v.fit, loadMs: v.loadMs ?? medianDuration(v.coldStart) }));
+    const variants: VariantInfo[] = t.variants.map((v) => ({
+      name: v.name,
+      accuracy: v.accuracy,
+      maxBatch: v.maxBatch,
+      latency: v.fit,
+      loadMs: v.loadMs ?? medianDuration(v.coldStart),
+    }));
     const variant = t.scaleVariant ?? config.deployment?.find((d) => d.task === t.name)?.variant ?? variants[0]!.name;
     return { task: t.name, variant, variants, sloMs: t.sloMs };
   };
   const scaled: ScaledTask[] = [];
   for (const t of tasks.values()) {
     if (!t.scaling) continue;
-    scaled.push({ ...stageOf(t), policy: typeof t.scaling === "function" ? t.scaling() : makeScalingPolicy(t.scaling, t.scalingSettings) });
+    scaled.push({
+      ...stageOf(t),
+      policy: typeof t.scaling === "function" ? t.scaling() : makeScalingPolicy(t.scaling, t.scalingSettings),
+    });
   }
   const joint: ScaledPipeline[] = [];
   for (const p of pipelines.values()) {
     if (!p.scaling) continue;
     const policy = typeof p.scaling === "function" ? p.scaling() : makeScalingPolicy(p.scaling);
-    if (!plansPipelines(policy)) throw new Error(`scaling policy '${policy.name}' cannot plan pipeline '${p.name}' as a whole; give its stage tasks their own scaling instead`);
-    joint.push({ pipeline: p.name, policy: policy as PipelineScalingPolicy, stages: p.stages.map((s) => stageOf(tasks.get(s)!)), sloMs: p.sloMs });
+    if (!plansPipelines(policy))
+      throw new Error(
+        `scaling policy '${policy.name}' cannot plan pipeline '${p.name}' as a whole; give its stage tasks their own scaling instead`,
+      );
+    joint.push({
+      pipeline: p.name,
+      policy: policy as PipelineScalingPolicy,
+      stages: p.stages.map((s) => stageOf(tasks.get(s)!)),
+      sloMs: p.sloMs,
+    });
   }
   if (scaled.length === 0 && joint.length === 0) return null;
   const c = config.controller ?? {};
@@ -382,21 +492,28 @@ function validate(config: SimulationConfig, tasks: Map<string, SimTask>, pipelin
   for (const p of pipelines.values()) {
     if (tasks.has(p.name)) throw new Error(`'${p.name}' is both a task and a pipeline`);
     if (p.stages.length === 0) throw new Error(`pipeline '${p.name}' has no stages`);
-    for (const s of p.stages) if (!tasks.has(s)) throw new Error(`pipeline '${p.name}' names unknown stage task '${s}'`);
+    for (const s of p.stages)
+      if (!tasks.has(s)) throw new Error(`pipeline '${p.name}' names unknown stage task '${s}'`);
   }
   for (const a of config.arrivals) {
-    if (!tasks.has(a.target) && !pipelines.has(a.target)) throw new Error(`arrivals for unknown task or pipeline '${a.target}'`);
+    if (!tasks.has(a.target) && !pipelines.has(a.target))
+      throw new Error(`arrivals for unknown task or pipeline '${a.target}'`);
     let prev = 0;
     for (let i = 0; i < a.times.length; i++) {
       const x = a.times[i]!;
-      if (!(x >= prev) || !Number.isFinite(x)) throw new Error(`arrival times of '${a.target}' must be finite, ≥ 0 and sorted ascending; element ${i} is ${x} after ${prev}`);
+      if (!(x >= prev) || !Number.isFinite(x))
+        throw new Error(
+          `arrival times of '${a.target}' must be finite, ≥ 0 and sorted ascending; element ${i} is ${x} after ${prev}`,
+        );
       prev = x;
     }
-    if (a.budgets && a.budgets.length < a.times.length) throw new Error(`arrivals of '${a.target}': ${a.budgets.length} budgets for ${a.times.length} requests`);
+    if (a.budgets && a.budgets.length < a.times.length)
+      throw new Error(`arrivals of '${a.target}': ${a.budgets.length} budgets for ${a.times.length} requests`);
   }
   for (const d of config.deployment ?? []) {
     const t = tasks.get(d.task);
     if (!t) throw new Error(`deployment names unknown task '${d.task}'`);
-    if (!t.variants.some((v) => v.name === d.variant)) throw new Error(`deployment names unknown variant '${d.variant}' of task '${d.task}'`);
+    if (!t.variants.some((v) => v.name === d.variant))
+      throw new Error(`deployment names unknown variant '${d.variant}' of task '${d.task}'`);
   }
 }

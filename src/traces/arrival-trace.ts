@@ -53,7 +53,12 @@ export function derivedMeta(meta: TraceMeta, step: string, overrides: Partial<Tr
 }
 
 /** A per-second (or per-bin) series from any array of counts. */
-export function rateSeries(counts: ArrayLike<number>, binMs: number, meta: TraceMeta, gaps?: Array<[number, number]>): RateSeries {
+export function rateSeries(
+  counts: ArrayLike<number>,
+  binMs: number,
+  meta: TraceMeta,
+  gaps?: Array<[number, number]>,
+): RateSeries {
   if (!(binMs > 0)) throw new Error(`binMs must be > 0, got ${binMs}`);
   const series: RateSeries = { counts: Float64Array.from(counts), binMs, meta };
   if (gaps && gaps.length > 0) series.gaps = gaps.map(([s, e]) => [s, e]);
@@ -65,7 +70,8 @@ export function assertSorted(times: ArrayLike<number>, what = "arrival times"): 
   let prev = -Infinity;
   for (let i = 0; i < times.length; i++) {
     const t = times[i]!;
-    if (!(t >= prev) || !Number.isFinite(t)) throw new Error(`${what} must be finite and ascending; index ${i} has ${t} after ${prev}`);
+    if (!(t >= prev) || !Number.isFinite(t))
+      throw new Error(`${what} must be finite and ascending; index ${i} has ${t} after ${prev}`);
     prev = t;
   }
 }

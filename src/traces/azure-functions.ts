@@ -86,7 +86,13 @@ function scanInvocations(
       layout = parseHeader(splitFields(buf, start, end), file);
       first = window.firstMinute ?? 0;
       minutes = window.minutes ?? layout.minuteCount - first;
-      if (!(Number.isInteger(first) && first >= 0 && Number.isInteger(minutes) && minutes >= 0 && first + minutes <= layout.minuteCount)) {
+      if (!(
+        Number.isInteger(first) &&
+        first >= 0 &&
+        Number.isInteger(minutes) &&
+        minutes >= 0 &&
+        first + minutes <= layout.minuteCount
+      )) {
         throw new Error(`${file}: minute window ${first}+${minutes} outside the file's ${layout.minuteCount} minutes`);
       }
       scratch = new Int32Array(minutes);
@@ -121,7 +127,10 @@ function scanInvocations(
         }
         if (!ok) {
           v = parseNumber(buf, fs, i);
-          if (!Number.isInteger(v) || v < 0) throw new Error(`${file}: row ${row + 1}, minute ${field - L.minuteCol + 1}: not a count: "${buf.toString("latin1", fs, i)}"`);
+          if (!Number.isInteger(v) || v < 0)
+            throw new Error(
+              `${file}: row ${row + 1}, minute ${field - L.minuteCol + 1}: not a count: "${buf.toString("latin1", fs, i)}"`,
+            );
         }
         scratch[field - colA] = v;
         total += v;
@@ -142,13 +151,20 @@ export function loadAzureFunctions(file: string, opts: AzureSelectOptions = {}):
   const { hashes, rows, top } = opts;
   const modes = [hashes, rows, top].filter((x) => x !== undefined).length;
   if (modes > 1) throw new Error("select functions by one of hashes, rows or top");
-  if (top !== undefined && !(Number.isInteger(top) && top >= 0)) throw new Error(`top must be an integer >= 0, got ${top}`);
+  if (top !== undefined && !(Number.isInteger(top) && top >= 0))
+    throw new Error(`top must be an integer >= 0, got ${top}`);
   const rowSet = rows ? new Set(rows) : undefined;
   const matches = new Map<string, AzureFunction[]>();
   const picked: AzureFunction[] = [];
   let minIdx = -1;
-  const keep = (hash: string, row: number, counts: Int32Array, total: number): AzureFunction => ({ hash, row, counts: counts.slice(), total });
-  const want = (hash: string, row: number) => (hashes ? hashes.some((h) => hash.startsWith(h)) : rowSet ? rowSet.has(row) : true);
+  const keep = (hash: string, row: number, counts: Int32Array, total: number): AzureFunction => ({
+    hash,
+    row,
+    counts: counts.slice(),
+    total,
+  });
+  const want = (hash: string, row: number) =>
+    hashes ? hashes.some((h) => hash.startsWith(h)) : rowSet ? rowSet.has(row) : true;
   const scan = scanInvocations(file, opts, want, (hash, row, counts, total) => {
     if (hashes) {
       const fn = keep(hash, row, counts, total);
@@ -169,7 +185,8 @@ export function loadAzureFunctions(file: string, opts: AzureSelectOptions = {}):
   if (hashes) {
     functions = hashes.map((h) => {
       const m = matches.get(h) ?? [];
-      if (m.length !== 1) throw new Error(`${file}: "${h}" matches ${m.length} functions; give a longer prefix or the full hash`);
+      if (m.length !== 1)
+        throw new Error(`${file}: "${h}" matches ${m.length} functions; give a longer prefix or the full hash`);
       return m[0]!;
     });
   } else if (rows) {
@@ -197,20 +214,38 @@ function argMin(fns: AzureFunction[]): number {
 /** Invocations per minute summed over every function of the file, in one streaming pass. */
 export function azureAggregateSeries(file: string, window: AzureWindow = {}): RateSeries {
   let sum = new Float64Array(0);
-  const scan = scanInvocations(file, window, () => true, (_h, _r, counts) => {
-    if (sum.length !== counts.length) sum = new Float64Array(counts.length);
-    for (let i = 0; i < counts.length; i++) sum[i]! += counts[i]!;
-  });
+  const scan = scanInvocations(
+    file,
+    window,
+    () => true,
+    (_h, _r, counts) => {
+      if (sum.length !== counts.length) sum = new Float64Array(counts.length);
+      for (let i = 0; i < counts.length; i++) sum[i]! += counts[i]!;
+    },
+  );
   if (sum.length !== scan.minutes) sum = new Float64Array(scan.minutes);
-  return rateSeries(sum, MINUTE_MS, newMeta(file, { offsetS: scan.first * 60, history: [`sum of ${scan.rows} functions, minutes ${scan.first}+${scan.minutes}`] }));
+  return rateSeries(
+    sum,
+    MINUTE_MS,
+    newMeta(file, {
+      offsetS: scan.first * 60,
+      history: [`sum of ${scan.rows} functions, minutes ${scan.first}+${scan.minutes}`],
+    }),
+  );
 }
 
 /** One function's (or several functions' summed) per-minute counts as a series. */
-export function azureFunctionSeries(trace: AzureFunctionsTrace, fns: AzureFunction | ReadonlyArray<AzureFunction>): RateSeries {
+export function azureFunctionSeries(
+  trace: AzureFunctionsTrace,
+  fns: AzureFunction | ReadonlyArray<AzureFunction>,
+): RateSeries {
   const list = Array.isArray(fns) ? (fns as ReadonlyArray<AzureFunction>) : [fns as AzureFunction];
   const counts = new Float64Array(trace.minutes);
   for (const f of list) for (let i = 0; i < counts.length; i++) counts[i]! += f.counts[i]!;
-  const what = list.length === 1 ? `function ${list[0]!.hash.slice(0, 12)} (row ${list[0]!.row})` : `sum of ${list.length} functions`;
+  const what =
+    list.length === 1
+      ? `function ${list[0]!.hash.slice(0, 12)} (row ${list[0]!.row})`
+      : `sum of ${list.length} functions`;
   return rateSeries(counts, MINUTE_MS, derivedMeta(newMeta(trace.file, { offsetS: trace.firstMinute * 60 }), what));
 }
 
@@ -239,7 +274,10 @@ export function loadAzureAggregate(file: string): { series: RateSeries; activeFu
  * by HashFunction (ms: Average, Count, Minimum, Maximum, percentile_Average_*); memory by HashApp
  * (MB: SampleCount, AverageAllocatedMb, AverageAllocatedMb_pct*). Non-numeric columns are dropped.
  */
-export function loadAzureKeyedCsv(file: string, keyColumn: "HashFunction" | "HashApp" | "HashOwner"): Map<string, Record<string, number>> {
+export function loadAzureKeyedCsv(
+  file: string,
+  keyColumn: "HashFunction" | "HashApp" | "HashOwner",
+): Map<string, Record<string, number>> {
   const out = new Map<string, Record<string, number>>();
   let cols: string[] = [];
   let key = -1;

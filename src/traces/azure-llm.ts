@@ -21,7 +21,9 @@ export function loadAzureLlmTrace(file: string, opts: AzureLlmOptions = {}): Arr
   const endMs = opts.endS === undefined ? Infinity : opts.endS * 1000;
   if (!(endMs >= startMs)) throw new Error(`bad window ${opts.startS}..${opts.endS} s`);
   let origin: SplitTime | undefined =
-    opts.originEpochMs === undefined ? undefined : { wholeMs: Math.floor(opts.originEpochMs), fracMs: opts.originEpochMs - Math.floor(opts.originEpochMs) };
+    opts.originEpochMs === undefined
+      ? undefined
+      : { wholeMs: Math.floor(opts.originEpochMs), fracMs: opts.originEpochMs - Math.floor(opts.originEpochMs) };
   const split: SplitTime = { wholeMs: 0, fracMs: 0 };
   const times = new Float64Builder(1 << 14);
   const ctx: number[] = [];
@@ -51,7 +53,8 @@ export function loadAzureLlmTrace(file: string, opts: AzureLlmOptions = {}): Arr
       field++;
       fs = i + 1;
     }
-    if (Number.isNaN(t)) throw new Error(`${file}: line ${lineNo + 1}: bad timestamp "${buf.toString("latin1", start, end)}"`);
+    if (Number.isNaN(t))
+      throw new Error(`${file}: line ${lineNo + 1}: bad timestamp "${buf.toString("latin1", start, end)}"`);
     if (t < prev) throw new Error(`${file}: line ${lineNo + 1}: timestamps are not sorted`);
     prev = t;
     origin ??= { ...split };
@@ -71,7 +74,11 @@ export function loadAzureLlmTrace(file: string, opts: AzureLlmOptions = {}): Arr
     times: times.finish(),
     durationMs,
     columns: { contextTokens: Int32Array.from(ctx), generatedTokens: Int32Array.from(gen) },
-    meta: newMeta(file, { offsetS: opts.startS ?? 0, history, ...(origin !== undefined ? { startEpochMs: origin.wholeMs + origin.fracMs + startMs } : {}) }),
+    meta: newMeta(file, {
+      offsetS: opts.startS ?? 0,
+      history,
+      ...(origin !== undefined ? { startEpochMs: origin.wholeMs + origin.fracMs + startMs } : {}),
+    }),
   };
   return trace;
 }
@@ -94,7 +101,13 @@ export interface SplitTime {
 }
 
 /** `YYYY-MM-DD HH:MM:SS[.f…]` (or with a `T`) as ms since the epoch, UTC; NaN if malformed. */
-export function parseTimestampMs(buf: Uint8Array, start: number, end: number, cache = { key: "", ms: 0 }, split?: SplitTime): number {
+export function parseTimestampMs(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  cache = { key: "", ms: 0 },
+  split?: SplitTime,
+): number {
   if (end - start < 19) return NaN;
   const d = (i: number) => {
     const c = buf[start + i]! - 48;

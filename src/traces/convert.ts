@@ -5,7 +5,14 @@
 // trace's own burstiness); `count: "poisson"` redraws it as Poisson(count) instead.
 // Arrays are 8 bytes per request: the whole Twitter trace would be 120 M requests (~1 GB), so
 // slice and rescale the counts before converting.
-import { derivedMeta, Float64Builder, rateSeries, type ArrivalTrace, type Column, type RateSeries } from "./arrival-trace.js";
+import {
+  derivedMeta,
+  Float64Builder,
+  rateSeries,
+  type ArrivalTrace,
+  type Column,
+  type RateSeries,
+} from "./arrival-trace.js";
 import { Rng } from "./random.js";
 
 export interface ArrivalsFromCountsOptions {
@@ -58,7 +65,10 @@ export function arrivalsFromCounts(series: RateSeries, opts: ArrivalsFromCountsO
   const trace: ArrivalTrace = {
     times: out.finish(),
     durationMs: counts.length * binMs,
-    meta: derivedMeta(series.meta, `arrivals: ${spread} within ${binMs / 1000}-s bins, ${countMode} counts, seed ${seed}`),
+    meta: derivedMeta(
+      series.meta,
+      `arrivals: ${spread} within ${binMs / 1000}-s bins, ${countMode} counts, seed ${seed}`,
+    ),
   };
   if (series.gaps?.length) trace.gaps = series.gaps.map(([s, e]) => [s * binMs, e * binMs]);
   return trace;
@@ -137,7 +147,10 @@ export function mergeArrivals(traces: ReadonlyArray<ArrivalTrace>, source = "mer
       if (heap.length > 0) down(0);
     }
   }
-  const gather = <T extends Column>(pick: (t: ArrivalTrace) => T | undefined, make: (n: number) => T): T | undefined => {
+  const gather = <T extends Column>(
+    pick: (t: ArrivalTrace) => T | undefined,
+    make: (n: number) => T,
+  ): T | undefined => {
     const cols = traces.map(pick);
     if (cols.length === 0 || cols.some((c) => c === undefined)) return undefined;
     const out = make(total);
@@ -149,16 +162,26 @@ export function mergeArrivals(traces: ReadonlyArray<ArrivalTrace>, source = "mer
   for (const name of names) {
     if (name === "stream") continue;
     const first = traces[0]?.columns?.[name];
-    const col = gather((t) => t.columns?.[name], (n) => (first instanceof Int32Array ? new Int32Array(n) : new Float64Array(n)) as Column);
+    const col = gather(
+      (t) => t.columns?.[name],
+      (n) => (first instanceof Int32Array ? new Int32Array(n) : new Float64Array(n)) as Column,
+    );
     if (col) columns[name] = col;
   }
   const merged: ArrivalTrace = {
     times,
     durationMs: Math.max(0, ...traces.map((t) => t.durationMs)),
     columns,
-    meta: { source, offsetS: 0, history: [`merge of ${traces.length} traces: ${traces.map((t) => t.meta.source).join(", ")}`] },
+    meta: {
+      source,
+      offsetS: 0,
+      history: [`merge of ${traces.length} traces: ${traces.map((t) => t.meta.source).join(", ")}`],
+    },
   };
-  const budgets = gather((t) => t.budgetsMs, (n) => new Float64Array(n));
+  const budgets = gather(
+    (t) => t.budgetsMs,
+    (n) => new Float64Array(n),
+  );
   if (budgets) merged.budgetsMs = budgets;
   return merged;
 }

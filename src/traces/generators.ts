@@ -28,27 +28,37 @@ export function piecewiseRate(levels: ReadonlyArray<{ fromS: number; rate: numbe
   if (levels.length === 0) throw new Error("piecewiseRate needs at least one level");
   const from = levels.map((l) => l.fromS);
   const rates = levels.map((l) => l.rate);
-  return labelled((t) => {
-    let i = 0;
-    while (i + 1 < from.length && t >= from[i + 1]!) i++;
-    return rates[i]!;
-  }, `piecewise ${levels.map((l) => `${l.rate}@${l.fromS}s`).join(" ")}`);
+  return labelled(
+    (t) => {
+      let i = 0;
+      while (i + 1 < from.length && t >= from[i + 1]!) i++;
+      return rates[i]!;
+    },
+    `piecewise ${levels.map((l) => `${l.rate}@${l.fromS}s`).join(" ")}`,
+  );
 }
 
 /** `from` until startS, linear to `to` at endS, then `to`. */
 export function rampRate(o: { from: number; to: number; startS: number; endS: number }): RateFn {
   if (!(o.endS > o.startS)) throw new Error("ramp needs endS > startS");
   const slope = (o.to - o.from) / (o.endS - o.startS);
-  return labelled((t) => (t <= o.startS ? o.from : t >= o.endS ? o.to : o.from + slope * (t - o.startS)), `ramp ${o.from}→${o.to}/s over ${o.startS}–${o.endS} s`);
+  return labelled(
+    (t) => (t <= o.startS ? o.from : t >= o.endS ? o.to : o.from + slope * (t - o.startS)),
+    `ramp ${o.from}→${o.to}/s over ${o.startS}–${o.endS} s`,
+  );
 }
 
 /** mean·(1 + amplitude·cos(2π(t − peakS)/periodS)): a daily cycle peaking at peakS (default: mid-period). */
 export function diurnalRate(o: { mean: number; amplitude: number; periodS?: number; peakS?: number }): RateFn {
   const period = o.periodS ?? 86_400;
   const peak = o.peakS ?? period / 2;
-  if (!(o.amplitude >= 0 && o.amplitude <= 1)) throw new Error(`diurnal amplitude must be in [0, 1], got ${o.amplitude}`);
+  if (!(o.amplitude >= 0 && o.amplitude <= 1))
+    throw new Error(`diurnal amplitude must be in [0, 1], got ${o.amplitude}`);
   const w = (2 * Math.PI) / period;
-  return labelled((t) => o.mean * (1 + o.amplitude * Math.cos(w * (t - peak))), `diurnal mean ${o.mean}/s ±${o.amplitude * 100}% period ${period} s`);
+  return labelled(
+    (t) => o.mean * (1 + o.amplitude * Math.cos(w * (t - peak))),
+    `diurnal mean ${o.mean}/s ±${o.amplitude * 100}% period ${period} s`,
+  );
 }
 
 /** The rate a count series records, constant within each bin. */
@@ -102,7 +112,8 @@ export function generateArrivals(o: GenerateOptions): ArrivalTrace {
     for (let start = 0; start < durationMs; start += dt) {
       const end = Math.min(durationMs, start + dt);
       const perMs = rate((start + end) / 2000) / 1000;
-      if (!(perMs >= 0) || !Number.isFinite(perMs)) throw new Error(`rate at ${(start + end) / 2000} s is ${perMs * 1000}; rates must be finite and >= 0`);
+      if (!(perMs >= 0) || !Number.isFinite(perMs))
+        throw new Error(`rate at ${(start + end) / 2000} s is ${perMs * 1000}; rates must be finite and >= 0`);
       const next = cum + perMs * (end - start);
       while (u < next) {
         out.push(start + (u - cum) / perMs);

@@ -11,7 +11,11 @@ const CR = 13;
  * Calls `onLine(buf, start, end, lineNo)` for each line (without its CR/LF; lineNo from 0) until
  * the file ends or onLine returns false. `buf` is reused: copy out what must outlive the call.
  */
-export function forEachLine(file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number) => boolean | void, chunkBytes = 1 << 20): void {
+export function forEachLine(
+  file: string,
+  onLine: (buf: Buffer, start: number, end: number, lineNo: number) => boolean | void,
+  chunkBytes = 1 << 20,
+): void {
   const fd = openSync(file, "r");
   try {
     let buf = Buffer.allocUnsafe(chunkBytes);

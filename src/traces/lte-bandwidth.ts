@@ -35,10 +35,18 @@ export function loadBandwidthLog(file: string): BandwidthLog {
     if (field === 0) return;
     if (field < 6) throw new Error(`${file}: line ${lineNo + 1} has ${field} fields, expected 6`);
   });
-  const [unixMs, elapsedMs, latitude, longitude, bytes, durationMs] = cols.map((c) => Float64Array.from(c)) as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+  const [unixMs, elapsedMs, latitude, longitude, bytes, durationMs] = cols.map((c) => Float64Array.from(c)) as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
   const bytesPerMs = new Float64Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) {
-    if (!(bytes[i]! >= 0 && durationMs[i]! > 0)) throw new Error(`${file}: line ${i + 1}: bad bytes ${bytes[i]} or duration ${durationMs[i]}`);
+    if (!(bytes[i]! >= 0 && durationMs[i]! > 0))
+      throw new Error(`${file}: line ${i + 1}: bad bytes ${bytes[i]} or duration ${durationMs[i]}`);
     bytesPerMs[i] = bytes[i]! / durationMs[i]!;
   }
   return { file, unixMs, elapsedMs, latitude, longitude, bytes, durationMs, bytesPerMs };
@@ -84,7 +92,12 @@ export interface AttachOptions {
  * The trace with each request's budget (and, as column `networkMs`, its network time) taken from
  * the log second it was sent in.
  */
-export function attachBudgets(trace: ArrivalTrace, log: BandwidthLog, rule: BudgetRule = {}, opts: AttachOptions = {}): ArrivalTrace {
+export function attachBudgets(
+  trace: ArrivalTrace,
+  log: BandwidthLog,
+  rule: BudgetRule = {},
+  opts: AttachOptions = {},
+): ArrivalTrace {
   const sponge = rule.sponge ?? true;
   const perSecond = budgetsPerSecond(log, rule);
   const net = networkTimesMs(log, rule.payloadBytes ?? 200 * KIB, sponge);
@@ -97,7 +110,10 @@ export function attachBudgets(trace: ArrivalTrace, log: BandwidthLog, rule: Budg
   for (let i = 0; i < budgets.length; i++) {
     let s = Math.floor(trace.times[i]! / 1000) + offset;
     if (s >= n || s < 0) {
-      if (!wrap) throw new Error(`request at ${trace.times[i]} ms falls past the ${n}-s bandwidth log (offset ${offset} s); pass wrap: true`);
+      if (!wrap)
+        throw new Error(
+          `request at ${trace.times[i]} ms falls past the ${n}-s bandwidth log (offset ${offset} s); pass wrap: true`,
+        );
       s = ((s % n) + n) % n;
     }
     budgets[i] = perSecond[s]!;
@@ -108,6 +124,9 @@ export function attachBudgets(trace: ArrivalTrace, log: BandwidthLog, rule: Budg
     ...trace,
     budgetsMs: budgets,
     columns: { ...(trace.columns ?? {}), networkMs },
-    meta: derivedMeta(trace.meta, `budgets: SLO ${rule.sloMs ?? 1000} ms − ${payload} B upload over ${log.file}${offset ? ` from second ${offset}` : ""}`),
+    meta: derivedMeta(
+      trace.meta,
+      `budgets: SLO ${rule.sloMs ?? 1000} ms − ${payload} B upload over ${log.file}${offset ? ` from second ${offset}` : ""}`,
+    ),
   };
 }

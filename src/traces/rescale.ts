@@ -38,7 +38,13 @@ export function scaleToMeanRate(series: RateSeries, ratePerS: number, opts: Targ
   return scaleBins(series, (c) => c * factor, opts.rounding ?? "none", opts.minRate, `→ mean ${ratePerS}/s`);
 }
 
-function scaleBins(series: RateSeries, scale: (count: number) => number, rounding: Rounding, minRate: number | undefined, label: string): RateSeries {
+function scaleBins(
+  series: RateSeries,
+  scale: (count: number) => number,
+  rounding: Rounding,
+  minRate: number | undefined,
+  label: string,
+): RateSeries {
   const minPerBin = minRate === undefined ? -Infinity : (minRate * series.binMs) / 1000;
   const out = new Float64Array(series.counts.length);
   const roundFn = rounding === "floor" ? Math.floor : rounding === "round" ? Math.round : (x: number) => x;
@@ -48,7 +54,9 @@ function scaleBins(series: RateSeries, scale: (count: number) => number, roundin
     const v = roundFn(scale(series.counts[i]!));
     out[i] = Math.max(v, minPerBin);
   }
-  const parts = [label, rounding === "none" ? "" : rounding, minRate === undefined ? "" : `min ${minRate}/s`].filter(Boolean);
+  const parts = [label, rounding === "none" ? "" : rounding, minRate === undefined ? "" : `min ${minRate}/s`].filter(
+    Boolean,
+  );
   const result: RateSeries = { counts: out, binMs: series.binMs, meta: derivedMeta(series.meta, parts.join(" ")) };
   if (series.gaps) result.gaps = series.gaps.map(([s, e]) => [s, e]);
   return result;
@@ -73,7 +81,8 @@ export function thinArrivals(trace: ArrivalTrace, keep: number, seed = 1): Arriv
   if (trace.budgetsMs) out.budgetsMs = pick(trace.budgetsMs, (n) => new Float64Array(n));
   if (trace.columns) {
     const cols: Record<string, Column> = {};
-    for (const [k, v] of Object.entries(trace.columns)) cols[k] = pick(v, (n) => (v instanceof Int32Array ? new Int32Array(n) : new Float64Array(n)) as Column);
+    for (const [k, v] of Object.entries(trace.columns))
+      cols[k] = pick(v, (n) => (v instanceof Int32Array ? new Int32Array(n) : new Float64Array(n)) as Column);
     out.columns = cols;
   }
   if (trace.gaps) out.gaps = trace.gaps.map(([s, e]) => [s, e]);
@@ -85,7 +94,12 @@ export function stretchTime(trace: ArrivalTrace, factor: number): ArrivalTrace {
   if (!(factor > 0)) throw new Error(`stretch factor must be > 0, got ${factor}`);
   const times = new Float64Array(trace.times.length);
   for (let i = 0; i < times.length; i++) times[i] = trace.times[i]! * factor;
-  const out: ArrivalTrace = { ...trace, times, durationMs: trace.durationMs * factor, meta: derivedMeta(trace.meta, `time ×${factor}`) };
+  const out: ArrivalTrace = {
+    ...trace,
+    times,
+    durationMs: trace.durationMs * factor,
+    meta: derivedMeta(trace.meta, `time ×${factor}`),
+  };
   if (trace.gaps) out.gaps = trace.gaps.map(([s, e]) => [s * factor, e * factor]);
   return out;
 }
@@ -97,11 +111,16 @@ export interface RescaleArrivalsOptions {
 }
 
 /** Arrivals rescaled to a target mean rate (requests/s). */
-export function rescaleArrivals(trace: ArrivalTrace, ratePerS: number, opts: RescaleArrivalsOptions = {}): ArrivalTrace {
+export function rescaleArrivals(
+  trace: ArrivalTrace,
+  ratePerS: number,
+  opts: RescaleArrivalsOptions = {},
+): ArrivalTrace {
   const mean = arrivalMeanRate(trace);
   if (!(mean > 0)) throw new Error("cannot rescale a trace with no arrivals");
   const method = opts.method ?? "thin";
   if (method === "time") return stretchTime(trace, mean / ratePerS);
-  if (ratePerS > mean) throw new Error(`thinning cannot raise the rate from ${mean.toFixed(3)}/s to ${ratePerS}/s; use method "time"`);
+  if (ratePerS > mean)
+    throw new Error(`thinning cannot raise the rate from ${mean.toFixed(3)}/s to ${ratePerS}/s; use method "time"`);
   return thinArrivals(trace, ratePerS / mean, opts.seed);
 }

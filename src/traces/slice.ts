@@ -33,7 +33,9 @@ export function sliceSeries(series: RateSeries, w: Window): RateSeries {
   const out: RateSeries = {
     counts: series.counts.subarray(a, b),
     binMs: series.binMs,
-    meta: derivedMeta(series.meta, `slice ${w.startS}+${endS - w.startS} s`, { offsetS: series.meta.offsetS + w.startS }),
+    meta: derivedMeta(series.meta, `slice ${w.startS}+${endS - w.startS} s`, {
+      offsetS: series.meta.offsetS + w.startS,
+    }),
   };
   const gaps = clip(series.gaps, a, b);
   if (gaps.length) out.gaps = gaps;
@@ -78,7 +80,11 @@ export function lowerBound(sorted: ArrayLike<number>, x: number): number {
 }
 
 /** Ranges intersected with [a, b) and shifted by −a. */
-function clip(ranges: ReadonlyArray<readonly [number, number]> | undefined, a: number, b: number): Array<[number, number]> {
+function clip(
+  ranges: ReadonlyArray<readonly [number, number]> | undefined,
+  a: number,
+  b: number,
+): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const [s, e] of ranges ?? []) {
     const s2 = Math.max(s, a);

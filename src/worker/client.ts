@@ -57,7 +57,11 @@ export class WorkerClient {
     return this.pending.size;
   }
 
-  call(op: string, fields: Record<string, unknown> = {}, payload: Uint8Array[] = []): Promise<{ header: FrameHeader & Record<string, unknown>; payload: Buffer }> {
+  call(
+    op: string,
+    fields: Record<string, unknown> = {},
+    payload: Uint8Array[] = [],
+  ): Promise<{ header: FrameHeader & Record<string, unknown>; payload: Buffer }> {
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

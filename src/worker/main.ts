@@ -30,7 +30,14 @@ async function main(): Promise<void> {
   await engine.run(engine.zeroFeeds(1));
   const warmupMs = performance.now() - t0 - sessionMs;
   const cpus = values.cpus ? values.cpus.split(",").map(Number) : [];
-  const server = new WorkerServer({ engine, subnets: subnets ?? undefined, host: values.host!, port: Number(values.port), cpus, hotMs: Number(values["hot-ms"]) });
+  const server = new WorkerServer({
+    engine,
+    subnets: subnets ?? undefined,
+    host: values.host!,
+    port: Number(values.port),
+    cpus,
+    hotMs: Number(values["hot-ms"]),
+  });
   const port = await server.listen();
   process.on("SIGTERM", () => void server.shutdown());
   process.stdout.write(JSON.stringify({ event: "ready", pid: process.pid, port, sessionMs, warmupMs }) + "\n");

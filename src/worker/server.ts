@@ -45,7 +45,9 @@ export class WorkerServer {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(this.opts.port, this.opts.host, () => resolve((this.server.address() as net.AddressInfo).port));
+      this.server.listen(this.opts.port, this.opts.host, () =>
+        resolve((this.server.address() as net.AddressInfo).port),
+      );
     });
   }
 
@@ -84,7 +86,18 @@ export class WorkerServer {
           return this.reply(socket, { id: h.id, ok: true, ...r });
         }
         case "bench":
-          return this.reply(socket, { id: h.id, ok: true, samples: await this.bench(h.batch as number, h.warmup as number, h.minSamples as number, h.budgetMs as number, (h.gapMs as number | undefined) ?? 0, h.subnet as string | undefined) });
+          return this.reply(socket, {
+            id: h.id,
+            ok: true,
+            samples: await this.bench(
+              h.batch as number,
+              h.warmup as number,
+              h.minSamples as number,
+              h.budgetMs as number,
+              (h.gapMs as number | undefined) ?? 0,
+              h.subnet as string | undefined,
+            ),
+          });
         case "stats":
           return this.reply(socket, { id: h.id, ok: true, ...this.stats() });
         case "shutdown":
@@ -103,8 +116,11 @@ export class WorkerServer {
     if (subnet === undefined || subnet === null) return {};
     const feeds = this.subnetFeeds.get(String(subnet));
     if (feeds) return feeds;
-    if (this.subnetFeeds.size === 0) throw new Error(`this variant is not a supernet; it has no subnet '${String(subnet)}'`);
-    throw new Error(`unknown subnet '${String(subnet)}' (this supernet serves: ${[...this.subnetFeeds.keys()].join(", ")})`);
+    if (this.subnetFeeds.size === 0)
+      throw new Error(`this variant is not a supernet; it has no subnet '${String(subnet)}'`);
+    throw new Error(
+      `unknown subnet '${String(subnet)}' (this supernet serves: ${[...this.subnetFeeds.keys()].join(", ")})`,
+    );
   }
 
   private async infer(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
@@ -150,7 +166,10 @@ export class WorkerServer {
   }
 
   /** Grow: widen affinity first so the new threads may use the new cores. Shrink: narrow after the swap. */
-  async resize(threads: number, cpus: number[]): Promise<{ ms: number; fromThreads: number; toThreads: number; pinned: boolean }> {
+  async resize(
+    threads: number,
+    cpus: number[],
+  ): Promise<{ ms: number; fromThreads: number; toThreads: number; pinned: boolean }> {
     const growing = threads > this.opts.engine.threads;
     let pinned = false;
     if (growing) pinned = await pinProcess(process.pid, cpus);
@@ -161,7 +180,14 @@ export class WorkerServer {
   }
 
   /** Times runs back to back, or `gapMs` apart to see latency at low load (an idle core wakes up slower). */
-  async bench(batch: number, warmup: number, minSamples: number, budgetMs: number, gapMs = 0, subnet?: string): Promise<number[]> {
+  async bench(
+    batch: number,
+    warmup: number,
+    minSamples: number,
+    budgetMs: number,
+    gapMs = 0,
+    subnet?: string,
+  ): Promise<number[]> {
     const feeds = { ...this.opts.engine.zeroFeeds(batch), ...this.controlsFor(subnet) };
     for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
     const samples: number[] = [];
@@ -203,16 +229,27 @@ export class WorkerServer {
 
 function typeOfArray(a: ArrayBufferView): string {
   switch (a.constructor) {
-    case Float32Array: return "float32";
-    case Float64Array: return "float64";
-    case Int32Array: return "int32";
-    case BigInt64Array: return "int64";
-    case Uint8Array: return "uint8";
-    case Int8Array: return "int8";
-    case Int16Array: return "int16";
-    case Uint16Array: return "uint16";
-    case Uint32Array: return "uint32";
-    case BigUint64Array: return "uint64";
-    default: throw new Error(`unsupported output array ${a.constructor.name}`);
+    case Float32Array:
+      return "float32";
+    case Float64Array:
+      return "float64";
+    case Int32Array:
+      return "int32";
+    case BigInt64Array:
+      return "int64";
+    case Uint8Array:
+      return "uint8";
+    case Int8Array:
+      return "int8";
+    case Int16Array:
+      return "int16";
+    case Uint16Array:
+      return "uint16";
+    case Uint32Array:
+      return "uint32";
+    case BigUint64Array:
+      return "uint64";
+    default:
+      throw new Error(`unsupported output array ${a.constructor.name}`);
   }
 }

@@ -21,8 +21,10 @@ export function viewAs(type: string, bytes: Uint8Array): TypedArray {
   const Ctor = CTORS[type];
   if (!Ctor) throw new Error(`unsupported tensor type '${type}'`);
   const size = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-  if (bytes.byteLength % size !== 0) throw new Error(`${bytes.byteLength} bytes is not a whole number of ${type} elements`);
-  if (bytes.byteOffset % size === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
+  if (bytes.byteLength % size !== 0)
+    throw new Error(`${bytes.byteLength} bytes is not a whole number of ${type} elements`);
+  if (bytes.byteOffset % size === 0)
+    return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
   const copy = new Uint8Array(bytes);
   return new Ctor(copy.buffer, 0, copy.byteLength / size);
 }

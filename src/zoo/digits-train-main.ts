@@ -25,7 +25,10 @@ function parseOnly(argv: string[]): string[] | undefined {
   if (i < 0) return undefined;
   const value = argv[i]!.includes("=") ? argv[i]!.slice("--only=".length) : argv[i + 1];
   if (!value) throw new Error("--only needs a comma-separated list of variant names");
-  return value.split(",").map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 const t0 = performance.now();

@@ -48,10 +48,50 @@ export interface DigitsVariantSpec {
 }
 
 export const DIGITS_VARIANTS: readonly DigitsVariantSpec[] = [
-  { name: "linear", description: "Logistic regression on the 784 pixels", convs: [], hidden: [], epochs: 3, batchSize: 64, lr: 0.003, shift: 0, seed: 101 },
-  { name: "mlp-small", description: "MLP with one hidden layer of 32 ReLU units", convs: [], hidden: [32], epochs: 12, batchSize: 64, lr: 0.002, shift: 1, seed: 102 },
-  { name: "mlp-large", description: "MLP with hidden layers of 256 and 128 ReLU units", convs: [], hidden: [256, 128], epochs: 15, batchSize: 64, lr: 0.001, shift: 2, seed: 103 },
-  { name: "cnn-small", description: "CNN: two conv3x3 layers (8, 16 channels) with max-pooling, linear classifier", convs: [8, 16], hidden: [], epochs: 10, batchSize: 64, lr: 0.003, shift: 2, seed: 104 },
+  {
+    name: "linear",
+    description: "Logistic regression on the 784 pixels",
+    convs: [],
+    hidden: [],
+    epochs: 3,
+    batchSize: 64,
+    lr: 0.003,
+    shift: 0,
+    seed: 101,
+  },
+  {
+    name: "mlp-small",
+    description: "MLP with one hidden layer of 32 ReLU units",
+    convs: [],
+    hidden: [32],
+    epochs: 12,
+    batchSize: 64,
+    lr: 0.002,
+    shift: 1,
+    seed: 102,
+  },
+  {
+    name: "mlp-large",
+    description: "MLP with hidden layers of 256 and 128 ReLU units",
+    convs: [],
+    hidden: [256, 128],
+    epochs: 15,
+    batchSize: 64,
+    lr: 0.001,
+    shift: 2,
+    seed: 103,
+  },
+  {
+    name: "cnn-small",
+    description: "CNN: two conv3x3 layers (8, 16 channels) with max-pooling, linear classifier",
+    convs: [8, 16],
+    hidden: [],
+    epochs: 10,
+    batchSize: 64,
+    lr: 0.003,
+    shift: 2,
+    seed: 104,
+  },
   {
     name: "cnn-large",
     description: "CNN: two conv3x3 layers (32, 64 channels) with max-pooling, dense 128",
@@ -118,7 +158,9 @@ export async function measureDigitsAccuracy(bytes: Uint8Array): Promise<{ correc
     const batch = 100;
     for (let start = 0; start < test.count; start += batch) {
       const rows = Math.min(batch, test.count - start);
-      const [out] = await engine.runBatch([{ rows, inputs: { image: test.images.slice(start * DIGIT_PIXELS, (start + rows) * DIGIT_PIXELS) } }]);
+      const [out] = await engine.runBatch([
+        { rows, inputs: { image: test.images.slice(start * DIGIT_PIXELS, (start + rows) * DIGIT_PIXELS) } },
+      ]);
       const probs = out?.probabilities?.data as Float32Array | undefined;
       if (!probs || probs.length !== rows * 10) throw new Error("model did not return probabilities [rows, 10]");
       for (let r = 0; r < rows; r++) if (argmax(probs, r * 10, 10) === test.labels[start + r]) correct++;
@@ -210,14 +252,24 @@ export function makeOps(tf: Tf) {
           const dx = needDx
             ? tf.conv2d(dy, tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]) as TF.Tensor4D, 1, "same")
             : tf.zerosLike(xs);
-          const xp = tf.pad(xs, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+          const xp = tf.pad(xs, [
+            [0, 0],
+            [1, 1],
+            [1, 1],
+            [0, 0],
+          ]);
           let dw: TF.Tensor;
           if (cin < 4) {
             // im2col: rows (kh, kw, cin) × columns (n, h, w), times dy as [n·h·w, cout].
             const xt = tf.transpose(xp, [3, 0, 1, 2]);
             const rows: TF.Tensor[] = [];
-            for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) rows.push(tf.reshape(tf.slice(xt, [0, 0, i, j], [cin, n, h, wd]), [cin, n * h * wd]));
-            dw = tf.reshape(tf.matMul(tf.concat(rows, 0) as TF.Tensor2D, tf.reshape(dy, [n * h * wd, cout]) as TF.Tensor2D), [3, 3, cin, cout]);
+            for (let i = 0; i < 3; i++)
+              for (let j = 0; j < 3; j++)
+                rows.push(tf.reshape(tf.slice(xt, [0, 0, i, j], [cin, n, h, wd]), [cin, n * h * wd]));
+            dw = tf.reshape(
+              tf.matMul(tf.concat(rows, 0) as TF.Tensor2D, tf.reshape(dy, [n * h * wd, cout]) as TF.Tensor2D),
+              [3, 3, cin, cout],
+            );
           } else {
             // The batch as channels: conv of x^T [cin, h+2, w+2, n] with dy^T [h, w, n, cout] → [cin, 3, 3, cout].
             const xt = tf.transpose(xp, [3, 1, 2, 0]) as TF.Tensor4D;
@@ -252,7 +304,13 @@ export function makeOps(tf: Tf) {
 type Ops = ReturnType<typeof makeOps>;
 
 /** Logits for an NHWC batch [n, 28, 28, 1]; `dropout` (training only) is applied after hidden dense layers. */
-function forward(tf: Tf, ops: Ops, layers: Layers, x: TF.Tensor4D, dropout?: { rate: number; seed: () => number }): TF.Tensor2D {
+function forward(
+  tf: Tf,
+  ops: Ops,
+  layers: Layers,
+  x: TF.Tensor4D,
+  dropout?: { rate: number; seed: () => number },
+): TF.Tensor2D {
   let h: TF.Tensor4D = x;
   layers.convs.forEach((c, i) => {
     h = tf.relu(tf.add(ops.conv3x3(h, c.w, i === 0), c.b)) as TF.Tensor4D;
@@ -273,7 +331,16 @@ function forward(tf: Tf, ops: Ops, layers: Layers, x: TF.Tensor4D, dropout?: { r
  * Copies image `src` into `dst` at `at` through a random similarity transform about the centre:
  * rotation by `deg` degrees, scaling by `k`, shift by (dx, dy) pixels; bilinear, zero outside.
  */
-function warpInto(images: Float32Array, src: number, dst: Float32Array, at: number, dx: number, dy: number, deg: number, k: number): void {
+function warpInto(
+  images: Float32Array,
+  src: number,
+  dst: Float32Array,
+  at: number,
+  dx: number,
+  dy: number,
+  deg: number,
+  k: number,
+): void {
   const s = src * DIGIT_PIXELS;
   const d = at * DIGIT_PIXELS;
   const a = (deg * Math.PI) / 180;
@@ -308,7 +375,14 @@ function warpInto(images: Float32Array, src: number, dst: Float32Array, at: numb
 }
 
 /** Copies image `src` of `images` into `dst` at `at`, shifted by (dx, dy) pixels with zero fill. */
-export function shiftInto(images: Float32Array, src: number, dst: Float32Array, at: number, dx: number, dy: number): void {
+export function shiftInto(
+  images: Float32Array,
+  src: number,
+  dst: Float32Array,
+  at: number,
+  dx: number,
+  dy: number,
+): void {
   const s = src * DIGIT_PIXELS;
   const d = at * DIGIT_PIXELS;
   if (dx === 0 && dy === 0) {
@@ -346,7 +420,8 @@ async function trainOne(
   for (let epoch = 0; epoch < spec.epochs; epoch++) {
     const progressFrac = spec.epochs > 1 ? epoch / (spec.epochs - 1) : 0;
     // Adam's learning rate is a plain field, read at every step.
-    (optimizer as unknown as { learningRate: number }).learningRate = spec.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * progressFrac)));
+    (optimizer as unknown as { learningRate: number }).learningRate =
+      spec.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * progressFrac)));
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       const t = order[i]!;
@@ -375,7 +450,10 @@ async function trainOne(
         const x = tf.tensor4d(buf, [bs, 28, 28, 1]);
         const y = tf.oneHot(tf.tensor1d(labels, "int32"), 10);
         const dropout = spec.dropout ? { rate: spec.dropout, seed: () => Math.floor(rand() * 2 ** 31) } : undefined;
-        const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(tf, ops, layers, x, dropout)) as TF.Scalar, true);
+        const l = optimizer.minimize(
+          () => tf.losses.softmaxCrossEntropy(y, forward(tf, ops, layers, x, dropout)) as TF.Scalar,
+          true,
+        );
         if (!l) throw new Error("optimizer returned no loss");
         return l;
       });
@@ -397,7 +475,16 @@ function tfPredict(tf: Tf, ops: Ops, layers: Layers, images: Float32Array, count
   const chunk = 250;
   for (let s = 0; s < count; s += chunk) {
     const n = Math.min(chunk, count - s);
-    const p = tf.tidy(() => tf.softmax(forward(tf, ops, layers, tf.tensor4d(images.subarray(s * DIGIT_PIXELS, (s + n) * DIGIT_PIXELS), [n, 28, 28, 1]))));
+    const p = tf.tidy(() =>
+      tf.softmax(
+        forward(
+          tf,
+          ops,
+          layers,
+          tf.tensor4d(images.subarray(s * DIGIT_PIXELS, (s + n) * DIGIT_PIXELS), [n, 28, 28, 1]),
+        ),
+      ),
+    );
     out.set(p.dataSync() as Float32Array, s * 10);
     p.dispose();
   }
@@ -419,7 +506,10 @@ function tfAccuracy(tf: Tf, ops: Ops, layers: Layers, set: DigitSet): number {
  * tfjs conv filters [kh,kw,cin,cout] become ONNX [cout,cin,kh,kw]; the first dense layer after the
  * convs has its rows permuted from tfjs's NHWC flatten order (h,w,c) to ONNX's NCHW order (c,h,w).
  */
-export function exportOnnx(spec: DigitsVariantSpec, weights: { convs: { w: Float32Array; b: Float32Array }[]; dense: { w: Float32Array; b: Float32Array }[] }): Uint8Array {
+export function exportOnnx(
+  spec: DigitsVariantSpec,
+  weights: { convs: { w: Float32Array; b: Float32Array }[]; dense: { w: Float32Array; b: Float32Array }[] },
+): Uint8Array {
   const g = new GraphBuilder(`digits_${spec.name.replace(/[^a-z0-9]/g, "_")}`);
   let x = g.input("image", DType.FLOAT, ["batch", 1, 28, 28]);
   let cin = 1;
@@ -430,7 +520,8 @@ export function exportOnnx(spec: DigitsVariantSpec, weights: { convs: { w: Float
     for (let kh = 0; kh < 3; kh++)
       for (let kw = 0; kw < 3; kw++)
         for (let ci = 0; ci < cin; ci++)
-          for (let co = 0; co < cout; co++) wo[((co * cin + ci) * 3 + kh) * 3 + kw] = w[((kh * 3 + kw) * cin + ci) * cout + co]!;
+          for (let co = 0; co < cout; co++)
+            wo[((co * cin + ci) * 3 + kh) * 3 + kw] = w[((kh * 3 + kw) * cin + ci) * cout + co]!;
     const conv = g.op("Conv", [x, g.weight(`conv${i}_w`, wo, [cout, cin, 3, 3]), g.weight(`conv${i}_b`, b, [cout])], {
       kernel_shape: [3, 3],
       pads: [1, 1, 1, 1],
@@ -449,7 +540,8 @@ export function exportOnnx(spec: DigitsVariantSpec, weights: { convs: { w: Float
     if (i === 0 && spec.convs.length) {
       const perm = new Float32Array(w.length);
       for (let c = 0; c < cin; c++)
-        for (let p = 0; p < side * side; p++) perm.set(w.subarray((p * cin + c) * nout, (p * cin + c + 1) * nout), (c * side * side + p) * nout);
+        for (let p = 0; p < side * side; p++)
+          perm.set(w.subarray((p * cin + c) * nout, (p * cin + c + 1) * nout), (c * side * side + p) * nout);
       w = perm;
     }
     x = g.op("Gemm", [x, g.weight(`fc${i}_w`, w, [nin, nout]), g.weight(`fc${i}_b`, b, [nout])]);
@@ -482,15 +574,22 @@ function variantYaml(spec: DigitsVariantSpec, parameters: number, correct: numbe
 }
 
 /** Trains (all or `only`) the digits variants and writes them under `<modelsDir>/digits/`. */
-export async function trainDigitsZoo(opts: { modelsDir: string; only?: string[]; onProgress?: (msg: string) => void }): Promise<TrainedVariant[]> {
+export async function trainDigitsZoo(opts: {
+  modelsDir: string;
+  only?: string[];
+  onProgress?: (msg: string) => void;
+}): Promise<TrainedVariant[]> {
   const progress = opts.onProgress ?? (() => undefined);
   const known = new Set(DIGITS_VARIANTS.map((v) => v.name));
-  for (const n of opts.only ?? []) if (!known.has(n)) throw new Error(`unknown digits variant '${n}' (known: ${[...known].join(", ")})`);
+  for (const n of opts.only ?? [])
+    if (!known.has(n)) throw new Error(`unknown digits variant '${n}' (known: ${[...known].join(", ")})`);
   const specs = opts.only?.length ? DIGITS_VARIANTS.filter((v) => opts.only!.includes(v.name)) : [...DIGITS_VARIANTS];
 
   const tf = await loadTf();
   const { train, test } = loadDigits();
-  progress(`digits: ${train.count} training / ${test.count} test digits (split seed ${DIGITS_SPLIT.seed}); tfjs backend ${tf.getBackend()}`);
+  progress(
+    `digits: ${train.count} training / ${test.count} test digits (split seed ${DIGITS_SPLIT.seed}); tfjs backend ${tf.getBackend()}`,
+  );
   const taskDir = path.join(opts.modelsDir, "digits");
   await mkdir(taskDir, { recursive: true });
   await writeFile(path.join(taskDir, "task.yaml"), DIGITS_TASK_YAML);
@@ -510,7 +609,9 @@ export async function trainDigitsZoo(opts: { modelsDir: string; only?: string[];
     const checkCount = 200;
     const expected = tfPredict(tf, ops, layers, test.images, checkCount);
     const engine = await Engine.create(bytes, { threads: 1 });
-    const [got] = await engine.runBatch([{ rows: checkCount, inputs: { image: test.images.slice(0, checkCount * DIGIT_PIXELS) } }]);
+    const [got] = await engine.runBatch([
+      { rows: checkCount, inputs: { image: test.images.slice(0, checkCount * DIGIT_PIXELS) } },
+    ]);
     await engine.close();
     const probs = got!.probabilities!.data as Float32Array;
     let maxAbsDiff = 0;

@@ -29,7 +29,10 @@ export class GraphBuilder {
   private readonly outputs: InstanceType<Onnx["ValueInfoProto"]>[] = [];
   private counter = 0;
 
-  constructor(readonly name: string, private readonly prefix = "") {}
+  constructor(
+    readonly name: string,
+    private readonly prefix = "",
+  ) {}
 
   /** A fresh, unique value name inside this graph. */
   fresh(hint = "t"): string {
@@ -84,8 +87,14 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names (`outputs` is a count of fresh names or explicit names). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
-    const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs: number | string[] = 1,
+  ): string[] {
+    const outs =
+      typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
@@ -150,7 +159,8 @@ function valueInfo(name: string, elemType: DTypeCode, dims?: (number | string)[]
 function attribute(name: string, v: AttrValue) {
   const A = onnx.AttributeProto.AttributeType;
   if (v instanceof GraphBuilder) return onnx.AttributeProto.create({ name, type: A.GRAPH, g: v.graphProto() });
-  if (typeof v === "string") return onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(v) });
+  if (typeof v === "string")
+    return onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(v) });
   if (typeof v === "number") return onnx.AttributeProto.create({ name, type: A.INT, i: v });
   if (Array.isArray(v)) return onnx.AttributeProto.create({ name, type: A.INTS, ints: v });
   if ("float" in v) return onnx.AttributeProto.create({ name, type: A.FLOAT, f: v.float });

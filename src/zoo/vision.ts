@@ -46,7 +46,8 @@ export const VISION_VARIANTS: readonly VisionVariant[] = [
   {
     name: "mobilenetv2",
     description: "MobileNetV2 (width 1.0) at 224x224 with seeded weights: real latency, meaningless outputs",
-    architecture: "MobileNetV2 (inverted residuals, width 1.0, ReLU6, last conv 1280), BatchNorm folded, seeded weights",
+    architecture:
+      "MobileNetV2 (inverted residuals, width 1.0, ReLU6, last conv 1280), BatchNorm folded, seeded weights",
     declaredTop1: 0.7188,
   },
 ];
@@ -70,7 +71,10 @@ class VisionNet {
   private zero: string | undefined;
   private six: string | undefined;
 
-  constructor(name: string, private readonly seed: number) {
+  constructor(
+    name: string,
+    private readonly seed: number,
+  ) {
     this.b = new GraphBuilder(name);
   }
 
@@ -314,7 +318,10 @@ export async function writeAtomic(file: string, data: Uint8Array | string): Prom
  * Builds every missing `<modelsDir>/vision/<name>/model.onnx`, (re)writes `vision/task.yaml`, and
  * writes each `variant.yaml` that is missing.
  */
-export async function ensureVisionZoo(modelsDir: string, onProgress?: (msg: string) => void): Promise<EnsureVisionResult> {
+export async function ensureVisionZoo(
+  modelsDir: string,
+  onProgress?: (msg: string) => void,
+): Promise<EnsureVisionResult> {
   const taskDir = path.join(modelsDir, "vision");
   await mkdir(taskDir, { recursive: true });
   await writeAtomic(path.join(taskDir, "task.yaml"), VISION_TASK_YAML);
@@ -336,7 +343,9 @@ export async function ensureVisionZoo(modelsDir: string, onProgress?: (msg: stri
       const ms = performance.now() - t0;
       result.built.push(v.name);
       result.buildMs[v.name] = ms;
-      onProgress?.(`vision: built ${v.name} (${(bytes.byteLength / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s)`);
+      onProgress?.(
+        `vision: built ${v.name} (${(bytes.byteLength / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s)`,
+      );
     }
     if (!existsSync(variantFile)) {
       bytes ??= new Uint8Array(await readFile(modelFile));

@@ -10,14 +10,28 @@ import { GRPC_PROTO_DIR, inferRequestFromWire } from "../../src/api/grpc.js";
 import { ApiError } from "../../src/api/types.js";
 
 // The options src/api/grpc.ts loads its service with (64-bit integers as decimal strings).
-const defs = protoLoader.loadSync("grpc_service.proto", { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [GRPC_PROTO_DIR] });
+const defs = protoLoader.loadSync("grpc_service.proto", {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [GRPC_PROTO_DIR],
+});
 const modelInfer = (defs["inference.GRPCInferenceService"] as protoLoader.ServiceDefinition).ModelInfer!;
 type Wire = Parameters<typeof inferRequestFromWire>[0];
 
 /** The request as the server's handler receives it after the bytes crossed the wire. */
-const overTheWire = (request: object): Wire => modelInfer.requestDeserialize(modelInfer.requestSerialize(request)) as Wire;
-const decode = (request: object, receivedAt = 1_700_000_000_000) => inferRequestFromWire(overTheWire({ model_name: "m", ...request }), receivedAt);
-const input = (name: string, datatype: string, shape: number[], contents?: object) => ({ name, datatype, shape, ...(contents ? { contents } : {}) });
+const overTheWire = (request: object): Wire =>
+  modelInfer.requestDeserialize(modelInfer.requestSerialize(request)) as Wire;
+const decode = (request: object, receivedAt = 1_700_000_000_000) =>
+  inferRequestFromWire(overTheWire({ model_name: "m", ...request }), receivedAt);
+const input = (name: string, datatype: string, shape: number[], contents?: object) => ({
+  name,
+  datatype,
+  shape,
+  ...(contents ? { contents } : {}),
+});
 const decodeError = (request: object): ApiError => {
   try {
     decode(request);
@@ -63,25 +77,44 @@ describe("typed contents", () => {
   });
 
   it("rejects values a narrow type cannot hold instead of wrapping them", () => {
-    expect(decodeError({ inputs: [input("x", "UINT8", [1], { uint_contents: [256] })] }).message).toMatch(/input 'x': element 0 \(256\) is out of range for UINT8/);
-    expect(decodeError({ inputs: [input("x", "INT8", [2], { int_contents: [0, 128] })] }).message).toMatch(/element 1 \(128\) is out of range for INT8/);
-    expect(decodeError({ inputs: [input("x", "INT16", [1], { int_contents: [-32769] })] }).message).toMatch(/out of range for INT16/);
-    expect(decodeError({ inputs: [input("x", "UINT16", [1], { uint_contents: [65536] })] }).message).toMatch(/out of range for UINT16/);
+    expect(decodeError({ inputs: [input("x", "UINT8", [1], { uint_contents: [256] })] }).message).toMatch(
+      /input 'x': element 0 \(256\) is out of range for UINT8/,
+    );
+    expect(decodeError({ inputs: [input("x", "INT8", [2], { int_contents: [0, 128] })] }).message).toMatch(
+      /element 1 \(128\) is out of range for INT8/,
+    );
+    expect(decodeError({ inputs: [input("x", "INT16", [1], { int_contents: [-32769] })] }).message).toMatch(
+      /out of range for INT16/,
+    );
+    expect(decodeError({ inputs: [input("x", "UINT16", [1], { uint_contents: [65536] })] }).message).toMatch(
+      /out of range for UINT16/,
+    );
   });
 
   it("says which contents field a datatype needs, and how many elements", () => {
     const stray = decodeError({ inputs: [input("x", "INT64", [1], { int_contents: [1] })] });
     expect(stray.status).toBe(400);
     expect(stray.message).toBe("input 'x': INT64 data goes in contents.int64_contents, not contents.int_contents");
-    expect(decodeError({ inputs: [input("x", "BOOL", [3], { bool_contents: [true] })] }).message).toBe("input 'x': shape [3] needs 3 elements, contents.bool_contents has 1");
-    expect(decodeError({ inputs: [input("x", "FP32", [1])] }).message).toMatch(/needs 1 elements, contents\.fp32_contents has 0/);
-    expect(decodeError({ inputs: [input("h", "FP16", [1], {})] }).message).toMatch(/FP16 has no typed contents field; send it in raw_input_contents/);
+    expect(decodeError({ inputs: [input("x", "BOOL", [3], { bool_contents: [true] })] }).message).toBe(
+      "input 'x': shape [3] needs 3 elements, contents.bool_contents has 1",
+    );
+    expect(decodeError({ inputs: [input("x", "FP32", [1])] }).message).toMatch(
+      /needs 1 elements, contents\.fp32_contents has 0/,
+    );
+    expect(decodeError({ inputs: [input("h", "FP16", [1], {})] }).message).toMatch(
+      /FP16 has no typed contents field; send it in raw_input_contents/,
+    );
   });
 });
 
 describe("raw_input_contents", () => {
   it("reads raw BYTES (4-byte little-endian length + bytes), FP16 and INT64 little-endian", () => {
-    const item = (s: string) => { const b = Buffer.alloc(4 + Buffer.byteLength(s)); b.writeUInt32LE(Buffer.byteLength(s), 0); b.write(s, 4); return b; };
+    const item = (s: string) => {
+      const b = Buffer.alloc(4 + Buffer.byteLength(s));
+      b.writeUInt32LE(Buffer.byteLength(s), 0);
+      b.write(s, 4);
+      return b;
+    };
     const i64 = Buffer.alloc(16);
     i64.writeBigInt64LE(-2n, 0);
     i64.writeBigInt64LE(2n ** 62n, 8);
@@ -102,10 +135,20 @@ describe("raw_input_contents", () => {
   });
 
   it("rejects mismatched byte counts, entry counts and raw mixed with contents", () => {
-    expect(decodeError({ inputs: [input("image", "FP32", [2, 2])], raw_input_contents: [Buffer.alloc(12)] }).message).toBe("input 'image': shape [2,2] of FP32 needs 16 bytes, got 12");
-    expect(decodeError({ inputs: [input("a", "FP32", [1]), input("b", "FP32", [1])], raw_input_contents: [Buffer.alloc(4)] }).message).toMatch(/raw_input_contents has 1 entries for 2 inputs/);
-    expect(decodeError({ inputs: [input("a", "FP32", [1], { fp32_contents: [1] })], raw_input_contents: [Buffer.alloc(4)] }).message).toMatch(/input 'a' has contents while raw_input_contents is used/);
-    expect(decodeError({ inputs: [input("s", "BYTES", [1])], raw_input_contents: [Buffer.from([5, 0, 0, 0, 1])] }).message).toMatch(/BYTES element 0 claims 5 bytes, only 1 remain/);
+    expect(
+      decodeError({ inputs: [input("image", "FP32", [2, 2])], raw_input_contents: [Buffer.alloc(12)] }).message,
+    ).toBe("input 'image': shape [2,2] of FP32 needs 16 bytes, got 12");
+    expect(
+      decodeError({ inputs: [input("a", "FP32", [1]), input("b", "FP32", [1])], raw_input_contents: [Buffer.alloc(4)] })
+        .message,
+    ).toMatch(/raw_input_contents has 1 entries for 2 inputs/);
+    expect(
+      decodeError({ inputs: [input("a", "FP32", [1], { fp32_contents: [1] })], raw_input_contents: [Buffer.alloc(4)] })
+        .message,
+    ).toMatch(/input 'a' has contents while raw_input_contents is used/);
+    expect(
+      decodeError({ inputs: [input("s", "BYTES", [1])], raw_input_contents: [Buffer.from([5, 0, 0, 0, 1])] }).message,
+    ).toMatch(/BYTES element 0 claims 5 bytes, only 1 remain/);
   });
 });
 
@@ -130,8 +173,21 @@ describe("the rest of the request", () => {
       },
       1_700_000_000_123,
     );
-    expect(req).toMatchObject({ model: "digits", version: "cnn-large", id: "r-7", outputs: [{ name: "probabilities" }], receivedAtUnixMs: 1_700_000_000_123 });
-    expect(req.parameters).toEqual({ slo_ms: 12.5, strict: true, priority: 2, deadline_unix_ms: 1_700_000_000_250, tag: "a/b", big: 7 });
+    expect(req).toMatchObject({
+      model: "digits",
+      version: "cnn-large",
+      id: "r-7",
+      outputs: [{ name: "probabilities" }],
+      receivedAtUnixMs: 1_700_000_000_123,
+    });
+    expect(req.parameters).toEqual({
+      slo_ms: 12.5,
+      strict: true,
+      priority: 2,
+      deadline_unix_ms: 1_700_000_000_250,
+      tag: "a/b",
+      big: 7,
+    });
   });
 
   it("leaves unset version, id and outputs undefined", () => {
@@ -144,7 +200,11 @@ describe("the rest of the request", () => {
 
   it("rejects a missing model name, unknown datatypes and negative dimensions", () => {
     expect(inferRequestFromWire.bind(null, overTheWire({ inputs: [] }), 0)).toThrow(/model_name is required/);
-    expect(decodeError({ inputs: [input("x", "FLOAT32", [1], {})] }).message).toMatch(/input 'x': datatype "FLOAT32" is not one of/);
-    expect(decodeError({ inputs: [input("x", "FP32", [-1])], raw_input_contents: [Buffer.alloc(4)] }).message).toMatch(/input 'x': shape must be an array of non-negative integers/);
+    expect(decodeError({ inputs: [input("x", "FLOAT32", [1], {})] }).message).toMatch(
+      /input 'x': datatype "FLOAT32" is not one of/,
+    );
+    expect(decodeError({ inputs: [input("x", "FP32", [-1])], raw_input_contents: [Buffer.alloc(4)] }).message).toMatch(
+      /input 'x': shape must be an array of non-negative integers/,
+    );
   });
 });

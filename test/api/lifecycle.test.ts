@@ -26,7 +26,17 @@ afterAll(async () => {
 describe("admission control and admin token", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ modelsDir: repo, httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "cnn-large", cores: 1 }], adminToken: "s3cret", autoscaler: "none", logLevel: "warn" });
+    server = await startServer({
+      modelsDir: repo,
+      httpPort: 0,
+      grpcPort: 0,
+      metricsPort: 0,
+      cores: 1,
+      deploy: [{ task: "digits", variant: "cnn-large", cores: 1 }],
+      adminToken: "s3cret",
+      autoscaler: "none",
+      logLevel: "warn",
+    });
   });
   afterAll(async () => {
     await server?.close(2000);
@@ -35,7 +45,14 @@ describe("admission control and admin token", () => {
   it("refuses requests beyond the queue bound at once with 429, and serves the rest", async () => {
     const body = batch(64);
     const results = await Promise.all(
-      Array.from({ length: 30 }, () => infer(server.httpUrl, "/v2/models/digits/infer", [{ name: "image", datatype: "FP32", shape: [64, 1, 28, 28], binary: body }], { parameters: { slo_ms: 60_000 } })),
+      Array.from({ length: 30 }, () =>
+        infer(
+          server.httpUrl,
+          "/v2/models/digits/infer",
+          [{ name: "image", datatype: "FP32", shape: [64, 1, 28, 28], binary: body }],
+          { parameters: { slo_ms: 60_000 } },
+        ),
+      ),
     );
     const refused = results.filter((r) => r.status === 429);
     expect(refused.length).toBeGreaterThan(0);
@@ -48,23 +65,49 @@ describe("admission control and admin token", () => {
     const denied = await post(server.httpUrl, "/v2/repository/models/digits/unload");
     expect(denied.status).toBe(401);
     expect(denied.json.error).toMatch(/Authorization: Bearer/);
-    expect((await post(server.httpUrl, "/v2/repository/models/digits/load", undefined, { authorization: "Bearer s3cret" })).status).toBe(200);
+    expect(
+      (await post(server.httpUrl, "/v2/repository/models/digits/load", undefined, { authorization: "Bearer s3cret" }))
+        .status,
+    ).toBe(200);
   });
 });
 
 describe("scale from zero", () => {
   it("starts an instance of a task that has none, making room by stopping an idle one", async () => {
-    const server = await startServer({ modelsDir: path.resolve("models"), httpPort: 0, grpcPort: 0, metricsPort: 0, cores: 1, deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }], autoscaler: "none", logLevel: "warn" });
+    const server = await startServer({
+      modelsDir: path.resolve("models"),
+      httpPort: 0,
+      grpcPort: 0,
+      metricsPort: 0,
+      cores: 1,
+      deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }],
+      autoscaler: "none",
+      logLevel: "warn",
+    });
     try {
       await new Promise((r) => setTimeout(r, 1100)); // digits becomes idle
       const raw = Array.from(digits.images.subarray(0, 784), (x) => Math.round(x * 255));
-      const r = await infer(server.httpUrl, "/v2/models/mnist-prep/infer", [{ name: "raw", datatype: "UINT8", shape: [1, 28, 28], data: raw }], { parameters: { slo_ms: 30_000 } });
+      const r = await infer(
+        server.httpUrl,
+        "/v2/models/mnist-prep/infer",
+        [{ name: "raw", datatype: "UINT8", shape: [1, 28, 28], data: raw }],
+        { parameters: { slo_ms: 30_000 } },
+      );
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       expect(r.json.parameters.variant).toBe("scale");
       expect(server.cluster.instances().map((i) => i.task)).toEqual(["mnist-prep"]);
       // a busy machine with no idle instance says so at once instead of queueing forever
-      const busy = Array.from({ length: 3 }, () => infer(server.httpUrl, "/v2/models/mnist-prep/infer", [{ name: "raw", datatype: "UINT8", shape: [64, 28, 28], binary: new Uint8Array(64 * 784) }], { parameters: { slo_ms: 30_000 } }));
-      const denied = await infer(server.httpUrl, "/v2/models/digits/infer", [{ name: "image", datatype: "FP32", shape: [1, 1, 28, 28], binary: batch(1) }]);
+      const busy = Array.from({ length: 3 }, () =>
+        infer(
+          server.httpUrl,
+          "/v2/models/mnist-prep/infer",
+          [{ name: "raw", datatype: "UINT8", shape: [64, 28, 28], binary: new Uint8Array(64 * 784) }],
+          { parameters: { slo_ms: 30_000 } },
+        ),
+      );
+      const denied = await infer(server.httpUrl, "/v2/models/digits/infer", [
+        { name: "image", datatype: "FP32", shape: [1, 1, 28, 28], binary: batch(1) },
+      ]);
       expect(denied.status).toBe(503);
       expect(denied.json.error).toMatch(/all 1 cores are busy/);
       await Promise.all(busy);
@@ -77,15 +120,42 @@ describe("scale from zero", () => {
 describe("graceful shutdown", () => {
   it("on SIGTERM stops admission, answers everything in flight and exits 0", async () => {
     const [http, grpc] = await Promise.all([freePort(), freePort()]);
-    const child = spawn(process.execPath, ["bin/sloserve.js", "serve", "--models", repo, "--port", String(http), "--grpc-port", String(grpc), "--cores", "1", "--deploy", "digits=cnn-large:1", "--log-level", "warn"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [
+        "bin/sloserve.js",
+        "serve",
+        "--models",
+        repo,
+        "--port",
+        String(http),
+        "--grpc-port",
+        String(grpc),
+        "--cores",
+        "1",
+        "--deploy",
+        "digits=cnn-large:1",
+        "--log-level",
+        "warn",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     const base = `http://127.0.0.1:${http}`;
-    for (let i = 0; i < 300 && !stderr.includes("sloserve is serving"); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !stderr.includes("sloserve is serving"); i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(stderr).toContain("sloserve is serving");
     const body = batch(32);
-    const inflight = Array.from({ length: 4 }, () => infer(base, "/v2/models/digits/infer", [{ name: "image", datatype: "FP32", shape: [32, 1, 28, 28], binary: body }], { parameters: { slo_ms: 60_000 } }));
+    const inflight = Array.from({ length: 4 }, () =>
+      infer(
+        base,
+        "/v2/models/digits/infer",
+        [{ name: "image", datatype: "FP32", shape: [32, 1, 28, 28], binary: body }],
+        { parameters: { slo_ms: 60_000 } },
+      ),
+    );
     await new Promise((r) => setTimeout(r, 100));
     child.kill("SIGTERM");
     const results = await Promise.all(inflight);

@@ -16,17 +16,30 @@ export interface ClientResponse {
   binary: Record<string, Uint8Array>;
 }
 
-export async function infer(base: string, path: string, inputs: ClientInput[], extra: { parameters?: Record<string, unknown>; outputs?: unknown[]; id?: string } = {}, headers: Record<string, string> = {}): Promise<ClientResponse> {
+export async function infer(
+  base: string,
+  path: string,
+  inputs: ClientInput[],
+  extra: { parameters?: Record<string, unknown>; outputs?: unknown[]; id?: string } = {},
+  headers: Record<string, string> = {},
+): Promise<ClientResponse> {
   const binaries = inputs.filter((i) => i.binary);
   const header = {
     ...(extra.id ? { id: extra.id } : {}),
     ...(extra.parameters ? { parameters: extra.parameters } : {}),
     ...(extra.outputs ? { outputs: extra.outputs } : {}),
-    inputs: inputs.map((i) => (i.binary ? { name: i.name, datatype: i.datatype, shape: i.shape, parameters: { binary_data_size: i.binary.byteLength } } : { name: i.name, datatype: i.datatype, shape: i.shape, data: i.data })),
+    inputs: inputs.map((i) =>
+      i.binary
+        ? { name: i.name, datatype: i.datatype, shape: i.shape, parameters: { binary_data_size: i.binary.byteLength } }
+        : { name: i.name, datatype: i.datatype, shape: i.shape, data: i.data },
+    ),
   };
   const json = Buffer.from(JSON.stringify(header));
   const body = binaries.length ? Buffer.concat([json, ...binaries.map((b) => Buffer.from(b.binary!))]) : json;
-  const h: Record<string, string> = { "content-type": binaries.length ? "application/octet-stream" : "application/json", ...headers };
+  const h: Record<string, string> = {
+    "content-type": binaries.length ? "application/octet-stream" : "application/json",
+    ...headers,
+  };
   if (binaries.length) h["inference-header-content-length"] = String(json.byteLength);
   const res = await fetch(`${base}${path}`, { method: "POST", headers: h, body });
   return readResponse(res);
@@ -55,8 +68,17 @@ export async function get(base: string, path: string): Promise<{ status: number;
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
 
-export async function post(base: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+export async function post(
+  base: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }

@@ -6,10 +6,20 @@ import { converge } from "../../src/autoscaler/actuator.js";
 import { LocalCluster } from "../../src/cluster/local/local-cluster.js";
 
 const MODELS = path.resolve("models");
-const cluster = new LocalCluster({ coreBudget: 2, host: "127.0.0.1", modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"), log: () => undefined });
+const cluster = new LocalCluster({
+  coreBudget: 2,
+  host: "127.0.0.1",
+  modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"),
+  log: () => undefined,
+});
 afterAll(() => cluster.shutdown());
 
-const shape = () => cluster.instances().filter((i) => i.state !== "stopped").map((i) => `${i.variant}×${i.cores}`).sort();
+const shape = () =>
+  cluster
+    .instances()
+    .filter((i) => i.state !== "stopped")
+    .map((i) => `${i.variant}×${i.cores}`)
+    .sort();
 
 describe("converge on the local backend", () => {
   it("starts, resizes in place, reports a short budget, and stops", async () => {
@@ -23,19 +33,37 @@ describe("converge on the local backend", () => {
     expect(r.short).toEqual([]);
 
     // 2 + 2 cores on a 2-core budget: the resize fits nothing more, the start is reported, not failed
-    r = await converge(cluster, "digits", { instances: [{ variant: "mlp-small", cores: 2 }, { variant: "mlp-small", cores: 2 }], reason: "test" });
+    r = await converge(cluster, "digits", {
+      instances: [
+        { variant: "mlp-small", cores: 2 },
+        { variant: "mlp-small", cores: 2 },
+      ],
+      reason: "test",
+    });
     expect(r.results).toEqual([]);
     expect(r.short).toHaveLength(1);
     expect(r.short[0]).toMatch(/start mlp-small to 2 cores needs 2 more, 0 of 2 free/);
     expect(shape()).toEqual(["mlp-small×2"]);
 
     // shrinking first frees the cores the start needs
-    r = await converge(cluster, "digits", { instances: [{ variant: "mlp-small", cores: 1 }, { variant: "mlp-small", cores: 1 }], reason: "test" });
-    expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([["resize", true], ["start", true]]);
+    r = await converge(cluster, "digits", {
+      instances: [
+        { variant: "mlp-small", cores: 1 },
+        { variant: "mlp-small", cores: 1 },
+      ],
+      reason: "test",
+    });
+    expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([
+      ["resize", true],
+      ["start", true],
+    ]);
     expect(shape()).toEqual(["mlp-small×1", "mlp-small×1"]);
 
     r = await converge(cluster, "digits", { instances: [], reason: "test", scope: "task" });
-    expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([["stop", true], ["stop", true]]);
+    expect(r.results.map((x) => [x.action.kind, x.ok])).toEqual([
+      ["stop", true],
+      ["stop", true],
+    ]);
     expect(cluster.coresInUse()).toBe(0);
   });
 });

@@ -2,7 +2,13 @@
 // from each 60-s history, the max per-second rate of the next 10 s.
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dayPoints, forecastMetrics, historiesAt, targetsAt, type ForecastMetrics } from "../../src/autoscaler/forecast/evaluate.js";
+import {
+  dayPoints,
+  forecastMetrics,
+  historiesAt,
+  targetsAt,
+  type ForecastMetrics,
+} from "../../src/autoscaler/forecast/evaluate.js";
 import { loadLstmForecaster, type LstmForecaster } from "../../src/autoscaler/forecast/lstm.js";
 import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../../src/autoscaler/forecast/types.js";
@@ -18,7 +24,11 @@ afterAll(async () => {
   await lstm.close();
 });
 
-async function score(f: Forecaster | ((h: number[]) => number), histories: Float32Array, targets: Float32Array): Promise<ForecastMetrics> {
+async function score(
+  f: Forecaster | ((h: number[]) => number),
+  histories: Float32Array,
+  targets: Float32Array,
+): Promise<ForecastMetrics> {
   const pred: number[] = [];
   for (let i = 0; i < targets.length; i++) {
     const h = Array.from(histories.subarray(i * 60, i * 60 + 60));
@@ -37,7 +47,9 @@ describe("load forecasters on held-out Twitter days", () => {
     const l = await score(lstm, histories, targets);
     const m = await score(new MaxTrendForecaster(), histories, targets);
     const last = await score((h) => h[h.length - 1]!, histories, targets);
-    console.log(`held-out MAE (events/s): lstm ${l.mae.toFixed(2)}, max-trend ${m.mae.toFixed(2)}, last value ${last.mae.toFixed(2)}; under-forecast share ${l.underRate.toFixed(2)} / ${m.underRate.toFixed(2)} / ${last.underRate.toFixed(2)}`);
+    console.log(
+      `held-out MAE (events/s): lstm ${l.mae.toFixed(2)}, max-trend ${m.mae.toFixed(2)}, last value ${last.mae.toFixed(2)}; under-forecast share ${l.underRate.toFixed(2)} / ${m.underRate.toFixed(2)} / ${last.underRate.toFixed(2)}`,
+    );
     expect(l.mae).toBeLessThan(m.mae);
     expect(m.mae).toBeLessThan(0.7 * last.mae);
     expect(l.underRate).toBeLessThan(0.6);

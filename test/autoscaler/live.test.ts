@@ -31,7 +31,14 @@ describe("themis on the local backend", () => {
       const body = float32Bytes(new Float32Array(3 * 224 * 224));
       const outcomes: Promise<number>[] = [];
       const send = () =>
-        outcomes.push(infer(server.httpUrl, `/v2/models/vision/versions/${VARIANT}/infer`, [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }], { parameters: { slo_ms: 20_000, binary_data_output: true } }).then((r) => r.status));
+        outcomes.push(
+          infer(
+            server.httpUrl,
+            `/v2/models/vision/versions/${VARIANT}/infer`,
+            [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }],
+            { parameters: { slo_ms: 20_000, binary_data_output: true } },
+          ).then((r) => r.status),
+        );
       const phase = async (rate: number, ms: number) => {
         const start = performance.now();
         let sent = 0;
@@ -55,19 +62,29 @@ describe("themis on the local backend", () => {
       await server.controller!.settle();
 
       const after = server.controller!.decisions.slice(decisionsBefore);
-      const resize = after.find((d: Decision) => d.plan.mode === "vertical" && d.changes.some((c) => c.startsWith("resize")));
+      const resize = after.find(
+        (d: Decision) => d.plan.mode === "vertical" && d.changes.some((c) => c.startsWith("resize")),
+      );
       expect(resize, JSON.stringify(after.map((d) => [d.plan.mode, d.plan.reason, d.changes]))).toBeDefined();
       const resizeDelay = resize!.at - stepClock;
       expect(resizeDelay).toBeLessThanOrEqual(3000);
       const consolidate = after.find((d) => d.at > resize!.at && d.plan.mode === "horizontal" && d.changes.length > 0);
-      expect(consolidate, `horizontal consolidation after the plateau: ${JSON.stringify(after.map((d) => [Math.round(d.at - stepClock), d.plan.mode, d.inputs.rateNow.toFixed(1), d.inputs.ratePred.toFixed(1), d.changes]))}`).toBeDefined();
+      expect(
+        consolidate,
+        `horizontal consolidation after the plateau: ${JSON.stringify(after.map((d) => [Math.round(d.at - stepClock), d.plan.mode, d.inputs.rateNow.toFixed(1), d.inputs.ratePred.toFixed(1), d.changes]))}`,
+      ).toBeDefined();
       expect(consolidate!.plan.instances.every((i) => i.cores === 1)).toBe(true);
       // Stabilisation: 5 agreeing decisions, 1 s apart, between the surge and the consolidation.
       expect(consolidate!.at - resize!.at).toBeGreaterThanOrEqual(4500);
       const bad = new Map<number, number>();
       for (const s of statuses) if (s !== 200) bad.set(s, (bad.get(s) ?? 0) + 1);
-      expect(Object.fromEntries(bad), `of ${statuses.length} requests; decisions ${JSON.stringify(after.map((d) => [Math.round(d.at - stepClock), d.plan.mode, d.inputs.rateNow.toFixed(1), d.inputs.queueLength, d.changes]))}`).toEqual({});
-      console.log(`step at ${(stepAt / 1000).toFixed(1)} s, drop at ${(dropAt / 1000).toFixed(1)} s; ${statuses.length} requests, low ${low.toFixed(1)} / high ${high.toFixed(1)} req/s; first in-place resize decided ${(resizeDelay / 1000).toFixed(1)} s after the step; consolidated at +${((consolidate!.at - resize!.at) / 1000).toFixed(1)} s`);
+      expect(
+        Object.fromEntries(bad),
+        `of ${statuses.length} requests; decisions ${JSON.stringify(after.map((d) => [Math.round(d.at - stepClock), d.plan.mode, d.inputs.rateNow.toFixed(1), d.inputs.queueLength, d.changes]))}`,
+      ).toEqual({});
+      console.log(
+        `step at ${(stepAt / 1000).toFixed(1)} s, drop at ${(dropAt / 1000).toFixed(1)} s; ${statuses.length} requests, low ${low.toFixed(1)} / high ${high.toFixed(1)} req/s; first in-place resize decided ${(resizeDelay / 1000).toFixed(1)} s after the step; consolidated at +${((consolidate!.at - resize!.at) / 1000).toFixed(1)} s`,
+      );
     } finally {
       await server.close(5000);
     }

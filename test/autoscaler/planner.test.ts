@@ -3,7 +3,8 @@ import { horizontal, vertical } from "../../src/autoscaler/planner/dp.js";
 import { gammaQuantile, lat, queueMs, throughput, unitFor } from "../../src/autoscaler/planner/model.js";
 import { THEMIS_PIPELINES } from "../../src/autoscaler/planner/pipelines.js";
 
-const shape = (p: ReturnType<typeof horizontal>) => p!.stages.map((s) => ({ replicas: s.replicas, cores: s.cores, batch: s.batch }));
+const shape = (p: ReturnType<typeof horizontal>) =>
+  p!.stages.map((s) => ({ replicas: s.replicas, cores: s.cores, batch: s.batch }));
 
 describe("Themis golden vector A1 (July-2024 semantics)", () => {
   const stages = [
@@ -123,6 +124,9 @@ describe("planner properties", () => {
     // a 5-µs model under an 80-ms SLO: as fine as 1,000 units allow, and still a plan
     const tiny = { alpha: 0.002, beta: 0.001, gamma: 0.001, zeta: 0.001 };
     expect(unitFor([tiny], 2, "v1", 80)).toBe(0.1);
-    expect(horizontal([tiny], { sloMs: 80, lambda: 500, bMax: 8, cMax: 1, semantics: "v1", unitMs: 0.1 })!.stages[0]!.replicas).toBe(1);
+    expect(
+      horizontal([tiny], { sloMs: 80, lambda: 500, bMax: 8, cMax: 1, semantics: "v1", unitMs: 0.1 })!.stages[0]!
+        .replicas,
+    ).toBe(1);
   });
 });

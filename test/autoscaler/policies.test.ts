@@ -10,8 +10,20 @@ import type { Observation, Plan, VariantInfo } from "../../src/autoscaler/types.
 import type { Instance } from "../../src/cluster/types.js";
 
 // Themis' video detector stage (EXPERIMENTS.md), ms
-const DETECTOR: VariantInfo = { name: "detector", accuracy: 0.9, maxBatch: 8, latency: { alpha: 148.82, beta: 37.49, gamma: 5.43, zeta: -15.48 }, loadMs: 3000 };
-const FASTER: VariantInfo = { name: "faster", accuracy: 0.8, maxBatch: 8, latency: { alpha: 30, beta: 8, gamma: 1, zeta: 2 }, loadMs: 2000 };
+const DETECTOR: VariantInfo = {
+  name: "detector",
+  accuracy: 0.9,
+  maxBatch: 8,
+  latency: { alpha: 148.82, beta: 37.49, gamma: 5.43, zeta: -15.48 },
+  loadMs: 3000,
+};
+const FASTER: VariantInfo = {
+  name: "faster",
+  accuracy: 0.8,
+  maxBatch: 8,
+  latency: { alpha: 30, beta: 8, gamma: 1, zeta: 2 },
+  loadMs: 2000,
+};
 
 function obs(over: Partial<Observation> & { now: number }, instances: [number, string?][] = [[1]]): Observation {
   return {
@@ -24,7 +36,12 @@ function obs(over: Partial<Observation> & { now: number }, instances: [number, s
     misses: 0,
     tightestBudgetMs: 780,
     avgBatch: 1,
-    instances: instances.map(([cores, variant], i) => ({ id: `i${i}`, variant: variant ?? "detector", cores, state: "ready" })),
+    instances: instances.map(([cores, variant], i) => ({
+      id: `i${i}`,
+      variant: variant ?? "detector",
+      cores,
+      state: "ready",
+    })),
     variants: [DETECTOR, FASTER],
     variant: "detector",
     coreBudget: 64,
@@ -78,8 +95,20 @@ describe("themis", () => {
 
 describe("themis on a pipeline", () => {
   // A1's stages as two tasks of one pipeline under a 1000-ms end-to-end SLO
-  const S0: VariantInfo = { name: "s0", accuracy: 0.9, maxBatch: 8, latency: { alpha: 84.7798, beta: 21.8676, gamma: 0.34754, zeta: -3.39346 }, loadMs: 3000 };
-  const S1: VariantInfo = { name: "s1", accuracy: 0.9, maxBatch: 8, latency: { alpha: 61.4977, beta: 3.81527, gamma: 14.9014, zeta: 11.0415 }, loadMs: 3000 };
+  const S0: VariantInfo = {
+    name: "s0",
+    accuracy: 0.9,
+    maxBatch: 8,
+    latency: { alpha: 84.7798, beta: 21.8676, gamma: 0.34754, zeta: -3.39346 },
+    loadMs: 3000,
+  };
+  const S1: VariantInfo = {
+    name: "s1",
+    accuracy: 0.9,
+    maxBatch: 8,
+    latency: { alpha: 61.4977, beta: 3.81527, gamma: 14.9014, zeta: 11.0415 },
+    loadMs: 3000,
+  };
   const stage = (v: VariantInfo, rate: number, cores: number[]): Observation => ({
     ...obs({ now: 0, rateNow: rate, ratePred: rate, sloMs: 1000 }),
     task: v.name,
@@ -90,17 +119,36 @@ describe("themis on a pipeline", () => {
 
   it("plans both stages jointly: A1's vertical answer on a surge, A1's horizontal answer once stable", () => {
     const t = new ThemisPolicy();
-    const surge = t.decidePipeline({ now: 0, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, [1]), stage(S1, 30, [1])] });
+    const surge = t.decidePipeline({
+      now: 0,
+      pipeline: "p",
+      sloMs: 1000,
+      stages: [stage(S0, 30, [1]), stage(S1, 30, [1])],
+    });
     expect(surge.map((p) => p.mode)).toEqual(["vertical", "vertical"]);
     expect(surge.map(shape)).toEqual([[6], [4]]);
     let plans = surge;
-    for (let k = 1; k <= 5; k++) plans = t.decidePipeline({ now: k * 1000, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, shape(plans[0]!)), stage(S1, 30, shape(plans[1]!))] });
+    for (let k = 1; k <= 5; k++)
+      plans = t.decidePipeline({
+        now: k * 1000,
+        pipeline: "p",
+        sloMs: 1000,
+        stages: [stage(S0, 30, shape(plans[0]!)), stage(S1, 30, shape(plans[1]!))],
+      });
     expect(plans.map((p) => p.mode)).toEqual(["horizontal", "horizontal"]);
-    expect(plans.map(shape)).toEqual([[1, 1, 1, 1], [1, 1, 1]]);
+    expect(plans.map(shape)).toEqual([
+      [1, 1, 1, 1],
+      [1, 1, 1],
+    ]);
   });
 
   it("gives each stage its own rate when a stage also serves direct traffic", () => {
-    const h = new HorizontalPolicy().decidePipeline({ now: 0, pipeline: "p", sloMs: 1000, stages: [stage(S0, 30, [1]), stage(S1, 60, [1])] });
+    const h = new HorizontalPolicy().decidePipeline({
+      now: 0,
+      pipeline: "p",
+      sloMs: 1000,
+      stages: [stage(S0, 30, [1]), stage(S1, 60, [1])],
+    });
     // stage 1 at 60 req/s batches 2: int(l(2,1)) = 156 ms → 12 req/s per instance → 5 (queue 16 ms)
     expect(h.map((p) => p.instances.length)).toEqual([4, 5]);
     expect(h.map((p) => p.batch)).toEqual([1, 2]);
@@ -134,7 +182,16 @@ describe("vertical (Sponge)", () => {
 
 describe("kpa (Knative)", () => {
   it("panics when the 6-s window wants twice the instances, never scales down while panicking, and halves at most", () => {
-    const k = new KpaPolicy({ targetConcurrency: 10, targetUtilization: 1, stableWindowMs: 60_000, panicWindowMs: 6_000, panicThreshold: 2, maxScaleDownRate: 2, maxScaleUpRate: 1000, minInstances: 1 });
+    const k = new KpaPolicy({
+      targetConcurrency: 10,
+      targetUtilization: 1,
+      stableWindowMs: 60_000,
+      panicWindowMs: 6_000,
+      panicThreshold: 2,
+      maxScaleDownRate: 2,
+      maxScaleUpRate: 1000,
+      minInstances: 1,
+    });
     let inst: [number, string?][] = [[1]];
     for (let t = 0; t < 60; t++) inst = apply(k.decide(obs({ now: t * 1000, concurrency: 5 }, inst)));
     expect(inst).toHaveLength(1);
@@ -202,13 +259,24 @@ describe("infaas (model autoscaler)", () => {
 
 describe("actuation plan", () => {
   it("resizes in place where it can, stops and shrinks before it grows and starts", () => {
-    const inst = (id: string, variant: string, cores: number) => ({ id, variant, cores, task: "t", state: "ready", inFlight: 0, run: () => undefined }) as Instance;
+    const inst = (id: string, variant: string, cores: number) =>
+      ({ id, variant, cores, task: "t", state: "ready", inFlight: 0, run: () => undefined }) as Instance;
     const current = [inst("a", "v", 1), inst("b", "v", 4), inst("c", "w", 1)];
-    const want = [{ variant: "v", cores: 2 }, { variant: "v", cores: 2 }, { variant: "v", cores: 1 }];
-    const show = (p: Plan) => diff(current, p).map((a) => `${a.kind} ${a.instance ?? a.variant} ${a.from ?? ""}→${a.cores}`);
+    const want = [
+      { variant: "v", cores: 2 },
+      { variant: "v", cores: 2 },
+      { variant: "v", cores: 1 },
+    ];
+    const show = (p: Plan) =>
+      diff(current, p).map((a) => `${a.kind} ${a.instance ?? a.variant} ${a.from ?? ""}→${a.cores}`);
     // a plan for variant v leaves w's instance (started on demand for requests v cannot serve) alone …
     expect(show({ instances: want, reason: "" })).toEqual(["resize b 4→2", "resize a 1→2", "start v →1"]);
     // … unless it is the task's whole deployment
-    expect(show({ instances: want, reason: "", scope: "task" })).toEqual(["stop c →1", "resize b 4→2", "resize a 1→2", "start v →1"]);
+    expect(show({ instances: want, reason: "", scope: "task" })).toEqual([
+      "stop c →1",
+      "resize b 4→2",
+      "resize a 1→2",
+      "start v →1",
+    ]);
   });
 });

@@ -18,10 +18,20 @@ function virtualTimers(overshootMs: number) {
   const queue: (() => void)[] = [];
   const timers: PacerTimers = {
     now: () => (t += 0.001),
-    sleep: (ms, then) => queue.push(() => { t += ms + overshootMs; then(); }),
-    poll: (then) => queue.push(() => { t += 0.02; then(); }),
+    sleep: (ms, then) =>
+      queue.push(() => {
+        t += ms + overshootMs;
+        then();
+      }),
+    poll: (then) =>
+      queue.push(() => {
+        t += 0.02;
+        then();
+      }),
   };
-  const drain = () => { while (queue.length) queue.shift()!(); };
+  const drain = () => {
+    while (queue.length) queue.shift()!();
+  };
   return { timers, drain, sleeps: () => queue.length };
 }
 
@@ -68,7 +78,13 @@ describe("open-loop pacer", () => {
   it("stops firing when aborted", async () => {
     const v = virtualTimers(0);
     const ac = new AbortController();
-    const r = runOpenLoop([0, 1, 2, 50, 60], (i) => { if (i === 2) ac.abort(); }, { timers: v.timers, signal: ac.signal });
+    const r = runOpenLoop(
+      [0, 1, 2, 50, 60],
+      (i) => {
+        if (i === 2) ac.abort();
+      },
+      { timers: v.timers, signal: ac.signal },
+    );
     v.drain();
     expect((await r).fired).toBe(3);
   });
@@ -98,7 +114,9 @@ describe("sweep", () => {
     const fake = async (rate: number) => {
       asked.push(rate);
       const p = rate / 10;
-      return { summary: { ok: 100, attainment: null, latencyMs: { p50: p / 2, p90: p, p95: p, p99: p, mean: p / 2, max: p } } };
+      return {
+        summary: { ok: 100, attainment: null, latencyMs: { p50: p / 2, p90: p, p95: p, p99: p, mean: p / 2, max: p } },
+      };
     };
     const r = await sweepRates(parseSweep("100:1000:100"), { p99Ms: 45 }, fake);
     expect(r.best).toBe(400);
@@ -107,11 +125,24 @@ describe("sweep", () => {
   });
 
   it("judges attainment targets, and needs an SLO for them", async () => {
-    const fake = async (rate: number) => ({ summary: { ok: 100, attainment: rate <= 200 ? 0.995 : 0.9, latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 } } });
+    const fake = async (rate: number) => ({
+      summary: {
+        ok: 100,
+        attainment: rate <= 200 ? 0.995 : 0.9,
+        latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 },
+      },
+    });
     expect((await sweepRates([100, 200, 300], { attainment: 0.99 }, fake)).best).toBe(200);
     expect((await sweepRates([300], { attainment: 0.99 }, fake)).best).toBeNull();
-    expect(() => missReason({ ok: 1, attainment: null, latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 } }, { attainment: 0.99 })).toThrow(/--slo-ms/);
-    expect(() => missReason({ ok: 1, attainment: 1, latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 } }, {})).toThrow(/--target/);
+    expect(() =>
+      missReason(
+        { ok: 1, attainment: null, latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 } },
+        { attainment: 0.99 },
+      ),
+    ).toThrow(/--slo-ms/);
+    expect(() =>
+      missReason({ ok: 1, attainment: 1, latencyMs: { p50: 1, p90: 1, p95: 1, p99: 1, mean: 1, max: 1 } }, {}),
+    ).toThrow(/--target/);
   });
 });
 
@@ -126,7 +157,9 @@ describe("schedules", () => {
     const u = buildSchedule({ kind: "synthetic", rate: 100, durationS: 1, arrival: "uniform" });
     expect(Array.from(u.times.slice(0, 3))).toEqual([0, 10, 20]);
     // a sweep overrides the rate
-    expect(buildSchedule({ kind: "synthetic", rate: 500, durationS: 2, arrival: "uniform" }, 50).times.length).toBe(100);
+    expect(buildSchedule({ kind: "synthetic", rate: 500, durationS: 2, arrival: "uniform" }, 50).times.length).toBe(
+      100,
+    );
   });
 
   it("slices and damps a Twitter-format trace, and rescales it to a target rate", () => {
@@ -140,7 +173,9 @@ describe("schedules", () => {
     const r = buildSchedule({ kind: "trace", file, format: "twitter", startS: 40, durationS: 20 }, 30);
     expect(r.times.length).toBeGreaterThan(570);
     expect(r.times.length).toBeLessThan(630);
-    expect(() => buildSchedule({ kind: "trace", file: path.join(dir, "nope"), format: "twitter" })).toThrow(/does not exist/);
+    expect(() => buildSchedule({ kind: "trace", file: path.join(dir, "nope"), format: "twitter" })).toThrow(
+      /does not exist/,
+    );
     expect(() => buildSchedule({ kind: "trace", file, format: "twitter", startS: 500 })).toThrow(/past the end/);
   });
 
@@ -153,11 +188,22 @@ describe("schedules", () => {
     expect(a.times.length).toBeGreaterThan(700); // ~300 + ~600
     expect(a.times.length).toBeLessThan(1100);
     const llm = path.join(dir, "llm.csv");
-    fs.writeFileSync(llm, "TIMESTAMP,ContextTokens,GeneratedTokens\n" + Array.from({ length: 40 }, (_, i) => `2023-11-16 18:15:${String(Math.floor(i / 2)).padStart(2, "0")}.${i % 2 ? "5" : "0"}000000,10,20`).join("\n") + "\n");
+    fs.writeFileSync(
+      llm,
+      "TIMESTAMP,ContextTokens,GeneratedTokens\n" +
+        Array.from(
+          { length: 40 },
+          (_, i) => `2023-11-16 18:15:${String(Math.floor(i / 2)).padStart(2, "0")}.${i % 2 ? "5" : "0"}000000,10,20`,
+        ).join("\n") +
+        "\n",
+    );
     const l = buildSchedule({ kind: "trace", file: llm, format: "azure-llm", startS: 5, durationS: 10 });
     expect(l.times.length).toBe(20);
     expect(l.times[0]).toBeCloseTo(0, 6);
-    expect(buildSchedule({ kind: "trace", file: llm, format: "azure-llm", startS: 5, durationS: 10, divideBy: 2 }).times.length).toBeLessThan(20);
+    expect(
+      buildSchedule({ kind: "trace", file: llm, format: "azure-llm", startS: 5, durationS: 10, divideBy: 2 }).times
+        .length,
+    ).toBeLessThan(20);
   });
 });
 
@@ -167,13 +213,21 @@ describe("request encoding", () => {
     expect(Array.from(rawBytes("INT64", [-2]))).toEqual([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     expect(Array.from(rawBytes("BYTES", ["hi"]))).toEqual([2, 0, 0, 0, 104, 105]);
     expect(Array.from(rawBytes("BOOL", [true, false]))).toEqual([1, 0]);
-    expect([toHalf(1), toHalf(-2), toHalf(0.5), toHalf(65504), toHalf(1e6)]).toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00]);
+    expect([toHalf(1), toHalf(-2), toHalf(0.5), toHalf(65504), toHalf(1e6)]).toEqual([
+      0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00,
+    ]);
     expect(concreteShape([-1, 1, 28, 28], 4)).toEqual([4, 1, 28, 28]);
     expect(concreteShape([-1, -1], 2)).toEqual([2, 1]);
   });
 
   it("reads sloserve's response parameters and tolerates servers without them", () => {
-    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear" })).toEqual({ sloMet: true, latencyUs: 1500, queueUs: 200, computeUs: undefined, variant: "linear" });
+    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear" })).toEqual({
+      sloMet: true,
+      latencyUs: 1500,
+      queueUs: 200,
+      computeUs: undefined,
+      variant: "linear",
+    });
     expect(serverSide({})).toBeNull();
     expect(serverSide(undefined)).toBeNull();
     expect(percentiles([3, 1, 2, 4]).p50).toBe(2);

@@ -3,8 +3,20 @@
 import path from "node:path";
 import { startServer } from "../../src/api/server.js";
 
-const opts = JSON.parse(process.argv[2]!) as { cores: number; deploy: { task: string; variant: string; cores: number }[] };
-const server = await startServer({ modelsDir: path.resolve("models"), httpPort: 0, grpcPort: 0, metricsPort: 0, cores: opts.cores, deploy: opts.deploy, autoscaler: "none", logLevel: "warn" });
+const opts = JSON.parse(process.argv[2]!) as {
+  cores: number;
+  deploy: { task: string; variant: string; cores: number }[];
+};
+const server = await startServer({
+  modelsDir: path.resolve("models"),
+  httpPort: 0,
+  grpcPort: 0,
+  metricsPort: 0,
+  cores: opts.cores,
+  deploy: opts.deploy,
+  autoscaler: "none",
+  logLevel: "warn",
+});
 process.send!({ httpUrl: server.httpUrl, grpcPort: server.grpcPort });
 process.once("SIGTERM", () => void server.close(1000).then(() => process.exit(0)));
 process.once("disconnect", () => void server.close(1000).then(() => process.exit(0)));

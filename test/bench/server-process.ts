@@ -15,7 +15,10 @@ export interface ServerChild {
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 export async function startServerProcess(opts: { cores: number; deploy: DeploySpec[] }): Promise<ServerChild> {
-  const child: ChildProcess = fork(path.join(HERE, "server-main.ts"), [JSON.stringify(opts)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child: ChildProcess = fork(path.join(HERE, "server-main.ts"), [JSON.stringify(opts)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const ready = await new Promise<{ httpUrl: string; grpcPort: number }>((resolve, reject) => {
     child.once("message", (m) => resolve(m as { httpUrl: string; grpcPort: number }));
     child.once("exit", (code) => reject(new Error(`server process exited with ${code} before it was ready`)));

@@ -6,12 +6,25 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
-const run = (args: string[]) => promisify(execFile)(process.execPath, ["bin/sloserve.js", "simulate", ...args], { timeout: 60_000 });
+const run = (args: string[]) =>
+  promisify(execFile)(process.execPath, ["bin/sloserve.js", "simulate", ...args], { timeout: 60_000 });
 
 describe("sloserve simulate", () => {
   it("replays synthetic arrivals through the product's policies and reports a summary and a series", async () => {
     const csv = path.join(os.tmpdir(), `sloserve-sim-${process.pid}.csv`);
-    const { stdout } = await run(["--task", "digits", "--rate", "200", "--duration", "20", "--scaling", "themis", "--json", "--series-csv", csv]);
+    const { stdout } = await run([
+      "--task",
+      "digits",
+      "--rate",
+      "200",
+      "--duration",
+      "20",
+      "--scaling",
+      "themis",
+      "--json",
+      "--series-csv",
+      csv,
+    ]);
     const s = JSON.parse(stdout);
     expect(s.requests).toBeGreaterThan(3500);
     expect(s.requests).toBeLessThan(4500);
@@ -23,7 +36,11 @@ describe("sloserve simulate", () => {
   });
 
   it("says what to fix for a bad invocation", async () => {
-    await expect(run(["--rate", "10", "--duration", "5"])).rejects.toMatchObject({ stderr: expect.stringMatching(/--task or --pipeline/) });
-    await expect(run(["--task", "nope", "--rate", "10", "--duration", "5"])).rejects.toMatchObject({ stderr: expect.stringMatching(/no task 'nope'.*have: .*digits/) });
+    await expect(run(["--rate", "10", "--duration", "5"])).rejects.toMatchObject({
+      stderr: expect.stringMatching(/--task or --pipeline/),
+    });
+    await expect(run(["--task", "nope", "--rate", "10", "--duration", "5"])).rejects.toMatchObject({
+      stderr: expect.stringMatching(/no task 'nope'.*have: .*digits/),
+    });
   });
 });

@@ -19,7 +19,9 @@ function findChromium(): string {
       // try the next name
     }
   }
-  throw new Error("chromium not found: the dashboard's browser test needs Debian's chromium. Install it with `sudo scripts/install-test-tools.sh` (apt-get install chromium), or point CHROMIUM_PATH at a Chromium binary.");
+  throw new Error(
+    "chromium not found: the dashboard's browser test needs Debian's chromium. Install it with `sudo scripts/install-test-tools.sh` (apt-get install chromium), or point CHROMIUM_PATH at a Chromium binary.",
+  );
 }
 
 describe("dashboard", () => {
@@ -40,7 +42,15 @@ describe("dashboard", () => {
     const errors: string[] = [];
     try {
       const image = float32Bytes(new Float32Array(28 * 28).map((_, i) => (i % 7) / 7));
-      const send = () => statuses.push(infer(server.httpUrl, "/v2/models/digits/infer", [{ name: "image", datatype: "FP32", shape: [1, 1, 28, 28], binary: image }], { parameters: { binary_data_output: true } }).then((r) => r.status));
+      const send = () =>
+        statuses.push(
+          infer(
+            server.httpUrl,
+            "/v2/models/digits/infer",
+            [{ name: "image", datatype: "FP32", shape: [1, 1, 28, 28], binary: image }],
+            { parameters: { binary_data_output: true } },
+          ).then((r) => r.status),
+        );
       // open loop: arrivals follow the clock, not the responses; a step up halfway makes the charts move
       const load = async (ms: number, rate: (elapsed: number) => number) => {
         const start = performance.now();
@@ -58,7 +68,10 @@ describe("dashboard", () => {
       const loadStart = performance.now();
       const loading = load(12_000, (t) => (t < 6000 ? 50 : 150));
 
-      browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+      browser = await chromium.launch({
+        executablePath,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+      });
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       page.on("pageerror", (e) => errors.push(e.message));
       page.on("console", (m) => {
@@ -70,13 +83,23 @@ describe("dashboard", () => {
       const firstFrame = Number(await page.getAttribute("#status", "data-t", { timeout: 10_000 }).catch(() => "0"));
 
       // the rate chart's latest point and the task's card both show the arrivals
-      await page.waitForFunction(() => Number((document.getElementById("chart-rate") as HTMLElement).dataset.latest) > 0, undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => Number((document.getElementById("chart-rate") as HTMLElement).dataset.latest) > 0,
+        undefined,
+        { timeout: 10_000 },
+      );
       const cardRate = await page.textContent('[data-target="digits"] [data-field="rate"]');
       expect(Number.parseFloat(cardRate ?? "")).toBeGreaterThan(0);
-      await page.waitForFunction(() => Number((document.getElementById("chart-latency") as HTMLElement).dataset.latest) > 0, undefined, { timeout: 5000 });
+      await page.waitForFunction(
+        () => Number((document.getElementById("chart-latency") as HTMLElement).dataset.latest) > 0,
+        undefined,
+        { timeout: 5000 },
+      );
       expect(Number(await page.getAttribute("#chart-fleet", "data-latest"))).toBeGreaterThanOrEqual(1);
       // …and keep coming over the event stream while the page stays put
-      await page.waitForFunction((t0) => Number(document.getElementById("status")!.dataset.t) > t0 + 2000, firstFrame, { timeout: 10_000 });
+      await page.waitForFunction((t0) => Number(document.getElementById("status")!.dataset.t) > t0 + 2000, firstFrame, {
+        timeout: 10_000,
+      });
       expect(await page.locator(".chart canvas").count()).toBeGreaterThanOrEqual(5);
 
       await page.waitForSelector('#decisions tbody tr[data-task="digits"]', { timeout: 10_000 });
@@ -91,7 +114,9 @@ describe("dashboard", () => {
 
       await page.click('nav a[data-tab="repository"]');
       await page.waitForSelector('#repository tr[data-variant="mlp-small"]', { timeout: 10_000 });
-      await page.waitForFunction(() => document.querySelectorAll("#repository .chart canvas").length > 0, undefined, { timeout: 5000 });
+      await page.waitForFunction(() => document.querySelectorAll("#repository .chart canvas").length > 0, undefined, {
+        timeout: 5000,
+      });
       expect(await page.textContent('#repository tr[data-variant="mlp-small"]')).toContain("measured");
       await page.screenshot({ path: "docs/dashboard-repository.png", fullPage: true });
       expect(errors).toEqual([]);

@@ -72,7 +72,23 @@ describe("LiveAggregator", () => {
       now += 1000;
       live.tick();
     }
-    for (let i = 0; i < 5; i++) live.decision({ at: i, task: "a", policy: "themis", mode: "vertical", reason: "r", changes: [], before: [], after: [], rateNow: 0, ratePred: 0, queueLength: 0, misses: 0, solverMs: 0, actuation: null });
+    for (let i = 0; i < 5; i++)
+      live.decision({
+        at: i,
+        task: "a",
+        policy: "themis",
+        mode: "vertical",
+        reason: "r",
+        changes: [],
+        before: [],
+        after: [],
+        rateNow: 0,
+        ratePred: 0,
+        queueLength: 0,
+        misses: 0,
+        solverMs: 0,
+        actuation: null,
+      });
     const h = live.history();
     expect(h.frames).toHaveLength(600);
     expect(h.frames.at(-1)!.t).toBe(700_000);
@@ -91,7 +107,9 @@ describe("LiveAggregator", () => {
     const t1 = performance.now();
     live.tick();
     const tickMs = performance.now() - t1;
-    console.log(`aggregator: ${perRequestUs.toFixed(3)} µs per request (arrival + outcome), ${tickMs.toFixed(3)} ms per one-second frame`);
+    console.log(
+      `aggregator: ${perRequestUs.toFixed(3)} µs per request (arrival + outcome), ${tickMs.toFixed(3)} ms per one-second frame`,
+    );
     expect(perRequestUs).toBeLessThan(2);
   });
 });

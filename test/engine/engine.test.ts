@@ -12,7 +12,11 @@ describe("Engine", () => {
     expect(engine.inputs).toEqual([{ name: "image", type: "float32", rowShape: [1, 28, 28] }]);
     const parts = [1, 3, 2].map((rows) => ({ rows, inputs: { image: image(rows) } }));
     const batched = await engine.runBatch(parts);
-    expect(batched.map((o) => o.probabilities!.dims)).toEqual([[1, 10], [3, 10], [2, 10]]);
+    expect(batched.map((o) => o.probabilities!.dims)).toEqual([
+      [1, 10],
+      [3, 10],
+      [2, 10],
+    ]);
     for (const [i, part] of parts.entries()) {
       const [alone] = await engine.runBatch([part]);
       const a = Array.from(alone!.probabilities!.data as Float32Array);
@@ -24,7 +28,9 @@ describe("Engine", () => {
 
   it("rejects a part whose data does not fill its rows, with the counts", async () => {
     const engine = await Engine.create(tinyDigitsModel(), { threads: 1 });
-    await expect(engine.runBatch([{ rows: 2, inputs: { image: image(1) } }])).rejects.toThrow(/needs 1568 values for 2 row\(s\), got 784/);
+    await expect(engine.runBatch([{ rows: 2, inputs: { image: image(1) } }])).rejects.toThrow(
+      /needs 1568 values for 2 row\(s\), got 784/,
+    );
     await engine.close();
   });
 

@@ -22,12 +22,30 @@ const TASK: TaskModel = { name: "t", sloMs: 100, variants: [FAST, MID, ACCURATE]
 let seq = 0;
 function req(over: Partial<Request> = {}): Request {
   seq += 1;
-  return { seq, id: String(seq), task: "t", arrival: 0, deadline: 100, priority: 1, rows: 1, minAccuracy: 0, lateOk: false, input: null, done: () => undefined, ...over };
+  return {
+    seq,
+    id: String(seq),
+    task: "t",
+    arrival: 0,
+    deadline: 100,
+    priority: 1,
+    rows: 1,
+    minAccuracy: 0,
+    lateOk: false,
+    input: null,
+    done: () => undefined,
+    ...over,
+  };
 }
 function ctx(now: number, instances: InstanceView[] = []): PolicyContext {
   return { now, task: TASK, variant: (n) => TASK.variants.find((v) => v.name === n), instances };
 }
-const inst = (variantName: string, cores = 1, inFlight = 0): InstanceView => ({ id: `${variantName}#1`, variant: variantName, cores, inFlight });
+const inst = (variantName: string, cores = 1, inFlight = 0): InstanceView => ({
+  id: `${variantName}#1`,
+  variant: variantName,
+  cores,
+  inFlight,
+});
 
 describe("queue", () => {
   it("orders by priority, then deadline (EDF) or arrival (FIFO), then arrival sequence", () => {

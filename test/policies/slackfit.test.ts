@@ -8,7 +8,14 @@ import { ConstantServiceModel, FitServiceModel, simulate, type SimTask, type Sim
 
 // A supernet of three subnets, l(b) = fixed + per·b on one core (default buckets: 20 ms = 0.2 × the
 // 100 ms SLO, from 3 ms): fast 3, 4, … 18 at b = 16; mid 8, 11, … ; accurate 18, 26, …
-const sub = (subnet: string, accuracy: number, fixed: number, per: number): VariantModel => ({ name: "super", subnet, accuracy, maxBatch: 16, latency: (b, c) => (fixed + per * b) / c, loadMs: 500 });
+const sub = (subnet: string, accuracy: number, fixed: number, per: number): VariantModel => ({
+  name: "super",
+  subnet,
+  accuracy,
+  maxBatch: 16,
+  latency: (b, c) => (fixed + per * b) / c,
+  loadMs: 500,
+});
 const FAST = sub("fast", 0.7, 2, 1);
 const MID = sub("mid", 0.74, 5, 3);
 const ACCURATE = sub("accurate", 0.76, 10, 8);
@@ -19,9 +26,27 @@ const TASK: TaskModel = { name: "t", sloMs: 100, variants: [SUPER, PLAIN] };
 let seq = 0;
 function req(over: Partial<Request> = {}): Request {
   seq += 1;
-  return { seq, id: String(seq), task: "t", arrival: 0, deadline: 100, priority: 1, rows: 1, minAccuracy: 0, lateOk: false, input: null, done: () => undefined, ...over };
+  return {
+    seq,
+    id: String(seq),
+    task: "t",
+    arrival: 0,
+    deadline: 100,
+    priority: 1,
+    rows: 1,
+    minAccuracy: 0,
+    lateOk: false,
+    input: null,
+    done: () => undefined,
+    ...over,
+  };
 }
-const ctx = (now: number): PolicyContext => ({ now, task: TASK, variant: (n) => TASK.variants.find((v) => v.name === n), instances: [] });
+const ctx = (now: number): PolicyContext => ({
+  now,
+  task: TASK,
+  variant: (n) => TASK.variants.find((v) => v.name === n),
+  instances: [],
+});
 const inst = (variant = "super", inFlight = 0): InstanceView => ({ id: `${variant}#1`, variant, cores: 1, inFlight });
 function queueOf(rs: Request[]): RequestQueue {
   const q = new RequestQueue("deadline");
@@ -111,7 +136,11 @@ describe("slackfit", () => {
 
   it("keeps only Pareto subnets in its table", () => {
     const dominated = sub("slow-and-worse", 0.72, 20, 10);
-    expect(paretoSubnets([FAST, dominated, MID, ACCURATE], 16, 1).map((s) => s.subnet)).toEqual(["fast", "mid", "accurate"]);
+    expect(paretoSubnets([FAST, dominated, MID, ACCURATE], 16, 1).map((s) => s.subnet)).toEqual([
+      "fast",
+      "mid",
+      "accurate",
+    ]);
   });
 
   it("is what task.yaml's `scheduling: slackfit` makes", () => {
@@ -165,7 +194,10 @@ describe("slackfit in the simulator", () => {
   });
 
   it("charges a constant-time subnet its own time", async () => {
-    const timed: SimVariant = { ...supernet, subnets: [{ name: "fast", accuracy: 0.7, predict: () => 7, service: new ConstantServiceModel(7) }] };
+    const timed: SimVariant = {
+      ...supernet,
+      subnets: [{ name: "fast", accuracy: 0.7, predict: () => 7, service: new ConstantServiceModel(7) }],
+    };
     const r = await simulate({
       tasks: [{ name: "t", sloMs: 100, scheduling: "slackfit", variants: [timed] }],
       arrivals: [{ target: "t", times: [0, 1000] }],

@@ -17,7 +17,15 @@ describe("profiler", () => {
       await fs.writeFile(path.join(root, "digits/small/model.onnx"), tinyDigitsModel());
       const variant = (await loadRepository(root)).tasks.get("digits")!.variants.get("small")!;
       const steps: number[] = [];
-      const p = await profileVariant(variant, { batches: [1, 4, 16], cores: [1, 2], budgetMs: 50, minSamples: 5, loadSamples: 3, resizeRounds: 2, onStep: (d) => steps.push(d) });
+      const p = await profileVariant(variant, {
+        batches: [1, 4, 16],
+        cores: [1, 2],
+        budgetMs: 50,
+        minSamples: 5,
+        loadSamples: 3,
+        resizeRounds: 2,
+        onStep: (d) => steps.push(d),
+      });
       expect(p.points).toHaveLength(6);
       for (const pt of p.points) {
         expect(pt.p50_ms).toBeGreaterThan(0);

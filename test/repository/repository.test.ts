@@ -107,9 +107,13 @@ describe("a broken repository is rejected with every problem at once", () => {
     const problems = await problemsOf(await repo(files));
     expect(problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/wrongname\/model\.onnx: input 'image' of the task is missing from the model \(it has: pixels\)/),
+        expect.stringMatching(
+          /wrongname\/model\.onnx: input 'image' of the task is missing from the model \(it has: pixels\)/,
+        ),
         expect.stringMatching(/wrongname\/model\.onnx: input 'pixels' is not in the task's signature/),
-        expect.stringMatching(/wrongshape\/model\.onnx: input 'image' has shape \[-1,784\] in the model but the task needs \[-1,1,28,28\]/),
+        expect.stringMatching(
+          /wrongshape\/model\.onnx: input 'image' has shape \[-1,784\] in the model but the task needs \[-1,1,28,28\]/,
+        ),
         expect.stringMatching(/wrongclasses\/model\.onnx: output 'probabilities' has shape \[-1,12\]/),
       ]),
     );
@@ -140,7 +144,9 @@ describe("a broken repository is rejected with every problem at once", () => {
     await fs.writeFile(path.join(root, "digits/linked/variant.yaml"), variantYaml("linked"));
     await fs.symlink(path.join(outside, "secret/model.onnx"), path.join(root, "digits/linked/model.onnx"));
     const problems = await problemsOf(root);
-    expect(problems.find((p) => p.startsWith("digits/escape/variant.yaml"))).toMatch(/name: use 1-64 lowercase letters/);
+    expect(problems.find((p) => p.startsWith("digits/escape/variant.yaml"))).toMatch(
+      /name: use 1-64 lowercase letters/,
+    );
     expect(problems.find((p) => p.startsWith("digits/Bad Name"))).toMatch(/not a valid name.*rename the folder/);
     expect(problems.find((p) => p.startsWith("digits/linked/model.onnx"))).toMatch(/outside the repository/);
     await expect(loadRepository(root, { tasks: ["../digits"] })).rejects.toThrow(/contains '\.\.'/);

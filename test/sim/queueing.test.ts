@@ -2,7 +2,13 @@
 // SimCluster instance): if the simulator's clock, batching or service times were off, the mean
 // waiting time would not match the textbook value.
 import { describe, expect, it } from "vitest";
-import { ConstantServiceModel, ExponentialServiceModel, Rng, simulate, type ServiceModel } from "../../src/sim/index.js";
+import {
+  ConstantServiceModel,
+  ExponentialServiceModel,
+  Rng,
+  simulate,
+  type ServiceModel,
+} from "../../src/sim/index.js";
 
 function poisson(n: number, meanGapMs: number, seed: number): Float64Array {
   const rng = new Rng(seed);
@@ -16,7 +22,14 @@ function poisson(n: number, meanGapMs: number, seed: number): Float64Array {
 }
 
 /** One task, `servers` 1-core instances, batch 1, FIFO, no deadline (nothing is ever dropped). */
-async function queue(service: ServiceModel, n: number, meanGapMs: number, servers: number, seed: number, slotsPerInstance?: number) {
+async function queue(
+  service: ServiceModel,
+  n: number,
+  meanGapMs: number,
+  servers: number,
+  seed: number,
+  slotsPerInstance?: number,
+) {
   const { summary } = await simulate({
     tasks: [
       {
@@ -25,7 +38,17 @@ async function queue(service: ServiceModel, n: number, meanGapMs: number, server
         lateOk: true,
         maxQueue: Number.MAX_SAFE_INTEGER,
         scheduling: "fifo",
-        variants: [{ name: "v", accuracy: 1, maxBatch: 1, fit: { alpha: 0, beta: 0, gamma: 0, zeta: service.median(1, 1) }, service, coldStart: 0, resize: 0 }],
+        variants: [
+          {
+            name: "v",
+            accuracy: 1,
+            maxBatch: 1,
+            fit: { alpha: 0, beta: 0, gamma: 0, zeta: service.median(1, 1) },
+            service,
+            coldStart: 0,
+            resize: 0,
+          },
+        ],
       },
     ],
     arrivals: [{ target: "q", times: poisson(n, meanGapMs, seed) }],
@@ -48,7 +71,9 @@ describe("simulator against queueing theory", () => {
     const expected = rho / (2 * mu * (1 - rho)); // 5 ms
     const s = await queue(new ConstantServiceModel(D), 400_000, 1 / lambda, 1, 2024);
     const err = s.waitMeanMs / expected - 1;
-    console.log(`M/D/1 ρ=${rho}: mean wait ${s.waitMeanMs.toFixed(4)} ms vs ${expected} ms closed form (${(100 * err).toFixed(2)} %); ${Math.round(s.requestsPerWallSecond)} simulated req/s`);
+    console.log(
+      `M/D/1 ρ=${rho}: mean wait ${s.waitMeanMs.toFixed(4)} ms vs ${expected} ms closed form (${(100 * err).toFixed(2)} %); ${Math.round(s.requestsPerWallSecond)} simulated req/s`,
+    );
     expect(Math.abs(err)).toBeLessThan(0.02);
     expect(s.latencyMeanMs - s.waitMeanMs).toBeCloseTo(D, 9);
   });
@@ -65,7 +90,9 @@ describe("simulator against queueing theory", () => {
     const expected = erlangC / (c * mu - lambda); // 3.33 ms
     const s = await queue(new ExponentialServiceModel(mean), 400_000, 1 / lambda, c, 11, 1);
     const err = s.waitMeanMs / expected - 1;
-    console.log(`M/M/2 ρ=${rho}: mean wait ${s.waitMeanMs.toFixed(4)} ms vs ${expected.toFixed(4)} ms closed form (${(100 * err).toFixed(2)} %)`);
+    console.log(
+      `M/M/2 ρ=${rho}: mean wait ${s.waitMeanMs.toFixed(4)} ms vs ${expected.toFixed(4)} ms closed form (${(100 * err).toFixed(2)} %)`,
+    );
     expect(Math.abs(err)).toBeLessThan(0.02);
   });
 });

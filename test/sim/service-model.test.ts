@@ -4,10 +4,24 @@ import { FitServiceModel, ProfileServiceModel, sampleDuration, medianDuration } 
 import { Rng } from "../../src/sim/rng.js";
 import { LatencyHistogram } from "../../src/sim/histogram.js";
 
-const pt = (batch: number, cores: number, p50: number, p99: number): ProfilePoint => ({ batch, cores, p50_ms: p50, p99_ms: p99, mean_ms: p50, samples: 10 });
+const pt = (batch: number, cores: number, p50: number, p99: number): ProfilePoint => ({
+  batch,
+  cores,
+  p50_ms: p50,
+  p99_ms: p99,
+  mean_ms: p50,
+  samples: 10,
+});
 
 // a small grid in the shape the profiler writes (b ∈ {1,2,4}, c ∈ {1,2})
-const points = [pt(1, 1, 40, 44), pt(2, 1, 80, 90), pt(4, 1, 150, 160), pt(1, 2, 20, 30), pt(2, 2, 36, 40), pt(4, 2, 70, 75)];
+const points = [
+  pt(1, 1, 40, 44),
+  pt(2, 1, 80, 90),
+  pt(4, 1, 150, 160),
+  pt(1, 2, 20, 30),
+  pt(2, 2, 36, 40),
+  pt(4, 2, 70, 75),
+];
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -101,7 +115,7 @@ describe("FitServiceModel", () => {
 
   it("puts the fit at the p99 of the spread by default", () => {
     const m = new FitServiceModel(fit, { spread: 1.5 });
-    const l = 148.82 * 2 / 4 + 37.49 * 2 + 5.43 / 4 - 15.48;
+    const l = (148.82 * 2) / 4 + 37.49 * 2 + 5.43 / 4 - 15.48;
     expect(m.p99(2, 4)).toBeCloseTo(l, 9);
     expect(m.median(2, 4)).toBeCloseTo(l / 1.5, 9);
   });

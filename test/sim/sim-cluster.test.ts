@@ -18,9 +18,17 @@ function setup(nodes: number[], runtime: Partial<SimRuntime> = {}, placement?: P
 
 const req = (rows = 1) => ({ rows }) as unknown as Request;
 
-function runBatch(cluster: SimCluster, id: string, clock: VirtualClock, rows: number, log: [number, BatchResult][]): void {
+function runBatch(
+  cluster: SimCluster,
+  id: string,
+  clock: VirtualClock,
+  rows: number,
+  log: [number, BatchResult][],
+): void {
   const inst = cluster.instances().find((i) => i.id === id)!;
-  inst.run({ task: "t", variant: "v", requests: Array.from({ length: rows }, () => req()) }, (r) => log.push([clock.now(), r]));
+  inst.run({ task: "t", variant: "v", requests: Array.from({ length: rows }, () => req()) }, (r) =>
+    log.push([clock.now(), r]),
+  );
 }
 
 describe("SimCluster", () => {

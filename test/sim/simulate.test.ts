@@ -1,7 +1,18 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadRepository } from "../../src/repository/repository.js";
-import { ConstantServiceModel, FitServiceModel, RECORD_STATUS, Rng, Z99, simulate, simTaskFromRepository, type SimTask, type SimulationConfig, type SimSummary } from "../../src/sim/index.js";
+import {
+  ConstantServiceModel,
+  FitServiceModel,
+  RECORD_STATUS,
+  Rng,
+  Z99,
+  simulate,
+  simTaskFromRepository,
+  type SimTask,
+  type SimulationConfig,
+  type SimSummary,
+} from "../../src/sim/index.js";
 
 /** Poisson arrivals whose rate changes at the given times: [[fromMs, reqPerS], ...]. */
 function poissonSteps(steps: [number, number][], endMs: number, seed: number): number[] {
@@ -28,14 +39,36 @@ function videoTask(scaling: string): SimTask {
     sloMs: 780,
     scheduling: "edf",
     scaling,
-    variants: [{ name: "detector", accuracy: 0.9, maxBatch: 8, fit: detectorFit, service: new FitServiceModel(detectorFit, { spread: 1.1 }), coldStart: COLD_STARTS, resize: RESIZES }],
+    variants: [
+      {
+        name: "detector",
+        accuracy: 0.9,
+        maxBatch: 8,
+        fit: detectorFit,
+        service: new FitServiceModel(detectorFit, { spread: 1.1 }),
+        coldStart: COLD_STARTS,
+        resize: RESIZES,
+      },
+    ],
   };
 }
 
 function stepConfig(seed: number, scaling = "themis"): SimulationConfig {
   return {
     tasks: [videoTask(scaling)],
-    arrivals: [{ target: "video", times: poissonSteps([[0, 2], [60_000, 15]], 120_000, seed) }],
+    arrivals: [
+      {
+        target: "video",
+        times: poissonSteps(
+          [
+            [0, 2],
+            [60_000, 15],
+          ],
+          120_000,
+          seed,
+        ),
+      },
+    ],
     deployment: [{ task: "video", variant: "detector", cores: 1 }],
     nodes: { count: 2, cores: 8 },
     seed,
@@ -102,7 +135,9 @@ describe("simulate", () => {
     expect(series.instances[sec]).toBe(1);
     expect(series.cores[sec + 1]!).toBeGreaterThan(series.cores[59]!);
     // and any instance the controller started paid a measured cold start
-    for (const d of decisions) if (d.changes.some((c) => c.startsWith("start")) && d.actuation?.failed.length === 0 && d.changes.length === 1) expect(COLD_STARTS).toContain(d.actuation.ms);
+    for (const d of decisions)
+      if (d.changes.some((c) => c.startsWith("start")) && d.actuation?.failed.length === 0 && d.changes.length === 1)
+        expect(COLD_STARTS).toContain(d.actuation.ms);
     expect(summary.attainmentPct).toBeGreaterThan(90);
   });
 
@@ -111,15 +146,38 @@ describe("simulate", () => {
       name: "t",
       sloMs: 2000,
       scheduling: "edf",
-      variants: [{ name: "v", accuracy: 1, maxBatch: 1, fit: { alpha: 0, beta: 0, gamma: 0, zeta: 10 }, service: new ConstantServiceModel(10), coldStart: 500, resize: 0 }],
+      variants: [
+        {
+          name: "v",
+          accuracy: 1,
+          maxBatch: 1,
+          fit: { alpha: 0, beta: 0, gamma: 0, zeta: 10 },
+          service: new ConstantServiceModel(10),
+          coldStart: 500,
+          resize: 0,
+        },
+      ],
     };
     // no deployment: the server's on-demand scaler starts an instance for the first request
-    const { summary, records } = await simulate({ tasks: [task], arrivals: [{ target: "t", times: [0, 100] }], nodes: [4], records: true });
+    const { summary, records } = await simulate({
+      tasks: [task],
+      arrivals: [{ target: "t", times: [0, 100] }],
+      nodes: [4],
+      records: true,
+    });
     expect(Array.from(records!.finish)).toEqual([510, 520]);
     expect(summary.latencyMeanMs).toBeCloseTo((510 + 420) / 2, 1);
     expect(summary.met).toBe(2);
     // the same with the deployment paying its cold start at t = 0
-    const cold = await simulate({ tasks: [task], arrivals: [{ target: "t", times: [0] }], nodes: [4], deployment: [{ task: "t", variant: "v", cores: 1 }], coldDeployment: true, onDemand: false, records: true });
+    const cold = await simulate({
+      tasks: [task],
+      arrivals: [{ target: "t", times: [0] }],
+      nodes: [4],
+      deployment: [{ task: "t", variant: "v", cores: 1 }],
+      coldDeployment: true,
+      onDemand: false,
+      records: true,
+    });
     expect(Array.from(cold.records!.finish)).toEqual([510]);
   });
 
@@ -128,7 +186,17 @@ describe("simulate", () => {
       name: "t",
       sloMs: 1000,
       scheduling: "edf",
-      variants: [{ name: "v", accuracy: 1, maxBatch: 4, fit: { alpha: 0, beta: 0, gamma: 0, zeta: 50 }, service: new ConstantServiceModel(50), coldStart: 0, resize: 0 }],
+      variants: [
+        {
+          name: "v",
+          accuracy: 1,
+          maxBatch: 4,
+          fit: { alpha: 0, beta: 0, gamma: 0, zeta: 50 },
+          service: new ConstantServiceModel(50),
+          coldStart: 0,
+          resize: 0,
+        },
+      ],
     };
     const { summary, records } = await simulate({
       tasks: [task],
@@ -148,10 +216,19 @@ describe("simulate", () => {
     const arrivals = [{ target: "vision", times: poissonSteps([[0, 5]], 20_000, 1) }];
     const deployment = [{ task: "vision", variant: "resnet18", cores: 1 }];
     // fixed at one core: single-row batches take what was measured on one core
-    const fixed = await simulate({ tasks: [simTaskFromRepository(task, { scaling: undefined })], arrivals, deployment, nodes: [1], seed: 1, records: true, onDemand: false });
+    const fixed = await simulate({
+      tasks: [simTaskFromRepository(task, { scaling: undefined })],
+      arrivals,
+      deployment,
+      nodes: [1],
+      seed: 1,
+      records: true,
+      onDemand: false,
+    });
     const rec = fixed.records!;
     const times: number[] = [];
-    for (let i = 0; i < rec.target.length; i++) if (rec.batchRows[i] === 1 && RECORD_STATUS[rec.status[i]!] !== "dropped") times.push(rec.computeMs[i]!);
+    for (let i = 0; i < rec.target.length; i++)
+      if (rec.batchRows[i] === 1 && RECORD_STATUS[rec.status[i]!] !== "dropped") times.push(rec.computeMs[i]!);
     times.sort((a, b) => a - b);
     expect(times.length).toBeGreaterThan(50);
     // the sample median of n lognormal draws has a relative standard error of about 1.25·σ/√n
@@ -170,7 +247,17 @@ describe("simulate", () => {
       name,
       sloMs: 1000,
       scheduling: "edf",
-      variants: [{ name: "v", accuracy, maxBatch: 4, fit: { alpha: 0, beta: 0, gamma: 0, zeta: ms }, service: new ConstantServiceModel(ms), coldStart: 0, resize: 0 }],
+      variants: [
+        {
+          name: "v",
+          accuracy,
+          maxBatch: 4,
+          fit: { alpha: 0, beta: 0, gamma: 0, zeta: ms },
+          service: new ConstantServiceModel(ms),
+          coldStart: 0,
+          resize: 0,
+        },
+      ],
     });
     const { summary, records } = await simulate({
       tasks: [stage("a", 10, 0.9), stage("b", 20, 0.8)],
@@ -189,18 +276,45 @@ describe("simulate", () => {
     expect(Array.from(records!.computeMs)).toEqual([30, 30, Number.NaN]);
     expect(Array.from(records!.status).map((x) => RECORD_STATUS[x])).toEqual(["met", "met", "dropped"]);
     expect(summary.meanAccuracy).toBeCloseTo(0.72, 12);
-    expect(summary.perTarget).toEqual({ ab: { requests: 3, met: 2, attainmentPct: (200 / 3) } });
+    expect(summary.perTarget).toEqual({ ab: { requests: 3, met: 2, attainmentPct: 200 / 3 } });
   });
 
   it("lets Themis plan a whole pipeline and resize its stages in place", async () => {
     const classifierFit = { alpha: 34.69, beta: 2.06, gamma: 19.48, zeta: 14.26 };
     const video = videoTask("themis");
     video.scaling = undefined;
-    const classifier: SimTask = { name: "classifier", sloMs: 780, scheduling: "edf", variants: [{ name: "c", accuracy: 0.8, maxBatch: 8, fit: classifierFit, service: new FitServiceModel(classifierFit, { spread: 1.1 }), coldStart: COLD_STARTS, resize: RESIZES }] };
+    const classifier: SimTask = {
+      name: "classifier",
+      sloMs: 780,
+      scheduling: "edf",
+      variants: [
+        {
+          name: "c",
+          accuracy: 0.8,
+          maxBatch: 8,
+          fit: classifierFit,
+          service: new FitServiceModel(classifierFit, { spread: 1.1 }),
+          coldStart: COLD_STARTS,
+          resize: RESIZES,
+        },
+      ],
+    };
     const { summary, decisions } = await simulate({
       tasks: [video, classifier],
       pipelines: [{ name: "video-pipeline", stages: ["video", "classifier"], sloMs: 780, scaling: "themis" }],
-      arrivals: [{ target: "video-pipeline", times: poissonSteps([[0, 2], [40_000, 12]], 80_000, 5) }],
+      arrivals: [
+        {
+          target: "video-pipeline",
+          times: poissonSteps(
+            [
+              [0, 2],
+              [40_000, 12],
+            ],
+            80_000,
+            5,
+          ),
+        },
+      ],
       deployment: [
         { task: "video", variant: "detector", cores: 1 },
         { task: "classifier", variant: "c", cores: 1 },
@@ -218,9 +332,17 @@ describe("simulate", () => {
 
   it("rejects malformed input with a clear message", async () => {
     const base = stepConfig(1);
-    await expect(simulate({ ...base, arrivals: [{ target: "video", times: [5, 1] }] })).rejects.toThrow(/sorted ascending/);
-    await expect(simulate({ ...base, arrivals: [{ target: "nope", times: [1] }] })).rejects.toThrow(/unknown task or pipeline 'nope'/);
-    await expect(simulate({ ...base, deployment: [{ task: "video", variant: "x", cores: 1 }] })).rejects.toThrow(/unknown variant 'x'/);
-    await expect(simulate({ ...base, deployment: [{ task: "video", variant: "detector", cores: 9 }] })).rejects.toThrow(/does not fit/);
+    await expect(simulate({ ...base, arrivals: [{ target: "video", times: [5, 1] }] })).rejects.toThrow(
+      /sorted ascending/,
+    );
+    await expect(simulate({ ...base, arrivals: [{ target: "nope", times: [1] }] })).rejects.toThrow(
+      /unknown task or pipeline 'nope'/,
+    );
+    await expect(simulate({ ...base, deployment: [{ task: "video", variant: "x", cores: 1 }] })).rejects.toThrow(
+      /unknown variant 'x'/,
+    );
+    await expect(simulate({ ...base, deployment: [{ task: "video", variant: "detector", cores: 9 }] })).rejects.toThrow(
+      /does not fit/,
+    );
   });
 });

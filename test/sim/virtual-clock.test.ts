@@ -87,10 +87,11 @@ describe("VirtualClock", () => {
   it("stop() ends the run after the current event", async () => {
     const clock = new VirtualClock();
     const seen: number[] = [];
-    for (const t of [1, 2, 3]) clock.setTimer(t, () => {
-      seen.push(t);
-      if (t === 2) clock.stop();
-    });
+    for (const t of [1, 2, 3])
+      clock.setTimer(t, () => {
+        seen.push(t);
+        if (t === 2) clock.stop();
+      });
     await clock.runUntil(10);
     expect(seen).toEqual([1, 2]);
     expect(clock.now()).toBe(2);

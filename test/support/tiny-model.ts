@@ -19,7 +19,11 @@ export function tinyDigitsModel(opts: TinyOptions = {}): Uint8Array {
   const rand = seededRandom(7);
   const x = g.input(opts.inputName ?? "image", (opts.inputType ?? DType.FLOAT) as 1, ["batch", ...rowShape]);
   const flat = g.op("Flatten", [x], { axis: 1 });
-  const w = g.weight("w", Float32Array.from({ length: features * classes }, () => rand() - 0.5), [features, classes]);
+  const w = g.weight(
+    "w",
+    Float32Array.from({ length: features * classes }, () => rand() - 0.5),
+    [features, classes],
+  );
   const logits = g.op("MatMul", [flat, w]);
   g.rename(g.op("Softmax", [logits], { axis: 1 }), opts.outputName ?? "probabilities");
   g.output(opts.outputName ?? "probabilities", DType.FLOAT, ["batch", classes]);

@@ -37,7 +37,9 @@ describe("counts → arrivals → counts", () => {
   it("fractional counts round up with their fractional probability; poisson counts redraw the number", () => {
     const tr = arrivalsFromCounts(perSecond(new Array(20_000).fill(0.25)), { seed: 3 });
     expect(Math.abs(tr.times.length - 5000)).toBeLessThan(250);
-    const pc = countsFromArrivals(arrivalsFromCounts(perSecond(new Array(5000).fill(20)), { count: "poisson", seed: 4 }));
+    const pc = countsFromArrivals(
+      arrivalsFromCounts(perSecond(new Array(5000).fill(20)), { count: "poisson", seed: 4 }),
+    );
     const s = seriesStats(pc);
     expect(Math.abs(s.mean - 20)).toBeLessThan(0.3);
     expect(s.cv * s.cv * s.mean).toBeGreaterThan(0.9); // variance ≈ mean, unlike the exact mode's 0
@@ -59,8 +61,20 @@ describe("counts → arrivals → counts", () => {
   });
 
   it("merges streams in time order, labelling each request with its stream and keeping columns", () => {
-    const s1: ArrivalTrace = { times: Float64Array.from([1, 5, 9]), durationMs: 10, budgetsMs: Float64Array.from([100, 101, 102]), columns: { tok: Int32Array.from([7, 8, 9]) }, meta: newMeta("a") };
-    const s2: ArrivalTrace = { times: Float64Array.from([2, 5, 20]), durationMs: 30, budgetsMs: Float64Array.from([200, 201, 202]), columns: { tok: Int32Array.from([1, 2, 3]) }, meta: newMeta("b") };
+    const s1: ArrivalTrace = {
+      times: Float64Array.from([1, 5, 9]),
+      durationMs: 10,
+      budgetsMs: Float64Array.from([100, 101, 102]),
+      columns: { tok: Int32Array.from([7, 8, 9]) },
+      meta: newMeta("a"),
+    };
+    const s2: ArrivalTrace = {
+      times: Float64Array.from([2, 5, 20]),
+      durationMs: 30,
+      budgetsMs: Float64Array.from([200, 201, 202]),
+      columns: { tok: Int32Array.from([1, 2, 3]) },
+      meta: newMeta("b"),
+    };
     const m = mergeArrivals([s1, s2]);
     expect(Array.from(m.times)).toEqual([1, 2, 5, 5, 9, 20]);
     expect(Array.from(m.columns!.stream!)).toEqual([0, 1, 0, 1, 0, 1]);
@@ -76,10 +90,19 @@ describe("counts → arrivals → counts", () => {
 
 describe("slicing", () => {
   it("series: a window of bins, rebased, gaps clipped, offset remembered", () => {
-    const s = perSecond([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [[2, 5], [8, 9]]);
+    const s = perSecond(
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [
+        [2, 5],
+        [8, 9],
+      ],
+    );
     const w = sliceSeries(s, { startS: 3, endS: 9 });
     expect(Array.from(w.counts)).toEqual([3, 4, 5, 6, 7, 8]);
-    expect(w.gaps).toEqual([[0, 2], [5, 6]]);
+    expect(w.gaps).toEqual([
+      [0, 2],
+      [5, 6],
+    ]);
     expect(w.meta.offsetS).toBe(3);
     const ww = sliceSeries(w, { startS: 1, durationS: 2 });
     expect(Array.from(ww.counts)).toEqual([4, 5]);
@@ -153,7 +176,13 @@ describe("rescaling", () => {
   });
 
   it("thinning carries budgets and columns with their requests", () => {
-    const tr: ArrivalTrace = { times: Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7]), durationMs: 8, budgetsMs: Float64Array.from([0, 10, 20, 30, 40, 50, 60, 70]), columns: { k: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]) }, meta: newMeta("t") };
+    const tr: ArrivalTrace = {
+      times: Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+      durationMs: 8,
+      budgetsMs: Float64Array.from([0, 10, 20, 30, 40, 50, 60, 70]),
+      columns: { k: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]) },
+      meta: newMeta("t"),
+    };
     const th = thinArrivals(tr, 0.5, 3);
     expect(th.times.length).toBeGreaterThan(0);
     th.times.forEach((t, i) => {

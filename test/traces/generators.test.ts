@@ -86,8 +86,8 @@ describe("Poisson and gamma arrivals", () => {
     const smooth = seriesStats(countsFromArrivals(gammaArrivals(100, 0.25, 600, 9)));
     const bursty = seriesStats(countsFromArrivals(gammaArrivals(100, 4, 600, 9)));
     // Index of dispersion of a renewal process's counts tends to its CV².
-    expect((smooth.cv ** 2 * smooth.mean)).toBeLessThan(0.4);
-    expect((bursty.cv ** 2 * bursty.mean)).toBeGreaterThan(2.5);
+    expect(smooth.cv ** 2 * smooth.mean).toBeLessThan(0.4);
+    expect(bursty.cv ** 2 * bursty.mean).toBeGreaterThan(2.5);
   });
 
   it("is deterministic per seed", () => {
@@ -124,7 +124,9 @@ describe("rate shapes", () => {
     const tr = generateArrivals({ rate: ramp, durationS: 500, seed: 4 });
     // Expected per 100 s: 1500, 2500, 3500, 4500, then 5000 flat.
     const expected = [1500, 2500, 3500, 4500, 5000];
-    expected.forEach((e, q) => expect(Math.abs(countIn(tr.times, q * 100, q * 100 + 100) - e)).toBeLessThan(4 * Math.sqrt(e)));
+    expected.forEach((e, q) =>
+      expect(Math.abs(countIn(tr.times, q * 100, q * 100 + 100) - e)).toBeLessThan(4 * Math.sqrt(e)),
+    );
     const exp = expectedCounts(ramp, 500, 100);
     expected.forEach((e, q) => expect(exp.counts[q]!).toBeCloseTo(e, 6));
     expect(ramp(-5)).toBe(10);
@@ -147,7 +149,11 @@ describe("rate shapes", () => {
   });
 
   it("piecewise and series-driven rates reproduce their levels", () => {
-    const pw = piecewiseRate([{ fromS: 0, rate: 5 }, { fromS: 50, rate: 0 }, { fromS: 60, rate: 80 }]);
+    const pw = piecewiseRate([
+      { fromS: 0, rate: 5 },
+      { fromS: 50, rate: 0 },
+      { fromS: 60, rate: 80 },
+    ]);
     const tr = generateArrivals({ rate: pw, durationS: 100, seed: 1 });
     expect(countIn(tr.times, 50, 60)).toBe(0);
     expect(Math.abs(countIn(tr.times, 60, 100) - 3200)).toBeLessThan(240);
@@ -158,7 +164,12 @@ describe("rate shapes", () => {
   });
 
   it("a time-varying gamma stream keeps its burstiness on top of the shape", () => {
-    const tr = generateArrivals({ rate: rampRate({ from: 50, to: 100, startS: 0, endS: 600 }), durationS: 600, seed: 12, cv2: 4 });
+    const tr = generateArrivals({
+      rate: rampRate({ from: 50, to: 100, startS: 0, endS: 600 }),
+      durationS: 600,
+      seed: 12,
+      cv2: 4,
+    });
     // Within a short window the rate is nearly constant, so the gaps' CV² is close to the target.
     const mid = sliceArrivals(tr, { startS: 280, durationS: 40 });
     expect(interArrivalCv2(mid.times)).toBeGreaterThan(3);

@@ -17,11 +17,23 @@ import { loadAzureLlmTrace, parseTimestampMs } from "../../src/traces/azure-llm.
 import { arrivalsFromCounts, countsFromArrivals } from "../../src/traces/convert.js";
 import { poissonArrivals } from "../../src/traces/generators.js";
 import { forEachLine, parseNumber } from "../../src/traces/line-reader.js";
-import { attachBudgets, budgetsPerSecond, KIB, loadBandwidthLog, networkTimesMs } from "../../src/traces/lte-bandwidth.js";
+import {
+  attachBudgets,
+  budgetsPerSecond,
+  KIB,
+  loadBandwidthLog,
+  networkTimesMs,
+} from "../../src/traces/lte-bandwidth.js";
 import { divideCounts } from "../../src/traces/rescale.js";
 import { sliceSeries } from "../../src/traces/slice.js";
 import { arrivalMeanRate, interArrivalCv2, seriesStats } from "../../src/traces/stats.js";
-import { IPA_DIVISOR, loadTwitterRates, loadTwitterTrace, PAPER_WINDOWS, THEMIS_DIVISORS } from "../../src/traces/twitter.js";
+import {
+  IPA_DIVISOR,
+  loadTwitterRates,
+  loadTwitterTrace,
+  PAPER_WINDOWS,
+  THEMIS_DIVISORS,
+} from "../../src/traces/twitter.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "sloserve-traces-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,7 +99,10 @@ describe("Azure Functions loader (generated files)", () => {
 
   it("selects by hash (or unique prefix), by row, the N busiest, or all", () => {
     const byHash = loadAzureFunctions(file, { hashes: ["bbb333", "aaa"] });
-    expect(byHash.functions.map((f) => [f.hash, f.row, f.total])).toEqual([["bbb333", 2, 9], ["aaa111", 0, 3]]);
+    expect(byHash.functions.map((f) => [f.hash, f.row, f.total])).toEqual([
+      ["bbb333", 2, 9],
+      ["aaa111", 0, 3],
+    ]);
     expect(Array.from(byHash.functions[0]!.counts)).toEqual([0, 9, 0, 0]);
     expect(byHash.rows).toBe(5);
     expect(() => loadAzureFunctions(file, { hashes: ["bbb"] })).toThrow(/matches 2/);
@@ -103,7 +118,10 @@ describe("Azure Functions loader (generated files)", () => {
     const w = loadAzureFunctions(file, { top: 2, firstMinute: 1, minutes: 2 });
     expect(w.firstMinute).toBe(1);
     expect(w.minutes).toBe(2);
-    expect(w.functions.map((f) => [f.hash, Array.from(f.counts)])).toEqual([["bbb222", [5, 5]], ["bbb333", [9, 0]]]);
+    expect(w.functions.map((f) => [f.hash, Array.from(f.counts)])).toEqual([
+      ["bbb222", [5, 5]],
+      ["bbb333", [9, 0]],
+    ]);
     expect(() => loadAzureFunctions(file, { firstMinute: 3, minutes: 2 })).toThrow(/outside/);
   });
 
@@ -127,14 +145,20 @@ describe("Azure Functions loader (generated files)", () => {
     const a = loadAzureAggregate(aggFile);
     expect(Array.from(a.series.counts)).toEqual([9, 17]);
     expect(Array.from(a.activeFunctions)).toEqual([3, 4]);
-    const dur = write("dur.csv", "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum\r\no1,a1,aaa111,224,1,224.0,224.0\r\n");
+    const dur = write(
+      "dur.csv",
+      "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum\r\no1,a1,aaa111,224,1,224.0,224.0\r\n",
+    );
     expect(loadAzureDurations(dur).get("aaa111")).toEqual({ Average: 224, Count: 1, Minimum: 224, Maximum: 224 });
     const mem = write("mem.csv", "HashOwner,HashApp,SampleCount,AverageAllocatedMb\no1,a1,900,188\n");
     expect(loadAzureMemory(mem).get("a1")).toEqual({ SampleCount: 900, AverageAllocatedMb: 188 });
   });
 
   it("breaks ties among the busiest by file order", () => {
-    const ties = write("ties.csv", "HashFunction,HashOwner,HashApp,minute_1\nf0,f0,f0,4\nf1,f1,f1,7\nf2,f2,f2,4\nf3,f3,f3,7\nf4,f4,f4,4\n");
+    const ties = write(
+      "ties.csv",
+      "HashFunction,HashOwner,HashApp,minute_1\nf0,f0,f0,4\nf1,f1,f1,7\nf2,f2,f2,4\nf3,f3,f3,7\nf4,f4,f4,4\n",
+    );
     expect(loadAzureFunctions(ties, { top: 3 }).functions.map((f) => f.hash)).toEqual(["f1", "f3", "f0"]);
     expect(loadAzureFunctions(ties, { top: 0 }).functions).toEqual([]);
   });
@@ -173,13 +197,23 @@ describe("Azure LLM loader (generated file)", () => {
   it("parses timestamps and rejects malformed or unsorted ones", () => {
     const b = Buffer.from("2024-02-29T12:34:56.789");
     expect(parseTimestampMs(b, 0, b.length)).toBe(Date.UTC(2024, 1, 29, 12, 34, 56, 789));
-    expect(() => loadAzureLlmTrace(write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 xx:00:00,1,1\n"))).toThrow(/bad timestamp/);
-    expect(() => loadAzureLlmTrace(write("uns.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 10:00:01,1,1\n2023-11-16 10:00:00,1,1\n"))).toThrow(/not sorted/);
+    expect(() =>
+      loadAzureLlmTrace(write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 xx:00:00,1,1\n")),
+    ).toThrow(/bad timestamp/);
+    expect(() =>
+      loadAzureLlmTrace(
+        write("uns.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 10:00:01,1,1\n2023-11-16 10:00:00,1,1\n"),
+      ),
+    ).toThrow(/not sorted/);
   });
 });
 
 describe("4G bandwidth log → remaining budgets (generated file)", () => {
-  const f = write("bw.log", ["1000 725 51.0 3.7 3263799 725", "2000 1725 51.0 3.7 1000000 1000", "3000 2725 51.0 3.7 4253502 1000"].join("\n") + "\n");
+  const f = write(
+    "bw.log",
+    ["1000 725 51.0 3.7 3263799 725", "2000 1725 51.0 3.7 1000000 1000", "3000 2725 51.0 3.7 4253502 1000"].join("\n") +
+      "\n",
+  );
 
   it("follows Sponge's rule: budget = int(SLO − payload / int(bytes/ms))", () => {
     const log = loadBandwidthLog(f);
@@ -194,7 +228,11 @@ describe("4G bandwidth log → remaining budgets (generated file)", () => {
 
   it("gives each request the budget of the second it was sent in, wrapping past the log's end", () => {
     const log = loadBandwidthLog(f);
-    const tr: ArrivalTrace = { times: Float64Array.from([0, 999, 1000, 2500, 3100, 7000]), durationMs: 8000, meta: newMeta("t") };
+    const tr: ArrivalTrace = {
+      times: Float64Array.from([0, 999, 1000, 2500, 3100, 7000]),
+      durationMs: 8000,
+      meta: newMeta("t"),
+    };
     const withB = attachBudgets(tr, log);
     expect(Array.from(withB.budgetsMs!)).toEqual([954, 954, 795, 951, 954, 795]);
     expect(withB.columns!.networkMs![2]).toBeCloseTo(204.8, 9);
@@ -226,7 +264,8 @@ describe.skipIf(!existsSync(SHARED))("real traces in ../shared/traces", () => {
     const themis = sliceSeries(s, PAPER_WINDOWS.themis);
     expect(themis.meta.offsetS).toBe(1_301_490);
     const video = divideCounts(themis, THEMIS_DIVISORS.video, { minRate: 1 });
-    for (const i of [0, 100, 659]) expect(video.counts[i]).toBe(Math.max(1, Math.floor(raw.counts[1_301_490 + i]! / 4.384)));
+    for (const i of [0, 100, 659])
+      expect(video.counts[i]).toBe(Math.max(1, Math.floor(raw.counts[1_301_490 + i]! / 4.384)));
     const v = seriesStats(video);
     expect(v.peak).toBeGreaterThan(55);
     expect(v.mean).toBeGreaterThan(25);
@@ -239,7 +278,11 @@ describe.skipIf(!existsSync(SHARED))("real traces in ../shared/traces", () => {
     const top = loadAzureFunctions(file, { top: 3 });
     expect(top.rows).toBe(675);
     expect(top.minutes).toBe(1440);
-    expect(top.functions.map((f) => [f.hash.slice(0, 12), f.total])).toEqual([["e8e6df2b37d3", 42_994], ["09d7799744d8", 32_772], ["f9a52e1b84e4", 26_715]]);
+    expect(top.functions.map((f) => [f.hash.slice(0, 12), f.total])).toEqual([
+      ["e8e6df2b37d3", 42_994],
+      ["09d7799744d8", 32_772],
+      ["f9a52e1b84e4", 26_715],
+    ]);
     const hour = loadAzureFunctions(file, { hashes: ["e8e6df2b37d3"], firstMinute: 600, minutes: 60 }).functions[0]!;
     expect(Array.from(hour.counts)).toEqual(Array.from(top.functions[0]!.counts.subarray(600, 660)));
     const agg = azureAggregateSeries(file);

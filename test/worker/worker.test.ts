@@ -16,7 +16,10 @@ const image = (rows: number) => Float32Array.from({ length: rows * 784 }, () => 
 
 function inferFrame(rowsList: number[]) {
   const inputs = rowsList.map((r) => image(r));
-  const parts = rowsList.map((rows, i) => ({ rows, tensors: [{ name: "image", type: "float32", dims: [rows, 1, 28, 28], bytes: inputs[i]!.byteLength }] }));
+  const parts = rowsList.map((rows, i) => ({
+    rows,
+    tensors: [{ name: "image", type: "float32", dims: [rows, 1, 28, 28], bytes: inputs[i]!.byteLength }],
+  }));
   return { inputs, parts, payload: inputs.map((a) => new Uint8Array(a.buffer)) };
 }
 
@@ -49,8 +52,14 @@ describe("worker process", () => {
     const engine = await Engine.create(tinyDigitsModel(), { threads: 1 });
     const local = await engine.runBatch(inputs.map((d, i) => ({ rows: parts[i]!.rows, inputs: { image: d } })));
     let offset = 0;
-    const wireParts = header.parts as { rows: number; tensors: { name: string; type: string; dims: number[]; bytes: number }[] }[];
-    expect(wireParts.map((p) => p.tensors[0]!.dims)).toEqual([[2, 10], [1, 10]]);
+    const wireParts = header.parts as {
+      rows: number;
+      tensors: { name: string; type: string; dims: number[]; bytes: number }[];
+    }[];
+    expect(wireParts.map((p) => p.tensors[0]!.dims)).toEqual([
+      [2, 10],
+      [1, 10],
+    ]);
     for (const [i, p] of wireParts.entries()) {
       const t = p.tensors[0]!;
       const got = viewAs(t.type, out.subarray(offset, offset + t.bytes));
@@ -62,7 +71,9 @@ describe("worker process", () => {
   });
 
   it("answers a bad batch with an error and keeps serving", async () => {
-    const bad = { parts: [{ rows: 3, tensors: [{ name: "image", type: "float32", dims: [3, 1, 28, 28], bytes: 784 * 4 }] }] };
+    const bad = {
+      parts: [{ rows: 3, tensors: [{ name: "image", type: "float32", dims: [3, 1, 28, 28], bytes: 784 * 4 }] }],
+    };
     await expect(w.client.call("infer", bad, [new Uint8Array(784 * 4)])).rejects.toThrow(/needs 2352 values/);
     const { inputs, parts, payload } = inferFrame([1]);
     const ok = await w.client.call("infer", { parts }, payload);
@@ -99,7 +110,9 @@ describe("a worker that dies mid-batch", () => {
   it("fails every pending call at once instead of hanging", async () => {
     const w = await spawnWorker({ modelPath, threads: 1, cpus: [] });
     const { parts, payload } = inferFrame([1]);
-    const pending = Array.from({ length: 5 }, () => w.client.call("bench", { batch: 64, warmup: 0, minSamples: 1e9, budgetMs: 0 }));
+    const pending = Array.from({ length: 5 }, () =>
+      w.client.call("bench", { batch: 64, warmup: 0, minSamples: 1e9, budgetMs: 0 }),
+    );
     await new Promise((r) => setTimeout(r, 50));
     w.proc.kill("SIGKILL");
     const results = await Promise.allSettled(pending);

@@ -21,7 +21,10 @@ describe("digits data split", () => {
     expect(a.train.count).toBe(DIGITS_SPLIT.train);
     expect(a.test.count).toBe(DIGITS_SPLIT.test);
     expect(DIGITS_SPLIT.train + DIGITS_SPLIT.test).toBe(DIGITS_SPLIT.total);
-    for (const [x, y] of [[a.train, b.train], [a.test, b.test]] as const) {
+    for (const [x, y] of [
+      [a.train, b.train],
+      [a.test, b.test],
+    ] as const) {
       expect(x.images.length).toBe(x.count * 784);
       expect(x.labels.length).toBe(x.count);
       expect(Buffer.from(x.images.buffer).equals(Buffer.from(y.images.buffer))).toBe(true);
@@ -82,15 +85,26 @@ describe("digits trainer's hand-written gradients", () => {
   it("match tfjs's reference gradients on the cpu backend", async () => {
     const tf = await loadTf();
     const ops = makeOps(tf);
-    const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, "float32", seed).dataSync() as Float32Array;
-    for (const [n, h, cin, cout] of [[3, 28, 1, 8], [2, 14, 8, 16]] as const) {
-      const xs = rnd([n, h, h, cin], 1), ws = rnd([3, 3, cin, cout], 2), rs = rnd([n, h, h, cout], 3);
-      const as = rnd([n, 50], 4), bs = rnd([50, 7], 5), r2s = rnd([n, 7], 6);
+    const rnd = (shape: number[], seed: number) =>
+      tf.randomNormal(shape, 0, 1, "float32", seed).dataSync() as Float32Array;
+    for (const [n, h, cin, cout] of [
+      [3, 28, 1, 8],
+      [2, 14, 8, 16],
+    ] as const) {
+      const xs = rnd([n, h, h, cin], 1),
+        ws = rnd([3, 3, cin, cout], 2),
+        rs = rnd([n, h, h, cout], 3);
+      const as = rnd([n, 50], 4),
+        bs = rnd([50, 7], 5),
+        r2s = rnd([n, 7], 6);
       const grads = (custom: boolean): Float32Array[] =>
         tf.tidy(() => {
-          const x = tf.tensor4d(xs, [n, h, h, cin]), r = tf.tensor4d(rs, [n, h, h, cout]);
-          const a = tf.tensor2d(as, [n, 50]), r2 = tf.tensor2d(r2s, [n, 7]);
-          const w = tf.variable(tf.tensor4d(ws, [3, 3, cin, cout])), b = tf.variable(tf.tensor2d(bs, [50, 7]));
+          const x = tf.tensor4d(xs, [n, h, h, cin]),
+            r = tf.tensor4d(rs, [n, h, h, cout]);
+          const a = tf.tensor2d(as, [n, 50]),
+            r2 = tf.tensor2d(r2s, [n, 7]);
+          const w = tf.variable(tf.tensor4d(ws, [3, 3, cin, cout])),
+            b = tf.variable(tf.tensor2d(bs, [50, 7]));
           const loss = (xx: typeof x, aa: typeof a) => {
             const y = custom ? ops.conv3x3(xx, w, false) : tf.conv2d(xx, w as unknown as typeof x, 1, "same");
             const z = custom ? ops.matmul(aa, b) : tf.matMul(aa, b as unknown as typeof a);

@@ -10,7 +10,13 @@ import { Engine, sessionsOpened } from "../../src/engine/engine.js";
 import { controlFeeds } from "../../src/engine/subnet-feeds.js";
 import { loadRepository, RepositoryError } from "../../src/repository/repository.js";
 import { DIGIT_PIXELS, loadDigits } from "../../src/zoo/digits-data.js";
-import { buildSubnetModel, buildSupernetModel, readWeightStore, weightShapes, type SupernetArch } from "../../src/zoo/supernet/build.js";
+import {
+  buildSubnetModel,
+  buildSupernetModel,
+  readWeightStore,
+  weightShapes,
+  type SupernetArch,
+} from "../../src/zoo/supernet/build.js";
 import { DIGITS_SUPERNET_ARCH } from "../../src/zoo/supernet/digits-arch.js";
 import { measureSubnetAccuracy } from "../../src/zoo/supernet/digits-zoo.js";
 import { paretoFront } from "../../src/zoo/supernet/pareto.js";
@@ -28,7 +34,12 @@ interface SubnetYaml {
   controls: Record<string, number[]>;
   accuracy: { value: number; source: string; correct?: number; total?: number };
 }
-const variantYaml = async (dir: string) => YAML.parse(await fs.readFile(path.join(dir, "variant.yaml"), "utf8")) as { subnets: SubnetYaml[]; default_subnet: string; accuracy: { value: number } };
+const variantYaml = async (dir: string) =>
+  YAML.parse(await fs.readFile(path.join(dir, "variant.yaml"), "utf8")) as {
+    subnets: SubnetYaml[];
+    default_subnet: string;
+    accuracy: { value: number };
+  };
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -37,7 +48,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
-async function probabilities(engine: Engine, rows: number, image: Float32Array, controls?: Record<string, number[]>): Promise<Float32Array> {
+async function probabilities(
+  engine: Engine,
+  rows: number,
+  image: Float32Array,
+  controls?: Record<string, number[]>,
+): Promise<Float32Array> {
   const [out] = await engine.runBatch([{ rows, inputs: { image } }], controls ? controlFeeds(controls) : {});
   return out!.probabilities!.data as Float32Array;
 }
@@ -57,13 +73,18 @@ describe("SubNetAct graph", () => {
   it("gives, for every candidate of the digits space, the outputs of that subnet exported alone (random weights)", async () => {
     const arch = DIGITS_SUPERNET_ARCH;
     const store = randomStore(arch, 11);
-    const sup = await Engine.create(buildSupernetModel(arch, store), { threads: 1, controls: controlFeeds(controlsOf(arch.space, 0)) });
+    const sup = await Engine.create(buildSupernetModel(arch, store), {
+      threads: 1,
+      controls: controlFeeds(controlsOf(arch.space, 0)),
+    });
     const image = digits.images.slice(0, 3 * DIGIT_PIXELS);
     const seen = new Set<string>();
     for (let i = 0; i < arch.space.candidates.length; i++) {
       const got = await probabilities(sup, 3, image, controlsOf(arch.space, i));
       const lone = await Engine.create(buildSubnetModel(arch, store, i), { threads: 1 });
-      expect(maxAbsDiff(got, await probabilities(lone, 3, image)), subnetName(arch.space.candidates[i]!)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(got, await probabilities(lone, 3, image)), subnetName(arch.space.candidates[i]!)).toBeLessThan(
+        1e-5,
+      );
       await lone.close();
       seen.add(Array.from(got.slice(0, 10), (x) => x.toFixed(4)).join());
     }
@@ -110,7 +131,8 @@ describe("the digits supernet of the zoo", () => {
     }
     await engine.close();
     // fastest first and each more accurate than the last (a Pareto front)
-    for (let i = 1; i < subnets.length; i++) expect(subnets[i]!.accuracy.value).toBeGreaterThan(subnets[i - 1]!.accuracy.value);
+    for (let i = 1; i < subnets.length; i++)
+      expect(subnets[i]!.accuracy.value).toBeGreaterThan(subnets[i - 1]!.accuracy.value);
     expect(subnets[subnets.length - 1]!.accuracy.value).toBeGreaterThan(0.97);
   });
 
@@ -122,7 +144,10 @@ describe("the digits supernet of the zoo", () => {
       const lone = buildSubnetModel(DIGITS_SUPERNET_ARCH, store, s.controls.subnet_index![0]!);
       expect(lone.byteLength).toBeLessThan(bytes.byteLength);
       const e = await Engine.create(lone, { threads: 1 });
-      expect(maxAbsDiff(await probabilities(sup, 32, image, s.controls), await probabilities(e, 32, image)), s.name).toBeLessThan(1e-4);
+      expect(
+        maxAbsDiff(await probabilities(sup, 32, image, s.controls), await probabilities(e, 32, image)),
+        s.name,
+      ).toBeLessThan(1e-4);
       await e.close();
     }
     await sup.close();
@@ -131,12 +156,15 @@ describe("the digits supernet of the zoo", () => {
   it("switches subnets between consecutive batches of one engine without creating a session", async () => {
     const sup = await Engine.create(bytes, { threads: 1, controls: controlFeeds(subnets[0]!.controls) });
     const image = digits.images.slice(0, 4 * DIGIT_PIXELS);
-    const expected = await Promise.all(subnets.map((s) => probabilities(sup, 4, image, s.controls).then((p) => p.slice())));
+    const expected = await Promise.all(
+      subnets.map((s) => probabilities(sup, 4, image, s.controls).then((p) => p.slice())),
+    );
     // the control feeds reach the graph: the smallest and the largest subnet answer differently
     expect(maxAbsDiff(expected[0]!, expected.at(-1)!)).toBeGreaterThan(1e-4);
     const before = sessionsOpened();
     for (let round = 0; round < 5; round++) {
-      for (const [i, s] of subnets.entries()) expect(maxAbsDiff(await probabilities(sup, 4, image, s.controls), expected[i]!)).toBe(0);
+      for (const [i, s] of subnets.entries())
+        expect(maxAbsDiff(await probabilities(sup, 4, image, s.controls), expected[i]!)).toBe(0);
     }
     expect(sessionsOpened()).toBe(before);
     await sup.close();
@@ -157,14 +185,23 @@ describe("a supernet worker", () => {
 
   const infer = async (rows: number, subnet?: string): Promise<Float32Array> => {
     const image = digits.images.slice(0, rows * DIGIT_PIXELS);
-    const parts = [{ rows, tensors: [{ name: "image", type: "float32", dims: [rows, 1, 28, 28], bytes: image.byteLength }] }];
-    const { header, payload } = await worker.client.call("infer", subnet === undefined ? { parts } : { parts, subnet }, [new Uint8Array(image.buffer)]);
+    const parts = [
+      { rows, tensors: [{ name: "image", type: "float32", dims: [rows, 1, 28, 28], bytes: image.byteLength }] },
+    ];
+    const { header, payload } = await worker.client.call(
+      "infer",
+      subnet === undefined ? { parts } : { parts, subnet },
+      [new Uint8Array(image.buffer)],
+    );
     const t = (header.parts as { tensors: { bytes: number }[] }[])[0]!.tensors[0]!;
     return new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + t.bytes));
   };
 
   it("feeds each batch's subnet, switching every batch with no new session, and runs the default subnet when none is named", async () => {
-    const sup = await Engine.create(await fs.readFile(path.join(DIGITS_DIR, "model.onnx")), { threads: 1, controls: controlFeeds(subnets[0]!.controls) });
+    const sup = await Engine.create(await fs.readFile(path.join(DIGITS_DIR, "model.onnx")), {
+      threads: 1,
+      controls: controlFeeds(subnets[0]!.controls),
+    });
     const image = digits.images.slice(0, 4 * DIGIT_PIXELS);
     const want = new Map<string, Float32Array>();
     for (const s of subnets) want.set(s.name, (await probabilities(sup, 4, image, s.controls)).slice());
@@ -177,29 +214,45 @@ describe("a supernet worker", () => {
     }
     expect(maxAbsDiff(await infer(4), want.get(defaultName)!)).toBeLessThan(1e-6);
     expect((await worker.client.call("stats")).header.sessions).toBe(sessions);
-    await expect(infer(1, "no-such-subnet")).rejects.toThrow(/unknown subnet 'no-such-subnet' \(this supernet serves: /);
+    await expect(infer(1, "no-such-subnet")).rejects.toThrow(
+      /unknown subnet 'no-such-subnet' \(this supernet serves: /,
+    );
   });
 });
 
 describe("a supernet instance of the local cluster", () => {
   it("runs a batch on the subnet its BatchWork names", async () => {
     const { subnets } = await variantYaml(DIGITS_DIR);
-    const cluster = new LocalCluster({ coreBudget: 1, modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"), replaceDead: false });
+    const cluster = new LocalCluster({
+      coreBudget: 1,
+      modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"),
+      replaceDead: false,
+    });
     try {
       const started = await cluster.start("digits-supernet", "supernet", 1);
       expect(started.ok, started.message).toBe(true);
       const inst = cluster.instances()[0]!;
       const image = digits.images.slice(0, 2 * DIGIT_PIXELS);
-      const request = { rows: 2, input: { image: { type: "float32", dims: [2, 1, 28, 28], data: image } } } as unknown as Request;
+      const request = {
+        rows: 2,
+        input: { image: { type: "float32", dims: [2, 1, 28, 28], data: image } },
+      } as unknown as Request;
       const run = (subnet: string) =>
         new Promise<Float32Array>((resolve, reject) =>
           inst.run({ task: "digits-supernet", variant: "supernet", subnet, requests: [request] }, (r) =>
-            r.ok ? resolve((r.outputs[0] as Record<string, { data: Float32Array }>).probabilities!.data) : reject(new Error(r.message)),
+            r.ok
+              ? resolve((r.outputs[0] as Record<string, { data: Float32Array }>).probabilities!.data)
+              : reject(new Error(r.message)),
           ),
         );
-      const sup = await Engine.create(await fs.readFile(path.join(DIGITS_DIR, "model.onnx")), { threads: 1, controls: controlFeeds(subnets[0]!.controls) });
+      const sup = await Engine.create(await fs.readFile(path.join(DIGITS_DIR, "model.onnx")), {
+        threads: 1,
+        controls: controlFeeds(subnets[0]!.controls),
+      });
       for (const s of [subnets[0]!, subnets[subnets.length - 1]!, subnets[0]!]) {
-        expect(maxAbsDiff(await run(s.name), await probabilities(sup, 2, image, s.controls)), s.name).toBeLessThan(1e-6);
+        expect(maxAbsDiff(await run(s.name), await probabilities(sup, 2, image, s.controls)), s.name).toBeLessThan(
+          1e-6,
+        );
       }
       await sup.close();
     } finally {
@@ -240,10 +293,16 @@ describe("the repository loader", () => {
     for (const task of ["digits-supernet", "vision-supernet"]) {
       const v = repo.tasks.get(task)!.variants.get("supernet")!;
       expect(v.config.subnets!.length).toBeGreaterThanOrEqual(3);
-      expect(v.signature.inputs.map((i) => i.name).sort()).toEqual(["image", "subnet_depth", "subnet_index", "subnet_width"]);
+      expect(v.signature.inputs.map((i) => i.name).sort()).toEqual([
+        "image",
+        "subnet_depth",
+        "subnet_index",
+        "subnet_width",
+      ]);
       const profile = v.profile!;
       expect(profile, `${task} has a committed profile`).toBeDefined();
-      for (const s of v.config.subnets!) expect(profile.subnets?.[s.name]?.points.length, `${task} profiles ${s.name}`).toBeGreaterThan(0);
+      for (const s of v.config.subnets!)
+        expect(profile.subnets?.[s.name]?.points.length, `${task} profiles ${s.name}`).toBeGreaterThan(0);
     }
   });
 
@@ -265,15 +324,23 @@ describe("the repository loader", () => {
 
   it("rejects bad subnet lists with a message that says what to fix", async () => {
     type Y = { subnets?: SubnetYaml[]; default_subnet?: string };
-    expect(await problemsWith((y) => ((y as Y).subnets![0]!.controls.subnet_width = [8]))).toMatch(/subnet '[^']+' gives 1 value\(s\) for control 'subnet_width', but the model takes 2/);
+    expect(await problemsWith((y) => ((y as Y).subnets![0]!.controls.subnet_width = [8]))).toMatch(
+      /subnet '[^']+' gives 1 value\(s\) for control 'subnet_width', but the model takes 2/,
+    );
     expect(
       await problemsWith((y) => {
         for (const s of (y as Y).subnets!) s.controls.subnet_scale = [1];
       }),
     ).toMatch(/subnets set control 'subnet_scale', which the model does not take/);
-    expect(await problemsWith((y) => ((y as Y).subnets![1]!.name = (y as Y).subnets![0]!.name))).toMatch(/subnet '[^']+' is listed twice/);
-    expect(await problemsWith((y) => ((y as Y).default_subnet = "nope"))).toMatch(/default_subnet: 'nope' is not one of the subnets/);
-    expect(await problemsWith((y) => delete (y as Y).subnets![2]!.controls.subnet_depth)).toMatch(/every subnet must set the same control inputs/);
+    expect(await problemsWith((y) => ((y as Y).subnets![1]!.name = (y as Y).subnets![0]!.name))).toMatch(
+      /subnet '[^']+' is listed twice/,
+    );
+    expect(await problemsWith((y) => ((y as Y).default_subnet = "nope"))).toMatch(
+      /default_subnet: 'nope' is not one of the subnets/,
+    );
+    expect(await problemsWith((y) => delete (y as Y).subnets![2]!.controls.subnet_depth)).toMatch(
+      /every subnet must set the same control inputs/,
+    );
     expect(
       await problemsWith((y) => {
         delete (y as Y).subnets;

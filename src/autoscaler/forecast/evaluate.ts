@@ -3,7 +3,6 @@
 import { overlapsGap, SECONDS_PER_DAY } from "../../traces/twitter.js";
 import { futureMax, HISTORY_SECONDS, HORIZON_SECONDS } from "./types.js";
 
-
 /**
  * Forecast points t (the window is counts[t−60, t), the target max(counts[t, t+10))) in
  * [start, end), every `stride` seconds, skipping those whose 70 s touch a gap.
@@ -64,7 +63,14 @@ export function forecastMetrics(pred: ArrayLike<number>, actual: ArrayLike<numbe
       shortfall -= d;
     }
   }
-  return { n, mae: ae / n, rmse: Math.sqrt(se / n), underRate: under / n, meanShortfall: shortfall / n, bias: bias / n };
+  return {
+    n,
+    mae: ae / n,
+    rmse: Math.sqrt(se / n),
+    underRate: under / n,
+    meanShortfall: shortfall / n,
+    bias: bias / n,
+  };
 }
 
 /** Targets max(counts[t, t+10)) of the points. */
@@ -86,4 +92,3 @@ export function historiesAt(counts: ArrayLike<number>, points: ArrayLike<number>
 
 // ---------------------------------------------------------------------------------------------
 // Features (the JS twin of the ONNX preprocessing)
-

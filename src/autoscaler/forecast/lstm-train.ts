@@ -79,7 +79,6 @@ export const LSTM_SPEC: LstmSpec = {
 /** Held-out evaluation days (1-based, inclusive). */
 export const EVAL_DAYS: [number, number] = [15, 21];
 
-
 export function stepsOf(spec: Pick<LstmSpec, "bucket">): number {
   if (HISTORY_SECONDS % spec.bucket !== 0) throw new Error(`bucket ${spec.bucket} does not divide ${HISTORY_SECONDS}`);
   return HISTORY_SECONDS / spec.bucket;
@@ -104,7 +103,11 @@ export function scaleOf(h: ArrayLike<number>, offset: number, minScale: number):
  * Features of `rows` histories ([rows, 60] row-major) as [steps, rows, 2] (time-major, like
  * ONNX's LSTM input), plus the scale of each row.
  */
-export function featuresOf(spec: LstmSpec, histories: Float32Array, rows: number): { x: Float32Array; scale: Float32Array } {
+export function featuresOf(
+  spec: LstmSpec,
+  histories: Float32Array,
+  rows: number,
+): { x: Float32Array; scale: Float32Array } {
   const steps = stepsOf(spec);
   const x = new Float32Array(steps * rows * 2);
   const scale = new Float32Array(rows);
@@ -178,7 +181,14 @@ function forwardTf(tf: Tf, ops: Ops, v: Vars, hidden: number, xs: TF.Tensor2D[])
 }
 
 /** Splits time-major features [steps, rows, 2] of rows [from, from+n) into per-step tensors. */
-function stepTensors(tf: Tf, x: Float32Array, steps: number, rows: number, pick: (k: number) => number, n: number): TF.Tensor2D[] {
+function stepTensors(
+  tf: Tf,
+  x: Float32Array,
+  steps: number,
+  rows: number,
+  pick: (k: number) => number,
+  n: number,
+): TF.Tensor2D[] {
   const out: TF.Tensor2D[] = [];
   for (let s = 0; s < steps; s++) {
     const buf = new Float32Array(n * 2);
@@ -230,7 +240,9 @@ export async function trainLstm(
     meanRatio += ratio[i]!;
   }
   meanRatio /= n;
-  progress(`lstm: ${n} training windows (days ${spec.trainDays[0]}–${spec.trainDays[1]}, stride ${spec.stride} s); mean target/scale ${meanRatio.toFixed(3)}`);
+  progress(
+    `lstm: ${n} training windows (days ${spec.trainDays[0]}–${spec.trainDays[1]}, stride ${spec.stride} s); mean target/scale ${meanRatio.toFixed(3)}`,
+  );
 
   const rand = seededRandom(spec.seed);
   const biasInit = new Float32Array(4 * H);
@@ -249,7 +261,8 @@ export async function trainLstm(
   let finalLoss = NaN;
   for (let epoch = 0; epoch < spec.epochs; epoch++) {
     const frac = spec.epochs > 1 ? epoch / (spec.epochs - 1) : 0;
-    (optimizer as unknown as { learningRate: number }).learningRate = spec.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * frac)));
+    (optimizer as unknown as { learningRate: number }).learningRate =
+      spec.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * frac)));
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       const t = order[i]!;
@@ -265,7 +278,10 @@ export async function trainLstm(
       const loss = tf.tidy((): TF.Scalar => {
         const xs = stepTensors(tf, x, steps, n, pick, bs);
         const y = tf.tensor2d(yb, [bs, 1]);
-        const l = optimizer.minimize(() => tf.losses.meanSquaredError(y, forwardTf(tf, ops, v, H, xs)) as TF.Scalar, true);
+        const l = optimizer.minimize(
+          () => tf.losses.meanSquaredError(y, forwardTf(tf, ops, v, H, xs)) as TF.Scalar,
+          true,
+        );
         if (!l) throw new Error("optimizer returned no loss");
         return l;
       });
@@ -273,7 +289,9 @@ export async function trainLstm(
       loss.dispose();
     }
     finalLoss = lossSum / batches;
-    progress(`lstm: epoch ${epoch + 1}/${spec.epochs} loss ${finalLoss.toFixed(5)} (${((performance.now() - te) / 1000).toFixed(1)} s)`);
+    progress(
+      `lstm: epoch ${epoch + 1}/${spec.epochs} loss ${finalLoss.toFixed(5)} (${((performance.now() - te) / 1000).toFixed(1)} s)`,
+    );
     await onEpoch?.(epoch, weightsOf(v));
   }
   optimizer.dispose();
@@ -283,7 +301,12 @@ export async function trainLstm(
 }
 
 /** Forecasts of the tfjs model for [rows, 60] histories (events/s, before the max(0, ·) clip). */
-export async function tfjsForecast(spec: LstmSpec, w: LstmWeights, histories: Float32Array, rows: number): Promise<Float32Array> {
+export async function tfjsForecast(
+  spec: LstmSpec,
+  w: LstmWeights,
+  histories: Float32Array,
+  rows: number,
+): Promise<Float32Array> {
   const tf = await loadTf();
   const ops = makeOps(tf);
   const H = spec.hidden;
@@ -294,7 +317,15 @@ export async function tfjsForecast(spec: LstmSpec, w: LstmWeights, histories: Fl
     denseW: tf.variable(tf.tensor2d(w.denseW, [H, 1])),
     denseB: tf.variable(tf.tensor1d(w.denseB)),
   };
-  const out = tf.tidy(() => forwardTf(tf, ops, v, H, stepTensors(tf, x, stepsOf(spec), rows, (k) => k, rows)));
+  const out = tf.tidy(() =>
+    forwardTf(
+      tf,
+      ops,
+      v,
+      H,
+      stepTensors(tf, x, stepsOf(spec), rows, (k) => k, rows),
+    ),
+  );
   const r = out.dataSync() as Float32Array;
   out.dispose();
   for (const t of Object.values(v)) t.dispose();
@@ -339,7 +370,12 @@ export function exportLstmOnnx(spec: LstmSpec, w: LstmWeights, meta: Record<stri
   const seq = g.op("Transpose", [feats], { perm: [1, 0, 2] }); // [steps, batch, 2]
   const [, yH] = g.node(
     "LSTM",
-    [seq, g.weight("lstm_W", W, [1, 4 * H, 2]), g.weight("lstm_R", R, [1, 4 * H, H]), g.weight("lstm_B", B, [1, 8 * H])],
+    [
+      seq,
+      g.weight("lstm_W", W, [1, 4 * H, 2]),
+      g.weight("lstm_R", R, [1, 4 * H, H]),
+      g.weight("lstm_B", B, [1, 8 * H]),
+    ],
     { hidden_size: H },
     2,
   );
@@ -357,7 +393,8 @@ export function exportLstmOnnx(spec: LstmSpec, w: LstmWeights, meta: Record<stri
       bucket_seconds: String(spec.bucket),
       hidden: String(H),
       min_scale: String(spec.minScale),
-      normalisation: "x = history / max(mean(history), min_scale); per bucket (mean(x) - 1, max(x) - 1); forecast = max(0, dense(h_last) * scale)",
+      normalisation:
+        "x = history / max(mean(history), min_scale); per bucket (mean(x) - 1, max(x) - 1); forecast = max(0, dense(h_last) * scale)",
       spec: JSON.stringify(spec),
       ...meta,
     },
@@ -388,7 +425,10 @@ function argValue(argv: string[], name: string): string | undefined {
 
 async function main(argv: string[]): Promise<void> {
   const trace = argValue(argv, "--trace");
-  if (!trace) throw new Error("usage: lstm-train.ts --trace <twitter_2021-08_tweets_per_second.txt> [--out file.onnx] [--epochs N]");
+  if (!trace)
+    throw new Error(
+      "usage: lstm-train.ts --trace <twitter_2021-08_tweets_per_second.txt> [--out file.onnx] [--epochs N]",
+    );
   const out = path.resolve(argValue(argv, "--out") ?? DEFAULT_MODEL_PATH);
   const epochs = argValue(argv, "--epochs");
   const spec: LstmSpec = { ...LSTM_SPEC, ...(epochs ? { epochs: Number(epochs) } : {}) };
@@ -406,7 +446,12 @@ async function main(argv: string[]): Promise<void> {
 
   // The ONNX graph must compute what tfjs computed (a sample of held-out windows + hand-made ones).
   const pts = dayPoints(counts, gaps, EVAL_DAYS, 997).subarray(0, 400);
-  const hand = [new Array(60).fill(50), Array.from({ length: 60 }, (_, i) => i * 3), new Array(60).fill(0), Array.from({ length: 60 }, (_, i) => (i % 7 === 0 ? 200 : 5))];
+  const hand = [
+    new Array(60).fill(50),
+    Array.from({ length: 60 }, (_, i) => i * 3),
+    new Array(60).fill(0),
+    Array.from({ length: 60 }, (_, i) => (i % 7 === 0 ? 200 : 5)),
+  ];
   const hist = new Float32Array((pts.length + hand.length) * HISTORY_SECONDS);
   hist.set(historiesAt(counts, pts));
   hand.forEach((h, i) => hist.set(h, (pts.length + i) * HISTORY_SECONDS));
@@ -414,7 +459,8 @@ async function main(argv: string[]): Promise<void> {
   const expected = await tfjsForecast(spec, r.weights, hist, rows);
   const got = await onnxForecast(bytes, hist, rows);
   let maxRel = 0;
-  for (let i = 0; i < rows; i++) maxRel = Math.max(maxRel, Math.abs(Math.max(0, expected[i]!) - got[i]!) / Math.max(1, Math.abs(expected[i]!)));
+  for (let i = 0; i < rows; i++)
+    maxRel = Math.max(maxRel, Math.abs(Math.max(0, expected[i]!) - got[i]!) / Math.max(1, Math.abs(expected[i]!)));
   log(`onnx vs tfjs: max relative difference ${maxRel.toExponential(2)} over ${rows} windows`);
   if (!(maxRel < 1e-4)) throw new Error(`ONNX export differs from tfjs by ${maxRel}`);
 

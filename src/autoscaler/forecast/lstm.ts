@@ -42,7 +42,9 @@ export async function loadLstmForecaster(file = DEFAULT_MODEL_PATH): Promise<Lst
   try {
     bytes = await readFile(file);
   } catch (e) {
-    throw new Error(`LSTM forecaster ${file} is missing (${(e as Error).message}); run \`npm run forecaster:train\` or use --forecaster max-trend`);
+    throw new Error(
+      `LSTM forecaster ${file} is missing (${(e as Error).message}); run \`npm run forecaster:train\` or use --forecaster max-trend`,
+    );
   }
   return new LstmForecaster(await Engine.create(bytes, { threads: 1 }));
 }

@@ -61,7 +61,15 @@ export function rateOf(lambda: PlanOptions["lambda"], s: number): number {
  * `cycle`: an instance's rate is b requests per batch formation plus processing, floor(1000·b/(lat + queue)),
  * rather than per processing alone (v1's vertical solver; see vertical()).
  */
-function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cMax: number, replicasFor: ReplicasFor, cycle = false): Choice[] {
+function choices(
+  m: StageModel,
+  o: PlanOptions,
+  lambda: number,
+  cMin: number,
+  cMax: number,
+  replicasFor: ReplicasFor,
+  cycle = false,
+): Choice[] {
   const out: Choice[] = [];
   const unit = o.unitMs ?? 1;
   const slo = Math.floor(o.sloMs / unit + 1e-9);
@@ -76,7 +84,11 @@ function choices(m: StageModel, o: PlanOptions, lambda: number, cMin: number, cM
       if (l <= 0 || h <= 0) continue;
       const n = replicasFor(c, b, h);
       if (n === null) continue;
-      out.push({ plan: { cores: c, batch: b, replicas: n, latencyMs: l * unit, queueMs: q * unit, throughput: h }, cost: n * instanceCost(m, c, o.semantics), span });
+      out.push({
+        plan: { cores: c, batch: b, replicas: n, latencyMs: l * unit, queueMs: q * unit, throughput: h },
+        cost: n * instanceCost(m, c, o.semantics),
+        span,
+      });
     }
   }
   return out;
@@ -90,7 +102,8 @@ function solve(perStage: Choice[][], o: PlanOptions): { picks: Choice[]; cost: n
   if (S === 1) {
     // One stage (every plain task): the knapsack is the cheapest choice that fits, ties to the shorter span.
     let best: Choice | null = null;
-    for (const c of perStage[0]!) if (c.span <= T && (!best || c.cost < best.cost || (c.cost === best.cost && c.span < best.span))) best = c;
+    for (const c of perStage[0]!)
+      if (c.span <= T && (!best || c.cost < best.cost || (c.cost === best.cost && c.span < best.span))) best = c;
     return best ? { picks: [best], cost: best.cost, t: best.span } : null;
   }
   let best = new Float64Array(T + 1).fill(Infinity);
@@ -148,7 +161,12 @@ export function horizontal(stages: StageModel[], o: PlanOptions): StagesPlan | n
 }
 
 /** The vertical DP proper: instances fixed, cost Σ n·cost(c), (c, b) skipped when n·h < λ; c ≥ cMin. */
-function verticalFixed(stages: StageModel[], o: VerticalOptions, rate: (s: number) => number, cMin: number): StagesPlan | null {
+function verticalFixed(
+  stages: StageModel[],
+  o: VerticalOptions,
+  rate: (s: number) => number,
+  cMin: number,
+): StagesPlan | null {
   const r = solve(
     stages.map((m, s) => {
       const n = Math.max(1, o.current[s] ?? 1);

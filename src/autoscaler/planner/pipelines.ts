@@ -15,9 +15,27 @@ export interface ThemisPipeline {
 const stage = (alpha: number, beta: number, gamma: number, zeta: number): StageModel => ({ alpha, beta, gamma, zeta });
 
 export const THEMIS_PIPELINES: ThemisPipeline[] = [
-  { name: "video", stages: [stage(148.82, 37.49, 5.43, -15.48), stage(34.69, 2.06, 19.48, 14.26)], sloMs: 780, bMax: 8, traceDivisor: 4.384 },
-  { name: "audio-sentiment", stages: [stage(59.14, 38.21, 160.63, 62.95), stage(52.09, 5.93, 9.67, 2.96)], sloMs: 1350, bMax: 8, traceDivisor: 8.5625 },
-  { name: "nlp", stages: [stage(21.37, 1.56, 53.79, 27.78), stage(304.6, 74.09, -13.47, 11.63), stage(263.94, 83.64, -1.01, 23.57)], sloMs: 2550, bMax: 4, traceDivisor: 21 },
+  {
+    name: "video",
+    stages: [stage(148.82, 37.49, 5.43, -15.48), stage(34.69, 2.06, 19.48, 14.26)],
+    sloMs: 780,
+    bMax: 8,
+    traceDivisor: 4.384,
+  },
+  {
+    name: "audio-sentiment",
+    stages: [stage(59.14, 38.21, 160.63, 62.95), stage(52.09, 5.93, 9.67, 2.96)],
+    sloMs: 1350,
+    bMax: 8,
+    traceDivisor: 8.5625,
+  },
+  {
+    name: "nlp",
+    stages: [stage(21.37, 1.56, 53.79, 27.78), stage(304.6, 74.09, -13.47, 11.63), stage(263.94, 83.64, -1.01, 23.57)],
+    sloMs: 2550,
+    bMax: 4,
+    traceDivisor: 21,
+  },
 ];
 
 /** C_max of the authors' experiments. */
@@ -30,6 +48,7 @@ export const THEMIS_TRACE_SECONDS = 660;
 /** The window's load for a pipeline: counts / divisor, at least 1 req/s. */
 export function themisLoad(counts: ArrayLike<number>, p: Pick<ThemisPipeline, "traceDivisor">): number[] {
   const out: number[] = [];
-  for (let t = THEMIS_TRACE_START; t < THEMIS_TRACE_START + THEMIS_TRACE_SECONDS; t++) out.push(Math.max(1, (counts[t] ?? 0) / p.traceDivisor));
+  for (let t = THEMIS_TRACE_START; t < THEMIS_TRACE_START + THEMIS_TRACE_SECONDS; t++)
+    out.push(Math.max(1, (counts[t] ?? 0) / p.traceDivisor));
   return out;
 }

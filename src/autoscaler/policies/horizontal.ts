@@ -3,7 +3,14 @@
 // cold start.
 import { horizontal } from "../planner/dp.js";
 import type { Semantics } from "../planner/model.js";
-import { currentPlan, uniform, type Observation, type PipelineObservation, type PipelineScalingPolicy, type Plan } from "../types.js";
+import {
+  currentPlan,
+  uniform,
+  type Observation,
+  type PipelineObservation,
+  type PipelineScalingPolicy,
+  type Plan,
+} from "../types.js";
 import { planOptions, singleStage, stageView } from "./themis.js";
 
 export class HorizontalPolicy implements PipelineScalingPolicy {
@@ -29,7 +36,12 @@ export class HorizontalPolicy implements PipelineScalingPolicy {
     if (!h) return views.map((v) => currentPlan(v.obs, `no 1-core configuration meets ${p.sloMs} ms`, "horizontal"));
     return views.map((v, i) => {
       const s = h.stages[i]!;
-      return { instances: uniform(v.variant.name, s.replicas, 1), batch: s.batch, reason: `${s.replicas} × 1 core, b=${s.batch} for ${lambda[i]!.toFixed(1)} req/s`, mode: "horizontal" };
+      return {
+        instances: uniform(v.variant.name, s.replicas, 1),
+        batch: s.batch,
+        reason: `${s.replicas} × 1 core, b=${s.batch} for ${lambda[i]!.toFixed(1)} req/s`,
+        mode: "horizontal",
+      };
     });
   }
 }

@@ -29,15 +29,28 @@ export class InfaasScalingPolicy implements ScalingPolicy {
         .map((u) => ({ u, count: Math.max(1, Math.ceil(w / (H.headroom * throughput(u, b, cores)))) }))
         .sort((a, c) => a.count - c.count)[0];
       if (faster && replicate > H.upgradeFactor * faster.count * cores) {
-        return { instances: uniform(faster.u.name, faster.count, cores), reason: `demand ${w.toFixed(1)} > 0.95 × capacity ${W.toFixed(1)}; replicating costs ${replicate} cores > ${H.upgradeFactor} × ${faster.count * cores} for ${faster.u.name}: upgrade`, mode: "upgrade", scope: "task" };
+        return {
+          instances: uniform(faster.u.name, faster.count, cores),
+          reason: `demand ${w.toFixed(1)} > 0.95 × capacity ${W.toFixed(1)}; replicating costs ${replicate} cores > ${H.upgradeFactor} × ${faster.count * cores} for ${faster.u.name}: upgrade`,
+          mode: "upgrade",
+          scope: "task",
+        };
       }
-      return { instances: uniform(v.name, n + add, cores), reason: `demand ${w.toFixed(1)} req/s > 0.95 × capacity ${W.toFixed(1)}: add ${add} (tp ${tp.toFixed(1)} each)`, mode: "replicate" };
+      return {
+        instances: uniform(v.name, n + add, cores),
+        reason: `demand ${w.toFixed(1)} req/s > 0.95 × capacity ${W.toFixed(1)}: add ${add} (tp ${tp.toFixed(1)} each)`,
+        mode: "replicate",
+      };
     }
     if (n > 1 && w < H.headroom * (n - 1) * tp) {
       this.low += 1;
       if (this.low >= H.lowSignals) {
         this.low = 0;
-        return { instances: uniform(v.name, n - 1, cores), reason: `${H.lowSignals} low signals in a row (demand ${w.toFixed(1)} fits ${n - 1} instances): remove one`, mode: "scale-in" };
+        return {
+          instances: uniform(v.name, n - 1, cores),
+          reason: `${H.lowSignals} low signals in a row (demand ${w.toFixed(1)} fits ${n - 1} instances): remove one`,
+          mode: "scale-in",
+        };
       }
       return currentPlan(obs, `low signal ${this.low}/${H.lowSignals}`, "wait");
     }

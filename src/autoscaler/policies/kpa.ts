@@ -48,7 +48,9 @@ export class KpaPolicy implements ScalingPolicy {
       return w.reduce((a, s) => a + s.c, 0) / Math.max(1, w.length);
     };
     const target = this.o.targetConcurrency * this.o.targetUtilization;
-    const ready = obs.instances.filter((i) => i.variant === obs.variant && (i.state === "ready" || i.state === "starting")).length;
+    const ready = obs.instances.filter(
+      (i) => i.variant === obs.variant && (i.state === "ready" || i.state === "starting"),
+    ).length;
     const current = Math.max(ready, 1);
     const cores = obs.instances.find((i) => i.variant === obs.variant)?.cores ?? 1;
     const stable = Math.ceil(avg(this.o.stableWindowMs) / target);
@@ -65,7 +67,12 @@ export class KpaPolicy implements ScalingPolicy {
     }
     desired = Math.min(desired, Math.ceil(current * this.o.maxScaleUpRate));
     desired = Math.max(desired, Math.ceil(current / this.o.maxScaleDownRate), this.o.minInstances);
-    if (desired === ready) return currentPlan(obs, `${reason}; no change`, obs.now < this.panicUntil ? "panic" : "stable");
-    return { instances: uniform(obs.variant, desired, cores), reason, mode: obs.now < this.panicUntil ? "panic" : "stable" };
+    if (desired === ready)
+      return currentPlan(obs, `${reason}; no change`, obs.now < this.panicUntil ? "panic" : "stable");
+    return {
+      instances: uniform(obs.variant, desired, cores),
+      reason,
+      mode: obs.now < this.panicUntil ? "panic" : "stable",
+    };
   }
 }

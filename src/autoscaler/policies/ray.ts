@@ -11,7 +11,13 @@ export interface RayOptions {
   minReplicas: number;
 }
 
-export const RAY_DEFAULTS: RayOptions = { targetOngoingRequests: 2, upscaleDelayMs: 30_000, downscaleDelayMs: 600_000, lookBackMs: 30_000, minReplicas: 1 };
+export const RAY_DEFAULTS: RayOptions = {
+  targetOngoingRequests: 2,
+  upscaleDelayMs: 30_000,
+  downscaleDelayMs: 600_000,
+  lookBackMs: 30_000,
+  minReplicas: 1,
+};
 
 export class RayPolicy implements ScalingPolicy {
   readonly name = "ray";
@@ -26,7 +32,9 @@ export class RayPolicy implements ScalingPolicy {
     this.samples.push({ t: obs.now, c: obs.concurrency });
     while (this.samples.length && this.samples[0]!.t <= obs.now - this.o.lookBackMs) this.samples.shift();
     const avg = this.samples.reduce((a, s) => a + s.c, 0) / this.samples.length;
-    const replicas = obs.instances.filter((i) => i.variant === obs.variant && i.state !== "draining" && i.state !== "stopped").length;
+    const replicas = obs.instances.filter(
+      (i) => i.variant === obs.variant && i.state !== "draining" && i.state !== "stopped",
+    ).length;
     const cores = obs.instances.find((i) => i.variant === obs.variant)?.cores ?? 1;
     const desired = Math.max(this.o.minReplicas, Math.ceil(avg / this.o.targetOngoingRequests));
     const direction = Math.sign(desired - replicas);
@@ -36,8 +44,22 @@ export class RayPolicy implements ScalingPolicy {
     }
     const held = obs.now - this.since;
     const why = `average ongoing ${avg.toFixed(2)} / target ${this.o.targetOngoingRequests} → ${desired} replicas (have ${replicas})`;
-    if (direction > 0 && held >= this.o.upscaleDelayMs) return { instances: uniform(obs.variant, desired, cores), reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ upscale delay`, mode: "up" };
-    if (direction < 0 && held >= this.o.downscaleDelayMs) return { instances: uniform(obs.variant, desired, cores), reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ downscale delay`, mode: "down" };
-    return currentPlan(obs, direction === 0 ? `${why}; steady` : `${why}; waiting (${(held / 1000).toFixed(0)} s held)`, "wait");
+    if (direction > 0 && held >= this.o.upscaleDelayMs)
+      return {
+        instances: uniform(obs.variant, desired, cores),
+        reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ upscale delay`,
+        mode: "up",
+      };
+    if (direction < 0 && held >= this.o.downscaleDelayMs)
+      return {
+        instances: uniform(obs.variant, desired, cores),
+        reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ downscale delay`,
+        mode: "down",
+      };
+    return currentPlan(
+      obs,
+      direction === 0 ? `${why}; steady` : `${why}; waiting (${(held / 1000).toFixed(0)} s held)`,
+      "wait",
+    );
   }
 }

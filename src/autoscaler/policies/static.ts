@@ -16,6 +16,10 @@ export class StaticPolicy implements ScalingPolicy {
   }
 
   decide(obs: Observation): Plan {
-    return { instances: uniform(obs.variant, this.o.instances, this.o.cores), reason: `static: ${this.o.instances} × ${this.o.cores} cores, provisioned for the peak`, mode: "static" };
+    return {
+      instances: uniform(obs.variant, this.o.instances, this.o.cores),
+      reason: `static: ${this.o.instances} × ${this.o.cores} cores, provisioned for the peak`,
+      mode: "static",
+    };
   }
 }

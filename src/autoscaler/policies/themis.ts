@@ -5,7 +5,16 @@
 // after N agreeing decisions.
 import { horizontal, vertical, type PlanOptions } from "../planner/dp.js";
 import { unitFor, type Semantics, type StageModel } from "../planner/model.js";
-import { currentPlan, liveInstances, uniform, type Observation, type PipelineObservation, type PipelineScalingPolicy, type Plan, type VariantInfo } from "../types.js";
+import {
+  currentPlan,
+  liveInstances,
+  uniform,
+  type Observation,
+  type PipelineObservation,
+  type PipelineScalingPolicy,
+  type Plan,
+  type VariantInfo,
+} from "../types.js";
 
 export interface ThemisOptions {
   /** Consecutive horizontal-leaning decisions before consolidating (the authors used 5–10). */
@@ -34,13 +43,38 @@ export function stageView(obs: Observation): StageView {
   const variant = obs.variants.find((x) => x.name === obs.variant)!;
   const live = liveInstances(obs);
   const lambdaNow = Math.max(obs.rateNow, 1e-3);
-  return { obs, variant, model: { ...variant.latency }, n: Math.max(1, live.length), cores: Math.max(1, ...live.map((i) => i.cores)), lambdaNow, lambdaPred: Math.max(obs.ratePred, lambdaNow) };
+  return {
+    obs,
+    variant,
+    model: { ...variant.latency },
+    n: Math.max(1, live.length),
+    cores: Math.max(1, ...live.map((i) => i.cores)),
+    lambdaNow,
+    lambdaPred: Math.max(obs.ratePred, lambdaNow),
+  };
 }
 
 /** Planner options common to a decision: B_max and C_max of the tightest stage, the DP's time unit. */
-export function planOptions(views: StageView[], sloMs: number, semantics: Semantics, maxBatch: number, cMax?: number): Omit<PlanOptions, "lambda"> {
+export function planOptions(
+  views: StageView[],
+  sloMs: number,
+  semantics: Semantics,
+  maxBatch: number,
+  cMax?: number,
+): Omit<PlanOptions, "lambda"> {
   const c = cMax ?? Math.min(...views.map((v) => v.obs.maxCores));
-  return { sloMs, bMax: Math.min(maxBatch, ...views.map((v) => v.variant.maxBatch)), cMax: c, semantics, unitMs: unitFor(views.map((v) => v.model), c, semantics, sloMs) };
+  return {
+    sloMs,
+    bMax: Math.min(maxBatch, ...views.map((v) => v.variant.maxBatch)),
+    cMax: c,
+    semantics,
+    unitMs: unitFor(
+      views.map((v) => v.model),
+      c,
+      semantics,
+      sloMs,
+    ),
+  };
 }
 
 export function singleStage(obs: Observation): PipelineObservation {
@@ -92,18 +126,37 @@ export class ThemisPolicy implements PipelineScalingPolicy {
         const s = sized?.stages[i];
         const cores = Math.min(v.obs.maxCores, Math.max(v.cores, s?.cores ?? v.obs.maxCores));
         const count = v.n + (sized?.extra?.[i] ?? 0);
-        return { instances: uniform(v.variant.name, count, cores), batch: s?.batch, reason: `${why}: vertical, ${name(i)}${count} × ${cores} cores (cores only go up while vertical)`, mode: "vertical" };
+        return {
+          instances: uniform(v.variant.name, count, cores),
+          batch: s?.batch,
+          reason: `${why}: vertical, ${name(i)}${count} × ${cores} cores (cores only go up while vertical)`,
+          mode: "vertical",
+        };
       });
     }
     this.stable += 1;
     if (this.mode === "vertical" && this.stable < this.o.stableDecisions) {
-      return views.map((v) => currentPlan(v.obs, `load stable, ${this.stable}/${this.o.stableDecisions} agreeing decisions before consolidating`, "vertical"));
+      return views.map((v) =>
+        currentPlan(
+          v.obs,
+          `load stable, ${this.stable}/${this.o.stableDecisions} agreeing decisions before consolidating`,
+          "vertical",
+        ),
+      );
     }
     this.mode = "horizontal";
-    if (!hNow) return views.map((v) => currentPlan(v.obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal"));
+    if (!hNow)
+      return views.map((v) =>
+        currentPlan(v.obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal"),
+      );
     return views.map((v, i) => {
       const h = hNow.stages[i]!;
-      return { instances: uniform(v.variant.name, h.replicas, 1), batch: h.batch, reason: `horizontal: ${name(i)}${h.replicas} × 1 core, b=${h.batch} for ${v.lambdaNow.toFixed(1)} req/s`, mode: "horizontal" };
+      return {
+        instances: uniform(v.variant.name, h.replicas, 1),
+        batch: h.batch,
+        reason: `horizontal: ${name(i)}${h.replicas} × 1 core, b=${h.batch} for ${v.lambdaNow.toFixed(1)} req/s`,
+        mode: "horizontal",
+      };
     });
   }
 }

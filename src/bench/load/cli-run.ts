@@ -19,7 +19,15 @@ const log = (msg: string) => process.stderr.write(`${msg}\n`);
 export async function benchCommand(o: LoadOptions, out: BenchOutput): Promise<void> {
   const rates = out.sweep ? parseSweep(out.sweep) : undefined;
   // Check the target before any load is sent: a typo should not cost a whole sweep.
-  if (rates) missReason({ ok: 1, attainment: o.sloMs === undefined ? null : 1, latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, mean: 0, max: 0 } }, out.target);
+  if (rates)
+    missReason(
+      {
+        ok: 1,
+        attainment: o.sloMs === undefined ? null : 1,
+        latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, mean: 0, max: 0 },
+      },
+      out.target,
+    );
   const session = await openSession(o);
   let runs: LoadRun[];
   let sweep: SweepResult<LoadRun> | undefined;
@@ -27,13 +35,21 @@ export async function benchCommand(o: LoadOptions, out: BenchOutput): Promise<vo
     const runOne = async (rate?: number) => {
       const bar = out.progress?.(rate === undefined ? "bench" : `bench ${rate} req/s`);
       try {
-        return await session.run(rate, bar ? (p) => bar.step(p.sent, p.total, `answered ${p.answered}, ok ${p.ok}`) : undefined);
+        return await session.run(
+          rate,
+          bar ? (p) => bar.step(p.sent, p.total, `answered ${p.answered}, ok ${p.ok}`) : undefined,
+        );
       } finally {
         bar?.stop();
       }
     };
     if (rates) {
-      sweep = await sweepRates(rates, out.target, (r) => runOne(r), (s) => log(`${s.rate} req/s: ${s.miss ?? "meets the target"}`));
+      sweep = await sweepRates(
+        rates,
+        out.target,
+        (r) => runOne(r),
+        (s) => log(`${s.rate} req/s: ${s.miss ?? "meets the target"}`),
+      );
       runs = sweep.steps.map((s) => s.result);
     } else runs = [await runOne()];
   } finally {
@@ -46,7 +62,19 @@ export async function benchCommand(o: LoadOptions, out: BenchOutput): Promise<vo
       if (w) log(w);
     }
   }
-  const source = o.source.kind === "trace" ? `trace ${o.source.file} (${o.source.format})` : `${o.source.arrival} arrivals${o.source.arrival === "gamma" ? ` CV² ${o.source.cv2}` : ""}`;
-  printReport(runs, { model: o.model, protocol: o.protocol, source, ...(sweep ? { sweep: { result: sweep, target: out.target } } : {}) }, out.json);
+  const source =
+    o.source.kind === "trace"
+      ? `trace ${o.source.file} (${o.source.format})`
+      : `${o.source.arrival} arrivals${o.source.arrival === "gamma" ? ` CV² ${o.source.cv2}` : ""}`;
+  printReport(
+    runs,
+    {
+      model: o.model,
+      protocol: o.protocol,
+      source,
+      ...(sweep ? { sweep: { result: sweep, target: out.target } } : {}),
+    },
+    out.json,
+  );
   if (out.csv) writeCsv(out.csv, runs, out.csvRows);
 }

@@ -19,7 +19,14 @@ export interface GrpcClientOptions {
 }
 
 type Untyped = any;
-type WireParam = { bool_param?: boolean; int64_param?: string; string_param?: string; double_param?: number; uint64_param?: string; parameter_choice?: string };
+type WireParam = {
+  bool_param?: boolean;
+  int64_param?: string;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: string;
+  parameter_choice?: string;
+};
 
 export class GrpcClient implements InferClient {
   readonly protocol = "grpc" as const;
@@ -29,23 +36,48 @@ export class GrpcClient implements InferClient {
 
   constructor(private readonly o: GrpcClientOptions) {
     this.target = o.target.replace(/^(grpc|http):\/\//, "");
-    const defs = protoLoader.loadSync("grpc_service.proto", { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] });
+    const defs = protoLoader.loadSync("grpc_service.proto", {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+      includeDirs: [PROTO_DIR],
+    });
     const pkg = grpc.loadPackageDefinition(defs) as Untyped;
-    this.infer = (defs["inference.GRPCInferenceService"] as protoLoader.ServiceDefinition).ModelInfer as protoLoader.MethodDefinition<object, Untyped>;
+    this.infer = (defs["inference.GRPCInferenceService"] as protoLoader.ServiceDefinition)
+      .ModelInfer as protoLoader.MethodDefinition<object, Untyped>;
     const max = o.maxMessageBytes ?? 64 * 2 ** 20;
-    this.stub = new pkg.inference.GRPCInferenceService(this.target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": max, "grpc.max_send_message_length": max });
+    this.stub = new pkg.inference.GRPCInferenceService(this.target, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": max,
+      "grpc.max_send_message_length": max,
+    });
   }
 
   async inputs(model: string, version?: string): Promise<TensorSpec[]> {
     const res = await new Promise<Untyped>((resolve, reject) =>
-      this.stub.ModelMetadata({ name: model, version: version ?? "" }, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: unknown) => (err ? reject(err) : resolve(r))),
+      this.stub.ModelMetadata(
+        { name: model, version: version ?? "" },
+        { deadline: Date.now() + 10_000 },
+        (err: grpc.ServiceError | null, r: unknown) => (err ? reject(err) : resolve(r)),
+      ),
     ).catch((err: grpc.ServiceError) => {
       const name = version ? `${model}/${version}` : model;
-      if (err.code === grpc.status.NOT_FOUND) throw new BenchError(`model '${name}' is unknown to ${this.target}: ${err.details}. Check --model (task[/variant]).`);
-      if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) throw new BenchError(`cannot reach the gRPC server at ${this.target} (${err.details}); is it running and is --grpc-url right?`);
+      if (err.code === grpc.status.NOT_FOUND)
+        throw new BenchError(
+          `model '${name}' is unknown to ${this.target}: ${err.details}. Check --model (task[/variant]).`,
+        );
+      if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED)
+        throw new BenchError(
+          `cannot reach the gRPC server at ${this.target} (${err.details}); is it running and is --grpc-url right?`,
+        );
       throw new BenchError(`ModelMetadata for '${name}' failed: ${grpc.status[err.code]} ${err.details}`);
     });
-    return (res.inputs as Untyped[]).map((i) => ({ name: i.name, datatype: i.datatype, shape: (i.shape as string[]).map(Number) }));
+    return (res.inputs as Untyped[]).map((i) => ({
+      name: i.name,
+      datatype: i.datatype,
+      shape: (i.shape as string[]).map(Number),
+    }));
   }
 
   sender(t: RequestTemplate): Send {
@@ -63,10 +95,23 @@ export class GrpcClient implements InferClient {
     const identity = (b: Buffer) => b;
     return () =>
       new Promise<Reply>((resolve) => {
-        (this.stub as grpc.Client).makeUnaryRequest(this.infer.path, identity, this.infer.responseDeserialize, encoded, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res?: Untyped) => {
-          if (err) resolve({ status: `gRPC ${grpc.status[err.code] ?? err.code}`, ok: false, server: null, message: err.details });
-          else resolve({ status: "200", ok: true, server: serverSide(plainParams(res?.parameters)) });
-        });
+        (this.stub as grpc.Client).makeUnaryRequest(
+          this.infer.path,
+          identity,
+          this.infer.responseDeserialize,
+          encoded,
+          { deadline: Date.now() + timeoutMs },
+          (err: grpc.ServiceError | null, res?: Untyped) => {
+            if (err)
+              resolve({
+                status: `gRPC ${grpc.status[err.code] ?? err.code}`,
+                ok: false,
+                server: null,
+                message: err.details,
+              });
+            else resolve({ status: "200", ok: true, server: serverSide(plainParams(res?.parameters)) });
+          },
+        );
       });
   }
 

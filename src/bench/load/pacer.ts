@@ -48,7 +48,11 @@ export interface PacerResult {
  * Fires `fire(i, scheduledMs, sentMs)` for every arrival time (ms from start, ascending).
  * `fire` must not block: it starts a request and returns; its answer is none of the pacer's business.
  */
-export function runOpenLoop(times: ArrayLike<number>, fire: (i: number, scheduledMs: number, sentMs: number) => void, opts: PacerOptions = {}): Promise<PacerResult> {
+export function runOpenLoop(
+  times: ArrayLike<number>,
+  fire: (i: number, scheduledMs: number, sentMs: number) => void,
+  opts: PacerOptions = {},
+): Promise<PacerResult> {
   const t = opts.timers ?? realTimers;
   const spinMs = opts.spinMs ?? 1.5;
   const busyMs = opts.busyMs ?? 0.05;
@@ -96,7 +100,12 @@ export const LAG_WARN_MS = 1;
 export function summarizeLag(lagMs: ArrayLike<number>): LagSummary {
   const sorted = Float64Array.from(lagMs).sort();
   const p99 = quantile(sorted, 0.99);
-  return { p50Ms: quantile(sorted, 0.5), p99Ms: p99, maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN, lagged: p99 > LAG_WARN_MS };
+  return {
+    p50Ms: quantile(sorted, 0.5),
+    p99Ms: p99,
+    maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    lagged: p99 > LAG_WARN_MS,
+  };
 }
 
 /** Nearest-rank quantile of an ascending array (NaN when empty). */

@@ -114,7 +114,10 @@ export interface RunSummary {
 }
 
 /** `startMs`: the clock reading of schedule time 0; `durationMs`: the schedule's length. */
-export function summarize(rec: Recorder, o: { startMs: number; durationMs: number; sloMs?: number; lagMs: ArrayLike<number> }): RunSummary {
+export function summarize(
+  rec: Recorder,
+  o: { startMs: number; durationMs: number; sloMs?: number; lagMs: ArrayLike<number> },
+): RunSummary {
   const okIdx: number[] = [];
   const errors: Record<string, number> = {};
   const variants: Record<string, number> = {};
@@ -143,7 +146,9 @@ export function summarize(rec: Recorder, o: { startMs: number; durationMs: numbe
   }
   const client = okIdx.map((i) => rec.clientLatencyMs(i));
   const server = okIdx.map((i) => rec.serverLatencyUs[i]! / 1000).filter((x) => !Number.isNaN(x));
-  const overhead = okIdx.map((i) => rec.clientLatencyMs(i) - rec.serverLatencyUs[i]! / 1000).filter((x) => !Number.isNaN(x));
+  const overhead = okIdx
+    .map((i) => rec.clientLatencyMs(i) - rec.serverLatencyUs[i]! / 1000)
+    .filter((x) => !Number.isNaN(x));
   // The run lasts its schedule, or until the last answer when that came later.
   let lastDone = 0;
   for (let i = 0; i < rec.sent; i++) if (rec.doneMs[i]! > lastDone) lastDone = rec.doneMs[i]!;
@@ -176,7 +181,14 @@ export function summarize(rec: Recorder, o: { startMs: number; durationMs: numbe
 export function percentiles(values: number[]): Percentiles {
   const s = Float64Array.from(values).sort();
   const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
-  return { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p95: quantile(s, 0.95), p99: quantile(s, 0.99), mean, max: s.length ? s[s.length - 1]! : NaN };
+  return {
+    p50: quantile(s, 0.5),
+    p90: quantile(s, 0.9),
+    p95: quantile(s, 0.95),
+    p99: quantile(s, 0.99),
+    mean,
+    max: s.length ? s[s.length - 1]! : NaN,
+  };
 }
 
 function meanOf(values: number[]): number | null {

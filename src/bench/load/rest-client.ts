@@ -33,7 +33,13 @@ export class RestClient implements InferClient {
     }
     this.origin = url.origin;
     const timeout = o.timeoutMs ?? 30_000;
-    this.pool = new Pool(this.origin, { connections: o.connections ?? 256, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 30_000 });
+    this.pool = new Pool(this.origin, {
+      connections: o.connections ?? 256,
+      pipelining: 1,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      keepAliveTimeout: 30_000,
+    });
   }
 
   async inputs(model: string, version?: string): Promise<TensorSpec[]> {
@@ -41,12 +47,20 @@ export class RestClient implements InferClient {
     try {
       res = await this.pool.request({ path: modelPath(model, version), method: "GET" });
     } catch (err) {
-      throw new BenchError(`cannot reach ${this.origin}: ${(err as Error).message}; is the server running (sloserve serve) and is --url right?`);
+      throw new BenchError(
+        `cannot reach ${this.origin}: ${(err as Error).message}; is the server running (sloserve serve) and is --url right?`,
+      );
     }
     const text = await res.body.text();
     const body = parseJson(text);
-    if (res.statusCode === 404) throw new BenchError(`model '${version ? `${model}/${version}` : model}' is unknown to ${this.origin}: ${body?.error ?? text}. Check --model (task[/variant]); GET ${this.origin}/v2/models/<name> lists a model's inputs.`);
-    if (res.statusCode !== 200 || !Array.isArray(body?.inputs)) throw new BenchError(`GET ${this.origin}${modelPath(model, version)} answered ${res.statusCode}: ${body?.error ?? text.slice(0, 200)}`);
+    if (res.statusCode === 404)
+      throw new BenchError(
+        `model '${version ? `${model}/${version}` : model}' is unknown to ${this.origin}: ${body?.error ?? text}. Check --model (task[/variant]); GET ${this.origin}/v2/models/<name> lists a model's inputs.`,
+      );
+    if (res.statusCode !== 200 || !Array.isArray(body?.inputs))
+      throw new BenchError(
+        `GET ${this.origin}${modelPath(model, version)} answered ${res.statusCode}: ${body?.error ?? text.slice(0, 200)}`,
+      );
     return body.inputs as TensorSpec[];
   }
 
@@ -63,24 +77,21 @@ export class RestClient implements InferClient {
         const chunks: Buffer[] = [];
         const failed = (err: Error) => resolve({ status: networkStatus(err), ok: false, server: null });
         try {
-          this.pool.dispatch(
-            { path, method: "POST", headers, body, headersTimeout: timeout, bodyTimeout: timeout },
-            {
-              // The pool validates the classic handler interface (onConnect/onHeaders/onData/onComplete/onError).
-              onConnect: () => {},
-              onHeaders: (statusCode: number, raw: Buffer[] | string[] | null) => {
-                status = statusCode;
-                headerLength = inferenceHeaderLength(raw);
-                return true;
-              },
-              onData: (chunk: Buffer) => {
-                chunks.push(chunk);
-                return true;
-              },
-              onComplete: () => resolve(reply(status, chunks, headerLength)),
-              onError: failed,
-            } as unknown as Dispatcher.DispatchHandler,
-          );
+          this.pool.dispatch({ path, method: "POST", headers, body, headersTimeout: timeout, bodyTimeout: timeout }, {
+            // The pool validates the classic handler interface (onConnect/onHeaders/onData/onComplete/onError).
+            onConnect: () => {},
+            onHeaders: (statusCode: number, raw: Buffer[] | string[] | null) => {
+              status = statusCode;
+              headerLength = inferenceHeaderLength(raw);
+              return true;
+            },
+            onData: (chunk: Buffer) => {
+              chunks.push(chunk);
+              return true;
+            },
+            onComplete: () => resolve(reply(status, chunks, headerLength)),
+            onError: failed,
+          } as unknown as Dispatcher.DispatchHandler);
         } catch (err) {
           failed(err as Error);
         }
@@ -93,8 +104,15 @@ export class RestClient implements InferClient {
 }
 
 function jsonBody(t: RequestTemplate): { body: Buffer; headers: Record<string, string> } {
-  for (const i of t.inputs) if (!i.data) throw new BenchError(`input '${i.name}' is ${i.datatype}, which JSON cannot carry; use --protocol rest (binary) or grpc`);
-  const req = { parameters: t.parameters, inputs: t.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, data: i.data })) };
+  for (const i of t.inputs)
+    if (!i.data)
+      throw new BenchError(
+        `input '${i.name}' is ${i.datatype}, which JSON cannot carry; use --protocol rest (binary) or grpc`,
+      );
+  const req = {
+    parameters: t.parameters,
+    inputs: t.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, data: i.data })),
+  };
   return { body: Buffer.from(JSON.stringify(req)), headers: { "content-type": "application/json" } };
 }
 
@@ -102,7 +120,12 @@ function binaryBody(t: RequestTemplate): { body: Buffer; headers: Record<string,
   // Outputs come back binary too, so the server does not spend time printing floats as JSON.
   const header = {
     parameters: { ...t.parameters, binary_data_output: true },
-    inputs: t.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, parameters: { binary_data_size: i.raw.byteLength } })),
+    inputs: t.inputs.map((i) => ({
+      name: i.name,
+      datatype: i.datatype,
+      shape: i.shape,
+      parameters: { binary_data_size: i.raw.byteLength },
+    })),
   };
   const json = Buffer.from(JSON.stringify(header));
   return {

@@ -56,13 +56,21 @@ export interface LoadRun {
 
 export function splitModel(spec: string): { model: string; version?: string } {
   const [model, version, ...rest] = spec.split("/");
-  if (!model || rest.length > 0 || version === "") throw new BenchError(`--model '${spec}' is not task[/variant], e.g. digits or digits/linear`);
+  if (!model || rest.length > 0 || version === "")
+    throw new BenchError(`--model '${spec}' is not task[/variant], e.g. digits or digits/linear`);
   return version ? { model, version } : { model };
 }
 
-export function makeClient(o: Pick<LoadOptions, "protocol" | "url" | "grpcUrl" | "connections" | "timeoutMs">): InferClient {
+export function makeClient(
+  o: Pick<LoadOptions, "protocol" | "url" | "grpcUrl" | "connections" | "timeoutMs">,
+): InferClient {
   if (o.protocol === "grpc") return new GrpcClient({ target: o.grpcUrl, timeoutMs: o.timeoutMs });
-  return new RestClient({ url: o.url, binary: o.protocol === "rest", connections: o.connections, timeoutMs: o.timeoutMs });
+  return new RestClient({
+    url: o.url,
+    binary: o.protocol === "rest",
+    connections: o.connections,
+    timeoutMs: o.timeoutMs,
+  });
 }
 
 export interface LoadSession {
@@ -80,10 +88,20 @@ export async function openSession(o: LoadOptions): Promise<LoadSession> {
     // run of the model are paid here instead of as lag and latency on the first arrivals.
     const first = await send();
     // A refused request would be refused thousands of times: say why once, before any load.
-    if (/^(HTTP 4\d\d|gRPC (INVALID_ARGUMENT|NOT_FOUND|UNIMPLEMENTED|UNAUTHENTICATED|PERMISSION_DENIED))$/.test(first.status)) {
-      throw new BenchError(`the server refused the request (${first.status}${first.message ? `: ${first.message}` : ""}); check --model, --input-file, --min-accuracy and --batch`);
+    if (
+      /^(HTTP 4\d\d|gRPC (INVALID_ARGUMENT|NOT_FOUND|UNIMPLEMENTED|UNAUTHENTICATED|PERMISSION_DENIED))$/.test(
+        first.status,
+      )
+    ) {
+      throw new BenchError(
+        `the server refused the request (${first.status}${first.message ? `: ${first.message}` : ""}); check --model, --input-file, --min-accuracy and --batch`,
+      );
     }
-    return { template, run: (rate, onProgress) => runOnce(send, o, rate, onProgress ?? o.onProgress), close: () => client.close() };
+    return {
+      template,
+      run: (rate, onProgress) => runOnce(send, o, rate, onProgress ?? o.onProgress),
+      close: () => client.close(),
+    };
   } catch (err) {
     await client.close();
     throw err;
@@ -112,16 +130,24 @@ async function requestTemplate(client: InferClient, o: LoadOptions): Promise<Req
   return { model, version, inputs, parameters };
 }
 
-async function runOnce(send: Send, o: LoadOptions, rate: number | undefined, onProgress: ((p: LoadProgress) => void) | undefined): Promise<LoadRun> {
+async function runOnce(
+  send: Send,
+  o: LoadOptions,
+  rate: number | undefined,
+  onProgress: ((p: LoadProgress) => void) | undefined,
+): Promise<LoadRun> {
   const schedule = buildSchedule(o.source, rate);
   const n = schedule.times.length;
-  if (n === 0) throw new BenchError("the arrival schedule is empty: raise --rate or --duration, or pick a busier trace window");
+  if (n === 0)
+    throw new BenchError("the arrival schedule is empty: raise --rate or --duration, or pick a busier trace window");
   const rec = new Recorder(n);
   let ok = 0;
   let allAnswered: () => void = () => {};
   const drained = new Promise<void>((resolve) => (allAnswered = resolve));
   let pacingDone = false;
-  const progress = onProgress ? setInterval(() => onProgress({ total: n, sent: rec.sent, answered: rec.answered, ok }), 250) : undefined;
+  const progress = onProgress
+    ? setInterval(() => onProgress({ total: n, sent: rec.sent, answered: rec.answered, ok }), 250)
+    : undefined;
   try {
     const paced = await runOpenLoop(
       schedule.times,
@@ -138,11 +164,19 @@ async function runOnce(send: Send, o: LoadOptions, rate: number | undefined, onP
     pacingDone = true;
     if (rec.answered === rec.sent) allAnswered();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, o.drainMs ?? o.timeoutMs ?? 30_000)))]);
+    await Promise.race([
+      drained,
+      new Promise<void>((r) => (timer = setTimeout(r, o.drainMs ?? o.timeoutMs ?? 30_000))),
+    ]);
     clearTimeout(timer);
     rec.giveUp();
     onProgress?.({ total: n, sent: rec.sent, answered: rec.answered, ok });
-    const summary = summarize(rec, { startMs: paced.startMs, durationMs: schedule.durationMs, sloMs: o.sloMs, lagMs: paced.lagMs });
+    const summary = summarize(rec, {
+      startMs: paced.startMs,
+      durationMs: schedule.durationMs,
+      sloMs: o.sloMs,
+      lagMs: paced.lagMs,
+    });
     return { summary, recorder: rec, schedule, rate };
   } finally {
     clearInterval(progress);

@@ -60,7 +60,8 @@ export function buildSchedule(src: ArrivalSource, rate?: number): ArrivalTrace {
   if (src.kind === "synthetic") return synthetic({ ...src, rate: rate ?? src.rate });
   if (!fs.existsSync(src.file)) throw new ScheduleError(`trace file '${src.file}' does not exist`);
   const s = rate === undefined ? src : { ...src, rate, divideBy: undefined };
-  if (s.divideBy !== undefined && s.rate !== undefined) throw new ScheduleError("give --divide-by or --rate for a trace, not both");
+  if (s.divideBy !== undefined && s.rate !== undefined)
+    throw new ScheduleError("give --divide-by or --rate for a trace, not both");
   return s.format === "azure-llm" ? fromArrivalTrace(s) : fromCounts(s);
 }
 
@@ -97,7 +98,9 @@ function fromCounts(s: TraceSource): ArrivalTrace {
 function loadSeries(s: TraceSource): RateSeries {
   if (s.format === "twitter") return loadTwitterRates(s.file);
   // The derived per-minute aggregate has its own layout; the invocation file is summed over functions.
-  return firstBytes(s.file, 256).includes("total_invocations") ? loadAzureAggregate(s.file).series : azureAggregateSeries(s.file);
+  return firstBytes(s.file, 256).includes("total_invocations")
+    ? loadAzureAggregate(s.file).series
+    : azureAggregateSeries(s.file);
 }
 
 function fromArrivalTrace(s: TraceSource): ArrivalTrace {
@@ -105,7 +108,10 @@ function fromArrivalTrace(s: TraceSource): ArrivalTrace {
   let trace = loadAzureLlmTrace(s.file, { startS, endS: s.durationS === undefined ? undefined : startS + s.durationS });
   if (s.divideBy !== undefined) trace = thinArrivals(trace, 1 / s.divideBy, s.seed ?? 1);
   else if (s.rate !== undefined) {
-    trace = rescaleArrivals(trace, s.rate, { method: s.rate <= arrivalMeanRate(trace) ? "thin" : "time", seed: s.seed ?? 1 });
+    trace = rescaleArrivals(trace, s.rate, {
+      method: s.rate <= arrivalMeanRate(trace) ? "thin" : "time",
+      seed: s.seed ?? 1,
+    });
   }
   return trace;
 }

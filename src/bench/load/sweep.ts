@@ -14,7 +14,8 @@ export interface SweepTarget {
 export function parseSweep(spec: string): number[] {
   const parts = spec.split(":").map(Number);
   const [from, to, step] = parts;
-  if (parts.length !== 3 || !(from! > 0) || !(to! >= from!) || !(step! > 0)) throw new BenchError(`--sweep '${spec}' is not from:to:step with 0 < from <= to and step > 0, e.g. 100:1000:100`);
+  if (parts.length !== 3 || !(from! > 0) || !(to! >= from!) || !(step! > 0))
+    throw new BenchError(`--sweep '${spec}' is not from:to:step with 0 < from <= to and step > 0, e.g. 100:1000:100`);
   const rates: number[] = [];
   // Integer steps from `from`, so that 0.1-style steps do not drift past `to` by rounding.
   for (let k = 0; from! + k * step! <= to! + 1e-9; k++) rates.push(Number((from! + k * step!).toFixed(6)));
@@ -23,12 +24,16 @@ export function parseSweep(spec: string): number[] {
 
 /** Why a run misses the target, or null when it meets it. */
 export function missReason(s: Pick<RunSummary, "latencyMs" | "attainment" | "ok">, t: SweepTarget): string | null {
-  if (t.p99Ms === undefined && t.attainment === undefined) throw new BenchError("--sweep needs --target-p99-ms and/or --target-attainment");
+  if (t.p99Ms === undefined && t.attainment === undefined)
+    throw new BenchError("--sweep needs --target-p99-ms and/or --target-attainment");
   if (s.ok === 0) return "no successful request";
-  if (t.p99Ms !== undefined && !(s.latencyMs.p99 <= t.p99Ms)) return `p99 ${s.latencyMs.p99.toFixed(2)} ms > ${t.p99Ms} ms`;
+  if (t.p99Ms !== undefined && !(s.latencyMs.p99 <= t.p99Ms))
+    return `p99 ${s.latencyMs.p99.toFixed(2)} ms > ${t.p99Ms} ms`;
   if (t.attainment !== undefined) {
-    if (s.attainment === null) throw new BenchError("--target-attainment needs --slo-ms (attainment is judged against it)");
-    if (s.attainment < t.attainment) return `attainment ${(s.attainment * 100).toFixed(2)}% < ${(t.attainment * 100).toFixed(2)}%`;
+    if (s.attainment === null)
+      throw new BenchError("--target-attainment needs --slo-ms (attainment is judged against it)");
+    if (s.attainment < t.attainment)
+      return `attainment ${(s.attainment * 100).toFixed(2)}% < ${(t.attainment * 100).toFixed(2)}%`;
   }
   return null;
 }

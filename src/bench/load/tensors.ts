@@ -35,10 +35,29 @@ export interface RequestTemplate {
 export class InputError extends Error {}
 
 const INT_RANGE: Record<string, [number, number]> = {
-  INT8: [-128, 127], INT16: [-1000, 1000], INT32: [-1000, 1000], INT64: [-1000, 1000],
-  UINT8: [0, 255], UINT16: [0, 1000], UINT32: [0, 1000], UINT64: [0, 1000],
+  INT8: [-128, 127],
+  INT16: [-1000, 1000],
+  INT32: [-1000, 1000],
+  INT64: [-1000, 1000],
+  UINT8: [0, 255],
+  UINT16: [0, 1000],
+  UINT32: [0, 1000],
+  UINT64: [0, 1000],
 };
-const BYTE_WIDTH: Record<string, number> = { BOOL: 1, INT8: 1, UINT8: 1, INT16: 2, UINT16: 2, FP16: 2, INT32: 4, UINT32: 4, FP32: 4, INT64: 8, UINT64: 8, FP64: 8 };
+const BYTE_WIDTH: Record<string, number> = {
+  BOOL: 1,
+  INT8: 1,
+  UINT8: 1,
+  INT16: 2,
+  UINT16: 2,
+  FP16: 2,
+  INT32: 4,
+  UINT32: 4,
+  FP32: 4,
+  INT64: 8,
+  UINT64: 8,
+  FP64: 8,
+};
 
 export function elementCount(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -61,7 +80,8 @@ export function randomInputs(specs: TensorSpec[], batch: number, seed: number): 
     else if (s.datatype.startsWith("FP")) data = Array.from({ length: n }, () => Math.fround(rng.next()));
     else {
       const range = INT_RANGE[s.datatype];
-      if (!range) throw new InputError(`input '${s.name}' has datatype '${s.datatype}', which the protocol does not define`);
+      if (!range)
+        throw new InputError(`input '${s.name}' has datatype '${s.datatype}', which the protocol does not define`);
       data = Array.from({ length: n }, () => range[0] + Math.floor(rng.next() * (range[1] - range[0] + 1)));
     }
     return tensor(s.name, s.datatype, shape, data);
@@ -74,17 +94,30 @@ export function inputsFromFile(file: string): { inputs: InputTensor[]; parameter
   try {
     body = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
-    throw new InputError(`--input-file ${file}: ${(err as Error).message}; it must hold a JSON inference request body like {"inputs": [{"name", "datatype", "shape", "data"}]}`);
+    throw new InputError(
+      `--input-file ${file}: ${(err as Error).message}; it must hold a JSON inference request body like {"inputs": [{"name", "datatype", "shape", "data"}]}`,
+    );
   }
-  if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new InputError(`--input-file ${file}: no "inputs" array`);
+  if (!Array.isArray(body.inputs) || body.inputs.length === 0)
+    throw new InputError(`--input-file ${file}: no "inputs" array`);
   const inputs = body.inputs.map((raw: any, k: number) => {
-    if (typeof raw?.name !== "string" || typeof raw?.datatype !== "string" || !Array.isArray(raw?.shape)) throw new InputError(`--input-file ${file}: inputs[${k}] needs name, datatype and shape`);
-    if (raw.data === undefined) throw new InputError(`--input-file ${file}: inputs[${k}] ('${raw.name}') has no "data" (binary inputs cannot be given in a JSON file)`);
+    if (typeof raw?.name !== "string" || typeof raw?.datatype !== "string" || !Array.isArray(raw?.shape))
+      throw new InputError(`--input-file ${file}: inputs[${k}] needs name, datatype and shape`);
+    if (raw.data === undefined)
+      throw new InputError(
+        `--input-file ${file}: inputs[${k}] ('${raw.name}') has no "data" (binary inputs cannot be given in a JSON file)`,
+      );
     const data = [raw.data].flat(Infinity) as number[] | boolean[] | string[];
-    if (data.length !== elementCount(raw.shape)) throw new InputError(`--input-file ${file}: input '${raw.name}' has ${data.length} values for shape [${raw.shape.join(",")}]`);
+    if (data.length !== elementCount(raw.shape))
+      throw new InputError(
+        `--input-file ${file}: input '${raw.name}' has ${data.length} values for shape [${raw.shape.join(",")}]`,
+      );
     return tensor(raw.name, raw.datatype, raw.shape, data);
   });
-  const parameters = (body.parameters && typeof body.parameters === "object" ? body.parameters : {}) as Record<string, ParamValue>;
+  const parameters = (body.parameters && typeof body.parameters === "object" ? body.parameters : {}) as Record<
+    string,
+    ParamValue
+  >;
   return { inputs, parameters };
 }
 
@@ -106,25 +139,52 @@ export function rawBytes(datatype: string, data: ArrayLike<unknown>): Uint8Array
     return out;
   }
   const width = BYTE_WIDTH[datatype];
-  if (!width) throw new InputError(`datatype '${datatype}' is not one of the protocol's (BOOL, INT8..INT64, UINT8..UINT64, FP16, FP32, FP64, BYTES)`);
+  if (!width)
+    throw new InputError(
+      `datatype '${datatype}' is not one of the protocol's (BOOL, INT8..INT64, UINT8..UINT64, FP16, FP32, FP64, BYTES)`,
+    );
   const out = new Uint8Array(data.length * width);
   const v = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) {
     const x = data[i];
     const o = i * width;
     switch (datatype) {
-      case "BOOL": v.setUint8(o, x ? 1 : 0); break;
-      case "INT8": v.setInt8(o, Number(x)); break;
-      case "UINT8": v.setUint8(o, Number(x)); break;
-      case "INT16": v.setInt16(o, Number(x), true); break;
-      case "UINT16": v.setUint16(o, Number(x), true); break;
-      case "INT32": v.setInt32(o, Number(x), true); break;
-      case "UINT32": v.setUint32(o, Number(x), true); break;
-      case "INT64": v.setBigInt64(o, BigInt(x as number), true); break;
-      case "UINT64": v.setBigUint64(o, BigInt(x as number), true); break;
-      case "FP16": v.setUint16(o, toHalf(Number(x)), true); break;
-      case "FP32": v.setFloat32(o, Number(x), true); break;
-      case "FP64": v.setFloat64(o, Number(x), true); break;
+      case "BOOL":
+        v.setUint8(o, x ? 1 : 0);
+        break;
+      case "INT8":
+        v.setInt8(o, Number(x));
+        break;
+      case "UINT8":
+        v.setUint8(o, Number(x));
+        break;
+      case "INT16":
+        v.setInt16(o, Number(x), true);
+        break;
+      case "UINT16":
+        v.setUint16(o, Number(x), true);
+        break;
+      case "INT32":
+        v.setInt32(o, Number(x), true);
+        break;
+      case "UINT32":
+        v.setUint32(o, Number(x), true);
+        break;
+      case "INT64":
+        v.setBigInt64(o, BigInt(x as number), true);
+        break;
+      case "UINT64":
+        v.setBigUint64(o, BigInt(x as number), true);
+        break;
+      case "FP16":
+        v.setUint16(o, toHalf(Number(x)), true);
+        break;
+      case "FP32":
+        v.setFloat32(o, Number(x), true);
+        break;
+      case "FP64":
+        v.setFloat64(o, Number(x), true);
+        break;
     }
   }
   return out;

@@ -3,7 +3,8 @@ export class CoreAllocator {
   private readonly owner: (string | null)[];
 
   constructor(readonly budget: number) {
-    if (!Number.isInteger(budget) || budget < 1) throw new Error(`core budget must be a positive integer, got ${budget}`);
+    if (!Number.isInteger(budget) || budget < 1)
+      throw new Error(`core budget must be a positive integer, got ${budget}`);
     this.owner = new Array<string | null>(budget).fill(null);
   }
 

@@ -28,7 +28,12 @@ class LocalInstance implements Instance {
   handle?: WorkerHandle;
   cpus: number[] = [];
 
-  constructor(readonly id: string, readonly task: string, readonly variant: string, public cores: number) {}
+  constructor(
+    readonly id: string,
+    readonly task: string,
+    readonly variant: string,
+    public cores: number,
+  ) {}
 
   run(work: BatchWork, done: (r: BatchResult) => void): void {
     const client = this.handle?.client;
@@ -107,14 +112,23 @@ export class LocalCluster implements Cluster {
     const id = `${task}/${variant}#${this.nextId++}`;
     const cpus = this.allocator.allocate(id, cores);
     if (!cpus) {
-      return { ok: false, ms: 0, message: `not enough cores: ${cores} wanted, ${this.allocator.free} of ${this.allocator.budget} free` };
+      return {
+        ok: false,
+        ms: 0,
+        message: `not enough cores: ${cores} wanted, ${this.allocator.free} of ${this.allocator.budget} free`,
+      };
     }
     const inst = new LocalInstance(id, task, variant, cores);
     inst.cpus = cpus;
     this.list.set(id, inst);
     this.changed();
     try {
-      const handle = await spawnWorker({ modelPath: this.opts.modelPath(task, variant), threads: cores, cpus, host: this.opts.host });
+      const handle = await spawnWorker({
+        modelPath: this.opts.modelPath(task, variant),
+        threads: cores,
+        cpus,
+        host: this.opts.host,
+      });
       inst.handle = handle;
       inst.state = "ready";
       void handle.exited.then((code) => this.exited(inst, code));
@@ -144,11 +158,13 @@ export class LocalCluster implements Cluster {
 
   async resize(id: string, cores: number): Promise<ActuationResult> {
     const inst = this.list.get(id);
-    if (!inst || inst.state !== "ready" || !inst.handle) return { ok: false, ms: 0, message: `instance ${id} is not ready` };
+    if (!inst || inst.state !== "ready" || !inst.handle)
+      return { ok: false, ms: 0, message: `instance ${id} is not ready` };
     if (cores === inst.cores) return { ok: true, ms: 0, message: "no change", instance: id };
     const before = inst.cpus;
     const cpus = this.allocator.resize(id, cores);
-    if (!cpus) return { ok: false, ms: 0, message: `not enough cores to grow ${id} to ${cores}: ${this.allocator.free} free` };
+    if (!cpus)
+      return { ok: false, ms: 0, message: `not enough cores to grow ${id} to ${cores}: ${this.allocator.free} free` };
     try {
       const { header } = await inst.handle.client.call("resize", { threads: cores, cpus });
       inst.cores = cores;

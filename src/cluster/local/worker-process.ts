@@ -38,39 +38,62 @@ export interface WorkerHandle {
 
 export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
   const host = opts.host ?? "127.0.0.1";
-  const nodeArgs = ["--import", TSX_LOADER, WORKER_MAIN, "--model", opts.modelPath, "--threads", String(opts.threads), "--host", host, "--cpus", opts.cpus.join(","), ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)])];
+  const nodeArgs = [
+    "--import",
+    TSX_LOADER,
+    WORKER_MAIN,
+    "--model",
+    opts.modelPath,
+    "--threads",
+    String(opts.threads),
+    "--host",
+    host,
+    "--cpus",
+    opts.cpus.join(","),
+    ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)]),
+  ];
   const usePin = process.platform === "linux" && opts.cpus.length > 0;
   const t0 = performance.now();
   const proc = usePin
-    ? spawn("taskset", ["-c", opts.cpus.join(","), process.execPath, ...nodeArgs], { stdio: ["ignore", "pipe", "pipe"] })
+    ? spawn("taskset", ["-c", opts.cpus.join(","), process.execPath, ...nodeArgs], {
+        stdio: ["ignore", "pipe", "pipe"],
+      })
     : spawn(process.execPath, nodeArgs, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const ready = await new Promise<{ port: number; pid: number; sessionMs: number; warmupMs: number }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`worker for ${opts.modelPath} did not become ready within ${opts.readyTimeoutMs ?? 120_000} ms`));
-    }, opts.readyTimeoutMs ?? 120_000);
-    const lines = readline.createInterface({ input: proc.stdout! });
-    lines.on("line", (line) => {
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        return;
-      }
-      clearTimeout(timer);
-      if (msg.event === "ready") resolve(msg as never);
-      else reject(new Error(`worker for ${opts.modelPath} failed to start: ${String(msg.error)}`));
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`));
-    });
-  });
+  const ready = await new Promise<{ port: number; pid: number; sessionMs: number; warmupMs: number }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => {
+        proc.kill("SIGKILL");
+        reject(
+          new Error(`worker for ${opts.modelPath} did not become ready within ${opts.readyTimeoutMs ?? 120_000} ms`),
+        );
+      }, opts.readyTimeoutMs ?? 120_000);
+      const lines = readline.createInterface({ input: proc.stdout! });
+      lines.on("line", (line) => {
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          return;
+        }
+        clearTimeout(timer);
+        if (msg.event === "ready") resolve(msg as never);
+        else reject(new Error(`worker for ${opts.modelPath} failed to start: ${String(msg.error)}`));
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`,
+          ),
+        );
+      });
+    },
+  );
   const client = await WorkerClient.connect(host, ready.port);
   const coldStartMs = performance.now() - t0;
   const stop = async () => {
@@ -85,5 +108,15 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     clearTimeout(timer);
     client.close();
   };
-  return { pid: ready.pid, port: ready.port, client, proc, coldStartMs, sessionMs: ready.sessionMs, warmupMs: ready.warmupMs, exited, stop };
+  return {
+    pid: ready.pid,
+    port: ready.port,
+    client,
+    proc,
+    coldStartMs,
+    sessionMs: ready.sessionMs,
+    warmupMs: ready.warmupMs,
+    exited,
+    stop,
+  };
 }

@@ -47,7 +47,8 @@ function connect() {
     const frame = JSON.parse(e.data);
     state.frames.push(frame);
     if (state.frames.length > HISTORY_S) state.frames.shift();
-    for (const name of Object.keys(frame.series)) if (!state.targets.has(name)) state.targets.set(name, { name, kind: "task", sloMs: null, stages: [name] });
+    for (const name of Object.keys(frame.series))
+      if (!state.targets.has(name)) state.targets.set(name, { name, kind: "task", sloMs: null, stages: [name] });
     if (!state.selected) state.selected = busiest();
     status.textContent = `live · ${fmt.time(frame.t)}`;
     status.dataset.t = String(frame.t);
@@ -104,7 +105,11 @@ function renderCards() {
       const served = s ? s.served : 0;
       return h(
         "div",
-        { class: `card${t.name === state.selected ? " selected" : ""}`, "data-target": t.name, onclick: () => select(t.name) },
+        {
+          class: `card${t.name === state.selected ? " selected" : ""}`,
+          "data-target": t.name,
+          onclick: () => select(t.name),
+        },
         h("span", { class: "name" }, t.name),
         h("span", { class: "kind" }, t.kind === "pipeline" ? `pipeline: ${t.stages.join(" → ")}` : "task"),
         h(
@@ -115,9 +120,17 @@ function renderCards() {
           h("dt", {}, "p99 / SLO"),
           h("dd", { "data-field": "p99", class: p99Bad ? "bad" : "" }, `${fmt.ms(s?.p99)} / ${t.sloMs ?? "?"} ms`),
           h("dt", {}, "attainment, 1 min"),
-          h("dd", { "data-field": "attainment", class: attainment != null && attainment < 0.99 ? "bad" : "" }, fmt.pct(attainment)),
+          h(
+            "dd",
+            { "data-field": "attainment", class: attainment != null && attainment < 0.99 ? "bad" : "" },
+            fmt.pct(attainment),
+          ),
           h("dt", {}, "instances × cores"),
-          h("dd", { "data-field": "fleet" }, s ? `${s.instances}${s.starting ? ` (+${s.starting} starting)` : ""} · ${s.cores} cores` : "—"),
+          h(
+            "dd",
+            { "data-field": "fleet" },
+            s ? `${s.instances}${s.starting ? ` (+${s.starting} starting)` : ""} · ${s.cores} cores` : "—",
+          ),
           h("dt", {}, "variant mix"),
           h("dd", { "data-field": "mix" }, top && served ? `${top[0]} ${Math.round((100 * top[1]) / served)} %` : "—"),
         ),
@@ -149,25 +162,68 @@ function makeCharts() {
   const empty = (n) => Array.from({ length: n }, () => []);
   const stepped = uPlot.paths.stepped({ align: 1 });
   return {
-    rate: chart(document.getElementById("chart-rate"), { plugins: [mark], axes: timeAxes, series: [{}, line("arrivals", palette[0], { fill: "rgba(47,111,222,.08)" }), line("served", palette[2]), line("failed", palette[4])], scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 1) * 1.1)] } } }, empty(4)),
+    rate: chart(
+      document.getElementById("chart-rate"),
+      {
+        plugins: [mark],
+        axes: timeAxes,
+        series: [
+          {},
+          line("arrivals", palette[0], { fill: "rgba(47,111,222,.08)" }),
+          line("served", palette[2]),
+          line("failed", palette[4]),
+        ],
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 1) * 1.1)] } },
+      },
+      empty(4),
+    ),
     latency: chart(
       document.getElementById("chart-latency"),
       {
         plugins: [mark],
-        series: [{}, line("p50", palette[0]), line("p99", palette[1]), line("SLO", palette[4], { dash: [6, 4], width: 2 })],
-        scales: { y: { distr: 3, range: (_u, min, max) => (min > 0 && max > 0 ? uPlot.rangeLog(min, max, 10, true) : [0.1, 100]) } },
-        axes: [timeAxis, { values: (_u, ticks) => ticks.map((v) => (v == null ? "" : v >= 1 ? String(v) : v.toPrecision(1))) }],
+        series: [
+          {},
+          line("p50", palette[0]),
+          line("p99", palette[1]),
+          line("SLO", palette[4], { dash: [6, 4], width: 2 }),
+        ],
+        scales: {
+          y: {
+            distr: 3,
+            range: (_u, min, max) => (min > 0 && max > 0 ? uPlot.rangeLog(min, max, 10, true) : [0.1, 100]),
+          },
+        },
+        axes: [
+          timeAxis,
+          { values: (_u, ticks) => ticks.map((v) => (v == null ? "" : v >= 1 ? String(v) : v.toPrecision(1))) },
+        ],
       },
       empty(4),
     ),
     attainment: chart(
       document.getElementById("chart-attainment"),
-      { plugins: [mark], axes: timeAxes, series: [{}, line("attainment %", palette[2], { fill: "rgba(26,154,91,.08)" })], scales: { y: { range: (_u, min) => [min == null ? 0 : Math.max(0, Math.min(90, Math.floor(min / 10) * 10)), 100] } } },
+      {
+        plugins: [mark],
+        axes: timeAxes,
+        series: [{}, line("attainment %", palette[2], { fill: "rgba(26,154,91,.08)" })],
+        scales: {
+          y: { range: (_u, min) => [min == null ? 0 : Math.max(0, Math.min(90, Math.floor(min / 10) * 10)), 100] },
+        },
+      },
       empty(2),
     ),
     fleet: chart(
       document.getElementById("chart-fleet"),
-      { plugins: [mark], axes: timeAxes, series: [{}, line("instances", palette[3], { paths: stepped }), line("cores", palette[1], { paths: stepped, fill: "rgba(232,118,45,.08)" })], scales: { y: { range: (_u, _min, max) => [0, Math.max(2, (max ?? 1) + 1)] } } },
+      {
+        plugins: [mark],
+        axes: timeAxes,
+        series: [
+          {},
+          line("instances", palette[3], { paths: stepped }),
+          line("cores", palette[1], { paths: stepped, fill: "rgba(232,118,45,.08)" }),
+        ],
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(2, (max ?? 1) + 1)] } },
+      },
       empty(3),
     ),
     mix: null,
@@ -190,7 +246,16 @@ function mixChart(keys, mark) {
       value: (u, _v, si, i) => (i == null ? "—" : fmt.num(u._raw?.[si]?.[i] ?? null)),
     });
   }
-  return chart(el, { plugins: [mark], axes: timeAxes, series, scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 1) * 1.1)] } } }, [[], ...keys.map(() => [])]);
+  return chart(
+    el,
+    {
+      plugins: [mark],
+      axes: timeAxes,
+      series,
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 1) * 1.1)] } },
+    },
+    [[], ...keys.map(() => [])],
+  );
 }
 
 function renderCharts() {
@@ -223,7 +288,10 @@ function renderCharts() {
     mixKeys = signature;
   }
   const raw = [x, ...keys.map((k) => col((v) => v.mix[k] ?? 0))];
-  const stacked = [x, ...keys.map((_k, j) => x.map((_t, i) => (s[i] ? raw.slice(1 + j).reduce((sum, r) => sum + (r[i] ?? 0), 0) : null)))];
+  const stacked = [
+    x,
+    ...keys.map((_k, j) => x.map((_t, i) => (s[i] ? raw.slice(1 + j).reduce((sum, r) => sum + (r[i] ?? 0), 0) : null))),
+  ];
   charts.mix._raw = raw;
   charts.mix.setData(stacked);
   for (const u of Object.values(charts)) showLatest(u);
@@ -239,31 +307,60 @@ function showLatest(u) {
 function renderDecisions() {
   const stages = new Set(state.targets.get(state.selected)?.stages ?? []);
   const rows = [];
-  const list = state.decisions.filter((d) => stages.has(d.task) && (!state.changesOnly || d.changes.length > 0)).sort((a, b) => a.at - b.at);
+  const list = state.decisions
+    .filter((d) => stages.has(d.task) && (!state.changesOnly || d.changes.length > 0))
+    .sort((a, b) => a.at - b.at);
   for (const d of list) {
     const prev = rows.at(-1);
-    if (prev && d.changes.length === 0 && prev.d.changes.length === 0 && prev.d.task === d.task && prev.d.mode === d.mode && prev.d.after.join() === d.after.join()) {
+    if (
+      prev &&
+      d.changes.length === 0 &&
+      prev.d.changes.length === 0 &&
+      prev.d.task === d.task &&
+      prev.d.mode === d.mode &&
+      prev.d.after.join() === d.after.join()
+    ) {
       prev.repeat += 1;
       prev.d = d;
     } else rows.push({ d, repeat: 1 });
   }
   const shown = rows.slice(-100).reverse();
-  document.getElementById("decision-count").textContent = `${list.length} decisions${shown.length < rows.length ? `, latest ${shown.length} rows` : ""}`;
-  document.querySelector("#decisions tbody").replaceChildren(
-    ...shown.map(({ d, repeat }) =>
-      h(
-        "tr",
-        { class: d.actuation?.failed.length ? "failed" : d.changes.length ? "changed" : "" , "data-task": d.task },
-        h("td", { class: "num" }, fmt.time(d.at), repeat > 1 ? h("span", { class: "repeat", title: "consecutive decisions that kept this plan" }, `×${repeat}`) : null),
-        h("td", {}, d.task),
-        h("td", {}, `${d.policy} · ${d.mode}`),
-        h("td", { class: "num" }, `${fmt.num(d.rateNow)} req/s, forecast ${fmt.num(d.ratePred)}; queue ${d.queueLength}; ${d.misses} missed`),
-        h("td", {}, `${d.before.join(" ") || "none"} → ${d.after.join(" ") || "none"}`),
-        h("td", {}, d.changes.join("; ") || "—"),
-        h("td", {}, d.reason),
-        h("td", { class: "num" }, `${d.solverMs.toFixed(2)} ms`),
-        h("td", { class: "num" }, d.actuation ? `${fmt.ms(d.actuation.ms)}${d.actuation.failed.length ? ` — failed: ${d.actuation.failed.join("; ")}` : ""}` : "—"),
+  document.getElementById("decision-count").textContent =
+    `${list.length} decisions${shown.length < rows.length ? `, latest ${shown.length} rows` : ""}`;
+  document
+    .querySelector("#decisions tbody")
+    .replaceChildren(
+      ...shown.map(({ d, repeat }) =>
+        h(
+          "tr",
+          { class: d.actuation?.failed.length ? "failed" : d.changes.length ? "changed" : "", "data-task": d.task },
+          h(
+            "td",
+            { class: "num" },
+            fmt.time(d.at),
+            repeat > 1
+              ? h("span", { class: "repeat", title: "consecutive decisions that kept this plan" }, `×${repeat}`)
+              : null,
+          ),
+          h("td", {}, d.task),
+          h("td", {}, `${d.policy} · ${d.mode}`),
+          h(
+            "td",
+            { class: "num" },
+            `${fmt.num(d.rateNow)} req/s, forecast ${fmt.num(d.ratePred)}; queue ${d.queueLength}; ${d.misses} missed`,
+          ),
+          h("td", {}, `${d.before.join(" ") || "none"} → ${d.after.join(" ") || "none"}`),
+          h("td", {}, d.changes.join("; ") || "—"),
+          h("td", {}, d.reason),
+          h("td", { class: "num" }, `${d.solverMs.toFixed(2)} ms`),
+          h(
+            "td",
+            { class: "num" },
+            d.actuation
+              ? `${fmt.ms(d.actuation.ms)}${d.actuation.failed.length ? ` — failed: ${d.actuation.failed.join("; ")}` : ""}`
+              : "—",
+          ),
+        ),
       ),
-    ),
-  );
+    );
 }

@@ -18,7 +18,9 @@ export async function showRepository() {
 function render() {
   const box = document.getElementById("repository");
   box.replaceChildren(...view.tasks.map(taskBlock), view.pipelines.length ? pipelinesBlock(view.pipelines) : "");
-  for (const t of view.tasks) for (const v of t.variants) if (v.profile) profileChart(document.getElementById(`profile-${t.name}-${v.name}`), v, statSelect.value);
+  for (const t of view.tasks)
+    for (const v of t.variants)
+      if (v.profile) profileChart(document.getElementById(`profile-${t.name}-${v.name}`), v, statSelect.value);
 }
 
 function taskBlock(t) {
@@ -26,11 +28,34 @@ function taskBlock(t) {
     "section",
     { class: "task-block panel" },
     h("h3", {}, t.name),
-    h("div", { class: "hint" }, `${t.description} — SLO ${t.sloMs} ms, accuracy floor ${fmt.pct(t.minAccuracy)}, scheduling ${t.scheduling}, scaling ${t.scaling}`),
+    h(
+      "div",
+      { class: "hint" },
+      `${t.description} — SLO ${t.sloMs} ms, accuracy floor ${fmt.pct(t.minAccuracy)}, scheduling ${t.scheduling}, scaling ${t.scaling}`,
+    ),
     h(
       "table",
       { class: "variants" },
-      h("thead", {}, h("tr", {}, ...["variant", "architecture", "parameters", "size", "max batch", "accuracy", "source", "cold start", "resize", "fit error (p99, median)"].map((c) => h("th", {}, c)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ...[
+            "variant",
+            "architecture",
+            "parameters",
+            "size",
+            "max batch",
+            "accuracy",
+            "source",
+            "cold start",
+            "resize",
+            "fit error (p99, median)",
+          ].map((c) => h("th", {}, c)),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -44,7 +69,13 @@ function taskBlock(t) {
             h("td", { class: "num" }, fmt.bytes(v.modelBytes)),
             h("td", { class: "num" }, v.maxBatch),
             h("td", { class: "num" }, fmt.pct(v.accuracy.value)),
-            h("td", {}, h("span", { class: `badge ${v.accuracy.source}` }, v.accuracy.source), " ", h("span", { class: "hint" }, accuracyNote(v.accuracy))),
+            h(
+              "td",
+              {},
+              h("span", { class: `badge ${v.accuracy.source}` }, v.accuracy.source),
+              " ",
+              h("span", { class: "hint" }, accuracyNote(v.accuracy)),
+            ),
             h("td", { class: "num" }, v.profile ? fmt.ms(v.profile.loadMs) : "not profiled"),
             h("td", { class: "num" }, v.profile ? fmt.ms(v.profile.resizeMs) : "—"),
             h("td", { class: "num" }, v.profile ? fmt.pct(v.profile.fit.p99.median_rel_error) : "—"),
@@ -55,7 +86,16 @@ function taskBlock(t) {
     h(
       "div",
       { class: "profiles" },
-      ...t.variants.filter((v) => v.profile).map((v) => h("figure", {}, h("figcaption", { title: v.profile.machine }, `${v.name}: latency (ms) over batch size, per core count`), h("div", { id: `profile-${t.name}-${v.name}`, class: "chart" }))),
+      ...t.variants
+        .filter((v) => v.profile)
+        .map((v) =>
+          h(
+            "figure",
+            {},
+            h("figcaption", { title: v.profile.machine }, `${v.name}: latency (ms) over batch size, per core count`),
+            h("div", { id: `profile-${t.name}-${v.name}`, class: "chart" }),
+          ),
+        ),
     ),
   );
 }
@@ -70,7 +110,38 @@ function pipelinesBlock(pipelines) {
     "section",
     { class: "task-block panel" },
     h("h3", {}, "Pipelines"),
-    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "pipeline"), h("th", {}, "stages"), h("th", {}, "end-to-end SLO"), h("th", {}, "accuracy floor"), h("th", {}, "description"))), h("tbody", {}, ...pipelines.map((p) => h("tr", {}, h("td", {}, p.name), h("td", {}, p.stages.join(" → ")), h("td", { class: "num" }, `${p.sloMs} ms`), h("td", { class: "num" }, fmt.pct(p.minAccuracy)), h("td", {}, p.description))))),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "pipeline"),
+          h("th", {}, "stages"),
+          h("th", {}, "end-to-end SLO"),
+          h("th", {}, "accuracy floor"),
+          h("th", {}, "description"),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        ...pipelines.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, p.name),
+            h("td", {}, p.stages.join(" → ")),
+            h("td", { class: "num" }, `${p.sloMs} ms`),
+            h("td", { class: "num" }, fmt.pct(p.minAccuracy)),
+            h("td", {}, p.description),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -91,7 +162,12 @@ function profileChart(el, v, stat) {
     const color = palette[k % palette.length];
     const cores = `${c} core${c > 1 ? "s" : ""}`;
     const measured = new Map(pts.filter((p) => p.cores === c).map((p) => [p.batch, p[stat]]));
-    series.push({ label: `${cores} measured`, stroke: color, paths: () => null, points: { show: true, size: 7, fill: color } });
+    series.push({
+      label: `${cores} measured`,
+      stroke: color,
+      paths: () => null,
+      points: { show: true, size: 7, fill: color },
+    });
     data.push(x.map((b) => measured.get(b) ?? null));
     // a fit can dip to zero or below between measured points; only the part with a meaning is drawn
     series.push({ label: `${cores} fit`, stroke: color, width: 1.5, dash: [4, 3], points: { show: false } });
@@ -100,7 +176,10 @@ function profileChart(el, v, stat) {
   // the measured points set the scale, so that a fit's excursions cannot squash them
   const values = pts.map((p) => p[stat]).filter((y) => y > 0);
   const [lo, hi] = uPlot.rangeLog(Math.min(...values), Math.max(...values), 10, true);
-  const compact = (_u, ticks) => ticks.map((t) => (t == null ? "" : t >= 1000 ? `${t / 1000}k` : t >= 1 ? String(t) : String(Number(t.toPrecision(1)))));
+  const compact = (_u, ticks) =>
+    ticks.map((t) =>
+      t == null ? "" : t >= 1000 ? `${t / 1000}k` : t >= 1 ? String(t) : String(Number(t.toPrecision(1))),
+    );
   chart(
     el,
     {

@@ -35,7 +35,11 @@ function downsample(values: ArrayLike<number>): { t: number; v: number }[] {
   return out;
 }
 
-export async function timeSeriesSvg(title: string, panels: Panel[], opts: { width?: number; height?: number; timeUnit?: string } = {}): Promise<string> {
+export async function timeSeriesSvg(
+  title: string,
+  panels: Panel[],
+  opts: { width?: number; height?: number; timeUnit?: string } = {},
+): Promise<string> {
   const width = opts.width ?? 720;
   const height = opts.height ?? 140;
   const spec: vl.TopLevelSpec = {
@@ -55,7 +59,15 @@ export async function timeSeriesSvg(title: string, panels: Panel[], opts: { widt
             color: { field: "series", type: "nominal", title: null, legend: { orient: "right" } },
           },
         },
-        ...(p.rule === undefined ? [] : [{ data: { values: [{ y: p.rule }] }, mark: { type: "rule" as const, strokeDash: [4, 3], color: "#888" }, encoding: { y: { field: "y", type: "quantitative" as const } } }]),
+        ...(p.rule === undefined
+          ? []
+          : [
+              {
+                data: { values: [{ y: p.rule }] },
+                mark: { type: "rule" as const, strokeDash: [4, 3], color: "#888" },
+                encoding: { y: { field: "y", type: "quantitative" as const } },
+              },
+            ]),
       ],
     })),
     config: { font: "sans-serif", view: { stroke: "#ddd" } },
@@ -74,7 +86,12 @@ export interface PlaneSeries {
 }
 
 /** An x–y plane (e.g. SLO attainment against accuracy): curves and single points, labels beside points. */
-export async function planeSvg(title: string, series: PlaneSeries[], axes: { x: string; y: string }, opts: { width?: number; height?: number } = {}): Promise<string> {
+export async function planeSvg(
+  title: string,
+  series: PlaneSeries[],
+  axes: { x: string; y: string },
+  opts: { width?: number; height?: number } = {},
+): Promise<string> {
   const values = series.flatMap((s) => s.points.map((p) => ({ x: p.x, y: p.y, label: p.label ?? "", series: s.name })));
   const enc = {
     x: { field: "x", type: "quantitative" as const, title: axes.x, scale: { zero: false } },
@@ -89,9 +106,20 @@ export async function planeSvg(title: string, series: PlaneSeries[], axes: { x: 
     height: opts.height ?? 360,
     data: { values },
     layer: [
-      { transform: [{ filter: { field: "series", oneOf: [...lined] } }], mark: { type: "line", strokeWidth: 1.3, point: true }, encoding: { ...enc, order: { field: "x", type: "quantitative" } } },
-      { transform: [{ filter: { not: { field: "series", oneOf: [...lined] } } }], mark: { type: "point", filled: true, size: 70 }, encoding: { ...enc, shape: { field: "series", type: "nominal", legend: null } } },
-      { mark: { type: "text", align: "left", dx: 5, dy: -5, fontSize: 9 }, encoding: { x: enc.x, y: enc.y, text: { field: "label", type: "nominal" }, color: enc.color } },
+      {
+        transform: [{ filter: { field: "series", oneOf: [...lined] } }],
+        mark: { type: "line", strokeWidth: 1.3, point: true },
+        encoding: { ...enc, order: { field: "x", type: "quantitative" } },
+      },
+      {
+        transform: [{ filter: { not: { field: "series", oneOf: [...lined] } } }],
+        mark: { type: "point", filled: true, size: 70 },
+        encoding: { ...enc, shape: { field: "series", type: "nominal", legend: null } },
+      },
+      {
+        mark: { type: "text", align: "left", dx: 5, dy: -5, fontSize: 9 },
+        encoding: { x: enc.x, y: enc.y, text: { field: "label", type: "nominal" }, color: enc.color },
+      },
     ],
     config: { font: "sans-serif", view: { stroke: "#ddd" } },
   };

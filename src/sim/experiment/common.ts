@@ -14,13 +14,32 @@ export interface Timing {
 /** Cold start and in-place resize as measured for a zoo variant (its profile's samples). */
 export function measuredTiming(repo: Repository, task: string, variant: string): Timing {
   const p = repo.tasks.get(task)?.variants.get(variant)?.profile;
-  if (!p) throw new Error(`no profile for ${task}/${variant}; run 'sloserve profile --task ${task} --variant ${variant}' first`);
-  return { coldStart: p.load_ms.samples.length ? p.load_ms.samples : p.load_ms.p50, resize: p.resize_ms.samples.length ? p.resize_ms.samples : p.resize_ms.p50 };
+  if (!p)
+    throw new Error(
+      `no profile for ${task}/${variant}; run 'sloserve profile --task ${task} --variant ${variant}' first`,
+    );
+  return {
+    coldStart: p.load_ms.samples.length ? p.load_ms.samples : p.load_ms.p50,
+    resize: p.resize_ms.samples.length ? p.resize_ms.samples : p.resize_ms.p50,
+  };
 }
 
 /** A variant known only by a paper's fitted latency (taken as p99, batch times spread by p99/p50 = `spread`). */
-export function fittedVariant(name: string, fit: LatencyParams, o: Timing & { maxBatch: number; spread: number; accuracy?: number }): SimVariant {
-  return { name, accuracy: o.accuracy ?? 1, maxBatch: o.maxBatch, fit, loadMs: median(o.coldStart), service: new FitServiceModel(fit, { spread: o.spread, fitIs: "p99" }), coldStart: o.coldStart, resize: o.resize };
+export function fittedVariant(
+  name: string,
+  fit: LatencyParams,
+  o: Timing & { maxBatch: number; spread: number; accuracy?: number },
+): SimVariant {
+  return {
+    name,
+    accuracy: o.accuracy ?? 1,
+    maxBatch: o.maxBatch,
+    fit,
+    loadMs: median(o.coldStart),
+    service: new FitServiceModel(fit, { spread: o.spread, fitIs: "p99" }),
+    coldStart: o.coldStart,
+    resize: o.resize,
+  };
 }
 
 export function median(d: Duration): number {
@@ -35,7 +54,11 @@ export function meanOf(xs: ArrayLike<number>, from = 0, to = xs.length): number 
   return sum / Math.max(1, end - from);
 }
 
-export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+export const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
 
 /** A per-minute series as per-second counts, each minute's count spread evenly over its seconds. */
 export function perSecond(series: RateSeries): RateSeries {

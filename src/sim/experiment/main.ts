@@ -21,7 +21,11 @@ if (!name || !/^[a-z0-9-]+$/.test(name) || !existsSync(path.join(root, name, "ru
   process.exit(2);
 }
 const dir = path.join(root, name);
-const mod = (await import(pathToFileURL(path.join(dir, "run.ts")).href)) as { default: (ctx: ExperimentContext) => Promise<void> };
+const mod = (await import(pathToFileURL(path.join(dir, "run.ts")).href)) as {
+  default: (ctx: ExperimentContext) => Promise<void>;
+};
 const t0 = performance.now();
 await mod.default({ dir, args, log: (m) => process.stderr.write(`${m}\n`) });
-process.stderr.write(`experiment ${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; see ${path.relative(process.cwd(), path.join(dir, "results.md"))}\n`);
+process.stderr.write(
+  `experiment ${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; see ${path.relative(process.cwd(), path.join(dir, "results.md"))}\n`,
+);

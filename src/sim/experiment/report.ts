@@ -6,7 +6,11 @@ import { describeMachine } from "../../profiler/machine.js";
 
 export function markdownTable(head: string[], rows: (string | number)[][]): string {
   const cell = (x: string | number) => String(x).replace(/\|/g, "\\|");
-  return [`| ${head.map(cell).join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)].join("\n");
+  return [
+    `| ${head.map(cell).join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
+  ].join("\n");
 }
 
 export interface ResultsDoc {

@@ -42,6 +42,15 @@ export function scaleScenario(repo: Repository, s: ScaleSetting): { config: Simu
   });
   return {
     requests,
-    config: { tasks, arrivals, deployment, nodes: { count: s.nodes, cores: s.coresPerNode }, seed: s.seed, controller: { intervalMs: 1000 }, mix: false, drainMs: 10_000 },
+    config: {
+      tasks,
+      arrivals,
+      deployment,
+      nodes: { count: s.nodes, cores: s.coresPerNode },
+      seed: s.seed,
+      controller: { intervalMs: 1000 },
+      mix: false,
+      drainMs: 10_000,
+    },
   };
 }

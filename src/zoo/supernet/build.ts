@@ -2,7 +2,15 @@
 // own, and reads a supernet's shared weights back out of its ONNX file.
 import onnxPkg from "onnx-proto";
 import { DType, GraphBuilder } from "../onnx-builder.js";
-import { SubnetWriter, SupernetWriter, checkSpace, subnetName, type NetWriter, type SupernetSpace, type WeightStore } from "./subnetact.js";
+import {
+  SubnetWriter,
+  SupernetWriter,
+  checkSpace,
+  subnetName,
+  type NetWriter,
+  type SupernetSpace,
+  type WeightStore,
+} from "./subnetact.js";
 
 const { onnx } = onnxPkg;
 
@@ -35,7 +43,12 @@ export function buildSupernetModel(arch: SupernetArch, store: WeightStore): Uint
   end(g, arch, arch.write(SupernetWriter.over(g, arch.space, store), x));
   return g.toModel({
     docString: `sloserve ${arch.task}/${arch.variant}: ${arch.description}. SubNetAct supernet with ${arch.space.candidates.length} candidate subnets.`,
-    metadata: { task: arch.task, variant: arch.variant, supernet: "subnetact", candidates: String(arch.space.candidates.length) },
+    metadata: {
+      task: arch.task,
+      variant: arch.variant,
+      supernet: "subnetact",
+      candidates: String(arch.space.candidates.length),
+    },
   });
 }
 

@@ -20,7 +20,8 @@ export const FINAL_SIDE = 7;
 
 function candidates(): SubnetChoice[] {
   const out: SubnetChoice[] = [];
-  for (const c1 of CONV1_WIDTHS) for (const c2 of CONV2_WIDTHS) for (const d of RES_DEPTHS) out.push({ widths: [c1, c2], depths: [d] });
+  for (const c1 of CONV1_WIDTHS)
+    for (const c2 of CONV2_WIDTHS) for (const d of RES_DEPTHS) out.push({ widths: [c1, c2], depths: [d] });
   return out;
 }
 
@@ -36,7 +37,8 @@ export const DIGITS_SUPERNET_SPACE: SupernetSpace = {
 export const DIGITS_SUPERNET_ARCH: SupernetArch = {
   task: DIGITS_SUPERNET_TASK,
   variant: DIGITS_SUPERNET_VARIANT,
-  description: "residual CNN supernet: conv3x3 widths {8,12,16} and {16,24,32}, 0-2 residual blocks at 7x7, per-subnet norm",
+  description:
+    "residual CNN supernet: conv3x3 widths {8,12,16} and {16,24,32}, 0-2 residual blocks at 7x7, per-subnet norm",
   space: DIGITS_SUPERNET_SPACE,
   input: { name: "image", dims: [1, 28, 28] },
   output: { name: "probabilities", classes: 10 },

@@ -61,7 +61,11 @@ function initSupernet(tf: Tf, rand: () => number): TfSupernet {
     });
   }
   const nin = groups[1]!.max * FINAL_SIDE * FINAL_SIDE;
-  return { convs, fcW: tf.variable(tf.tensor2d(heNormal(rand, nin * 10, nin), [nin, 10])), fcB: tf.variable(tf.zeros([10])) };
+  return {
+    convs,
+    fcW: tf.variable(tf.tensor2d(heNormal(rand, nin * 10, nin), [nin, 10])),
+    fcB: tf.variable(tf.zeros([10])),
+  };
 }
 
 /** Logits of `choice` for an NHWC batch; mirrors DIGITS_SUPERNET_ARCH.write. */
@@ -79,7 +83,8 @@ function forward(tf: Tf, ops: Ops, net: TfSupernet, choice: SubnetChoice, x: TF.
       variance = tf.tensor1d(s.variance);
     } else {
       ({ mean, variance } = tf.moments(y, [0, 1, 2]));
-      if (mode.kind === "record") mode.into.set(layer, { mean: mean.dataSync() as Float32Array, variance: variance.dataSync() as Float32Array });
+      if (mode.kind === "record")
+        mode.into.set(layer, { mean: mean.dataSync() as Float32Array, variance: variance.dataSync() as Float32Array });
     }
     const gamma = tf.slice(p.gamma, [0], [kout]);
     const beta = tf.slice(p.beta, [0], [kout]);
@@ -130,7 +135,8 @@ export async function trainDigitsSupernet(
   const t0 = performance.now();
   for (let epoch = 0; epoch < epochs; epoch++) {
     const frac = epochs > 1 ? epoch / (epochs - 1) : 0;
-    (optimizer as unknown as { learningRate: number }).learningRate = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * frac)));
+    (optimizer as unknown as { learningRate: number }).learningRate =
+      cfg.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * frac)));
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];
@@ -152,7 +158,9 @@ export async function trainDigitsSupernet(
         const x = tf.tensor4d(buf, [bs, 28, 28, 1]);
         const y = tf.oneHot(tf.tensor1d(labels, "int32"), 10);
         const l = optimizer.minimize(() => {
-          const losses = picks.map((i) => tf.losses.softmaxCrossEntropy(y, forward(tf, ops, net, space.candidates[i]!, x, { kind: "batch" })));
+          const losses = picks.map((i) =>
+            tf.losses.softmaxCrossEntropy(y, forward(tf, ops, net, space.candidates[i]!, x, { kind: "batch" })),
+          );
           return tf.div(tf.addN(losses), picks.length) as TF.Scalar;
         }, true);
         if (!l) throw new Error("optimizer returned no loss");
@@ -161,14 +169,22 @@ export async function trainDigitsSupernet(
       lossSum += loss.dataSync()[0]!;
       loss.dispose();
     }
-    progress(`digits-supernet: epoch ${epoch + 1}/${epochs} sandwich loss ${(lossSum / batches).toFixed(4)} (${((performance.now() - te) / 1000).toFixed(1)} s)`);
+    progress(
+      `digits-supernet: epoch ${epoch + 1}/${epochs} sandwich loss ${(lossSum / batches).toFixed(4)} (${((performance.now() - te) / 1000).toFixed(1)} s)`,
+    );
   }
   optimizer.dispose();
   const seconds = (performance.now() - t0) / 1000;
 
-  progress(`digits-supernet: measuring each of the ${space.candidates.length} candidates' normalisation statistics on ${cfg.calibrationImages} training digits`);
+  progress(
+    `digits-supernet: measuring each of the ${space.candidates.length} candidates' normalisation statistics on ${cfg.calibrationImages} training digits`,
+  );
   const stats = calibrate(tf, ops, net, train);
-  const reference = [largest, smallest, 13].map((index) => ({ index, count: 100, probabilities: tfPredict(tf, ops, net, index, stats[index]!, test, 100) }));
+  const reference = [largest, smallest, 13].map((index) => ({
+    index,
+    count: 100,
+    probabilities: tfPredict(tf, ops, net, index, stats[index]!, test, 100),
+  }));
   const store = toWeightStore(net, stats);
   for (const p of net.convs.values()) [p.w, p.gamma, p.beta].forEach((v) => v.dispose());
   net.fcW.dispose();
@@ -189,10 +205,20 @@ function calibrate(tf: Tf, ops: Ops, net: TfSupernet, train: DigitSet): NormStat
   });
 }
 
-function tfPredict(tf: Tf, ops: Ops, net: TfSupernet, index: number, stats: NormStats, set: DigitSet, count: number): Float32Array {
+function tfPredict(
+  tf: Tf,
+  ops: Ops,
+  net: TfSupernet,
+  index: number,
+  stats: NormStats,
+  set: DigitSet,
+  count: number,
+): Float32Array {
   return tf.tidy(() => {
     const x = tf.tensor4d(set.images.subarray(0, count * DIGIT_PIXELS), [count, 28, 28, 1]);
-    return tf.softmax(forward(tf, ops, net, DIGITS_SUPERNET_SPACE.candidates[index]!, x, { kind: "fixed", stats })).dataSync() as Float32Array;
+    return tf
+      .softmax(forward(tf, ops, net, DIGITS_SUPERNET_SPACE.candidates[index]!, x, { kind: "fixed", stats }))
+      .dataSync() as Float32Array;
   });
 }
 
@@ -210,7 +236,8 @@ function toWeightStore(net: TfSupernet, stats: NormStats[]): WeightStore {
     for (let kh = 0; kh < 3; kh++)
       for (let kw = 0; kw < 3; kw++)
         for (let ci = 0; ci < cin; ci++)
-          for (let co = 0; co < cout; co++) wo[((co * cin + ci) * 3 + kh) * 3 + kw] = w[((kh * 3 + kw) * cin + ci) * cout + co]!;
+          for (let co = 0; co < cout; co++)
+            wo[((co * cin + ci) * 3 + kh) * 3 + kw] = w[((kh * 3 + kw) * cin + ci) * cout + co]!;
     store.set(`${layer}.w`, { data: wo, dims: [cout, cin, 3, 3] });
     const gamma = p.gamma.dataSync() as Float32Array;
     const beta = p.beta.dataSync() as Float32Array;

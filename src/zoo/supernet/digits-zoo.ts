@@ -14,10 +14,12 @@ import { paretoFront } from "./pareto.js";
 import { controlsOf, subnetName } from "./subnetact.js";
 import { supernetVariantYaml, type SubnetRecord } from "./variant-yaml.js";
 
-export const DIGITS_SUPERNET_TASK_YAML = DIGITS_TASK_YAML.replace(/^name: digits$/m, `name: ${DIGITS_SUPERNET_TASK}`).replace(
-  /^description: .*$/m,
-  "description: Handwritten digit classification (MNIST 28x28 grayscale) by one weight-shared supernet whose subnets are chosen per batch.",
-).replace(/^scheduling: .*$/m, "scheduling: slackfit");
+export const DIGITS_SUPERNET_TASK_YAML = DIGITS_TASK_YAML.replace(/^name: digits$/m, `name: ${DIGITS_SUPERNET_TASK}`)
+  .replace(
+    /^description: .*$/m,
+    "description: Handwritten digit classification (MNIST 28x28 grayscale) by one weight-shared supernet whose subnets are chosen per batch.",
+  )
+  .replace(/^scheduling: .*$/m, "scheduling: slackfit");
 
 export interface CandidateResult {
   index: number;
@@ -38,14 +40,20 @@ function heldOutDigits(): DigitSet {
 }
 
 /** Accuracy of candidate `index` on the held-out split, through the supernet session. */
-export async function measureSubnetAccuracy(engine: Engine, index: number): Promise<{ correct: number; total: number }> {
+export async function measureSubnetAccuracy(
+  engine: Engine,
+  index: number,
+): Promise<{ correct: number; total: number }> {
   const test = heldOutDigits();
   const feeds = controlFeeds(controlsOf(DIGITS_SUPERNET_ARCH.space, index));
   let correct = 0;
   const batch = 250;
   for (let start = 0; start < test.count; start += batch) {
     const rows = Math.min(batch, test.count - start);
-    const [out] = await engine.runBatch([{ rows, inputs: { image: test.images.slice(start * DIGIT_PIXELS, (start + rows) * DIGIT_PIXELS) } }], feeds);
+    const [out] = await engine.runBatch(
+      [{ rows, inputs: { image: test.images.slice(start * DIGIT_PIXELS, (start + rows) * DIGIT_PIXELS) } }],
+      feeds,
+    );
     const p = out!.probabilities!.data as Float32Array;
     for (let r = 0; r < rows; r++) if (argmax(p, r * 10, 10) === test.labels[start + r]) correct++;
   }
@@ -65,29 +73,48 @@ async function medianLatencyMs(engine: Engine, index: number, rows: number, runs
   return times[Math.floor(times.length / 2)]!;
 }
 
-export async function buildDigitsSupernetZoo(opts: { modelsDir: string; onProgress?: (msg: string) => void }): Promise<{ dir: string; candidates: CandidateResult[]; trainSeconds: number }> {
+export async function buildDigitsSupernetZoo(opts: {
+  modelsDir: string;
+  onProgress?: (msg: string) => void;
+}): Promise<{ dir: string; candidates: CandidateResult[]; trainSeconds: number }> {
   const progress = opts.onProgress ?? (() => undefined);
   const arch = DIGITS_SUPERNET_ARCH;
   const { store, seconds, reference } = await trainDigitsSupernet(progress);
   const bytes = buildSupernetModel(arch, store);
 
-  const engine = await Engine.create(bytes, { threads: 1, controls: controlFeeds(controlsOf(arch.space, arch.space.candidates.length - 1)) });
+  const engine = await Engine.create(bytes, {
+    threads: 1,
+    controls: controlFeeds(controlsOf(arch.space, arch.space.candidates.length - 1)),
+  });
   try {
     // The ONNX graph must compute what tfjs computed, subnet by subnet.
     const test = heldOutDigits();
     for (const ref of reference) {
-      const [out] = await engine.runBatch([{ rows: ref.count, inputs: { image: test.images.slice(0, ref.count * DIGIT_PIXELS) } }], controlFeeds(controlsOf(arch.space, ref.index)));
+      const [out] = await engine.runBatch(
+        [{ rows: ref.count, inputs: { image: test.images.slice(0, ref.count * DIGIT_PIXELS) } }],
+        controlFeeds(controlsOf(arch.space, ref.index)),
+      );
       const got = out!.probabilities!.data as Float32Array;
       let diff = 0;
       for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i]! - ref.probabilities[i]!));
       if (!(diff < 1e-3)) throw new Error(`digits supernet: ONNX subnet ${ref.index} differs from tfjs by ${diff}`);
-      progress(`digits-supernet: subnet ${subnetName(arch.space.candidates[ref.index]!)} ONNX vs tfjs max |diff| ${diff.toExponential(1)}`);
+      progress(
+        `digits-supernet: subnet ${subnetName(arch.space.candidates[ref.index]!)} ONNX vs tfjs max |diff| ${diff.toExponential(1)}`,
+      );
     }
     const candidates: CandidateResult[] = [];
     for (let index = 0; index < arch.space.candidates.length; index++) {
       const { correct, total } = await measureSubnetAccuracy(engine, index);
       const latencyMs = await medianLatencyMs(engine, index, 8, 200);
-      candidates.push({ index, name: subnetName(arch.space.candidates[index]!), correct, total, accuracy: correct / total, latencyMs, served: false });
+      candidates.push({
+        index,
+        name: subnetName(arch.space.candidates[index]!),
+        correct,
+        total,
+        accuracy: correct / total,
+        latencyMs,
+        served: false,
+      });
     }
     const front = paretoFront(candidates);
     for (const c of front) c.served = true;
@@ -113,7 +140,8 @@ export async function buildDigitsSupernetZoo(opts: { modelsDir: string; onProgre
       path.join(dir, "variant.yaml"),
       supernetVariantYaml({
         name: DIGITS_SUPERNET_VARIANT,
-        description: "Weight-shared residual CNN supernet (SubNetAct): WeightSlice widths, LayerSelect depth, SubnetNorm; trained with the sandwich rule",
+        description:
+          "Weight-shared residual CNN supernet (SubNetAct): WeightSlice widths, LayerSelect depth, SubnetNorm; trained with the sandwich rule",
         architecture: arch.description,
         parameters: costOf(arch, arch.space.candidates.length - 1).parameters,
         maxBatch: DIGITS_MAX_BATCH,

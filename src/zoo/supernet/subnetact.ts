@@ -110,7 +110,11 @@ abstract class BaseWriter implements NetWriter {
     return this.g.op("Add", [a, b]);
   }
   maxPool(x: string, kernel: number, stride: number, pad = 0): string {
-    return this.g.op("MaxPool", [x], { kernel_shape: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad] });
+    return this.g.op("MaxPool", [x], {
+      kernel_shape: [kernel, kernel],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+    });
   }
   globalAvgPool(x: string): string {
     return this.g.op("GlobalAveragePool", [x]);
@@ -273,11 +277,13 @@ export class SubnetWriter extends BaseWriter {
     const kIn = "channels" in spec.input ? spec.input.channels : this.choice.widths[spec.input.group]!;
     const scale = normRow(this.store, `${layer}.norm_scale`, this.index, kOut);
     const shift = normRow(this.store, `${layer}.norm_shift`, this.index, kOut);
-    if (kOut > coutMax || kIn > cinMax) throw new Error(`${layer}: subnet wants ${kOut}x${kIn} channels of ${coutMax}x${cinMax}`);
+    if (kOut > coutMax || kIn > cinMax)
+      throw new Error(`${layer}: subnet wants ${kOut}x${kIn} channels of ${coutMax}x${cinMax}`);
     const w = new Float32Array(kOut * kIn * kh * kw);
     for (let o = 0; o < kOut; o++) {
       for (let i = 0; i < kIn; i++) {
-        for (let p = 0; p < kh * kw; p++) w[(o * kIn + i) * kh * kw + p] = full.data[(o * cinMax + i) * kh * kw + p]! * scale[o]!;
+        for (let p = 0; p < kh * kw; p++)
+          w[(o * kIn + i) * kh * kw + p] = full.data[(o * cinMax + i) * kh * kw + p]! * scale[o]!;
       }
     }
     const W = this.g.weight(`${layer}_w`, w, [kOut, kIn, kh, kw]);
@@ -309,14 +315,20 @@ function normRow(store: WeightStore, name: string, index: number, k: number): Fl
 /** Checks a design space against itself: widths within their groups, depths within their stages. */
 export function checkSpace(space: SupernetSpace): void {
   space.candidates.forEach((c, i) => {
-    if (c.widths.length !== space.widthGroups.length) throw new Error(`candidate ${i}: ${c.widths.length} widths for ${space.widthGroups.length} groups`);
-    if (c.depths.length !== space.stages.length) throw new Error(`candidate ${i}: ${c.depths.length} depths for ${space.stages.length} stages`);
+    if (c.widths.length !== space.widthGroups.length)
+      throw new Error(`candidate ${i}: ${c.widths.length} widths for ${space.widthGroups.length} groups`);
+    if (c.depths.length !== space.stages.length)
+      throw new Error(`candidate ${i}: ${c.depths.length} depths for ${space.stages.length} stages`);
     c.widths.forEach((k, g) => {
-      if (!Number.isInteger(k) || k < 1 || k > space.widthGroups[g]!.max) throw new Error(`candidate ${i}: width ${k} of group ${space.widthGroups[g]!.name} is outside 1..${space.widthGroups[g]!.max}`);
+      if (!Number.isInteger(k) || k < 1 || k > space.widthGroups[g]!.max)
+        throw new Error(
+          `candidate ${i}: width ${k} of group ${space.widthGroups[g]!.name} is outside 1..${space.widthGroups[g]!.max}`,
+        );
     });
     c.depths.forEach((d, s) => {
       const st = space.stages[s]!;
-      if (!Number.isInteger(d) || d < st.minDepth || d > st.maxDepth) throw new Error(`candidate ${i}: depth ${d} of stage ${st.name} is outside ${st.minDepth}..${st.maxDepth}`);
+      if (!Number.isInteger(d) || d < st.minDepth || d > st.maxDepth)
+        throw new Error(`candidate ${i}: depth ${d} of stage ${st.name} is outside ${st.minDepth}..${st.maxDepth}`);
     });
   });
 }

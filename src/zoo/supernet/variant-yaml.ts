@@ -26,7 +26,12 @@ export interface SupernetVariantRecord {
 
 function accuracyLines(a: AccuracyRecord, indent: string): string[] {
   const lines = [`${indent}value: ${Number(a.value.toFixed(6))}`, `${indent}source: ${a.source}`];
-  if (a.source === "measured") lines.push(`${indent}evaluated_on: ${JSON.stringify(a.evaluated_on)}`, `${indent}correct: ${a.correct}`, `${indent}total: ${a.total}`);
+  if (a.source === "measured")
+    lines.push(
+      `${indent}evaluated_on: ${JSON.stringify(a.evaluated_on)}`,
+      `${indent}correct: ${a.correct}`,
+      `${indent}total: ${a.total}`,
+    );
   else lines.push(`${indent}reference: ${JSON.stringify(a.reference)}`);
   return lines;
 }
@@ -48,8 +53,17 @@ export function supernetVariantYaml(v: SupernetVariantRecord): string {
     `subnets:`,
   ];
   for (const s of v.subnets) {
-    const controls = Object.entries(s.controls).map(([k, vals]) => `${k}: [${vals.join(", ")}]`).join(", ");
-    lines.push(`  - name: ${s.name}`, `    controls: { ${controls} }`, `    parameters: ${s.parameters}`, `    macs: ${s.macs}`, `    accuracy:`, ...accuracyLines(s.accuracy, "      "));
+    const controls = Object.entries(s.controls)
+      .map(([k, vals]) => `${k}: [${vals.join(", ")}]`)
+      .join(", ");
+    lines.push(
+      `  - name: ${s.name}`,
+      `    controls: { ${controls} }`,
+      `    parameters: ${s.parameters}`,
+      `    macs: ${s.macs}`,
+      `    accuracy:`,
+      ...accuracyLines(s.accuracy, "      "),
+    );
   }
   return lines.join("\n") + "\n";
 }

@@ -38,7 +38,10 @@ function candidates(): SubnetChoice[] {
 }
 
 export const VISION_SUPERNET_SPACE: SupernetSpace = {
-  widthGroups: widthsFor(1).map((max, g) => ({ name: g === 0 ? "stem" : `stage${(g - 1) >> 1}.${g % 2 === 1 ? "mid" : "out"}`, max })),
+  widthGroups: widthsFor(1).map((max, g) => ({
+    name: g === 0 ? "stem" : `stage${(g - 1) >> 1}.${g % 2 === 1 ? "mid" : "out"}`,
+    max,
+  })),
   stages: PLANES.map((_, s) => ({
     name: `stage${s}`,
     minDepth: Math.min(...DEPTH_LEVELS.map((d) => d[s]!)),
@@ -56,7 +59,8 @@ export function describeVisionCandidate(index: number): { width: number; depths:
 export const VISION_SUPERNET_ARCH: SupernetArch = {
   task: VISION_SUPERNET_TASK,
   variant: VISION_SUPERNET_VARIANT,
-  description: "ResNet-50 supernet at 224x224: width x{0.5,0.75,1.0} on every layer, stage depths [2-3,2-4,3-6,2-3], per-subnet norm, seeded weights",
+  description:
+    "ResNet-50 supernet at 224x224: width x{0.5,0.75,1.0} on every layer, stage depths [2-3,2-4,3-6,2-3], per-subnet norm, seeded weights",
   space: VISION_SUPERNET_SPACE,
   input: { name: "image", dims: [3, 224, 224] },
   output: { name: "probabilities", classes: 1000 },
@@ -70,7 +74,9 @@ export const VISION_SUPERNET_ARCH: SupernetArch = {
         const stride = first && s > 0 ? 2 : 1;
         const name = `s${s}.b${j}`;
         let y = b.relu(b.convNorm(h, `${name}.conv1`, { input, outGroup: midGroup(s), kernel: 1 }));
-        y = b.relu(b.convNorm(y, `${name}.conv2`, { input: { group: midGroup(s) }, outGroup: midGroup(s), kernel: 3, stride }));
+        y = b.relu(
+          b.convNorm(y, `${name}.conv2`, { input: { group: midGroup(s) }, outGroup: midGroup(s), kernel: 3, stride }),
+        );
         y = b.convNorm(y, `${name}.conv3`, { input: { group: midGroup(s) }, outGroup: outGroup(s), kernel: 1 });
         const shortcut = first ? b.convNorm(h, `${name}.down`, { input, outGroup: outGroup(s), kernel: 1, stride }) : h;
         return b.relu(b.add(y, shortcut));
@@ -81,7 +87,13 @@ export const VISION_SUPERNET_ARCH: SupernetArch = {
 };
 
 /** Conv layers (with their norm) of the full supernet: name, input channels, output group, kernel. */
-export function visionSupernetConvs(): { layer: string; cin: number; outGroup: number; kernel: number; residualEnd: boolean }[] {
+export function visionSupernetConvs(): {
+  layer: string;
+  cin: number;
+  outGroup: number;
+  kernel: number;
+  residualEnd: boolean;
+}[] {
   const max = widthsFor(1);
   const out = [{ layer: "stem", cin: 3, outGroup: 0, kernel: 7, residualEnd: false }];
   PLANES.forEach((_, s) => {

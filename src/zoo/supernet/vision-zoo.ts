@@ -25,10 +25,12 @@ import {
 export const VISION_SUPERNET_SEED = 7;
 export const VISION_SUPERNET_MAX_BATCH = 16;
 
-export const VISION_SUPERNET_TASK_YAML = VISION_TASK_YAML.replace(/^name: vision$/m, `name: ${VISION_SUPERNET_TASK}`).replace(
-  /^description: .*$/m,
-  "description: Image classification at 224x224 by one weight-shared ResNet-50 supernet with seeded weights (outputs are meaningless; latency and memory are real).",
-).replace(/^scheduling: .*$/m, "scheduling: slackfit");
+export const VISION_SUPERNET_TASK_YAML = VISION_TASK_YAML.replace(/^name: vision$/m, `name: ${VISION_SUPERNET_TASK}`)
+  .replace(
+    /^description: .*$/m,
+    "description: Image classification at 224x224 by one weight-shared ResNet-50 supernet with seeded weights (outputs are meaningless; latency and memory are real).",
+  )
+  .replace(/^scheduling: .*$/m, "scheduling: slackfit");
 
 /** Gain on the last conv of a residual branch, as in vision.ts: keeps activations O(1) through 16 blocks. */
 const RESIDUAL_GAIN = 0.3;
@@ -49,7 +51,10 @@ export function visionSupernetWeights(seed = VISION_SUPERNET_SEED): WeightStore 
   convs.forEach((c, li) => {
     const rand = layerRandom(seed, li);
     const cout = space.widthGroups[c.outGroup]!.max;
-    store.set(`${c.layer}.w`, { data: heNormal(rand, cout * c.cin * c.kernel * c.kernel, c.cin * c.kernel * c.kernel), dims: [cout, c.cin, c.kernel, c.kernel] });
+    store.set(`${c.layer}.w`, {
+      data: heNormal(rand, cout * c.cin * c.kernel * c.kernel, c.cin * c.kernel * c.kernel),
+      dims: [cout, c.cin, c.kernel, c.kernel],
+    });
     const scale = new Float32Array(space.candidates.length * cout);
     const shift = new Float32Array(space.candidates.length * cout);
     space.candidates.forEach((cand, i) => {
@@ -100,7 +105,8 @@ export function visionSupernetYaml(latencyMs: (index: number) => number): { yaml
   }));
   const yaml = supernetVariantYaml({
     name: VISION_SUPERNET_VARIANT,
-    description: "ResNet-50 supernet (SubNetAct) at 224x224 with seeded weights: real latency and memory, meaningless outputs",
+    description:
+      "ResNet-50 supernet (SubNetAct) at 224x224 with seeded weights: real latency and memory, meaningless outputs",
     architecture: arch.description,
     parameters: costOf(arch, arch.space.candidates.length - 1).parameters,
     maxBatch: VISION_SUPERNET_MAX_BATCH,
@@ -133,13 +139,15 @@ export async function measureVisionCandidates(bytes: Uint8Array, runs = 3): Prom
   }
 }
 
-
 /**
  * Builds `<modelsDir>/vision-supernet/supernet/model.onnx` if missing, (re)writes task.yaml, and
  * writes variant.yaml if missing (its front then cut on MACs as the latency proxy; `sloserve zoo
  * supernet` recuts it on measured latency). Returns whether the model was built.
  */
-export async function ensureVisionSupernet(modelsDir: string, onProgress?: (msg: string) => void): Promise<{ built: boolean; ms: number }> {
+export async function ensureVisionSupernet(
+  modelsDir: string,
+  onProgress?: (msg: string) => void,
+): Promise<{ built: boolean; ms: number }> {
   const taskDir = path.join(modelsDir, VISION_SUPERNET_TASK);
   const dir = path.join(taskDir, VISION_SUPERNET_VARIANT);
   await mkdir(dir, { recursive: true });
@@ -153,18 +161,26 @@ export async function ensureVisionSupernet(modelsDir: string, onProgress?: (msg:
     const bytes = buildVisionSupernet();
     await writeAtomic(modelFile, bytes);
     built = true;
-    onProgress?.(`${VISION_SUPERNET_TASK}: built (${(bytes.byteLength / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    onProgress?.(
+      `${VISION_SUPERNET_TASK}: built (${(bytes.byteLength / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
   }
   const variantFile = path.join(dir, "variant.yaml");
-  if (!existsSync(variantFile)) await writeAtomic(variantFile, visionSupernetYaml((i) => costOf(VISION_SUPERNET_ARCH, i).macs).yaml);
+  if (!existsSync(variantFile))
+    await writeAtomic(variantFile, visionSupernetYaml((i) => costOf(VISION_SUPERNET_ARCH, i).macs).yaml);
   return { built, ms: performance.now() - t0 };
 }
 
 /** Recuts the served front on latency measured on this machine (what `sloserve zoo supernet` does). */
-export async function recutVisionSupernet(modelsDir: string, onProgress?: (msg: string) => void): Promise<{ latencyMs: number[]; served: number[] }> {
+export async function recutVisionSupernet(
+  modelsDir: string,
+  onProgress?: (msg: string) => void,
+): Promise<{ latencyMs: number[]; served: number[] }> {
   const dir = path.join(modelsDir, VISION_SUPERNET_TASK, VISION_SUPERNET_VARIANT);
   const bytes = new Uint8Array(await readFile(path.join(dir, "model.onnx")));
-  onProgress?.(`${VISION_SUPERNET_TASK}: timing the ${VISION_SUPERNET_ARCH.space.candidates.length} candidates (batch 1, 1 thread)`);
+  onProgress?.(
+    `${VISION_SUPERNET_TASK}: timing the ${VISION_SUPERNET_ARCH.space.candidates.length} candidates (batch 1, 1 thread)`,
+  );
   const latencyMs = await measureVisionCandidates(bytes);
   const { yaml, served } = visionSupernetYaml((i) => latencyMs[i]!);
   await writeAtomic(path.join(dir, "variant.yaml"), yaml);
