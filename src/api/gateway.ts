@@ -6,9 +6,9 @@ import type { Cluster } from "../cluster/types.js";
 import type { LocalInput } from "../cluster/local/local-cluster.js";
 import type { PartOutputs } from "../engine/engine.js";
 import type { ServerMetrics } from "../metrics/metrics.js";
-import { makeSchedulingPolicy } from "../policies/index.js";
-import type { TaskModel } from "../policies/types.js";
-import type { Clock } from "../router/clock.js";
+import { makeSchedulingPolicy } from "../router/scheduling/index.js";
+import type { TaskModel } from "../router/scheduling/types.js";
+import type { Clock } from "../cluster/clock.js";
 import type { Outcome, Served } from "../router/request.js";
 import type { Router } from "../router/router.js";
 import { DATATYPES } from "../repository/datatypes.js";
@@ -23,7 +23,7 @@ import { nameProblem } from "../repository/safe-path.js";
 import type { TaskConfig } from "../repository/schema.js";
 import { elementCount } from "./tensor-codec.js";
 import { sloTerms } from "./slo-params.js";
-import { StatsBook } from "./stats.js";
+import { StatsBook } from "../server/statistics.js";
 import {
   ApiError,
   type Gateway,
@@ -36,7 +36,7 @@ import {
   type ServerMetadata,
   type Tensor,
 } from "./types.js";
-import { variantModel } from "./variant-model.js";
+import { variantModel } from "../core/variant-model.js";
 import type { HotLoop } from "../worker/hot-loop.js";
 
 export const SERVER_NAME = "sloserve";

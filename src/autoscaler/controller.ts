@@ -3,7 +3,7 @@
 // decision with its inputs, reason and solver time, and hand the plan to the cluster backend.
 // Time comes from the Clock, so the simulator runs this same loop on virtual time.
 import type { Cluster, Instance } from "../cluster/types.js";
-import type { Clock, Timer } from "../router/clock.js";
+import type { Clock, Timer } from "../cluster/clock.js";
 import type { Router } from "../router/router.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";

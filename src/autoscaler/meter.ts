@@ -1,6 +1,6 @@
 // What the control loop observes per task, measured from the router's events: arrivals per second,
 // deadline misses, the tightest recent budget, and the batch sizes executed.
-import type { Clock } from "../router/clock.js";
+import type { Clock } from "../cluster/clock.js";
 
 interface Book {
   /** arrivals per whole second, keyed by second number */

@@ -2,9 +2,9 @@
 // are free, otherwise make room by stopping the least recently used idle instance of other work.
 // This is what lets a 2-core machine serve a whole zoo; the autoscaler sizes things once traffic flows.
 import type { Cluster } from "../cluster/types.js";
-import type { TaskModel, VariantModel } from "../policies/types.js";
-import { eligible } from "../policies/types.js";
-import type { Clock } from "../router/clock.js";
+import type { TaskModel, VariantModel } from "../router/scheduling/types.js";
+import { eligible } from "../router/scheduling/types.js";
+import type { Clock } from "../cluster/clock.js";
 import type { Request } from "../router/request.js";
 
 export interface IdleProbe {

@@ -1,5 +1,5 @@
 // `sloserve plan`: every scaling policy's choice for one hand-given load, side by side.
-import { latencyOf } from "../profiler/fit.js";
+import { latencyOf } from "../stats/latency-model.js";
 import type { Observation, ScalingPolicy, VariantInfo } from "./types.js";
 
 export interface PlanQuestion {

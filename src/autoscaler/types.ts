@@ -1,19 +1,12 @@
 // The scaling-policy contract: a pure function of observations to a plan. Policies see numbers the
 // control loop measured and hand back what they want; the loop and the cluster backend make it so.
+import type { LatencyParams } from "../stats/latency-model.js";
 
 export interface InstanceObservation {
   id: string;
   variant: string;
   cores: number;
   state: "starting" | "ready" | "draining" | "stopped";
-}
-
-/** Profiled latency of a variant, l(b,c) = α·b/c + β·b + γ/c + ζ in ms (p99 fit). */
-export interface LatencyParams {
-  alpha: number;
-  beta: number;
-  gamma: number;
-  zeta: number;
 }
 
 export interface VariantInfo {

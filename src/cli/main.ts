@@ -1,17 +1,17 @@
 // The `sloserve` command line.
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { defaultDeployment, startServer, type DeploySpec } from "../api/server.js";
-import { variantInfo } from "../api/variant-model.js";
-import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/policies/index.js";
+import { defaultDeployment, startServer, type DeploySpec } from "../server/server.js";
+import { variantInfo } from "../core/variant-model.js";
+import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/scaling/index.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
-import { registerBenchCommand } from "../bench/load/command.js";
+import { registerBenchCommand } from "../loadgen/command.js";
 import { registerSimulateCommand } from "./simulate.js";
 import { loadServeFile, mergeServeFile } from "./config-file.js";
-import { progress } from "./progress.js";
-import { fmt, printTable } from "./table.js";
-import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "./zoo-setup.js";
+import { progress } from "../terminal/progress.js";
+import { fmt, printTable } from "../terminal/table.js";
+import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "../zoo/setup.js";
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -320,18 +320,9 @@ function defaultDeploymentVariant(task: string, repo: Awaited<ReturnType<typeof 
   return defaultDeployment(repo, Number.MAX_SAFE_INTEGER).find((d) => d.task === task)!.variant;
 }
 
+// Training the digits variants, the digits supernet and the forecaster is tooling, not serving:
+// npm run zoo:train, zoo:supernet and forecaster:train (tools/train/).
 const zoo = program.command("zoo").description("build the bundled model zoo");
-zoo
-  .command("train")
-  .description(
-    "train the digits variants on the MNIST digits of the mnist package and export them to ONNX (needs devDependencies)",
-  )
-  .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
-  .option("--only <names>", "comma-separated variant names")
-  .action(async (opts: { models: string; only?: string }) => {
-    const { trainDigitsZoo } = await import("../zoo/digits-train.js");
-    await trainDigitsZoo({ modelsDir: opts.models, only: opts.only?.split(","), onProgress: log });
-  });
 zoo
   .command("prep")
   .description("write the mnist-prep task (raw uint8 digits -> floats) and the mnist-e2e pipeline")
@@ -345,26 +336,6 @@ zoo
   .description("build the vision models (ResNet-18/34/50, MobileNetV2, seeded weights) if missing")
   .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
   .action(async (opts: { models: string }) => prepareZoo(opts.models, log));
-
-zoo
-  .command("supernet")
-  .description(
-    "train the digits supernet (sandwich rule), build the ResNet-50 supernet, cut both to their Pareto subnets and profile every subnet (needs devDependencies)",
-  )
-  .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS)
-  .option("--only <which>", "digits or vision")
-  .option("--no-profile", "skip profiling the subnets")
-  .action(async (opts: { models: string; only?: string; profile: boolean }) => {
-    if (opts.only && opts.only !== "digits" && opts.only !== "vision")
-      throw new InvalidArgumentError(`--only takes digits or vision, got '${opts.only}'`);
-    const { buildSupernetZoo } = await import("./zoo-supernet.js");
-    await buildSupernetZoo({
-      modelsDir: opts.models,
-      only: opts.only as "digits" | "vision" | undefined,
-      profile: opts.profile,
-      log,
-    });
-  });
 
 program
   .command("validate")

@@ -3,13 +3,13 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } from "../bench/load/schedule.js";
-import { makeScalingPolicy } from "../autoscaler/policies/index.js";
+import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } from "../loadgen/schedule.js";
+import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
 import { plansPipelines } from "../autoscaler/types.js";
 import { loadRepository } from "../repository/repository.js";
 import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
-import { fmt, printTable } from "./table.js";
-import { DEFAULT_MODELS_DIR } from "./zoo-setup.js";
+import { fmt, printTable } from "../terminal/table.js";
+import { DEFAULT_MODELS_DIR } from "../zoo/setup.js";
 
 interface SimulateFlags {
   models: string;

@@ -7,7 +7,9 @@ import { spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.
 import { defaultSubnetOf, type Profile, type ProfilePoint, type Stat } from "../repository/schema.js";
 import type { Variant } from "../repository/repository.js";
 import { batchGrid, coreGrid, describeMachine } from "./machine.js";
-import { fitInfaas, fitLatency, median, quantile } from "./fit.js";
+import { fitInfaas, fitLatency } from "../stats/latency-model.js";
+import { quantile } from "../stats/quantile.js";
+import { median } from "../stats/quantile.js";
 
 export interface ProfileOptions {
   batches?: number[];

@@ -3,9 +3,9 @@
 // longer make it is answered at once (504) unless its task serves late. Policy code decides what
 // runs; the router makes it happen and answers every request exactly once.
 import type { Cluster, Instance } from "../cluster/types.js";
-import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "../policies/types.js";
-import { eligible, fastestOn } from "../policies/types.js";
-import type { Clock, Timer } from "./clock.js";
+import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "./scheduling/types.js";
+import { eligible, fastestOn } from "./scheduling/types.js";
+import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
 import type { Failed, Outcome, Request } from "./request.js";
 

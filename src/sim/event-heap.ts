@@ -2,7 +2,7 @@
 // due at the same instant fire in the order they were scheduled and a run repeats exactly.
 // Cancelled events stay in the heap with no callback (lazy deletion) and are skipped when they
 // surface; the heap is rebuilt when they would otherwise dominate it.
-import type { Timer } from "../router/clock.js";
+import type { Timer } from "../cluster/clock.js";
 
 export interface SimEvent extends Timer {
   readonly at: number;

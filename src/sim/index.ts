@@ -2,7 +2,7 @@
 // product's own router, policies and autoscaler on them.
 export { VirtualClock, type FlushMode, type VirtualClockOptions } from "./virtual-clock.js";
 export { SimCluster, type Placement, type SimClusterOptions, type SimRuntime } from "./sim-cluster.js";
-export { Rng, Z99 } from "./rng.js";
+export { Xoshiro128, Z99 } from "../stats/random.js";
 export {
   ConstantServiceModel,
   ExponentialServiceModel,

@@ -1,11 +1,12 @@
 // What a simulation is made of: tasks with their variants (what policies believe about a variant,
 // and how the simulator makes it behave), a starting deployment, and arrivals. Built from a model
 // repository with its measured profiles, or by hand (the papers' fitted parameters, queueing checks).
-import { subnetModels, variantInfo, variantModel } from "../api/variant-model.js";
-import type { ScalingSettings } from "../autoscaler/policies/index.js";
-import type { LatencyParams, PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
-import type { SchedulingPolicy } from "../policies/types.js";
-import { latencyOf } from "../profiler/fit.js";
+import { subnetModels, variantInfo, variantModel } from "../core/variant-model.js";
+import type { ScalingSettings } from "../autoscaler/scaling/index.js";
+import type { PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
+import type { LatencyParams } from "../stats/latency-model.js";
+import type { SchedulingPolicy } from "../router/scheduling/types.js";
+import { latencyOf } from "../stats/latency-model.js";
 import type { Pipeline, Task, Variant } from "../repository/repository.js";
 import { ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
 

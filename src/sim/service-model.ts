@@ -9,10 +9,11 @@
 // profiled ones enjoyed a perfect speed-up or batching gain), more cores follow the Amdahl curve
 // through the two largest profiled core counts, never faster than a perfect speed-up and never
 // slower than the largest profiled count.
-import type { LatencyParams } from "../autoscaler/types.js";
-import { latencyOf } from "../profiler/fit.js";
+import type { LatencyParams } from "../stats/latency-model.js";
+import { latencyOf } from "../stats/latency-model.js";
+import { median } from "../stats/quantile.js";
 import type { ProfilePoint } from "../repository/schema.js";
-import { Z99, type Rng } from "./rng.js";
+import { Z99, type Xoshiro128 } from "../stats/random.js";
 
 export interface ServiceModel {
   /** Median latency (ms) of a batch of `rows` rows on `cores` cores. */
@@ -20,7 +21,7 @@ export interface ServiceModel {
   /** 99th percentile (ms). */
   p99(rows: number, cores: number): number;
   /** One draw (ms). */
-  sample(rows: number, cores: number, rng: Rng): number;
+  sample(rows: number, cores: number, rng: Xoshiro128): number;
 }
 
 /** Lognormal with the given median and p99 (deterministic when they are equal). */
@@ -68,7 +69,7 @@ export class ProfileServiceModel implements ServiceModel {
     return m * Math.exp(this.entry(rows, cores, 1) * Z99);
   }
 
-  sample(rows: number, cores: number, rng: Rng): number {
+  sample(rows: number, cores: number, rng: Xoshiro128): number {
     const row = this.row(rows, cores);
     const median = row[2 * rows]!;
     const sigma = row[2 * rows + 1]!;
@@ -166,7 +167,7 @@ export class FitServiceModel implements ServiceModel {
     return this.median(rows, cores) * Math.exp(this.sigma * Z99);
   }
 
-  sample(rows: number, cores: number, rng: Rng): number {
+  sample(rows: number, cores: number, rng: Xoshiro128): number {
     const m = this.median(rows, cores);
     return this.sigma === 0 ? m : m * Math.exp(this.sigma * rng.normal());
   }
@@ -195,7 +196,7 @@ export class ExponentialServiceModel implements ServiceModel {
   p99(): number {
     return this.meanMs * Math.log(100);
   }
-  sample(_rows: number, _cores: number, rng: Rng): number {
+  sample(_rows: number, _cores: number, rng: Xoshiro128): number {
     return rng.exponential(this.meanMs);
   }
 }
@@ -203,7 +204,7 @@ export class ExponentialServiceModel implements ServiceModel {
 /** A fixed time, or measured samples drawn from uniformly (cold starts, resizes). */
 export type Duration = number | readonly number[];
 
-export function sampleDuration(d: Duration, rng: Rng): number {
+export function sampleDuration(d: Duration, rng: Xoshiro128): number {
   if (typeof d === "number") return d;
   if (d.length === 0) return 0;
   return d.length === 1 ? d[0]! : d[rng.int(d.length)]!;
@@ -211,8 +212,5 @@ export function sampleDuration(d: Duration, rng: Rng): number {
 
 export function medianDuration(d: Duration): number {
   if (typeof d === "number") return d;
-  if (d.length === 0) return 0;
-  const s = [...d].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return d.length === 0 ? 0 : median(d);
 }

@@ -5,8 +5,8 @@
 // measured time has passed (the old size serves meanwhile); stop drains the batches it holds.
 // Cores come from nodes, each with its own budget; an instance lives on one node.
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../cluster/types.js";
-import type { Timer } from "../router/clock.js";
-import { Rng } from "./rng.js";
+import type { Timer } from "../cluster/clock.js";
+import { Xoshiro128 } from "../stats/random.js";
 import { sampleDuration, type Duration, type ServiceModel } from "./service-model.js";
 import type { VirtualClock } from "./virtual-clock.js";
 
@@ -129,8 +129,8 @@ class SimInstance implements Instance {
 }
 
 export class SimCluster implements Cluster {
-  readonly serviceRng: Rng;
-  private readonly actuationRng: Rng;
+  readonly serviceRng: Xoshiro128;
+  private readonly actuationRng: Xoshiro128;
   private readonly nodes: SimNode[];
   private readonly list = new Map<string, SimInstance>();
   private snapshot: SimInstance[] = [];
@@ -152,7 +152,7 @@ export class SimCluster implements Cluster {
   ) {
     if (opts.nodes.length === 0 || opts.nodes.some((c) => !Number.isInteger(c) || c < 1))
       throw new Error("every node needs a whole number of cores ≥ 1");
-    const root = new Rng(opts.seed ?? 1);
+    const root = new Xoshiro128(opts.seed ?? 1);
     this.serviceRng = root.fork();
     this.actuationRng = root.fork();
     this.nodes = opts.nodes.map((cores, index) => ({ index, cores, used: 0 }));

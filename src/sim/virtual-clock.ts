@@ -14,7 +14,7 @@
 // forecaster running a model on a thread pool) settles at some later wall time, hence at an
 // arbitrary virtual time; code driven by this clock must settle its promises from clock events.
 import { promiseHooks } from "node:v8";
-import type { Clock, Timer } from "../router/clock.js";
+import type { Clock, Timer } from "../cluster/clock.js";
 import { EventHeap, type SimEvent } from "./event-heap.js";
 
 /**

@@ -13,7 +13,7 @@ import {
   type Column,
   type RateSeries,
 } from "./arrival-trace.js";
-import { Rng } from "./random.js";
+import { Mulberry32 } from "../stats/random.js";
 
 export interface ArrivalsFromCountsOptions {
   /** Where arrivals fall within a bin: independent uniform positions, or evenly spaced at (k+½)·bin/n. */
@@ -28,7 +28,7 @@ export function arrivalsFromCounts(series: RateSeries, opts: ArrivalsFromCountsO
   const spread = opts.spread ?? "poisson";
   const countMode = opts.count ?? "exact";
   const seed = opts.seed ?? 1;
-  const rng = new Rng(seed);
+  const rng = new Mulberry32(seed);
   const { counts, binMs } = series;
   let expected = 0;
   for (let i = 0; i < counts.length; i++) expected += counts[i]!;

@@ -5,7 +5,7 @@
 // Λ⁻¹. For CV² = 1 this is exactly a (non-homogeneous) Poisson process; for other CV² it is the
 // standard time-changed renewal process, so a ramp keeps its burstiness all along the ramp.
 import { Float64Builder, newMeta, rateSeries, type ArrivalTrace, type RateSeries } from "./arrival-trace.js";
-import { Rng } from "./random.js";
+import { Mulberry32 } from "../stats/random.js";
 
 /** Requests per second at time t (seconds since the trace start). */
 export type RateFn = ((tS: number) => number) & { label?: string };
@@ -86,7 +86,7 @@ export function generateArrivals(o: GenerateOptions): ArrivalTrace {
   const cv2 = o.cv2 ?? 1;
   if (!(cv2 > 0)) throw new Error(`cv2 must be > 0, got ${cv2}`);
   if (!(o.durationS >= 0)) throw new Error(`durationS must be >= 0, got ${o.durationS}`);
-  const rng = new Rng(o.seed);
+  const rng = new Mulberry32(o.seed);
   const shape = 1 / cv2;
   // Unit-mean gaps in operational time; CV² = 1 takes the exponential directly (same law, cheaper).
   const gap = cv2 === 1 ? () => rng.exponential() : () => rng.gamma(shape) * cv2;

@@ -5,7 +5,7 @@ export * from "./azure-llm.js";
 export * from "./convert.js";
 export * from "./generators.js";
 export * from "./lte-bandwidth.js";
-export { Rng, seededRandom } from "./random.js";
+export { Mulberry32, seededRandom } from "../stats/random.js";
 export * from "./rescale.js";
 export * from "./slice.js";
 export * from "./stats.js";

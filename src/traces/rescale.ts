@@ -3,7 +3,7 @@
 // trace's shape; the alternative is a target mean rate. Series are rescaled per bin; arrival
 // traces by independent thinning (keeps a Poisson stream Poisson) or by stretching time.
 import { derivedMeta, inGap, type ArrivalTrace, type Column, type RateSeries } from "./arrival-trace.js";
-import { Rng } from "./random.js";
+import { Mulberry32 } from "../stats/random.js";
 import { arrivalMeanRate, seriesMeanRate } from "./stats.js";
 
 export type Rounding = "floor" | "round" | "none";
@@ -65,7 +65,7 @@ function scaleBins(
 /** Each request kept independently with probability `keep` (seeded). */
 export function thinArrivals(trace: ArrivalTrace, keep: number, seed = 1): ArrivalTrace {
   if (!(keep >= 0 && keep <= 1)) throw new Error(`keep probability must be in [0, 1], got ${keep}`);
-  const rng = new Rng(seed);
+  const rng = new Mulberry32(seed);
   const idx: number[] = [];
   for (let i = 0; i < trace.times.length; i++) if (rng.next() < keep) idx.push(i);
   const pick = <T extends Column>(src: T, make: (n: number) => T): T => {

@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
-import { readSubnetTable } from "../repository/subnets.js";
+import { readSubnetTable } from "../engine/subnets.js";
 import { WorkerServer } from "./server.js";
 
 const { values } = parseArgs({

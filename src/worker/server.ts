@@ -5,7 +5,7 @@ import net from "node:net";
 import type ort from "onnxruntime-node";
 import { Engine, sessionsOpened, type BatchPart } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
-import type { SubnetTable } from "../repository/subnets.js";
+import type { SubnetTable } from "../engine/subnets.js";
 import { encodeFrame, FrameDecoder, type FrameHeader, type WirePart, type WireTensor } from "./protocol.js";
 import { bytesOf, viewAs } from "./tensors.js";
 import { HotLoop } from "./hot-loop.js";

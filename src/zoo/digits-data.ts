@@ -8,7 +8,7 @@
 // Training (digits-train.ts), its tests and the server's re-measurement of accuracy all call
 // loadDigits(), which returns the same arrays on every call and every machine.
 import { createRequire } from "node:module";
-import { seededRandom } from "./onnx-builder.js";
+import { seededRandom } from "../stats/random.js";
 
 /** The fixed split: 10,000 digits shuffled with `seed`, first `test` held out, the rest for training. */
 export const DIGITS_SPLIT = { seed: 2024, total: 10_000, train: 8_500, test: 1_500 } as const;

@@ -167,18 +167,6 @@ function attribute(name: string, v: AttrValue) {
   return onnx.AttributeProto.create({ name, type: A.FLOATS, floats: v.floats });
 }
 
-/** Deterministic PRNG (mulberry32) so that seeded weights are the same on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** He-normal weights (Box-Muller over the seeded PRNG): keeps activations finite through deep nets. */
 export function heNormal(rand: () => number, count: number, fanIn: number): Float32Array {
   const out = new Float32Array(count);

@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import onnxPkg from "onnx-proto";
-import { DType, GraphBuilder, ZOO_OPSET, heNormal, seededRandom } from "./onnx-builder.js";
+import { DType, GraphBuilder, ZOO_OPSET, heNormal } from "./onnx-builder.js";
+import { seededRandom } from "../stats/random.js";
 
 const { onnx } = onnxPkg;
 

@@ -9,7 +9,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRPC_PROTO_DIR } from "../../src/api/grpc.js";
-import { startServer, type RunningServer } from "../../src/api/server.js";
+import { startServer, type RunningServer } from "../../src/server/server.js";
 import { Engine } from "../../src/engine/engine.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
 

@@ -3,9 +3,9 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "../../src/api/server.js";
+import { startServer, type RunningServer } from "../../src/server/server.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
-import { freePort } from "../../src/bench/net.js";
+import { freePort } from "../../tools/bench/net.js";
 import { float32Bytes, get, infer, post } from "./oip-client.js";
 
 const digits = loadDigits().test;

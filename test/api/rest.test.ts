@@ -5,7 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "../../src/api/server.js";
+import { startServer, type RunningServer } from "../../src/server/server.js";
 import { Engine } from "../../src/engine/engine.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
 import { argmaxRows, float32Bytes, get, infer, post, readFloat32 } from "./oip-client.js";

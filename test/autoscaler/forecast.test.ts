@@ -8,7 +8,7 @@ import {
   historiesAt,
   targetsAt,
   type ForecastMetrics,
-} from "../../src/autoscaler/forecast/evaluate.js";
+} from "../../tools/train/forecast-evaluate.js";
 import { loadLstmForecaster, type LstmForecaster } from "../../src/autoscaler/forecast/lstm.js";
 import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../../src/autoscaler/forecast/types.js";

@@ -3,7 +3,7 @@
 // instances after 5 stable decisions, and answer every request.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { startServer } from "../../src/api/server.js";
+import { startServer } from "../../src/server/server.js";
 import type { Decision } from "../../src/autoscaler/controller.js";
 import { float32Bytes, infer } from "../api/oip-client.js";
 

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { startServer } from "../../src/api/server.js";
+import { startServer } from "../../src/server/server.js";
 import { float32Bytes, infer } from "../api/oip-client.js";
 
 function findChromium(): string {

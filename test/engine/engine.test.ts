@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
-import { seededRandom } from "../../src/zoo/onnx-builder.js";
+import { seededRandom } from "../../src/stats/random.js";
 import { tinyDigitsModel } from "../support/tiny-model.js";
 
 const rand = seededRandom(11);

@@ -5,13 +5,13 @@ import { describe, expect, it } from "vitest";
 import {
   ConstantServiceModel,
   ExponentialServiceModel,
-  Rng,
+  Xoshiro128,
   simulate,
   type ServiceModel,
 } from "../../src/sim/index.js";
 
 function poisson(n: number, meanGapMs: number, seed: number): Float64Array {
-  const rng = new Rng(seed);
+  const rng = new Xoshiro128(seed);
   const out = new Float64Array(n);
   let t = 0;
   for (let i = 0; i < n; i++) {

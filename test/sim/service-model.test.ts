@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ProfilePoint } from "../../src/repository/schema.js";
 import { FitServiceModel, ProfileServiceModel, sampleDuration, medianDuration } from "../../src/sim/service-model.js";
-import { Rng } from "../../src/sim/rng.js";
+import { Xoshiro128 } from "../../src/stats/random.js";
 import { LatencyHistogram } from "../../src/sim/histogram.js";
 
 const pt = (batch: number, cores: number, p50: number, p99: number): ProfilePoint => ({
@@ -28,11 +28,11 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
-describe("Rng", () => {
+describe("Xoshiro128", () => {
   it("repeats from its seed and differs between seeds", () => {
-    const a = new Rng(42);
-    const b = new Rng(42);
-    const c = new Rng(43);
+    const a = new Xoshiro128(42);
+    const b = new Xoshiro128(42);
+    const c = new Xoshiro128(43);
     const xs = Array.from({ length: 5 }, () => a.uniform());
     expect(Array.from({ length: 5 }, () => b.uniform())).toEqual(xs);
     expect(Array.from({ length: 5 }, () => c.uniform())).not.toEqual(xs);
@@ -40,7 +40,7 @@ describe("Rng", () => {
   });
 
   it("draws normals and exponentials with the right moments", () => {
-    const rng = new Rng(7);
+    const rng = new Xoshiro128(7);
     const n = 200_000;
     let s = 0;
     let s2 = 0;
@@ -88,7 +88,7 @@ describe("ProfileServiceModel", () => {
   });
 
   it("samples a lognormal whose p50 and p99 are the measured ones", () => {
-    const rng = new Rng(3);
+    const rng = new Xoshiro128(3);
     const xs = Array.from({ length: 100_000 }, () => m.sample(1, 2, rng));
     expect(quantile(xs, 0.5) / 20).toBeGreaterThan(0.99);
     expect(quantile(xs, 0.5) / 20).toBeLessThan(1.01);
@@ -98,8 +98,8 @@ describe("ProfileServiceModel", () => {
 
   it("is deterministic where p50 = p99 and consumes no randomness", () => {
     const flat = new ProfileServiceModel([pt(1, 1, 5, 5)]);
-    const rng = new Rng(1);
-    const before = new Rng(1).uniform();
+    const rng = new Xoshiro128(1);
+    const before = new Xoshiro128(1).uniform();
     expect(flat.sample(1, 1, rng)).toBe(5);
     expect(rng.uniform()).toBe(before);
   });
@@ -110,7 +110,7 @@ describe("FitServiceModel", () => {
 
   it("is the fit when there is no spread", () => {
     const m = new FitServiceModel(fit);
-    expect(m.sample(1, 1, new Rng(1))).toBeCloseTo(148.82 + 37.49 + 5.43 - 15.48, 9);
+    expect(m.sample(1, 1, new Xoshiro128(1))).toBeCloseTo(148.82 + 37.49 + 5.43 - 15.48, 9);
   });
 
   it("puts the fit at the p99 of the spread by default", () => {
@@ -123,7 +123,7 @@ describe("FitServiceModel", () => {
 
 describe("durations and histogram", () => {
   it("draws measured samples uniformly and takes their median", () => {
-    const rng = new Rng(5);
+    const rng = new Xoshiro128(5);
     const seen = new Set(Array.from({ length: 100 }, () => sampleDuration([1, 2, 3], rng)));
     expect([...seen].sort()).toEqual([1, 2, 3]);
     expect(sampleDuration(7, rng)).toBe(7);
@@ -133,7 +133,7 @@ describe("durations and histogram", () => {
 
   it("gives percentiles within 0.5 %", () => {
     const h = new LatencyHistogram();
-    const rng = new Rng(9);
+    const rng = new Xoshiro128(9);
     const xs = Array.from({ length: 50_000 }, () => rng.exponential(40));
     for (const x of xs) h.add(x);
     for (const q of [0.5, 0.9, 0.99]) {

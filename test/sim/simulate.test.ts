@@ -5,7 +5,7 @@ import {
   ConstantServiceModel,
   FitServiceModel,
   RECORD_STATUS,
-  Rng,
+  Xoshiro128,
   Z99,
   simulate,
   simTaskFromRepository,
@@ -16,7 +16,7 @@ import {
 
 /** Poisson arrivals whose rate changes at the given times: [[fromMs, reqPerS], ...]. */
 function poissonSteps(steps: [number, number][], endMs: number, seed: number): number[] {
-  const rng = new Rng(seed);
+  const rng = new Xoshiro128(seed);
   const out: number[] = [];
   let t = 0;
   let k = 0;

@@ -1,7 +1,8 @@
 // A tiny digits-shaped ONNX model built in the test itself, for repositories the tests break on purpose.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { DType, GraphBuilder, seededRandom } from "../../src/zoo/onnx-builder.js";
+import { DType, GraphBuilder } from "../../src/zoo/onnx-builder.js";
+import { seededRandom } from "../../src/stats/random.js";
 
 export interface TinyOptions {
   inputName?: string;

@@ -12,7 +12,7 @@ import {
   seriesRate,
   stepRate,
 } from "../../src/traces/generators.js";
-import { logFactorial, Rng } from "../../src/traces/random.js";
+import { logFactorial, Mulberry32 } from "../../src/stats/random.js";
 import { sliceArrivals } from "../../src/traces/slice.js";
 import { arrivalMeanRate, interArrivalCv2, seriesStats } from "../../src/traces/stats.js";
 import { assertSorted, newMeta, rateSeries } from "../../src/traces/arrival-trace.js";
@@ -31,7 +31,7 @@ function meanVar(xs: number[]): [number, number] {
 
 describe("seeded samplers", () => {
   it("poisson has mean = variance = λ for small and large λ", () => {
-    const rng = new Rng(11);
+    const rng = new Mulberry32(11);
     for (const lambda of [0.3, 3.7, 42, 900]) {
       const xs = Array.from({ length: 40_000 }, () => rng.poisson(lambda));
       const [m, v] = meanVar(xs);
@@ -44,7 +44,7 @@ describe("seeded samplers", () => {
   });
 
   it("gamma(k) has mean k and variance k, also for k < 1", () => {
-    const rng = new Rng(5);
+    const rng = new Mulberry32(5);
     for (const k of [0.25, 1, 4.5]) {
       const [m, v] = meanVar(Array.from({ length: 60_000 }, () => rng.gamma(k)));
       expect(Math.abs(m - k) / k).toBeLessThan(0.03);

@@ -6,7 +6,7 @@ import { spawnWorker, type WorkerHandle } from "../../src/cluster/local/worker-p
 import { Engine } from "../../src/engine/engine.js";
 import { WorkerGoneError } from "../../src/worker/client.js";
 import { viewAs } from "../../src/worker/tensors.js";
-import { seededRandom } from "../../src/zoo/onnx-builder.js";
+import { seededRandom } from "../../src/stats/random.js";
 import { tinyDigitsModel } from "../support/tiny-model.js";
 
 let dir: string;

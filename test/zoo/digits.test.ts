@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { DIGITS_SPLIT, loadDigits } from "../../src/zoo/digits-data.js";
-import { DIGITS_TASK_YAML, loadTf, makeOps, measureDigitsAccuracy } from "../../src/zoo/digits-train.js";
+import { DIGITS_TASK_YAML, loadTf, makeOps, measureDigitsAccuracy } from "../../tools/train/digits.js";
 
 const digitsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../models/digits");
 

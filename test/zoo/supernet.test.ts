@@ -18,11 +18,11 @@ import {
   type SupernetArch,
 } from "../../src/zoo/supernet/build.js";
 import { DIGITS_SUPERNET_ARCH } from "../../src/zoo/supernet/digits-arch.js";
-import { measureSubnetAccuracy } from "../../src/zoo/supernet/digits-zoo.js";
+import { measureSubnetAccuracy } from "../../tools/train/digits-supernet-zoo.js";
 import { paretoFront } from "../../src/zoo/supernet/pareto.js";
 import { controlsOf, subnetName, type WeightStore } from "../../src/zoo/supernet/subnetact.js";
 import { VISION_SUPERNET_ARCH, declaredTop1 } from "../../src/zoo/supernet/vision-arch.js";
-import { seededRandom } from "../../src/zoo/onnx-builder.js";
+import { seededRandom } from "../../src/stats/random.js";
 
 const MODELS = path.resolve("models");
 const DIGITS_DIR = path.join(MODELS, "digits-supernet", "supernet");

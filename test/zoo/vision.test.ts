@@ -6,7 +6,7 @@ import path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
-import { seededRandom } from "../../src/zoo/onnx-builder.js";
+import { seededRandom } from "../../src/stats/random.js";
 import {
   VISION_VARIANTS,
   type VisionVariantName,

@@ -7,7 +7,7 @@
 // In both, h(b,c) = floor(1000·b / lat(b,c)) with the *integer* latency (golden vector A1 decides:
 // stage 1 at 4 cores, b=1 has l = 33.95 ms, floor(1000/33.95) = 29 < 30 = λ, but floor(1000/33) = 30).
 // Everything here is pure arithmetic: no clock, no I/O.
-import { latencyOf } from "../../profiler/fit.js";
+import { latencyOf } from "../../stats/latency-model.js";
 
 export type Semantics = "v1" | "revised";
 

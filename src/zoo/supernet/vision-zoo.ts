@@ -1,12 +1,14 @@
 // Builds models/vision-supernet: the ResNet-50 supernet with seeded weights (generated on first
 // start, ~100 MB, never committed, like the vision zoo) and its variant.yaml, whose served subnets
 // are the Pareto front of declared accuracy against measured latency.
+import { median } from "../../stats/quantile.js";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Engine } from "../../engine/engine.js";
 import { controlFeeds } from "../../engine/subnet-feeds.js";
-import { heNormal, seededRandom } from "../onnx-builder.js";
+import { heNormal } from "../onnx-builder.js";
+import { seededRandom } from "../../stats/random.js";
 import { VISION_TASK_YAML, writeAtomic } from "../vision.js";
 import { buildSupernetModel, costOf } from "./build.js";
 import { paretoFront } from "./pareto.js";
@@ -131,7 +133,7 @@ export async function measureVisionCandidates(bytes: Uint8Array, runs = 3): Prom
         await engine.runBatch([{ rows: 1, inputs: { image } }], feeds);
         if (r > 0) times.push(performance.now() - t);
       }
-      out.push(times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!);
+      out.push(median(times));
     }
     return out;
   } finally {

@@ -1,0 +1,54 @@
+// Sponge's scheduler: earliest deadline first, and the largest batch that still meets the most
+// urgent eligible request's deadline on this instance according to the profile.
+import type { RequestQueue } from "../queue.js";
+import type { Request } from "../request.js";
+import {
+  eligible,
+  type InstanceView,
+  type NextBatch,
+  type PolicyContext,
+  type SchedulingPolicy,
+  type VariantModel,
+} from "./types.js";
+
+export class EdfPolicy implements SchedulingPolicy {
+  readonly name = "edf";
+  readonly order = "deadline" as const;
+
+  nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
+    const v = ctx.variant(inst.variant);
+    if (!v) return { kind: "idle" };
+    return takeByDeadline(inst, v, queue, ctx.now);
+  }
+}
+
+/**
+ * Walks the queue in order, skipping requests this variant may not serve. The first eligible
+ * request sets the budget: rows are added while l(rows, c) still ends before its deadline. A head
+ * request that cannot finish in time even alone is dropped (unless it may be served late).
+ */
+export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: RequestQueue, now: number): NextBatch {
+  const take: Request[] = [];
+  const drop: Request[] = [];
+  let rows = 0;
+  let budget = Infinity;
+  for (let i = 0; i < queue.length; i++) {
+    const r = queue.at(i)!;
+    if (!eligible(r, v)) continue;
+    if (take.length === 0) {
+      const alone = v.latency(r.rows, inst.cores);
+      if (now + alone > r.deadline && !r.lateOk) {
+        drop.push(r);
+        continue;
+      }
+      budget = r.deadline - now;
+    }
+    const next = rows + r.rows;
+    if (next > v.maxBatch) break;
+    if (take.length > 0 && v.latency(next, inst.cores) > budget) break;
+    take.push(r);
+    rows = next;
+  }
+  if (take.length === 0) return { kind: "idle", drop };
+  return { kind: "batch", choice: { variant: v.name, take, drop } };
+}

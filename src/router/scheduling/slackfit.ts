@@ -1,0 +1,205 @@
+// SuperServe's SlackFit (EXPERIMENTS.md; reconstructed, the paper's text was not available): one
+// EDF queue; a profile table of (subnet, batch) → (latency, accuracy) over the Pareto subnets, its
+// latency range cut into buckets of a fixed width. When an instance frees up, slack = deadline of
+// the most urgent request − now; among the configurations that fit the slack (and the requests
+// queued), take the bucket with the largest latency and, in it, the largest batch (ties: the more
+// accurate subnet); run that many requests in EDF order. Much slack picks slow, accurate subnets;
+// a burst shrinks the slack and so picks fast subnets with big batches, with no load estimator.
+//
+// Hopeless requests (no configuration meeting their floor finishes within their slack, even alone
+// on the fastest subnet) are dropped as 504, as every other policy here does: they are lost
+// either way, and running them would take the instance time the requests behind them still need.
+// A task that serves late instead runs them at once on the fastest subnet with as large a batch as
+// the queue fills, which ends their lateness and the backlog behind them soonest.
+import type { RequestQueue } from "../queue.js";
+import type { Request } from "../request.js";
+import {
+  eligible,
+  subnetFloor,
+  type InstanceView,
+  type NextBatch,
+  type PolicyContext,
+  type SchedulingPolicy,
+  type VariantModel,
+} from "./types.js";
+
+/**
+ * Bucket width as a fraction of the task's SLO, chosen by the sweep in experiments/superserve
+ * (results.md, "Bucket width"): the narrowest width whose attainment is within 1 point of the best
+ * on every swept trace. Narrower buckets chase the latency closest to the slack and finish batches
+ * at the deadline's edge, where a batch a little slower than its p99 prediction is late (0.02–0.1:
+ * 2–4 points less attainment); wider ones favour bigger batches and cost ≤ 0.4 points of accuracy.
+ */
+export const SLACKFIT_DEFAULT_BUCKET_FRACTION = 0.2;
+
+export interface SlackFitOptions {
+  /** Bucket width as a fraction of the task's SLO (default SLACKFIT_DEFAULT_BUCKET_FRACTION). */
+  bucketFraction?: number;
+  /** Bucket width in ms; wins over `bucketFraction`. */
+  bucketMs?: number;
+}
+
+/** One row of the profile table. */
+export interface SlackFitConfig {
+  model: VariantModel;
+  batch: number;
+  latency: number;
+}
+
+/** A variant's table on one core count: its Pareto configurations, fastest first. */
+interface ProfileTable {
+  configs: SlackFitConfig[];
+  /** Least latency in the table: bucket 0 starts here. */
+  lo: number;
+  /** The subnets (or the variant itself) the table was built from. */
+  models: readonly VariantModel[];
+}
+
+export class SlackFitPolicy implements SchedulingPolicy {
+  readonly name = "slackfit";
+  readonly order = "deadline" as const;
+  readonly switchesSubnets = true;
+  private readonly tables = new Map<string, ProfileTable>();
+
+  constructor(private readonly opts: SlackFitOptions = {}) {
+    const w = opts.bucketMs ?? opts.bucketFraction;
+    if (w !== undefined && !(w > 0)) throw new Error(`SlackFit bucket width must be positive, got ${w}`);
+  }
+
+  bucketWidth(sloMs: number): number {
+    return this.opts.bucketMs ?? (this.opts.bucketFraction ?? SLACKFIT_DEFAULT_BUCKET_FRACTION) * sloMs;
+  }
+
+  nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
+    // SlackFit decides when an instance frees up: a batch queued behind a running one would start
+    // at an unknown time, and the slack it was sized for would be wrong.
+    if (inst.inFlight > 0) return { kind: "idle" };
+    const v = ctx.variant(inst.variant);
+    if (!v) return { kind: "idle" };
+    const table = this.table(v, inst.cores);
+    const width = this.bucketWidth(ctx.task.sloMs);
+    const drop: Request[] = [];
+    for (let i = 0; i < queue.length; i++) {
+      const head = queue.at(i)!;
+      if (!eligible(head, v)) continue;
+      const floor = floorOf(head, v);
+      const available = rowsAvailable(queue, i, v, v.maxBatch);
+      const pick = chooseConfig(table, head.deadline - ctx.now, available, floor, width);
+      if (pick) return batchOf(queue, i, v, pick.model, pick.batch, drop);
+      if (head.lateOk) return batchOf(queue, i, v, fastestModel(table, floor, head.rows, inst.cores), v.maxBatch, drop);
+      drop.push(head);
+    }
+    return { kind: "idle", drop };
+  }
+
+  private table(v: VariantModel, cores: number): ProfileTable {
+    const key = `${v.name}@${cores}`;
+    let t = this.tables.get(key);
+    if (!t) {
+      t = buildTable(v, cores);
+      this.tables.set(key, t);
+    }
+    return t;
+  }
+}
+
+/**
+ * The configuration SlackFit runs: of those within `slack` whose batch the queue can fill and whose
+ * accuracy meets `floor`, the bucket with the largest latency, then the largest batch, then the
+ * higher accuracy. Undefined when none fits.
+ */
+export function chooseConfig(
+  table: { configs: readonly SlackFitConfig[]; lo: number },
+  slack: number,
+  availableRows: number,
+  floor: number,
+  width: number,
+): SlackFitConfig | undefined {
+  let best: SlackFitConfig | undefined;
+  let bestBucket = -1;
+  for (const c of table.configs) {
+    if (c.latency > slack) break; // fastest first: nothing further fits either
+    if (c.batch > availableRows || c.model.accuracy < floor) continue;
+    const bucket = Math.floor((c.latency - table.lo) / width);
+    if (
+      !best ||
+      bucket > bestBucket ||
+      (bucket === bestBucket &&
+        (c.batch > best.batch || (c.batch === best.batch && c.model.accuracy > best.model.accuracy)))
+    ) {
+      best = c;
+      bestBucket = bucket;
+    }
+  }
+  return best;
+}
+
+/** Every (Pareto subnet, batch) of a variant on `cores`, fastest first; an ordinary variant is its own one subnet. */
+function buildTable(v: VariantModel, cores: number): ProfileTable {
+  const models = v.subnets?.length ? paretoSubnets(v.subnets, v.maxBatch, cores) : [v];
+  const configs: SlackFitConfig[] = [];
+  for (const m of models)
+    for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: m.latency(b, cores) });
+  configs.sort((a, b) => a.latency - b.latency || b.batch - a.batch || b.model.accuracy - a.model.accuracy);
+  return { configs, lo: configs[0]!.latency, models };
+}
+
+/**
+ * Subnets no other subnet beats on accuracy and latency at every batch size. variant.yaml already
+ * lists a Pareto front, but measured on one batch size and core count; the fits can disagree here.
+ */
+export function paretoSubnets(subnets: readonly VariantModel[], maxBatch: number, cores: number): VariantModel[] {
+  const lat = subnets.map((s) => Array.from({ length: maxBatch }, (_, b) => s.latency(b + 1, cores)));
+  return subnets.filter(
+    (s, i) =>
+      !subnets.some((o, j) => {
+        if (j === i || o.accuracy < s.accuracy) return false;
+        const noSlower = lat[j]!.every((l, b) => l <= lat[i]![b]!);
+        const strictly = o.accuracy > s.accuracy || lat[j]!.some((l, b) => l < lat[i]![b]!);
+        return noSlower && strictly;
+      }),
+  );
+}
+
+/** The least subnet accuracy a request accepts; an ordinary variant has passed `eligible` already. */
+function floorOf(r: Request, v: VariantModel): number {
+  return v.subnets?.length ? subnetFloor(r, v.subnets) : Number.NEGATIVE_INFINITY;
+}
+
+/** Rows of requests from `from` on that the variant may serve, counted up to `cap`. */
+function rowsAvailable(queue: RequestQueue, from: number, v: VariantModel, cap: number): number {
+  let rows = 0;
+  for (let i = from; i < queue.length && rows < cap; i++) {
+    const r = queue.at(i)!;
+    if (eligible(r, v)) rows += r.rows;
+  }
+  return Math.min(rows, cap);
+}
+
+/** The fastest model meeting `floor` for `rows` rows (the most accurate when none meets it: a pin). */
+function fastestModel(table: ProfileTable, floor: number, rows: number, cores: number): VariantModel {
+  const ok = table.models.filter((m) => m.accuracy >= floor);
+  const pool = ok.length > 0 ? ok : table.models;
+  return pool.reduce((a, b) => (b.latency(rows, cores) < a.latency(rows, cores) ? b : a));
+}
+
+/** Up to `batch` rows from `from` on, in EDF order, of requests `model` may serve. */
+function batchOf(
+  queue: RequestQueue,
+  from: number,
+  v: VariantModel,
+  model: VariantModel,
+  batch: number,
+  drop: Request[],
+): NextBatch {
+  const take: Request[] = [];
+  let rows = 0;
+  for (let i = from; i < queue.length && rows < batch; i++) {
+    const r = queue.at(i)!;
+    if (!eligible(r, v) || floorOf(r, v) > model.accuracy) continue;
+    if (take.length > 0 && rows + r.rows > batch) break;
+    take.push(r);
+    rows += r.rows;
+  }
+  return { kind: "batch", choice: { variant: v.name, subnet: model.subnet, take, drop } };
+}

@@ -1,0 +1,108 @@
+// The scheduling-policy contract. A policy is a pure function of queue state, profiles and the
+// time it is handed: it never reads the wall clock or touches processes, so the simulator runs the
+// very same code as the live router.
+import type { RequestQueue } from "../queue.js";
+import type { Request } from "../request.js";
+
+/** What a policy knows about a variant (or a supernet's subnet): accuracy and predicted latency. */
+export interface VariantModel {
+  name: string;
+  accuracy: number;
+  maxBatch: number;
+  /** Predicted latency in ms of a batch of `rows` rows on `cores` cores (profiled fit, p99). */
+  latency(rows: number, cores: number): number;
+  /** Cold start in ms (spawn + load + warm-up). */
+  loadMs: number;
+  subnet?: string;
+  /**
+   * A supernet variant's served subnets (the Pareto front), each with its own accuracy and
+   * latency fit; the instances are the variant's. Only policies that switch subnets look here.
+   */
+  subnets?: readonly VariantModel[];
+}
+
+export interface TaskModel {
+  name: string;
+  sloMs: number;
+  variants: readonly VariantModel[];
+}
+
+export interface InstanceView {
+  id: string;
+  variant: string;
+  cores: number;
+  /** Batches sent and not yet answered. */
+  inFlight: number;
+}
+
+export interface PolicyContext {
+  now: number;
+  task: TaskModel;
+  variant(name: string): VariantModel | undefined;
+  /** Ready instances of this task. */
+  instances: readonly InstanceView[];
+  /** Ask the cluster for an instance of a variant that is not running (INFaaS' "load"). */
+  requestLoad?(variant: string): void;
+}
+
+export interface BatchChoice {
+  variant: string;
+  subnet?: string;
+  /** Requests to run, in queue order. */
+  take: Request[];
+  /** Requests that cannot meet their deadline anywhere and are answered at once (504). */
+  drop: Request[];
+}
+
+/** `batch`: run it now; `wait`: nothing yet, ask again at that time; `idle`: nothing for this instance. */
+export type NextBatch =
+  | { kind: "batch"; choice: BatchChoice }
+  | { kind: "wait"; until: number; drop?: Request[] }
+  | { kind: "idle"; drop?: Request[] };
+
+export interface SchedulingPolicy {
+  readonly name: string;
+  readonly order: "deadline" | "arrival";
+  /** Runs a supernet's batches on any of its subnets: the router then judges deadlines by the fastest one. */
+  readonly switchesSubnets?: boolean;
+  /** Called once per request as it is queued; may set `request.assigned`. */
+  onArrival?(request: Request, ctx: PolicyContext): void;
+  /** Called when `instance` has room for another batch. */
+  nextBatch(instance: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch;
+  /** Called when a batch finished, with its measured compute time. */
+  onBatchDone?(variant: string, rows: number, computeMs: number, ctx: PolicyContext): void;
+  /** Called every second (INFaaS' overload check). */
+  tick?(ctx: PolicyContext, queue: RequestQueue): void;
+}
+
+/** May `instance` (of `variant`) serve `r`? Pins, on-arrival assignments and accuracy floors. */
+export function eligible(r: Request, variant: VariantModel): boolean {
+  if (r.pinned) return r.pinned === variant.name;
+  if (r.assigned) return r.assigned === variant.name;
+  return variant.accuracy >= r.minAccuracy;
+}
+
+/**
+ * Least predicted latency of `r` on `variant` (on `cores`): the variant itself, or, when the policy
+ * switches subnets, its fastest subnet that meets the request's floor (the pin or the variant's
+ * floor check has already admitted the request).
+ */
+export function fastestOn(r: Request, variant: VariantModel, cores: number, switchesSubnets: boolean): number {
+  if (!switchesSubnets || !variant.subnets?.length) return variant.latency(r.rows, cores);
+  const floor = subnetFloor(r, variant.subnets);
+  let best = Infinity;
+  for (const s of variant.subnets) if (s.accuracy >= floor) best = Math.min(best, s.latency(r.rows, cores));
+  return best;
+}
+
+/**
+ * The least subnet accuracy `r` accepts. A pin names the model, not a subnet, so a pinned
+ * request's floor is capped at the most accurate subnet (a pin always gets served, as for an
+ * ordinary variant).
+ */
+export function subnetFloor(r: Request, subnets: readonly VariantModel[]): number {
+  if (!r.pinned) return r.minAccuracy;
+  let top = 0;
+  for (const s of subnets) top = Math.max(top, s.accuracy);
+  return Math.min(r.minAccuracy, top);
+}

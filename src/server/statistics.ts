@@ -1,0 +1,79 @@
+// Triton-style statistics per task and variant: counts and cumulative nanoseconds.
+import type { ModelStats } from "../api/types.js";
+
+interface Book {
+  stats: ModelStats;
+}
+
+const ns = (ms: number) => Math.round(ms * 1e6);
+
+export class StatsBook {
+  private readonly books = new Map<string, Book>();
+
+  private book(task: string, variant: string): ModelStats {
+    const key = `${task}\u0000${variant}`;
+    let b = this.books.get(key);
+    if (!b) {
+      const zero = () => ({ count: 0, ns: 0 });
+      b = {
+        stats: {
+          name: task,
+          version: variant,
+          last_inference: 0,
+          inference_count: 0,
+          execution_count: 0,
+          inference_stats: {
+            success: zero(),
+            fail: zero(),
+            queue: zero(),
+            compute_input: zero(),
+            compute_infer: zero(),
+            compute_output: zero(),
+          },
+          batch_stats: [],
+        },
+      };
+      this.books.set(key, b);
+    }
+    return b.stats;
+  }
+
+  success(task: string, variant: string, queueMs: number, computeMs: number, totalMs: number): void {
+    const s = this.book(task, variant);
+    s.last_inference = Date.now();
+    s.inference_stats.success.count += 1;
+    s.inference_stats.success.ns += ns(totalMs);
+    s.inference_stats.queue.count += 1;
+    s.inference_stats.queue.ns += ns(queueMs);
+    s.inference_stats.compute_infer.count += 1;
+    s.inference_stats.compute_infer.ns += ns(computeMs);
+  }
+
+  failure(task: string, totalMs: number): void {
+    const s = this.book(task, "");
+    s.inference_stats.fail.count += 1;
+    s.inference_stats.fail.ns += ns(totalMs);
+  }
+
+  batch(task: string, variant: string, rows: number, computeMs: number): void {
+    const s = this.book(task, variant);
+    s.inference_count += rows;
+    s.execution_count += 1;
+    let b = s.batch_stats.find((x) => x.batch_size === rows);
+    if (!b) {
+      b = { batch_size: rows, compute_infer: { count: 0, ns: 0 } };
+      s.batch_stats.push(b);
+      s.batch_stats.sort((x, y) => x.batch_size - y.batch_size);
+    }
+    b.compute_infer.count += 1;
+    b.compute_infer.ns += ns(computeMs);
+  }
+
+  /** Stats of one task (all its variants, failures under version ""), one variant, or everything. */
+  report(task?: string, variant?: string): ModelStats[] {
+    return [...this.books.values()]
+      .map((b) => b.stats)
+      .filter((s) => (task === undefined || s.name === task) && (variant === undefined || s.version === variant))
+      .map((s) => structuredClone(s));
+  }
+}

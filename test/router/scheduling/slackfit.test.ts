@@ -1,0 +1,223 @@
+import { describe, expect, it } from "vitest";
+import { makeSchedulingPolicy } from "../../../src/router/scheduling/index.js";
+import { paretoSubnets, SlackFitPolicy } from "../../../src/router/scheduling/slackfit.js";
+import type {
+  InstanceView,
+  NextBatch,
+  PolicyContext,
+  TaskModel,
+  VariantModel,
+} from "../../../src/router/scheduling/types.js";
+import { RequestQueue } from "../../../src/router/queue.js";
+import type { Request } from "../../../src/router/request.js";
+import {
+  ConstantServiceModel,
+  FitServiceModel,
+  simulate,
+  type SimTask,
+  type SimVariant,
+} from "../../../src/sim/index.js";
+
+// A supernet of three subnets, l(b) = fixed + per·b on one core (default buckets: 20 ms = 0.2 × the
+// 100 ms SLO, from 3 ms): fast 3, 4, … 18 at b = 16; mid 8, 11, … ; accurate 18, 26, …
+const sub = (subnet: string, accuracy: number, fixed: number, per: number): VariantModel => ({
+  name: "super",
+  subnet,
+  accuracy,
+  maxBatch: 16,
+  latency: (b, c) => (fixed + per * b) / c,
+  loadMs: 500,
+});
+const FAST = sub("fast", 0.7, 2, 1);
+const MID = sub("mid", 0.74, 5, 3);
+const ACCURATE = sub("accurate", 0.76, 10, 8);
+const SUPER: VariantModel = { ...ACCURATE, subnet: undefined, subnets: [FAST, MID, ACCURATE] };
+const PLAIN: VariantModel = { name: "plain", accuracy: 0.8, maxBatch: 8, latency: (b) => 10 + 2 * b, loadMs: 500 };
+const TASK: TaskModel = { name: "t", sloMs: 100, variants: [SUPER, PLAIN] };
+
+let seq = 0;
+function req(over: Partial<Request> = {}): Request {
+  seq += 1;
+  return {
+    seq,
+    id: String(seq),
+    task: "t",
+    arrival: 0,
+    deadline: 100,
+    priority: 1,
+    rows: 1,
+    minAccuracy: 0,
+    lateOk: false,
+    input: null,
+    done: () => undefined,
+    ...over,
+  };
+}
+const ctx = (now: number): PolicyContext => ({
+  now,
+  task: TASK,
+  variant: (n) => TASK.variants.find((v) => v.name === n),
+  instances: [],
+});
+const inst = (variant = "super", inFlight = 0): InstanceView => ({ id: `${variant}#1`, variant, cores: 1, inFlight });
+function queueOf(rs: Request[]): RequestQueue {
+  const q = new RequestQueue("deadline");
+  for (const r of rs) q.push(r);
+  return q;
+}
+function batch(next: NextBatch) {
+  if (next.kind !== "batch") throw new Error(`expected a batch, got ${JSON.stringify(next)}`);
+  return { subnet: next.choice.subnet, size: next.choice.take.length, take: next.choice.take, drop: next.choice.drop };
+}
+
+describe("slackfit", () => {
+  it("with much slack runs the accurate subnet", () => {
+    const one = batch(new SlackFitPolicy().nextBatch(inst(), queueOf([req({ deadline: 100 })]), ctx(0)));
+    expect(one).toMatchObject({ subnet: "accurate", size: 1 });
+    // three queued, 100 ms of slack: accurate at b = 3 (34 ms) is alone in the highest bucket that fits, [23, 43)
+    const three = batch(new SlackFitPolicy().nextBatch(inst(), queueOf([req(), req(), req()]), ctx(0)));
+    expect(three).toMatchObject({ subnet: "accurate", size: 3 });
+  });
+
+  it("with little slack runs a fast subnet with a big batch, in EDF order", () => {
+    const rs = Array.from({ length: 20 }, (_, i) => req({ deadline: 20 + i }));
+    const q = queueOf([...rs].reverse());
+    // slack 20: everything that fits is in bucket [3, 23) ms: fast b = 16 (18 ms), mid b = 5 (20), accurate b = 1 (18)
+    const b = batch(new SlackFitPolicy().nextBatch(inst(), q, ctx(0)));
+    expect(b).toMatchObject({ subnet: "fast", size: 16 });
+    expect(b.take).toEqual(rs.slice(0, 16));
+  });
+
+  it("drops a hopeless head (504) and schedules the next request by its own slack", () => {
+    const hopeless = req({ deadline: 2 }); // the fastest configuration needs 3 ms
+    const fine = req({ deadline: 100 });
+    const b = batch(new SlackFitPolicy().nextBatch(inst(), queueOf([hopeless, fine]), ctx(0)));
+    expect(b.drop).toEqual([hopeless]);
+    expect(b).toMatchObject({ subnet: "accurate", size: 1 });
+    const alone = new SlackFitPolicy().nextBatch(inst(), queueOf([req({ deadline: 2 })]), ctx(0));
+    expect(alone.kind).toBe("idle");
+    expect(alone.kind === "idle" && alone.drop).toHaveLength(1);
+  });
+
+  it("serves hopeless requests late on the fastest subnet with the largest batch when the task serves late", () => {
+    const rs = Array.from({ length: 20 }, () => req({ deadline: 1, lateOk: true }));
+    const b = batch(new SlackFitPolicy().nextBatch(inst(), queueOf(rs), ctx(0)));
+    expect(b).toMatchObject({ subnet: "fast", size: 16, drop: [] });
+  });
+
+  it("respects accuracy floors: the head's floor bounds the subnet, stricter requests wait", () => {
+    const picky = req({ deadline: 20, minAccuracy: 0.74 });
+    const loose = Array.from({ length: 10 }, (_, i) => req({ deadline: 21 + i }));
+    const strict = req({ deadline: 22, minAccuracy: 0.76 });
+    const b = batch(new SlackFitPolicy().nextBatch(inst(), queueOf([picky, strict, ...loose]), ctx(0)));
+    // fast is below the head's floor: mid at b = 5 (20 ms) is the largest batch in the top bucket
+    expect(b.subnet).toBe("mid");
+    expect(b.size).toBe(5);
+    expect(b.take).toContain(picky);
+    expect(b.take).not.toContain(strict);
+    // a floor no subnet reaches: the request is not this variant's to serve
+    const none = new SlackFitPolicy().nextBatch(inst(), queueOf([req({ minAccuracy: 0.9 })]), ctx(0));
+    expect(none).toEqual({ kind: "idle", drop: [] });
+  });
+
+  it("honours pins: requests pinned elsewhere are skipped, a pin to the supernet lets it pick the subnet", () => {
+    const elsewhere = req({ deadline: 20, pinned: "plain" });
+    const here = req({ deadline: 100, pinned: "super", minAccuracy: 0.99 });
+    const b = batch(new SlackFitPolicy().nextBatch(inst(), queueOf([elsewhere, here]), ctx(0)));
+    expect(b.take).toEqual([here]);
+    expect(b.subnet).toBe("accurate"); // the pin caps its floor at the most accurate subnet
+    // an ordinary variant is one subnet: SlackFit still batches by slack
+    const p = batch(new SlackFitPolicy().nextBatch(inst("plain"), queueOf([elsewhere, req({ deadline: 30 })]), ctx(0)));
+    expect(p).toMatchObject({ subnet: undefined, size: 2 });
+  });
+
+  it("decides only when the instance is free", () => {
+    expect(new SlackFitPolicy().nextBatch(inst("super", 1), queueOf([req()]), ctx(0))).toEqual({ kind: "idle" });
+  });
+
+  it("with one bucket takes the largest batch that fits, then the most accurate subnet", () => {
+    const rs = Array.from({ length: 6 }, () => req({ deadline: 60 }));
+    // every configuration is in one 1000 ms bucket: b = 6 on the most accurate subnet that fits (accurate: 58 ms ≤ 60)
+    const wide = batch(new SlackFitPolicy({ bucketMs: 1000 }).nextBatch(inst(), queueOf(rs), ctx(0)));
+    expect(wide).toMatchObject({ subnet: "accurate", size: 6 });
+    const rs2 = Array.from({ length: 6 }, () => req({ deadline: 40 }));
+    // with 40 ms, accurate no longer fits six: mid (23 ms)
+    const wide2 = batch(new SlackFitPolicy({ bucketMs: 1000 }).nextBatch(inst(), queueOf(rs2), ctx(0)));
+    expect(wide2).toMatchObject({ subnet: "mid", size: 6 });
+  });
+
+  it("keeps only Pareto subnets in its table", () => {
+    const dominated = sub("slow-and-worse", 0.72, 20, 10);
+    expect(paretoSubnets([FAST, dominated, MID, ACCURATE], 16, 1).map((s) => s.subnet)).toEqual([
+      "fast",
+      "mid",
+      "accurate",
+    ]);
+  });
+
+  it("is what task.yaml's `scheduling: slackfit` makes", () => {
+    const p = makeSchedulingPolicy("slackfit");
+    expect(p.name).toBe("slackfit");
+    expect(p.switchesSubnets).toBe(true);
+  });
+});
+
+describe("slackfit in the simulator", () => {
+  // batch times per subnet: fast 2 + b, accurate 10 + 8b (deterministic), on one 1-core instance
+  const fit = (fixed: number, per: number) => ({ alpha: 0, beta: per, gamma: 0, zeta: fixed });
+  const supernet: SimVariant = {
+    name: "super",
+    accuracy: 0.76,
+    maxBatch: 16,
+    fit: fit(10, 8),
+    service: new FitServiceModel(fit(10, 8)),
+    coldStart: 500,
+    resize: 10,
+    subnets: [
+      { name: "fast", accuracy: 0.7, predict: (b) => 2 + b, service: new FitServiceModel(fit(2, 1)) },
+      { name: "accurate", accuracy: 0.76, predict: (b) => 10 + 8 * b, service: new FitServiceModel(fit(10, 8)) },
+    ],
+  };
+  const task = (scheduling: string): SimTask => ({ name: "t", sloMs: 100, scheduling, variants: [supernet] });
+  const run = (scheduling: string, gapMs: number) =>
+    simulate({
+      tasks: [task(scheduling)],
+      arrivals: [{ target: "t", times: Array.from({ length: 2000 }, (_, i) => i * gapMs) }],
+      deployment: [{ task: "t", variant: "super", cores: 1 }],
+      nodes: [1],
+      onDemand: false,
+      records: true,
+    });
+
+  it("switches subnets with the load, and a batch takes its subnet's time", async () => {
+    const light = await run("slackfit", 50); // 20 req/s: the accurate subnet keeps up
+    expect(light.summary.attainmentPct).toBe(100);
+    expect(light.summary.meanAccuracy).toBeCloseTo(0.76, 6);
+    expect(light.summary.latencyP50Ms).toBeCloseTo(18, 0);
+    const heavy = await run("slackfit", 2); // 500 req/s: only fast batches keep up (accurate peaks at 125/s)
+    expect(heavy.summary.attainmentPct).toBeGreaterThan(99);
+    expect(heavy.summary.meanAccuracy).toBeLessThan(0.75);
+    expect(heavy.summary.meanAccuracy).toBeGreaterThanOrEqual(0.7);
+    expect(new Set(heavy.records!.variants)).toEqual(new Set(["super/fast", "super/accurate"]));
+    // edf runs every batch on the default (accurate) subnet and falls behind
+    const edf = await run("edf", 2);
+    expect(edf.summary.attainmentPct).toBeLessThan(50);
+    expect(edf.summary.meanAccuracy).toBeCloseTo(0.76, 6);
+  });
+
+  it("charges a constant-time subnet its own time", async () => {
+    const timed: SimVariant = {
+      ...supernet,
+      subnets: [{ name: "fast", accuracy: 0.7, predict: () => 7, service: new ConstantServiceModel(7) }],
+    };
+    const r = await simulate({
+      tasks: [{ name: "t", sloMs: 100, scheduling: "slackfit", variants: [timed] }],
+      arrivals: [{ target: "t", times: [0, 1000] }],
+      deployment: [{ task: "t", variant: "super", cores: 1 }],
+      nodes: [1],
+      onDemand: false,
+    });
+    expect(r.summary.latencyP50Ms).toBeCloseTo(7, 0);
+    expect(r.summary.meanAccuracy).toBeCloseTo(0.7, 6);
+  });
+});
