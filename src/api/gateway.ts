@@ -2,15 +2,11 @@
 // pipeline; validates inputs against the task's signature; turns SLO parameters into a deadline;
 // queues the request with the router and answers with what happened. Also health, metadata,
 // Triton-style config and statistics, and the repository API.
-import type { Cluster } from "../cluster/types.js";
-import type { LocalInput } from "../cluster/local/local-cluster.js";
-import type { PartOutputs } from "../engine/engine.js";
-import type { ServerMetrics } from "../metrics/metrics.js";
-import { makeSchedulingPolicy } from "../router/scheduling/index.js";
-import type { TaskModel } from "../router/scheduling/types.js";
-import type { Clock } from "../cluster/clock.js";
-import type { Outcome, Served } from "../router/request.js";
-import type { Router } from "../router/router.js";
+import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
+import { firstStage, lastStage, servedStages, stageTotals, type PipelineOutcome } from "../core/pipeline.js";
+import type { ServingCore } from "../core/serving-core.js";
+import { variantModel } from "../core/variant-model.js";
+import type { Tensors } from "../engine/engine.js";
 import { DATATYPES } from "../repository/datatypes.js";
 import {
   loadRepository,
@@ -21,23 +17,23 @@ import {
 } from "../repository/repository.js";
 import { nameProblem } from "../repository/safe-path.js";
 import type { TaskConfig } from "../repository/schema.js";
+import type { Outcome, Served } from "../router/request.js";
+import type { HotLoop } from "../worker/hot-loop.js";
+import { sloTerms, type SloTerms } from "./slo-params.js";
 import { elementCount } from "./tensor-codec.js";
-import { sloTerms } from "./slo-params.js";
-import { StatsBook } from "../server/statistics.js";
 import {
   ApiError,
   type Gateway,
   type InferRequest,
   type InferResponse,
   type ModelMetadata,
+  type ModelStats,
   type ParamValue,
   type Readiness,
   type RepositoryEntry,
   type ServerMetadata,
   type Tensor,
 } from "./types.js";
-import { variantModel } from "../core/variant-model.js";
-import type { HotLoop } from "../worker/hot-loop.js";
 
 export const SERVER_NAME = "sloserve";
 export const SERVER_VERSION = "0.1.0";
@@ -50,45 +46,30 @@ export const EXTENSIONS = [
   "sloserve_pipelines",
 ];
 
+/** Triton-style statistics, kept by an observer of the serving core. */
+export interface StatisticsSource {
+  report(model?: string, version?: string): ModelStats[];
+}
+
 export interface GatewayDeps {
   repo: Repository;
-  router: Router;
-  cluster: Cluster;
-  clock: Clock;
-  metrics: ServerMetrics;
-  /** Task models shared with the on-demand scaler (kept in sync on load/unload). */
-  models: Map<string, TaskModel>;
+  /** Where requests go; what is registered there is what is loaded. */
+  core: ServingCore;
+  /** How a task or pipeline (re)loaded through the repository API is scaled. */
+  scaling: ScalingChoice;
+  statistics: StatisticsSource;
   /** Busy-polls the gateway's event loop around requests (off unless configured). */
   hot?: HotLoop;
 }
 
 export class SloGateway implements Gateway {
-  private readonly loaded = new Set<string>();
-  private readonly stats = new StatsBook();
-  private seq = 0;
   private stopping = false;
   private starting = true;
 
-  constructor(private readonly d: GatewayDeps) {
-    for (const task of d.repo.tasks.values()) this.register(task);
-    for (const p of d.repo.pipelines.values()) this.loaded.add(p.name);
-  }
+  constructor(private readonly d: GatewayDeps) {}
 
-  private register(task: Task): void {
-    const model: TaskModel = {
-      name: task.name,
-      sloMs: task.config.slo_ms,
-      variants: [...task.variants.values()].map(variantModel),
-    };
-    this.d.models.set(task.name, model);
-    if (this.d.router.hasTask(task.name))
-      this.d.router.removeTask(task.name, `task '${task.name}' was reloaded; retry`);
-    this.d.router.addTask({
-      model,
-      policy: makeSchedulingPolicy(task.config.scheduling),
-      maxQueue: task.config.max_queue,
-    });
-    this.loaded.add(task.name);
+  private loaded(name: string): boolean {
+    return this.d.core.task(name) !== undefined || this.d.core.pipeline(name) !== undefined;
   }
 
   /** The initial instances are up: readiness may turn 200. */
@@ -112,7 +93,8 @@ export class SloGateway implements Gateway {
   ready(): Readiness {
     if (this.stopping) return { ready: false, reason: "server is shutting down" };
     if (this.starting) return { ready: false, reason: "starting the initial instances" };
-    for (const name of this.loaded) {
+    for (const name of [...this.d.repo.tasks.keys(), ...this.d.repo.pipelines.keys()]) {
+      if (!this.loaded(name)) continue;
       const r = this.modelReady(name);
       if (!r.ready) return { ready: false, reason: r.reason };
     }
@@ -122,18 +104,18 @@ export class SloGateway implements Gateway {
   modelReady(model: string, version?: string): Readiness {
     const target = this.resolve(model, version);
     if (this.stopping) return { ready: false, reason: "server is shutting down" };
-    if (!this.loaded.has(model))
+    if (!this.loaded(model))
       return { ready: false, reason: `'${model}' is unloaded; load it with POST /v2/repository/models/${model}/load` };
     // A loaded task is servable even with no instance running: one is started on demand.
     const tasks = target.kind === "pipeline" ? target.pipeline.config.stages : [model];
-    for (const t of tasks) if (!this.loaded.has(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
+    for (const t of tasks) if (!this.loaded(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
     return { ready: true };
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {
     const target = this.resolve(model, version);
-    const first = target.kind === "pipeline" ? this.task(target.pipeline.config.stages[0]!) : target.task;
-    const last = target.kind === "pipeline" ? this.task(target.pipeline.config.stages.at(-1)!) : target.task;
+    const first = target.kind === "pipeline" ? this.task(firstStage(target.pipeline.config)) : target.task;
+    const last = target.kind === "pipeline" ? this.task(lastStage(target.pipeline.config)) : target.task;
     const meta = (decls: TaskConfig["inputs"]) =>
       decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
     return {
@@ -155,8 +137,8 @@ export class SloGateway implements Gateway {
       }));
     if (target.kind === "pipeline") {
       const p = target.pipeline.config;
-      const first = this.task(p.stages[0]!);
-      const last = this.task(p.stages.at(-1)!);
+      const first = this.task(firstStage(p));
+      const last = this.task(lastStage(p));
       return {
         name: model,
         platform: "ensemble",
@@ -196,18 +178,18 @@ export class SloGateway implements Gateway {
 
   statistics(model?: string, version?: string) {
     if (model !== undefined) this.resolve(model, version);
-    return { model_stats: this.stats.report(model, version) };
+    return { model_stats: this.d.statistics.report(model, version) };
   }
 
   repositoryIndex(readyOnly = false): RepositoryEntry[] {
     const out: RepositoryEntry[] = [];
     for (const t of this.d.repo.tasks.values()) {
-      const state = this.loaded.has(t.name) ? "READY" : "UNAVAILABLE";
+      const state = this.loaded(t.name) ? "READY" : "UNAVAILABLE";
       if (!readyOnly || state === "READY")
         out.push({ name: t.name, state, reason: state === "READY" ? "" : "unloaded" });
     }
     for (const p of this.d.repo.pipelines.values()) {
-      const state = this.loaded.has(p.name) ? "READY" : "UNAVAILABLE";
+      const state = this.loaded(p.name) ? "READY" : "UNAVAILABLE";
       if (!readyOnly || state === "READY")
         out.push({ name: p.name, state, reason: state === "READY" ? "" : "unloaded" });
     }
@@ -229,7 +211,7 @@ export class SloGateway implements Gateway {
       for (const s of pipeline.config.stages)
         if (!this.d.repo.tasks.has(s)) throw new ApiError(400, `pipeline '${model}' needs task '${s}'; load it first`);
       this.d.repo.pipelines.set(model, pipeline);
-      this.loaded.add(model);
+      this.d.core.addPipeline(corePipelineOf(pipeline, this.d.scaling));
       return;
     }
     const task = fresh.tasks.get(model)!;
@@ -239,21 +221,13 @@ export class SloGateway implements Gateway {
       throw new ApiError(400, (err as Error).message);
     }
     this.d.repo.tasks.set(model, task);
-    this.register(task);
+    this.d.core.addTask(coreTaskOf(task, this.d.scaling));
   }
 
   async unload(model: string): Promise<void> {
     const target = this.resolve(model);
-    this.loaded.delete(model);
-    if (target.kind === "pipeline") return;
-    this.d.router.removeTask(model, `task '${model}' was unloaded`);
-    this.d.models.delete(model);
-    await Promise.all(
-      this.d.cluster
-        .instances()
-        .filter((i) => i.task === model)
-        .map((i) => this.d.cluster.stop(i.id)),
-    );
+    if (target.kind === "pipeline") this.d.core.removePipeline(model);
+    else await this.d.core.removeTask(model, `task '${model}' was unloaded`);
   }
 
   async infer(req: InferRequest): Promise<InferResponse> {
@@ -268,9 +242,9 @@ export class SloGateway implements Gateway {
   private async inferNow(req: InferRequest): Promise<InferResponse> {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const target = this.resolve(req.model, req.version);
-    if (!this.loaded.has(req.model))
+    if (!this.loaded(req.model))
       throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);
-    const now = this.d.clock.now();
+    const now = this.d.core.clock.now();
     if (target.kind === "pipeline") return this.inferPipeline(target.pipeline, req, now);
     const task = target.task;
     const terms = sloTerms(
@@ -282,14 +256,13 @@ export class SloGateway implements Gateway {
     const { input, rows } = this.checkInputs(task, req.inputs);
     this.checkFloor(task, terms.minAccuracy, req.version);
     const wanted = this.checkOutputs(task, req);
-    const outcome = await this.submit(task, input, rows, terms, now, req.version);
-    const served = this.expectServed(outcome);
+    const served = this.expectServed(await this.submit(task, input, rows, terms, now, req.version));
     return {
       model_name: req.model,
       model_version: served.variant,
       id: req.id,
       parameters: responseParams(served, now),
-      outputs: this.outputsOf(task, served.output as PartOutputs, wanted),
+      outputs: this.outputsOf(task, served.output, wanted),
     };
   }
 
@@ -300,61 +273,68 @@ export class SloGateway implements Gateway {
       req.receivedAtUnixMs,
       now,
     );
-    let tensors = req.inputs;
-    const stages: string[] = [];
-    let queueMs = 0;
-    let computeMs = 0;
-    let last: Served | undefined;
-    for (const [i, name] of p.config.stages.entries()) {
-      const task = this.task(name);
-      if (!this.loaded.has(name)) throw new ApiError(503, `stage '${name}' of pipeline '${p.name}' is unloaded`);
-      const { input, rows } = this.checkInputs(task, tensors, i === 0 ? undefined : `stage '${name}'`);
-      // every stage's queue orders by the pipeline's end-to-end deadline; the floor applies to the last stage
-      const floor = i === p.config.stages.length - 1 ? terms.minAccuracy : 0;
-      this.checkFloor(task, floor);
-      last = this.expectServed(
-        await this.submit(task, input, rows, { ...terms, minAccuracy: floor }, this.d.clock.now()),
-      );
-      stages.push(`${name}:${last.variant}`);
-      queueMs += last.queueMs;
-      computeMs += last.computeMs;
-      tensors = this.outputsOf(
-        task,
-        last.output as PartOutputs,
-        task.config.outputs.map((o) => o.name),
-      );
-    }
-    const lastTask = this.task(p.config.stages.at(-1)!);
-    const wanted = this.checkOutputs(lastTask, req);
-    const end = this.d.clock.now();
+    const first = this.task(firstStage(p.config));
+    const last = this.task(lastStage(p.config));
+    const { input, rows } = this.checkInputs(first, req.inputs);
+    this.checkFloor(last, terms.minAccuracy);
+    const wanted = this.checkOutputs(last, req);
+    const stages = p.config.stages;
+    const o = await new Promise<PipelineOutcome>((resolve) =>
+      this.d.core.submitPipeline({
+        id: req.id ?? "",
+        pipeline: p.name,
+        arrival: now,
+        deadline: terms.deadline,
+        priority: terms.priority,
+        minAccuracy: terms.minAccuracy,
+        rows,
+        input,
+        next: (i, output) => {
+          const from = this.task(stages[i]!);
+          const to = this.task(stages[i + 1]!);
+          const tensors = this.outputsOf(
+            from,
+            output,
+            from.config.outputs.map((o) => o.name),
+          );
+          return this.checkInputs(to, tensors, `stage '${to.name}'`);
+        },
+        done: resolve,
+      }),
+    );
+    if (!o.ok) throw new ApiError(o.status, o.message);
+    const end = this.d.core.clock.now();
+    const final = o.stages[o.stages.length - 1]!;
+    const { queueMs, computeMs } = stageTotals(o.stages);
     return {
       model_name: req.model,
       model_version: "1",
       id: req.id,
       parameters: {
-        variant: stages.join(","),
-        batch_size: last!.batchSize,
+        variant: servedStages(o.stages),
+        batch_size: final.batchSize,
         queue_us: Math.round(queueMs * 1000),
         compute_us: Math.round(computeMs * 1000),
-        slo_met: end <= terms.deadline,
+        slo_met: o.sloMet,
         latency_us: Math.round((end - now) * 1000),
       },
-      outputs: tensors.filter((t) => wanted.includes(t.name)),
+      outputs: this.outputsOf(last, o.output, wanted),
     };
   }
 
   private submit(
     task: Task,
-    input: LocalInput,
+    input: Tensors,
     rows: number,
-    terms: ReturnType<typeof sloTerms>,
+    terms: SloTerms,
     arrival: number,
     pinned?: string,
   ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
-      this.d.router.submit({
-        seq: ++this.seq,
-        id: String(this.seq),
+      const router = this.d.core.router;
+      this.d.core.submit({
+        seq: router.nextSeq(),
+        id: String(router.nextSeq()),
         task: task.name,
         arrival,
         deadline: terms.deadline,
@@ -364,31 +344,9 @@ export class SloGateway implements Gateway {
         pinned,
         lateOk: task.config.late === "serve",
         input,
-        done: (o) => {
-          this.record(task.name, o, arrival);
-          resolve(o);
-        },
+        done: resolve,
       });
-      this.d.metrics.setPending(task.name, this.d.router.queueLength(task.name));
     });
-  }
-
-  private record(task: string, o: Outcome, arrival: number): void {
-    const total = this.d.clock.now() - arrival;
-    if (o.ok) {
-      this.d.metrics.requestServed(task, o.variant, total, o.queueMs, o.computeMs, o.sloMet);
-      this.stats.success(task, o.variant, o.queueMs, o.computeMs, total);
-    } else {
-      this.d.metrics.requestFailed(task, "", o.reason);
-      this.stats.failure(task, total);
-    }
-    this.d.metrics.setPending(task, this.d.router.queueLength(task));
-  }
-
-  /** Called by the router for every executed batch. */
-  batchExecuted(task: string, variant: string, rows: number, computeMs: number): void {
-    this.d.metrics.batchExecuted(task, variant, rows);
-    this.stats.batch(task, variant, rows, computeMs);
   }
 
   private expectServed(o: Outcome): Served {
@@ -430,14 +388,14 @@ export class SloGateway implements Gateway {
   }
 
   /** Inputs must be exactly the task's, with its datatypes and row shapes, and one batch size. */
-  private checkInputs(task: Task, tensors: Tensor[], where = ""): { input: LocalInput; rows: number } {
+  private checkInputs(task: Task, tensors: Tensor[], where = ""): { input: Tensors; rows: number } {
     const prefix = where ? `${where}: ` : "";
     const byName = new Map<string, Tensor>();
     for (const t of tensors) {
       if (byName.has(t.name)) throw new ApiError(400, `${prefix}input '${t.name}' is given twice`);
       byName.set(t.name, t);
     }
-    const input: LocalInput = {};
+    const input: Tensors = {};
     let rows = -1;
     for (const decl of task.config.inputs) {
       const t = byName.get(decl.name);
@@ -503,10 +461,10 @@ export class SloGateway implements Gateway {
     return req.outputs.map((o) => o.name);
   }
 
-  private outputsOf(task: Task, out: PartOutputs, wanted: string[]): Tensor[] {
+  private outputsOf(task: Task, out: Tensors | null, wanted: string[]): Tensor[] {
     return wanted.map((name) => {
       const decl = task.config.outputs.find((o) => o.name === name)!;
-      const t = out[name];
+      const t = out?.[name];
       if (!t) throw new ApiError(500, `the model did not produce output '${name}'`);
       return { name, datatype: decl.datatype, shape: t.dims, data: t.data };
     });

@@ -2,20 +2,21 @@
 // from the last 60 s, queue, misses, instances), let the task's scaling policy decide, log the
 // decision with its inputs, reason and solver time, and hand the plan to the cluster backend.
 // Time comes from the Clock, so the simulator runs this same loop on virtual time.
-import type { Cluster, Instance } from "../cluster/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
+import type { Cluster, Instance } from "../cluster/types.js";
 import type { Router } from "../router/router.js";
+import type { VariantModel } from "../router/scheduling/types.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
-import type { Observation, PipelineScalingPolicy, Plan, ScalingPolicy, VariantInfo } from "./types.js";
+import type { Observation, PipelineScalingPolicy, Plan, ScalingPolicy } from "./types.js";
 
 export interface ScaledTask {
   task: string;
   policy: ScalingPolicy;
   /** Variant to scale when the task has no instance yet. */
   variant: string;
-  variants: VariantInfo[];
+  variants: readonly VariantModel[];
   sloMs: number;
 }
 
@@ -40,20 +41,24 @@ export interface Decision {
   plan: Plan;
   changes: string[];
   solverMs: number;
+  /** The policy's state after this decision (its windows, counters, mode). */
+  state: unknown;
   actuation?: { ms: number; short: string[]; failed: string[] };
+}
+
+export interface ControllerEvents {
+  /** Every decision, once its actuation (if any) has finished. */
+  decision: (d: Decision) => void;
+  /** Every start, resize and stop the loop carried out, with how long it took. */
+  actuation: (kind: "start" | "resize" | "stop", ms: number) => void;
 }
 
 export interface ControllerOptions {
   intervalMs?: number;
   maxCores: number;
   forecaster: Forecaster;
-  log?: (d: Decision) => void;
-  /** Pipelines planned as a whole; their stage tasks are left out of per-task decisions. */
-  pipelines?: ScaledPipeline[];
   /** Frees cores held by idle instances of other tasks when a plan needs more than are free. */
   reclaim?: (cores: number, task: string) => Promise<number>;
-  /** Every start, resize and stop the loop carried out, with how long it took. */
-  onActuation?: (kind: "start" | "resize" | "stop", ms: number) => void;
   /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
   stopwatch?: () => number;
 }
@@ -63,6 +68,13 @@ export class Controller {
   private timer: Timer | null = null;
   private readonly actuating = new Set<string>();
   private readonly tasks = new Map<string, ScaledTask>();
+  private readonly pipelines = new Map<string, ScaledPipeline>();
+  /** Each scaling policy's state, by task or pipeline name. */
+  private readonly states = new Map<string, unknown>();
+  private readonly listeners: { [K in keyof ControllerEvents]: ControllerEvents[K][] } = {
+    decision: [],
+    actuation: [],
+  };
   private stopped = false;
   /** Instances per task, indexed once per tick. */
   private index: Map<string, Instance[]> | null = null;
@@ -74,10 +86,39 @@ export class Controller {
     private readonly cluster: Cluster,
     private readonly router: Router,
     private readonly meter: TaskMeter,
-    tasks: ScaledTask[],
     private readonly opts: ControllerOptions,
-  ) {
-    for (const t of tasks) this.tasks.set(t.task, t);
+  ) {}
+
+  on<K extends keyof ControllerEvents>(event: K, listener: ControllerEvents[K]): void {
+    (this.listeners[event] as ControllerEvents[K][]).push(listener);
+  }
+
+  addTask(t: ScaledTask): void {
+    this.tasks.set(t.task, t);
+    this.states.delete(t.task);
+    this.quiet.delete(t.task);
+  }
+
+  removeTask(task: string): void {
+    this.tasks.delete(task);
+    this.states.delete(task);
+    this.quiet.delete(task);
+  }
+
+  /** A pipeline planned as a whole; its stage tasks are left out of per-task decisions. */
+  addPipeline(p: ScaledPipeline): void {
+    this.pipelines.set(p.pipeline, p);
+    this.states.delete(p.pipeline);
+  }
+
+  removePipeline(pipeline: string): void {
+    this.pipelines.delete(pipeline);
+    this.states.delete(pipeline);
+  }
+
+  /** Tasks and pipelines the loop decides for. */
+  get scaled(): number {
+    return this.tasks.size + this.pipelines.size;
   }
 
   get intervalMs(): number {
@@ -121,12 +162,12 @@ export class Controller {
       if (list) list.push(i);
       else this.index.set(i.task, [i]);
     }
-    const staged = new Set((this.opts.pipelines ?? []).flatMap((p) => p.stages.map((s) => s.task)));
+    const staged = new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
     // A task still converging to its last plan is not judged by its transitional state (half-started
     // instances would read as a shortage and flip the mode); it is decided again once settled.
     for (const t of this.tasks.values())
       if (!staged.has(t.task) && !this.actuating.has(t.task) && !this.stillQuiet(t)) await this.decide(t);
-    for (const p of this.opts.pipelines ?? [])
+    for (const p of this.pipelines.values())
       if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
   }
 
@@ -199,11 +240,13 @@ export class Controller {
     if (idle(obs)) return null;
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
-    const plan = t.policy.decide(obs);
-    const d = this.enact(obs, t.policy.name, plan, watch() - t0);
+    const { plan, state } = t.policy.decide(obs, this.stateOf(t.task, t.policy));
+    const solverMs = watch() - t0;
+    this.states.set(t.task, state);
+    const d = this.enact(obs, t.policy.name, plan, solverMs, state);
     if (
       d.changes.length === 0 &&
-      t.policy.steady?.() === true &&
+      t.policy.steady(state) &&
       obs.rateNow === 0 &&
       obs.ratePred === 0 &&
       obs.queueLength === 0 &&
@@ -225,12 +268,16 @@ export class Controller {
     if (stages.every(idle)) return;
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
-    const plans = p.policy.decidePipeline({ now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages });
+    const { plans, state } = p.policy.decidePipeline(
+      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages },
+      this.stateOf(p.pipeline, p.policy),
+    );
     const solverMs = watch() - t0;
+    this.states.set(p.pipeline, state);
     // A stage nobody has used yet (the pipeline idle, its task's own traffic none) is left for the router's
     // demand hook to start, as an idle task is.
     stages.forEach((obs, i) => {
-      if (!idle(obs)) this.enact(obs, p.policy.name, plans[i]!, solverMs, p.pipeline);
+      if (!idle(obs)) this.enact(obs, p.policy.name, plans[i]!, solverMs, state, p.pipeline);
     });
   }
 
@@ -244,7 +291,18 @@ export class Controller {
   }
 
   /** Records the decision and, when it changes anything and the task is not mid-actuation, converges. */
-  private enact(obs: Observation, policy: string, plan: Plan, solverMs: number, pipeline?: string): Decision {
+  private stateOf(name: string, policy: ScalingPolicy): unknown {
+    return this.states.has(name) ? this.states.get(name) : policy.initialState();
+  }
+
+  private enact(
+    obs: Observation,
+    policy: string,
+    plan: Plan,
+    solverMs: number,
+    state: unknown,
+    pipeline?: string,
+  ): Decision {
     const task = obs.task;
     const current = this.instancesOf(task).filter((i) => i.state === "ready" || i.state === "starting");
     const changes = diff(current, plan).map((a) =>
@@ -271,6 +329,7 @@ export class Controller {
       plan,
       changes,
       solverMs,
+      state,
     };
     this.decisions.push(d);
     if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
@@ -285,19 +344,23 @@ export class Controller {
             short: report.short,
             failed: report.results.filter((r) => !r.ok).map((r) => r.message),
           };
-          for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);
+          for (const r of report.results) if (r.ok) for (const fn of this.listeners.actuation) fn(r.action.kind, r.ms);
         })
         .catch((err: Error) => {
           d.actuation = { ms: this.clock.now() - started, short: [], failed: [err.message] };
         })
         .finally(() => {
           this.actuating.delete(task);
-          this.opts.log?.(d);
+          this.emitDecision(d);
         });
     } else {
-      this.opts.log?.(d);
+      this.emitDecision(d);
     }
     return d;
+  }
+
+  private emitDecision(d: Decision): void {
+    for (const fn of this.listeners.decision) fn(d);
   }
 }
 

@@ -1,6 +1,7 @@
 // `sloserve plan`: every scaling policy's choice for one hand-given load, side by side.
 import { latencyOf } from "../stats/latency-model.js";
-import type { Observation, ScalingPolicy, VariantInfo } from "./types.js";
+import type { VariantModel } from "../router/scheduling/types.js";
+import type { Observation, ScalingPolicy } from "./types.js";
 
 export interface PlanQuestion {
   task: string;
@@ -8,7 +9,7 @@ export interface PlanQuestion {
   rate: number;
   forecast: number;
   variant: string;
-  variants: VariantInfo[];
+  variants: readonly VariantModel[];
   instances: number;
   coresEach: number;
   maxCores: number;
@@ -24,7 +25,7 @@ export function planTable(q: PlanQuestion): string[][] {
     rateNow: q.rate,
     ratePred: q.forecast,
     // Little's law with the variant's batch-1 latency: what Knative and Ray would see in flight
-    concurrency: q.rate * (latencyOf(q.variants.find((v) => v.name === q.variant)!.latency, 1, q.coresEach) / 1000),
+    concurrency: q.rate * (latencyOf(q.variants.find((v) => v.name === q.variant)!.fit, 1, q.coresEach) / 1000),
     queueLength: 0,
     misses: 0,
     tightestBudgetMs: q.sloMs,
@@ -41,7 +42,9 @@ export function planTable(q: PlanQuestion): string[][] {
     maxCores: q.maxCores,
   };
   return q.policies.map((name) => {
-    const plan = q.makePolicy(name).decide(obs);
+    // each policy as it decides the first time, from its initial state
+    const policy = q.makePolicy(name);
+    const { plan } = policy.decide(obs, policy.initialState());
     const groups = new Map<string, number>();
     for (const i of plan.instances)
       groups.set(`${i.variant}×${i.cores}`, (groups.get(`${i.variant}×${i.cores}`) ?? 0) + 1);

@@ -1,20 +1,14 @@
-// The scaling-policy contract: a pure function of observations to a plan. Policies see numbers the
-// control loop measured and hand back what they want; the loop and the cluster backend make it so.
-import type { LatencyParams } from "../stats/latency-model.js";
+// The scaling-policy contract: a pure function of an observation and the policy's state to a plan and
+// the next state. Policies see numbers the control loop measured and hand back what they want; the loop
+// keeps their state (as Ray Serve's policies return theirs), logs it with each decision, and the cluster
+// backend makes the plan so.
+import type { VariantModel } from "../router/scheduling/types.js";
 
 export interface InstanceObservation {
   id: string;
   variant: string;
   cores: number;
   state: "starting" | "ready" | "draining" | "stopped";
-}
-
-export interface VariantInfo {
-  name: string;
-  accuracy: number;
-  maxBatch: number;
-  latency: LatencyParams;
-  loadMs: number;
 }
 
 export interface Observation {
@@ -36,7 +30,7 @@ export interface Observation {
   /** Average rows per executed batch lately (INFaaS). */
   avgBatch: number;
   instances: InstanceObservation[];
-  variants: VariantInfo[];
+  variants: readonly VariantModel[];
   /** The variant the task scales (policies that do not switch variants keep it). */
   variant: string;
   coreBudget: number;
@@ -59,15 +53,28 @@ export interface Plan {
   scope?: "variants" | "task";
 }
 
-export interface ScalingPolicy {
-  readonly name: string;
-  decide(obs: Observation): Plan;
-  /**
-   * True when deciding again on an identical observation would give the same plan and leave the
-   * policy's state as it is (no windows, delays or counters running): the loop may then skip a quiet task.
-   */
-  steady?(): boolean;
+export interface Decided<S> {
+  plan: Plan;
+  state: S;
 }
+
+/**
+ * `S` is everything the policy remembers between decisions (windows, delays, counters, its mode). The
+ * controller holds it: it starts from `initialState()`, passes it to every decision, keeps what comes back.
+ */
+export interface ScalingPolicy<S = unknown> {
+  readonly name: string;
+  initialState(): S;
+  decide(obs: Observation, state: S): Decided<S>;
+  /**
+   * True when deciding again on an identical observation would give the same plan and the same state (no
+   * windows, delays or counters running): the loop may then skip a quiet task.
+   */
+  steady(state: S): boolean;
+}
+
+/** The state of a policy that remembers nothing. */
+export type Stateless = null;
 
 export function currentPlan(obs: Observation, reason: string, mode?: string): Plan {
   return {
@@ -95,12 +102,12 @@ export interface PipelineObservation {
 }
 
 /** A policy that plans a pipeline's stages jointly (Themis' DPs); one plan per stage, in order. */
-export interface PipelineScalingPolicy extends ScalingPolicy {
-  decidePipeline(obs: PipelineObservation): Plan[];
+export interface PipelineScalingPolicy<S = unknown> extends ScalingPolicy<S> {
+  decidePipeline(obs: PipelineObservation, state: S): { plans: Plan[]; state: S };
 }
 
-export function plansPipelines(p: ScalingPolicy): p is PipelineScalingPolicy {
-  return typeof (p as Partial<PipelineScalingPolicy>).decidePipeline === "function";
+export function plansPipelines<S>(p: ScalingPolicy<S>): p is PipelineScalingPolicy<S> {
+  return typeof (p as Partial<PipelineScalingPolicy<S>>).decidePipeline === "function";
 }
 
 /** Instances that count toward a plan: neither draining nor stopped. */

@@ -2,7 +2,7 @@
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { defaultDeployment, startServer, type DeploySpec } from "../server/server.js";
-import { variantInfo } from "../core/variant-model.js";
+import { variantModel } from "../core/variant-model.js";
 import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/scaling/index.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
@@ -286,7 +286,7 @@ program
       const { planTable } = await import("../autoscaler/plan-table.js");
       const repo = await loadRepository(opts.models, { tasks: [opts.task] });
       const task = repo.tasks.get(opts.task)!;
-      const variants = [...task.variants.values()].map(variantInfo);
+      const variants = [...task.variants.values()].map(variantModel);
       const variant = opts.variant ?? defaultDeploymentVariant(task.name, repo);
       if (!task.variants.has(variant))
         throw new InvalidArgumentError(`task '${task.name}' has no variant '${variant}'`);

@@ -1,6 +1,6 @@
-// The `Cluster` interface: what the router and autoscaler may ask of instances, the same for the
+// The `Cluster` contract: what the router and the autoscaler may ask of instances, the same for the
 // local backend (worker processes), a Kubernetes backend and the simulator.
-import type { Request } from "../router/request.js";
+import type { Tensors } from "../engine/engine.js";
 
 export type InstanceState = "starting" | "ready" | "draining" | "stopped";
 
@@ -14,15 +14,22 @@ export interface InstanceInfo {
   inFlight: number;
 }
 
+/** One request's share of a batch: its rows and its tensors (null in the simulator, which computes nothing). */
+export interface WorkItem {
+  rows: number;
+  input: Tensors | null;
+}
+
 export interface BatchWork {
   task: string;
   variant: string;
   subnet?: string;
-  requests: readonly Request[];
+  items: readonly WorkItem[];
 }
 
+/** `outputs[i]` answers `items[i]` (null where nothing was computed: the simulator). */
 export type BatchResult =
-  { ok: true; outputs: unknown[]; computeMs: number } | { ok: false; gone: boolean; message: string };
+  { ok: true; outputs: (Tensors | null)[]; computeMs: number } | { ok: false; gone: boolean; message: string };
 
 export interface Instance extends InstanceInfo {
   run(work: BatchWork, done: (result: BatchResult) => void): void;

@@ -1,10 +1,11 @@
-// Adapters from the serving parts to the live aggregator: router outcomes, controller decisions,
-// the repository's targets, and end-to-end pipeline requests, which the router sees only as
-// separate stage requests, so they are observed where they enter: the gateway.
+// The live aggregator's feeds from the serving core: every request (a pipeline's stages under their
+// tasks, the pipeline end to end under its own name), every batch, every autoscaler decision; and the
+// repository's targets.
 import type { Decision } from "../autoscaler/controller.js";
+import { servedStages } from "../core/pipeline.js";
+import type { ServingCore } from "../core/serving-core.js";
 import type { Repository } from "../repository/repository.js";
-import type { Outcome, Request } from "../router/request.js";
-import type { Gateway, InferRequest, InferResponse } from "../api/types.js";
+import { servedBy } from "../router/request.js";
 import type { DecisionView, LiveAggregator, Target } from "./live.js";
 
 export function targetsOf(repo: Repository): Target[] {
@@ -23,11 +24,20 @@ export function targetsOf(repo: Repository): Target[] {
   return [...tasks, ...pipelines];
 }
 
-/** For the router's `finished` hook; `now` is on the router's clock, like `r.arrival`. */
-export function recordOutcome(live: LiveAggregator, r: Request, o: Outcome, now: number): void {
-  if (o.ok)
-    live.finished(r.task, o.subnet ? `${o.variant}/${o.subnet}` : o.variant, o.finishedAt - r.arrival, o.sloMet);
-  else live.finished(r.task, null, now - r.arrival, false);
+export function observeDashboard(core: ServingCore, live: LiveAggregator): void {
+  const { router, clock } = core;
+  router.on("arrived", (r) => live.arrived(r.task));
+  router.on("finished", (r, o) => {
+    if (o.ok) live.finished(r.task, servedBy(o.variant, o.subnet), o.finishedAt - r.arrival, o.sloMet);
+    else live.finished(r.task, null, clock.now() - r.arrival, false);
+  });
+  router.on("batch", (b) => live.batch(b.task, b.rows));
+  core.on("pipelineArrived", (p) => live.arrived(p.pipeline));
+  core.on("pipelineFinished", (p, o) => {
+    if (o.ok) live.finished(p.pipeline, servedStages(o.stages), o.finishedAt - p.arrival, o.sloMet);
+    else live.finished(p.pipeline, null, clock.now() - p.arrival, false);
+  });
+  core.onControl("decision", (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)));
 }
 
 export function decisionView(d: Decision, atUnixMs: number): DecisionView {
@@ -47,45 +57,4 @@ export function decisionView(d: Decision, atUnixMs: number): DecisionView {
     solverMs: d.solverMs,
     actuation: d.actuation ? { ms: d.actuation.ms, failed: d.actuation.failed } : null,
   };
-}
-
-/** The same gateway, with every pipeline request counted end to end (arrival, latency, SLO met). */
-export class PipelineObservingGateway implements Gateway {
-  constructor(
-    private readonly inner: Gateway,
-    private readonly repo: Repository,
-    private readonly feed: LiveAggregator,
-  ) {}
-
-  async infer(req: InferRequest): Promise<InferResponse> {
-    if (!this.repo.pipelines.has(req.model)) return this.inner.infer(req);
-    const start = performance.now();
-    this.feed.arrived(req.model);
-    try {
-      const res = await this.inner.infer(req);
-      const latencyUs = res.parameters.latency_us;
-      const latencyMs = typeof latencyUs === "number" ? latencyUs / 1000 : performance.now() - start;
-      this.feed.finished(
-        req.model,
-        String(res.parameters.variant ?? req.model),
-        latencyMs,
-        res.parameters.slo_met === true,
-      );
-      return res;
-    } catch (err) {
-      this.feed.finished(req.model, null, performance.now() - start, false);
-      throw err;
-    }
-  }
-
-  metadata: Gateway["metadata"] = () => this.inner.metadata();
-  live: Gateway["live"] = () => this.inner.live();
-  ready: Gateway["ready"] = () => this.inner.ready();
-  modelReady: Gateway["modelReady"] = (m, v) => this.inner.modelReady(m, v);
-  modelMetadata: Gateway["modelMetadata"] = (m, v) => this.inner.modelMetadata(m, v);
-  modelConfig: Gateway["modelConfig"] = (m, v) => this.inner.modelConfig(m, v);
-  statistics: Gateway["statistics"] = (m, v) => this.inner.statistics(m, v);
-  repositoryIndex: Gateway["repositoryIndex"] = (readyOnly) => this.inner.repositoryIndex(readyOnly);
-  load: Gateway["load"] = (m) => this.inner.load(m);
-  unload: Gateway["unload"] = (m) => this.inner.unload(m);
 }

@@ -21,8 +21,15 @@ export interface BatchPart {
   inputs: Record<string, TypedArray>;
 }
 
-/** One request's outputs, split back out of the batch. */
-export type PartOutputs = Record<string, { data: TypedArray; dims: number[] }>;
+/** One tensor of one request: flat row-major data, its full shape (rows first) and onnxruntime type. */
+export interface RowTensor {
+  type: string;
+  dims: number[];
+  data: TypedArray;
+}
+
+/** A request's tensors by name: what it brings to an instance and what it takes back. */
+export type Tensors = Record<string, RowTensor>;
 
 export interface TensorSpec {
   name: string;
@@ -103,7 +110,7 @@ export class Engine {
    * Stacks the parts into one batch tensor per input, runs it once, and splits every output
    * back into per-part slices. `extra` feeds (e.g. a supernet's control inputs) are passed as-is.
    */
-  async runBatch(parts: BatchPart[], extra: Record<string, ort.Tensor> = {}): Promise<PartOutputs[]> {
+  async runBatch(parts: BatchPart[], extra: Record<string, ort.Tensor> = {}): Promise<Tensors[]> {
     const rows = parts.reduce((n, p) => n + p.rows, 0);
     const feeds: Record<string, ort.Tensor> = { ...this.options.controls, ...extra };
     for (const spec of this.inputs) {
@@ -133,7 +140,7 @@ export class Engine {
       feeds[spec.name] = new ort.Tensor(spec.type, stacked as never, [rows, ...spec.rowShape]);
     }
     const results = await this.run(feeds);
-    const out: PartOutputs[] = parts.map(() => ({}));
+    const out: Tensors[] = parts.map(() => ({}));
     for (const [name, tensor] of Object.entries(results)) {
       const rowDims = tensor.dims.slice(1);
       const rowSize = rowDims.reduce((a, b) => a * b, 1);
@@ -143,7 +150,7 @@ export class Engine {
         // one part owns the whole output; several get views of it (no copies either way)
         const slice =
           parts.length === 1 ? data : (data.subarray(row * rowSize, (row + part.rows) * rowSize) as TypedArray);
-        out[i]![name] = { data: slice, dims: [part.rows, ...rowDims] };
+        out[i]![name] = { type: tensor.type, data: slice, dims: [part.rows, ...rowDims] };
         row += part.rows;
       });
     }

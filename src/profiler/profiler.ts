@@ -1,6 +1,7 @@
 // Profiles a variant as it will be deployed: in a worker process with `c` threads pinned to `c`
 // cores, over a grid of batch sizes and core counts; plus cold start, in-place resize time and
 // peak memory; then fits the latency models and returns a profile.json document.
+import { subnetTableOf } from "../repository/subnets.js";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.js";
@@ -57,7 +58,12 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
   let peakRss = 0;
   const maxCores = Math.max(...cores);
   for (const c of cores) {
-    const worker = await spawnWorker({ modelPath: variant.modelPath, threads: c, cpus: range(c) });
+    const worker = await spawnWorker({
+      modelPath: variant.modelPath,
+      threads: c,
+      cpus: range(c),
+      subnets: subnetTableOf(variant.config),
+    });
     try {
       load.push(worker.coldStartMs);
       for (const b of batches) {
@@ -68,7 +74,7 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
               ? { batch: b, warmup, minSamples, budgetMs }
               : { batch: b, warmup, minSamples, budgetMs, subnet },
           );
-          const s = header.samples as number[];
+          const s = header.samples;
           pointsOf.get(subnet)!.push({
             batch: b,
             cores: c,
@@ -87,7 +93,12 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     }
   }
   while (load.length < loadSamples) {
-    const worker = await spawnWorker({ modelPath: variant.modelPath, threads: 1, cpus: [0] });
+    const worker = await spawnWorker({
+      modelPath: variant.modelPath,
+      threads: 1,
+      cpus: [0],
+      subnets: subnetTableOf(variant.config),
+    });
     load.push(worker.coldStartMs);
     await worker.stop();
     step("cold start");
@@ -127,7 +138,7 @@ async function timeResizes(
   for (let i = 0; i < rounds; i++) {
     const up = await worker.client.call("resize", { threads: maxCores, cpus: range(maxCores) });
     const down = await worker.client.call("resize", { threads: 1, cpus: [0] });
-    out.push(up.header.ms as number, down.header.ms as number);
+    out.push(up.header.ms, down.header.ms);
     step(`resize ${i + 1}/${rounds}`);
   }
   return out;
@@ -135,7 +146,7 @@ async function timeResizes(
 
 async function peakRssOf(worker: WorkerHandle): Promise<number> {
   const { header } = await worker.client.call("stats");
-  return header.peakRssMb as number;
+  return header.peakRssMb;
 }
 
 function stat(xs: number[]): Stat {

@@ -1,6 +1,8 @@
 // The on-disk contract of a model repository (DESIGN.md, "Model repository"): task.yaml,
 // variant.yaml and profile.json, validated with zod so that a typo is reported, not ignored.
 import { z } from "zod";
+import { SCALING_POLICY_NAMES } from "../autoscaler/scaling/index.js";
+import { SCHEDULING_POLICY_NAMES } from "../router/scheduling/index.js";
 import { OIP_DATATYPES } from "./datatypes.js";
 import { NAME_PATTERN } from "./safe-path.js";
 
@@ -16,8 +18,7 @@ export const TensorDecl = z
   .strict();
 export type TensorDecl = z.infer<typeof TensorDecl>;
 
-export const SCHEDULING_POLICIES = ["fifo", "edf", "infaas", "slackfit"] as const;
-export const SCALING_POLICIES = ["themis", "horizontal", "vertical", "static", "kpa", "ray", "infaas", "none"] as const;
+const SCALING_CHOICES = [...SCALING_POLICY_NAMES, "none"] as const;
 
 export const TaskConfig = z
   .object({
@@ -27,8 +28,8 @@ export const TaskConfig = z
     outputs: z.array(TensorDecl).min(1),
     slo_ms: z.number().positive(),
     min_accuracy: z.number().min(0).max(1).default(0),
-    scheduling: z.enum(SCHEDULING_POLICIES).default("edf"),
-    scaling: z.enum(SCALING_POLICIES).default("themis"),
+    scheduling: z.enum(SCHEDULING_POLICY_NAMES).default("edf"),
+    scaling: z.enum(SCALING_CHOICES).default("themis"),
     /** Admission bound: requests beyond this many queued are refused at once (429). */
     max_queue: z.number().int().positive().default(1024),
     /** What to do with a request that can no longer meet its deadline: answer 504 now, or serve it late. */
@@ -137,10 +138,11 @@ export const PipelineConfig = z
     slo_ms: z.number().positive(),
     min_accuracy: z.number().min(0).max(1).default(0),
     /**
-     * Scaling of the stages as a whole under the end-to-end SLO (themis, horizontal); absent: each stage
-     * task scales on its own by its task.yaml.
+     * Scaling of the stages as a whole under the end-to-end SLO by a policy that plans pipelines (themis,
+     * horizontal, vertical); absent, "none", or a policy that plans tasks one by one: each stage task
+     * scales on its own by its task.yaml.
      */
-    scaling: z.enum(["themis", "horizontal", "none"]).optional(),
+    scaling: z.enum(SCALING_CHOICES).optional(),
   })
   .strict();
 export type PipelineConfig = z.infer<typeof PipelineConfig>;

@@ -1,5 +1,6 @@
 // A request as the router holds it: when it arrived, when it must be done, what it may be served
-// by, and how to answer it. The tensors are opaque here; only instances look inside.
+// by, and how to answer it.
+import type { Tensors } from "../engine/engine.js";
 
 export type FailStatus = 429 | 500 | 503 | 504;
 
@@ -12,7 +13,8 @@ export interface Served {
   computeMs: number;
   finishedAt: number;
   sloMet: boolean;
-  output: unknown;
+  /** The model's outputs for this request (null in the simulator). */
+  output: Tensors | null;
 }
 
 export interface Failed {
@@ -24,6 +26,12 @@ export interface Failed {
 }
 
 export type Outcome = Served | Failed;
+
+/** Which stage of which pipeline request a stage request is (absent for a request to a task). */
+export interface StageRef {
+  pipeline: string;
+  index: number;
+}
 
 export interface Request {
   seq: number;
@@ -46,6 +54,13 @@ export interface Request {
   lateOk: boolean;
   /** Retried once already after an instance died under it. */
   retried?: boolean;
-  input: unknown;
+  /** The tensors an instance runs (null in the simulator, which computes nothing). */
+  input: Tensors | null;
+  stage?: StageRef;
   done(outcome: Outcome): void;
+}
+
+/** What served a request as records and mixes name it: the variant, or `variant/subnet`. */
+export function servedBy(variant: string, subnet: string | undefined): string {
+  return subnet === undefined ? variant : `${variant}/${subnet}`;
 }

@@ -7,6 +7,7 @@ import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantM
 import { eligible, fastestOn } from "./scheduling/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
+import { RouterEventHub, type RouterEvents } from "./events.js";
 import type { Failed, Outcome, Request } from "./request.js";
 
 export interface TaskSetup {
@@ -16,16 +17,8 @@ export interface TaskSetup {
   maxQueue: number;
 }
 
-export interface RouterHooks {
-  /** Every request admitted to a queue. */
-  arrived?(r: Request): void;
-  /** Every answered request, successful or not. */
-  finished?(r: Request, outcome: Outcome): void;
-  /** Every executed batch. */
-  batch?(task: string, variant: string, rows: number, requests: number, computeMs: number): void;
-  /** A request arrived that no ready or starting instance can serve: true if capacity is on its way. */
-  demand?(task: string, r: Request): boolean;
-}
+/** Asked when a request arrives that no ready or starting instance can serve: true if capacity is on its way. */
+export type DemandHook = (task: string, r: Request) => boolean;
 
 export interface RouterOptions {
   /** Batches an instance may hold: one running plus prefetched ones (default 2). */
@@ -54,11 +47,12 @@ export class Router {
   private byTask: Map<string, Instance[]> | null = null;
   private closing = false;
   private seq = 0;
+  private readonly events = new RouterEventHub();
+  private demand: DemandHook | null = null;
 
   constructor(
     private readonly clock: Clock,
     private readonly cluster: Cluster,
-    private readonly hooks: RouterHooks = {},
     opts: RouterOptions = {},
   ) {
     this.slots = opts.slotsPerInstance ?? 2;
@@ -66,6 +60,15 @@ export class Router {
       this.byTask = null;
       for (const ts of this.tasks.values()) this.pump(ts);
     });
+  }
+
+  on<K extends keyof RouterEvents>(event: K, listener: RouterEvents[K]): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** Who starts capacity for a request nothing can serve (the on-demand scaler); none: such requests fail 503. */
+  setDemand(hook: DemandHook | null): void {
+    this.demand = hook;
   }
 
   nextSeq(): number {
@@ -124,7 +127,7 @@ export class Router {
   submit(r: Request): void {
     const ts = this.tasks.get(r.task);
     if (!ts || this.closing) {
-      r.done({
+      this.fail(r, {
         ok: false,
         status: 503,
         reason: "shutdown",
@@ -134,7 +137,7 @@ export class Router {
     }
     ts.lastArrival = this.clock.now();
     if (ts.queue.length >= ts.setup.maxQueue) {
-      r.done({
+      this.fail(r, {
         ok: false,
         status: 429,
         reason: "queue_full",
@@ -146,8 +149,8 @@ export class Router {
     if (
       !this.readyInstances(r.task).some((i) => this.canServe(ts, i, r)) &&
       !this.startingFor(ts, r) &&
-      this.hooks.demand &&
-      !this.hooks.demand(r.task, r)
+      this.demand &&
+      !this.demand(r.task, r)
     ) {
       this.fail(r, {
         ok: false,
@@ -158,7 +161,7 @@ export class Router {
       return;
     }
     ts.queue.push(r);
-    this.hooks.arrived?.(r);
+    this.events.arrived(r);
     this.armExpiry(ts, r);
     this.pump(ts);
   }
@@ -241,7 +244,7 @@ export class Router {
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
-    inst.run({ task, variant, subnet, requests: take }, (res) => {
+    inst.run({ task, variant, subnet, items: take }, (res) => {
       const now = this.clock.now();
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
@@ -255,12 +258,20 @@ export class Router {
             computeMs: res.computeMs,
             finishedAt: now,
             sloMet: now <= r.deadline,
-            output: res.outputs[i],
+            output: res.outputs[i] ?? null,
           };
           r.done(outcome);
-          this.hooks.finished?.(r, outcome);
+          this.events.finished(r, outcome);
         });
-        this.hooks.batch?.(ts.setup.model.name, variant, rows, take.length, res.computeMs);
+        this.events.batch({
+          task,
+          variant,
+          subnet,
+          instance: inst.id,
+          rows,
+          requests: take.length,
+          computeMs: res.computeMs,
+        });
         ts.setup.policy.onBatchDone?.(variant, rows, res.computeMs, this.context(ts));
       } else {
         for (const r of take) {
@@ -360,7 +371,7 @@ export class Router {
 
   private fail(r: Request, f: Failed): void {
     r.done(f);
-    this.hooks.finished?.(r, f);
+    this.events.finished(r, f);
   }
 
   /** Stops admission; waits up to `drainMs` for queues and running batches; answers the rest 503. */

@@ -1,5 +1,9 @@
-// Triton-style statistics per task and variant: counts and cumulative nanoseconds.
+// Triton-style statistics per task and variant (and per pipeline), counts and cumulative nanoseconds,
+// kept from the serving core's events.
 import type { ModelStats } from "../api/types.js";
+import { stageTotals } from "../core/pipeline.js";
+import type { ServingCore } from "../core/serving-core.js";
+import { PIPELINE_VERSION } from "../metrics/observe.js";
 
 interface Book {
   stats: ModelStats;
@@ -76,4 +80,23 @@ export class StatsBook {
       .filter((s) => (task === undefined || s.name === task) && (variant === undefined || s.version === variant))
       .map((s) => structuredClone(s));
   }
+}
+
+export function observeStatistics(core: ServingCore, stats: StatsBook): void {
+  const { router, clock } = core;
+  router.on("finished", (r, o) => {
+    const totalMs = clock.now() - r.arrival;
+    if (o.ok) stats.success(r.task, o.variant, o.queueMs, o.computeMs, totalMs);
+    else stats.failure(r.task, totalMs);
+  });
+  router.on("batch", (b) => stats.batch(b.task, b.variant, b.rows, b.computeMs));
+  core.on("pipelineFinished", (p, o) => {
+    const totalMs = clock.now() - p.arrival;
+    if (!o.ok) {
+      stats.failure(p.pipeline, totalMs);
+      return;
+    }
+    const { queueMs, computeMs } = stageTotals(o.stages);
+    stats.success(p.pipeline, PIPELINE_VERSION, queueMs, computeMs, totalMs);
+  });
 }

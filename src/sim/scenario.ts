@@ -1,14 +1,13 @@
 // What a simulation is made of: tasks with their variants (what policies believe about a variant,
 // and how the simulator makes it behave), a starting deployment, and arrivals. Built from a model
 // repository with its measured profiles, or by hand (the papers' fitted parameters, queueing checks).
-import { subnetModels, variantInfo, variantModel } from "../core/variant-model.js";
+import { fittedModel, variantModel } from "../core/variant-model.js";
 import type { ScalingSettings } from "../autoscaler/scaling/index.js";
 import type { PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.js";
 import type { LatencyParams } from "../stats/latency-model.js";
-import type { SchedulingPolicy } from "../router/scheduling/types.js";
-import { latencyOf } from "../stats/latency-model.js";
+import type { SchedulingPolicy, VariantModel } from "../router/scheduling/types.js";
 import type { Pipeline, Task, Variant } from "../repository/repository.js";
-import { ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
+import { medianDuration, ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
 
 export interface SimVariant {
   name: string;
@@ -90,15 +89,14 @@ export interface SimArrivals {
 /** A repository variant with a measured profile, as the simulator sees it. */
 export function simVariantFromRepository(v: Variant): SimVariant {
   const model = variantModel(v); // throws with advice when the profile is missing
-  const info = variantInfo(v);
   const p = v.profile!;
   return {
     name: v.name,
-    accuracy: info.accuracy,
-    maxBatch: info.maxBatch,
-    fit: info.latency,
+    accuracy: model.accuracy,
+    maxBatch: model.maxBatch,
+    fit: model.fit,
     predict: model.latency,
-    loadMs: info.loadMs,
+    loadMs: model.loadMs,
     service: new ProfileServiceModel(p.points),
     coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
     resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
@@ -108,7 +106,7 @@ export function simVariantFromRepository(v: Variant): SimVariant {
 
 /** A supernet variant's subnets, each with its own measured points. */
 export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
-  return subnetModels(v).map((m) => ({
+  return (variantModel(v).subnets ?? []).map((m) => ({
     name: m.subnet!,
     accuracy: m.accuracy,
     predict: m.latency,
@@ -148,6 +146,9 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
   };
 }
 
-export function predictOf(v: SimVariant): (rows: number, cores: number) => number {
-  return v.predict ?? ((rows, cores) => Math.max(latencyOf(v.fit, rows, cores), 0.01));
+/** A simulated variant as policies see it (what a repository variant's profile gives the server). */
+export function simVariantModel(v: SimVariant): VariantModel {
+  const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart) });
+  if (!v.subnets) return m;
+  return { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) };
 }

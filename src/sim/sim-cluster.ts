@@ -36,7 +36,7 @@ export interface SimClusterOptions {
   runtime(task: string, variant: string): SimRuntime;
 }
 
-const NO_OUTPUTS: unknown[] = [];
+const NO_OUTPUTS: null[] = [];
 
 interface SimNode {
   index: number;
@@ -57,6 +57,7 @@ class SimInstance implements Instance {
   private waiting = 0;
   private runningDone: ((r: BatchResult) => void) | null = null;
   private runningMs = 0;
+  private runningTimer: Timer | null = null;
   startTimer: Timer | null = null;
   settleStart: ((r: ActuationResult) => void) | null = null;
   settleStop: (() => void) | null = null;
@@ -96,11 +97,30 @@ class SimInstance implements Instance {
     this.head = (this.head + 1) & (this.works.length - 1);
     this.waiting--;
     let rows = 0;
-    const rs = work.requests;
+    const rs = work.items;
     for (let i = 0; i < rs.length; i++) rows += rs[i]!.rows;
     const service = (work.subnet !== undefined && this.runtime.subnets?.get(work.subnet)) || this.runtime.service;
     this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng);
-    this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
+    this.runningTimer = this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
+  }
+
+  /** The process died: the running batch and every waiting one fail at once, as the worker's socket would. */
+  failAll(message: string): void {
+    if (this.runningTimer) this.cluster.clock.clearTimer(this.runningTimer);
+    this.runningTimer = null;
+    const dones: ((r: BatchResult) => void)[] = [];
+    if (this.runningDone) dones.push(this.runningDone);
+    this.runningDone = null;
+    for (let k = 0; k < this.waiting; k++) {
+      const at = (this.head + k) & (this.works.length - 1);
+      dones.push(this.dones[at]!);
+      this.works[at] = undefined;
+      this.dones[at] = undefined;
+    }
+    this.waiting = 0;
+    this.inFlight = 0;
+    for (const done of dones) done({ ok: false, gone: true, message });
+    this.settleStop?.();
   }
 
   private growQueue(): void {
@@ -120,6 +140,7 @@ class SimInstance implements Instance {
     const done = this.runningDone!;
     const ms = this.runningMs;
     this.runningDone = null;
+    this.runningTimer = null;
     this.inFlight--;
     // the next batch starts the moment this one ends, before the router hears of it (as in the worker)
     if (this.waiting > 0) this.startNext();
@@ -280,6 +301,21 @@ export class SimCluster implements Cluster {
         resolve({ ok: true, ms, message: `resized ${id} to ${cores} cores in place`, instance: id });
       });
     });
+  }
+
+  /**
+   * Fault injection: the instance dies now. Its batches fail (the router retries what can still make its
+   * deadline elsewhere), its cores are freed, and, as the local backend does, a replacement of the same
+   * shape cold-starts unless `replace` is false.
+   */
+  crash(id: string, replace = true): Promise<ActuationResult> | null {
+    const inst = this.list.get(id);
+    if (!inst || inst.state === "stopped") return null;
+    if (inst.startTimer) this.clock.clearTimer(inst.startTimer);
+    inst.settleStart?.({ ok: false, ms: 0, message: `instance ${id} died while starting` });
+    this.forget(inst);
+    inst.failAll(`instance ${id} died`);
+    return replace ? this.start(inst.task, inst.variant, inst.cores) : null;
   }
 
   /** Reserves cores for a new instance on the first node with room; an error message when none has. */

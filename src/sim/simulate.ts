@@ -1,23 +1,17 @@
-// Runs the product on virtual time: the real Router with the tasks' scheduling policies, the real
-// control loop (Controller + TaskMeter + scaling policies, pipelines planned as a whole) and the
-// on-demand scaler, wired as `startServer` wires them, against SimCluster instead of worker
-// processes. Only the clock, the cluster and the arrivals are simulated; a pipeline request walks
-// its stages as the gateway walks them (each stage queued by the end-to-end deadline, the
-// accuracy floor at the last stage).
-import { Controller, type Decision, type ScaledPipeline, type ScaledTask } from "../autoscaler/controller.js";
+// Runs the product on virtual time: the serving core (router with the tasks' scheduling policies, meter,
+// on-demand scaler, control loop with their scaling policies, the pipeline walk), built exactly as the
+// server builds it, against SimCluster instead of worker processes. Only the clock, the cluster and the
+// arrivals are simulated.
+import type { Decision } from "../autoscaler/controller.js";
 import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../autoscaler/forecast/types.js";
-import { TaskMeter } from "../autoscaler/meter.js";
-import { OnDemandScaler } from "../autoscaler/on-demand.js";
 import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
-import { plansPipelines, type PipelineScalingPolicy, type VariantInfo } from "../autoscaler/types.js";
+import { ServingCore, type CoreTask } from "../core/serving-core.js";
+import { stageTotals, type PipelineOutcome, type PipelineRequest } from "../core/pipeline.js";
+import { servedBy, type Outcome, type Request } from "../router/request.js";
 import { makeSchedulingPolicy } from "../router/scheduling/index.js";
-import type { TaskModel, VariantModel } from "../router/scheduling/types.js";
-import type { Outcome, Request } from "../router/request.js";
-import { Router } from "../router/router.js";
 import { Recorder, STATUS, failureStatus, type SimRecords, type SimSeries } from "./recorder.js";
-import { predictOf, type SimArrivals, type SimDeployment, type SimPipeline, type SimTask } from "./scenario.js";
-import { medianDuration } from "./service-model.js";
+import { simVariantModel, type SimArrivals, type SimDeployment, type SimPipeline, type SimTask } from "./scenario.js";
 import { SimCluster, type Placement, type SimRuntime } from "./sim-cluster.js";
 import { VirtualClock, type FlushMode } from "./virtual-clock.js";
 
@@ -48,6 +42,8 @@ export interface SimulationConfig {
   coldDeployment?: boolean;
   /** How long after the last arrival to wait for answers (default 60 s); the run ends earlier once all are answered. */
   drainMs?: number;
+  /** Called with the serving core once it is built, before the run: to watch its events. */
+  observe?: (core: ServingCore) => void;
   /** Keep one record per request (default false). */
   records?: boolean;
   /** Keep the per-second variant mix (default: with at most 16 tasks). */
@@ -104,27 +100,17 @@ export interface SimulationResult {
   decisions: Decision[];
 }
 
-/** An end-to-end pipeline request in flight. */
-interface PipelineJob {
-  pipeline: SimPipeline;
-  target: number;
-  row: number;
-  arrival: number;
-  deadline: number;
-  minAccuracy: number;
-  computeMs: number;
-  accuracy: number;
-}
-
-/** The router's Request plus what the simulator needs to account for it, carried on the same object. */
+/** A request to a task, with where the simulator records its answer. */
 interface SimRequest extends Request {
   target: number;
   row: number;
-  job: PipelineJob | null;
-  stage: number;
 }
 
-const noop = (): void => undefined;
+/** A pipeline request, with where the simulator records its answer. */
+interface SimPipelineRequest extends PipelineRequest {
+  target: number;
+  row: number;
+}
 
 export async function simulate(config: SimulationConfig): Promise<SimulationResult> {
   const wall0 = performance.now();
@@ -149,23 +135,9 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     runtime: (task, variant) => runtimes.get(`${task}/${variant}`)!,
   });
 
-  const models = new Map<string, TaskModel>();
   /** Accuracy per task of each variant, and of each subnet under `variant/subnet`. */
   const accuracy = new Map<string, Map<string, number>>();
   for (const t of config.tasks) {
-    const variants: VariantModel[] = t.variants.map((v) => {
-      const m: VariantModel = {
-        name: v.name,
-        accuracy: v.accuracy,
-        maxBatch: v.maxBatch,
-        latency: predictOf(v),
-        loadMs: v.loadMs ?? medianDuration(v.coldStart),
-      };
-      return v.subnets
-        ? { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) }
-        : m;
-    });
-    models.set(t.name, { name: t.name, sloMs: t.sloMs, variants });
     accuracy.set(
       t.name,
       new Map(
@@ -182,115 +154,73 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     mix: config.mix ?? config.tasks.length <= 16,
     targets,
   });
-  const meter = new TaskMeter(clock);
   let streamsLeft = config.arrivals.filter((a) => a.times.length > 0).length;
   const allAnswered = () => streamsLeft === 0 && recorder.tally.answered === recorder.tally.requests;
-  let scaler: OnDemandScaler | undefined;
 
-  const makeRequest = (
-    task: SimTask,
-    arrival: number,
-    deadline: number,
-    rows: number,
-    minAccuracy: number,
-    target: number,
-    row: number,
-    job: PipelineJob | null,
-    stage: number,
-  ): SimRequest => ({
-    seq: router.nextSeq(),
-    id: "",
-    task: task.name,
-    arrival,
-    deadline,
-    priority: 1,
-    rows,
-    minAccuracy,
-    lateOk: task.lateOk ?? false,
-    input: null,
-    done: noop,
-    target,
-    row,
-    job,
-    stage,
+  const c = config.controller ?? {};
+  const scaled = config.tasks.some((t) => t.scaling) || (config.pipelines ?? []).some((p) => p.scaling);
+  const core = new ServingCore({
+    clock,
+    cluster,
+    slotsPerInstance: config.slotsPerInstance,
+    onDemand: config.onDemand,
+    control: scaled
+      ? {
+          intervalMs: c.intervalMs ?? 1000,
+          maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
+          forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
+        }
+      : undefined,
   });
+  for (const t of config.tasks) core.addTask(coreTaskOf(t, config.deployment));
+  for (const p of pipelines.values())
+    core.addPipeline({
+      name: p.name,
+      stages: p.stages,
+      sloMs: p.sloMs,
+      scaling: typeof p.scaling === "function" ? p.scaling() : p.scaling ? makeScalingPolicy(p.scaling) : undefined,
+    });
+  const actuations = { start: 0, resize: 0, stop: 0 };
+  core.onControl("actuation", (kind) => actuations[kind]++);
+  if (c.log) core.onControl("decision", c.log);
 
-  const finished = (req: Request, o: Outcome): void => {
-    const r = req as SimRequest;
+  // The answer functions read the request they answer as `this`: one function for all requests, no closure each.
+  function answerTask(this: SimRequest, o: Outcome): void {
+    const status = o.ok ? (o.sloMet ? STATUS.met : STATUS.late) : failureStatus(o.reason);
+    const by = o.ok ? servedBy(o.variant, o.subnet) : undefined;
+    recorder.answer(
+      this.target,
+      this.row,
+      this.arrival,
+      clock.now(),
+      status,
+      o.ok ? o.computeMs : 0,
+      by ? accuracy.get(this.task)!.get(by)! : 0,
+      by,
+      o.ok ? o.batchSize : 0,
+    );
+    if (allAnswered()) clock.stop();
+  }
+  function answerPipeline(this: SimPipelineRequest, o: PipelineOutcome): void {
     const now = clock.now();
-    const job = r.job;
-    if (job === null) {
-      const status = o.ok ? (o.sloMet ? STATUS.met : STATUS.late) : failureStatus(o.reason);
-      const by = o.ok ? servedBy(o.variant, o.subnet) : undefined;
+    if (!o.ok) recorder.answer(this.target, this.row, this.arrival, now, failureStatus(o.reason), 0, 0, undefined, 0);
+    else {
+      let acc = 1;
+      for (const s of o.stages) acc *= accuracy.get(s.task)!.get(servedBy(s.variant, s.subnet))!;
+      const last = o.stages[o.stages.length - 1]!;
       recorder.answer(
-        r.target,
-        r.row,
-        r.arrival,
+        this.target,
+        this.row,
+        this.arrival,
         now,
-        status,
-        o.ok ? o.computeMs : 0,
-        by ? accuracy.get(r.task)!.get(by)! : 0,
-        by,
-        o.ok ? o.batchSize : 0,
-      );
-    } else if (!o.ok) {
-      recorder.answer(job.target, job.row, job.arrival, now, failureStatus(o.reason), 0, 0, undefined, 0);
-    } else {
-      job.computeMs += o.computeMs;
-      job.accuracy *= accuracy.get(r.task)!.get(servedBy(o.variant, o.subnet))!;
-      const next = r.stage + 1;
-      if (next < job.pipeline.stages.length) {
-        // the next stage is queued from the gateway's continuation, after this answer
-        const floor = next === job.pipeline.stages.length - 1 ? job.minAccuracy : 0;
-        router.submit(
-          makeRequest(
-            tasks.get(job.pipeline.stages[next]!)!,
-            now,
-            job.deadline,
-            r.rows,
-            floor,
-            job.target,
-            job.row,
-            job,
-            next,
-          ),
-        );
-        return;
-      }
-      recorder.answer(
-        job.target,
-        job.row,
-        job.arrival,
-        now,
-        now <= job.deadline ? STATUS.met : STATUS.late,
-        job.computeMs,
-        job.accuracy,
-        servedBy(o.variant, o.subnet),
-        o.batchSize,
+        o.sloMet ? STATUS.met : STATUS.late,
+        stageTotals(o.stages).computeMs,
+        acc,
+        servedBy(last.variant, last.subnet),
+        last.batchSize,
       );
     }
     if (allAnswered()) clock.stop();
-  };
-
-  const router: Router = new Router(
-    clock,
-    cluster,
-    {
-      arrived: (r) => meter.arrival(r.task, r.deadline - r.arrival),
-      finished: (r, o) => {
-        if (!o.ok || !o.sloMet) meter.miss(r.task);
-        finished(r, o);
-      },
-      batch: (task, variant, rows) => meter.batch(task, rows, variant),
-      demand: config.onDemand === false ? undefined : (task, r) => scaler?.demand(task, r) ?? false,
-    },
-    { slotsPerInstance: config.slotsPerInstance },
-  );
-  if (config.onDemand !== false) scaler = new OnDemandScaler(cluster, models, router, clock);
-  for (const t of config.tasks) {
-    const scheduling =
-      typeof t.scheduling === "function" ? t.scheduling() : makeSchedulingPolicy(t.scheduling ?? "edf");
-    router.addTask({ model: models.get(t.name)!, policy: scheduling, maxQueue: t.maxQueue ?? 1024 });
   }
 
   for (const d of config.deployment ?? []) {
@@ -303,20 +233,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       if (!r.ok) throw new Error(`deployment ${d.task}/${d.variant} × ${d.cores} cores does not fit: ${r.message}`);
     }
   }
-
-  const actuations = { start: 0, resize: 0, stop: 0 };
-  const controller = makeController(
-    config,
-    tasks,
-    pipelines,
-    clock,
-    cluster,
-    router,
-    meter,
-    actuations,
-    (cores, task) => scaler?.reclaim(cores, task) ?? Promise.resolve(0),
-  );
-  controller?.start();
+  config.observe?.(core);
+  core.start();
 
   let lastArrival = 0;
   for (const a of config.arrivals) {
@@ -338,22 +256,39 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       if (i < times.length) clock.setTimer(times[i]!, fire);
       else streamsLeft--;
       const row = recorder.arrival(target, now, deadline);
-      const job: PipelineJob | null = pipeline
-        ? { pipeline, target, row, arrival: now, deadline, minAccuracy: floor, computeMs: 0, accuracy: 1 }
-        : null;
-      router.submit(
-        makeRequest(
-          first,
-          now,
+      if (pipeline) {
+        const p: SimPipelineRequest = {
+          id: "",
+          pipeline: pipeline.name,
+          arrival: now,
           deadline,
+          priority: 1,
+          minAccuracy: floor,
           rows,
-          pipeline && pipeline.stages.length > 1 ? 0 : floor,
+          input: null,
+          done: answerPipeline,
           target,
           row,
-          job,
-          0,
-        ),
-      );
+        };
+        core.submitPipeline(p);
+      } else {
+        const r: SimRequest = {
+          seq: core.router.nextSeq(),
+          id: "",
+          task: first.name,
+          arrival: now,
+          deadline,
+          priority: 1,
+          rows,
+          minAccuracy: floor,
+          lateOk: first.lateOk ?? false,
+          input: null,
+          done: answerTask,
+          target,
+          row,
+        };
+        core.submit(r);
+      }
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };
     clock.setTimer(times[0]!, fire);
@@ -365,7 +300,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   clock.setTimer(1000, secondTick);
 
   if (!allAnswered()) await clock.runUntil(lastArrival + (config.drainMs ?? 60_000));
-  controller?.stop();
+  core.stop();
+  const controller = core.controller;
   const end = clock.now();
   recorder.end(end);
 
@@ -413,73 +349,27 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   };
 }
 
-/** What served a request, as records name it: the variant, or `variant/subnet` for a supernet's subnet. */
-function servedBy(variant: string, subnet: string | undefined): string {
-  return subnet === undefined ? variant : `${variant}/${subnet}`;
-}
-
 function nodeList(nodes: SimulationConfig["nodes"]): readonly number[] {
   if (Array.isArray(nodes)) return nodes as readonly number[];
   const { count, cores } = nodes as { count: number; cores: number };
   return Array.from({ length: count }, () => cores);
 }
 
-function makeController(
-  config: SimulationConfig,
-  tasks: Map<string, SimTask>,
-  pipelines: Map<string, SimPipeline>,
-  clock: VirtualClock,
-  cluster: SimCluster,
-  router: Router,
-  meter: TaskMeter,
-  actuations: SimSummary["actuations"],
-  reclaim: (cores: number, task: string) => Promise<number>,
-): Controller | null {
-  const stageOf = (t: SimTask): Omit<ScaledTask, "policy"> => {
-    const variants: VariantInfo[] = t.variants.map((v) => ({
-      name: v.name,
-      accuracy: v.accuracy,
-      maxBatch: v.maxBatch,
-      latency: v.fit,
-      loadMs: v.loadMs ?? medianDuration(v.coldStart),
-    }));
-    const variant = t.scaleVariant ?? config.deployment?.find((d) => d.task === t.name)?.variant ?? variants[0]!.name;
-    return { task: t.name, variant, variants, sloMs: t.sloMs };
+/** A simulated task as the serving core takes it. */
+function coreTaskOf(t: SimTask, deployment: SimDeployment[] | undefined): CoreTask {
+  return {
+    model: { name: t.name, sloMs: t.sloMs, variants: t.variants.map(simVariantModel) },
+    scheduling: typeof t.scheduling === "function" ? t.scheduling() : makeSchedulingPolicy(t.scheduling ?? "edf"),
+    maxQueue: t.maxQueue ?? 1024,
+    lateOk: t.lateOk ?? false,
+    scaling:
+      typeof t.scaling === "function"
+        ? t.scaling()
+        : t.scaling
+          ? makeScalingPolicy(t.scaling, t.scalingSettings)
+          : undefined,
+    scaleVariant: t.scaleVariant ?? deployment?.find((d) => d.task === t.name)?.variant,
   };
-  const scaled: ScaledTask[] = [];
-  for (const t of tasks.values()) {
-    if (!t.scaling) continue;
-    scaled.push({
-      ...stageOf(t),
-      policy: typeof t.scaling === "function" ? t.scaling() : makeScalingPolicy(t.scaling, t.scalingSettings),
-    });
-  }
-  const joint: ScaledPipeline[] = [];
-  for (const p of pipelines.values()) {
-    if (!p.scaling) continue;
-    const policy = typeof p.scaling === "function" ? p.scaling() : makeScalingPolicy(p.scaling);
-    if (!plansPipelines(policy))
-      throw new Error(
-        `scaling policy '${policy.name}' cannot plan pipeline '${p.name}' as a whole; give its stage tasks their own scaling instead`,
-      );
-    joint.push({
-      pipeline: p.name,
-      policy: policy as PipelineScalingPolicy,
-      stages: p.stages.map((s) => stageOf(tasks.get(s)!)),
-      sloMs: p.sloMs,
-    });
-  }
-  if (scaled.length === 0 && joint.length === 0) return null;
-  const c = config.controller ?? {};
-  return new Controller(clock, cluster, router, meter, scaled, {
-    intervalMs: c.intervalMs ?? 1000,
-    maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
-    forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
-    pipelines: joint,
-    onActuation: (kind) => actuations[kind]++,
-    reclaim,
-    log: c.log,
-  });
 }
 
 function validate(config: SimulationConfig, tasks: Map<string, SimTask>, pipelines: Map<string, SimPipeline>): void {

@@ -1,7 +1,7 @@
 // The gateway side of the worker socket: multiplexed request/response by id. When the socket
 // drops (the worker died), every pending call fails at once with WorkerGoneError — nothing hangs.
 import net from "node:net";
-import { encodeFrame, FrameDecoder, type FrameHeader } from "./protocol.js";
+import { encodeFrame, FrameDecoder, type ReplyHeader, type WorkerOp, type WorkerOps } from "./protocol.js";
 
 export class WorkerGoneError extends Error {
   constructor(message: string) {
@@ -12,8 +12,20 @@ export class WorkerGoneError extends Error {
 
 export class WorkerCallError extends Error {}
 
+/** An op's fields (optional where it has none) and the binary payload that follows them. */
+type CallArgs<K extends WorkerOp> =
+  Record<string, never> extends WorkerOps[K]["request"]
+    ? [fields?: WorkerOps[K]["request"], payload?: Uint8Array[]]
+    : [fields: WorkerOps[K]["request"], payload?: Uint8Array[]];
+
+/** A worker's answer to one call: the op's reply fields, and the binary payload after them. */
+export interface Reply<K extends WorkerOp> {
+  header: { id: number } & WorkerOps[K]["reply"];
+  payload: Buffer;
+}
+
 interface Pending {
-  resolve: (f: { header: FrameHeader & Record<string, unknown>; payload: Buffer }) => void;
+  resolve: (f: Reply<WorkerOp>) => void;
   reject: (e: Error) => void;
 }
 
@@ -23,15 +35,15 @@ export class WorkerClient {
   private gone: Error | null = null;
 
   private constructor(private readonly socket: net.Socket) {
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder<ReplyHeader<WorkerOp>>();
     socket.setNoDelay(true);
     socket.on("data", (chunk) => {
       for (const f of decoder.push(chunk)) {
         const p = this.pending.get(f.header.id);
         if (!p) continue;
         this.pending.delete(f.header.id);
-        if (f.header.ok === false) p.reject(new WorkerCallError(String(f.header.error)));
-        else p.resolve(f as never);
+        if (f.header.ok === false) p.reject(new WorkerCallError(f.header.error));
+        else p.resolve({ header: f.header, payload: f.payload });
       }
     });
     const fail = (why: string) => {
@@ -57,15 +69,12 @@ export class WorkerClient {
     return this.pending.size;
   }
 
-  call(
-    op: string,
-    fields: Record<string, unknown> = {},
-    payload: Uint8Array[] = [],
-  ): Promise<{ header: FrameHeader & Record<string, unknown>; payload: Buffer }> {
+  call<K extends WorkerOp>(op: K, ...args: CallArgs<K>): Promise<Reply<K>> {
+    const [fields = {}, payload = []] = args as [WorkerOps[K]["request"]?, Uint8Array[]?];
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: resolve as (f: Reply<WorkerOp>) => void, reject });
       this.socket.cork();
       for (const b of encodeFrame({ id, op, ...fields }, payload)) this.socket.write(b);
       this.socket.uncork();

@@ -1,10 +1,11 @@
-// Entry point of a worker process: `node --import tsx src/worker/main.ts --model <file> --threads <c>`.
-// Loads the model, warms it up, listens, and announces itself on stdout as one JSON line.
+// Entry point of a worker process: `node --import tsx src/worker/main.ts --model <file> --threads <c>
+// [--subnets <json>]`. Loads the model, warms it up, listens, and announces itself on stdout as one JSON
+// line. A supernet's subnet table comes from the parent, which read the repository.
 import fs from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
-import { readSubnetTable } from "../engine/subnets.js";
+import type { SubnetTable } from "../engine/subnets.js";
 import { WorkerServer } from "./server.js";
 
 const { values } = parseArgs({
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "0" },
     "hot-ms": { type: "string", default: "1" },
+    subnets: { type: "string" },
   },
 });
 
@@ -23,8 +25,8 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const bytes = await fs.readFile(values.model);
   // A supernet variant: its default subnet's control values go with every batch that names no subnet.
-  const subnets = await readSubnetTable(values.model);
-  const controls = subnets ? controlFeeds(subnets.controls.get(subnets.defaultName)!) : undefined;
+  const subnets = values.subnets ? (JSON.parse(values.subnets) as SubnetTable) : null;
+  const controls = subnets ? controlFeeds(subnets.controls[subnets.defaultName]!) : undefined;
   const engine = await Engine.create(bytes, { threads: Number(values.threads), controls });
   const sessionMs = performance.now() - t0;
   await engine.run(engine.zeroFeeds(1));

@@ -82,3 +82,44 @@ export interface WirePart {
   rows: number;
   tensors: WireTensor[];
 }
+
+/** Every operation of the worker channel: what the gateway sends and what the worker answers. */
+export interface WorkerOps {
+  /** A whole batch: each part one request's rows; tensors in the payload, in part and tensor order. */
+  infer: {
+    request: { parts: WirePart[]; subnet?: string };
+    reply: { computeUs: number; threads: number; parts: WirePart[] };
+  };
+  /** In-place vertical scaling: a new session with `threads` threads, pinned to `cpus`. */
+  resize: {
+    request: { threads: number; cpus?: number[] };
+    reply: { ms: number; fromThreads: number; toThreads: number; pinned: boolean };
+  };
+  /** The profiler's in-worker timing loop. */
+  bench: {
+    request: { batch: number; warmup: number; minSamples: number; budgetMs: number; gapMs?: number; subnet?: string };
+    reply: { samples: number[] };
+  };
+  stats: { request: Record<never, never>; reply: WorkerStats };
+  shutdown: { request: Record<never, never>; reply: Record<never, never> };
+}
+
+export type WorkerOp = keyof WorkerOps;
+
+export interface WorkerStats {
+  pid: number;
+  threads: number;
+  cpus: number[];
+  inFlight: number;
+  served: number;
+  sessions: number;
+  rssMb: number;
+  peakRssMb: number;
+}
+
+/** A request frame's header: the op's fields plus its id. */
+export type RequestHeader = { [K in WorkerOp]: { id: number; op: K } & WorkerOps[K]["request"] }[WorkerOp];
+
+/** A reply frame's header: the op's reply, or an error. */
+export type ReplyHeader<K extends WorkerOp> =
+  ({ id: number; ok: true } & WorkerOps[K]["reply"]) | { id: number; ok: false; error: string };

@@ -6,7 +6,17 @@ import type ort from "onnxruntime-node";
 import { Engine, sessionsOpened, type BatchPart } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
 import type { SubnetTable } from "../engine/subnets.js";
-import { encodeFrame, FrameDecoder, type FrameHeader, type WirePart, type WireTensor } from "./protocol.js";
+import {
+  encodeFrame,
+  FrameDecoder,
+  type ReplyHeader,
+  type RequestHeader,
+  type WirePart,
+  type WireTensor,
+  type WorkerOp,
+  type WorkerOps,
+  type WorkerStats,
+} from "./protocol.js";
 import { bytesOf, viewAs } from "./tensors.js";
 import { HotLoop } from "./hot-loop.js";
 import { pinProcess } from "./pin.js";
@@ -37,7 +47,8 @@ export class WorkerServer {
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
-    for (const [name, controls] of opts.subnets?.controls ?? []) this.subnetFeeds.set(name, controlFeeds(controls));
+    for (const [name, controls] of Object.entries(opts.subnets?.controls ?? {}))
+      this.subnetFeeds.set(name, controlFeeds(controls));
     this.hot = new HotLoop(opts.hotMs ?? 0);
     this.server = net.createServer((socket) => this.accept(socket));
   }
@@ -55,7 +66,7 @@ export class WorkerServer {
     socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder<RequestHeader>();
     socket.on("data", (chunk) => {
       let frames;
       try {
@@ -69,42 +80,37 @@ export class WorkerServer {
     socket.on("error", () => undefined);
   }
 
-  private reply(socket: net.Socket, header: object, payload: Uint8Array[] = []): void {
+  private reply<K extends WorkerOp>(socket: net.Socket, header: ReplyHeader<K>, payload: Uint8Array[] = []): void {
     if (socket.destroyed) return;
     socket.cork();
     for (const b of encodeFrame(header, payload)) socket.write(b);
     socket.uncork();
   }
 
-  private async handle(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
+  private async handle(socket: net.Socket, h: RequestHeader, payload: Buffer): Promise<void> {
     try {
       switch (h.op) {
         case "infer":
           return await this.infer(socket, h, payload);
-        case "resize": {
-          const r = await this.resize(h.threads as number, (h.cpus as number[] | undefined) ?? this.cpus);
-          return this.reply(socket, { id: h.id, ok: true, ...r });
-        }
-        case "bench":
-          return this.reply(socket, {
+        case "resize":
+          return this.reply<"resize">(socket, {
             id: h.id,
             ok: true,
-            samples: await this.bench(
-              h.batch as number,
-              h.warmup as number,
-              h.minSamples as number,
-              h.budgetMs as number,
-              (h.gapMs as number | undefined) ?? 0,
-              h.subnet as string | undefined,
-            ),
+            ...(await this.resize(h.threads, h.cpus ?? this.cpus)),
           });
+        case "bench":
+          return this.reply<"bench">(socket, { id: h.id, ok: true, samples: await this.bench(h) });
         case "stats":
-          return this.reply(socket, { id: h.id, ok: true, ...this.stats() });
+          return this.reply<"stats">(socket, { id: h.id, ok: true, ...this.stats() });
         case "shutdown":
-          this.reply(socket, { id: h.id, ok: true });
+          this.reply<"shutdown">(socket, { id: h.id, ok: true });
           return await this.shutdown();
         default:
-          return this.reply(socket, { id: h.id, ok: false, error: `unknown op '${h.op}'` });
+          return this.reply(socket, {
+            id: (h as { id: number }).id,
+            ok: false,
+            error: `unknown op '${(h as { op: string }).op}'`,
+          });
       }
     } catch (err) {
       this.reply(socket, { id: h.id, ok: false, error: (err as Error).message });
@@ -112,9 +118,9 @@ export class WorkerServer {
   }
 
   /** Control feeds of a named subnet (none named: the engine's default subnet). */
-  private controlsFor(subnet: unknown): Record<string, ort.Tensor> {
+  private controlsFor(subnet: string | undefined): Record<string, ort.Tensor> {
     if (subnet === undefined || subnet === null) return {};
-    const feeds = this.subnetFeeds.get(String(subnet));
+    const feeds = this.subnetFeeds.get(subnet);
     if (feeds) return feeds;
     if (this.subnetFeeds.size === 0)
       throw new Error(`this variant is not a supernet; it has no subnet '${String(subnet)}'`);
@@ -123,8 +129,12 @@ export class WorkerServer {
     );
   }
 
-  private async infer(socket: net.Socket, h: FrameHeader, payload: Buffer): Promise<void> {
-    const parts = h.parts as WirePart[];
+  private async infer(
+    socket: net.Socket,
+    h: { id: number } & WorkerOps["infer"]["request"],
+    payload: Buffer,
+  ): Promise<void> {
+    const parts = h.parts;
     const controls = this.controlsFor(h.subnet);
     let offset = 0;
     const batch: BatchPart[] = parts.map((p) => {
@@ -161,15 +171,16 @@ export class WorkerServer {
       }
       out.push({ rows: parts[i]!.rows, tensors });
     }
-    this.reply(socket, { id: h.id, ok: true, computeUs, threads: this.opts.engine.threads, parts: out }, buffers);
+    this.reply<"infer">(
+      socket,
+      { id: h.id, ok: true, computeUs, threads: this.opts.engine.threads, parts: out },
+      buffers,
+    );
     this.hot.poke();
   }
 
   /** Grow: widen affinity first so the new threads may use the new cores. Shrink: narrow after the swap. */
-  async resize(
-    threads: number,
-    cpus: number[],
-  ): Promise<{ ms: number; fromThreads: number; toThreads: number; pinned: boolean }> {
+  async resize(threads: number, cpus: number[]): Promise<WorkerOps["resize"]["reply"]> {
     const growing = threads > this.opts.engine.threads;
     let pinned = false;
     if (growing) pinned = await pinProcess(process.pid, cpus);
@@ -180,14 +191,14 @@ export class WorkerServer {
   }
 
   /** Times runs back to back, or `gapMs` apart to see latency at low load (an idle core wakes up slower). */
-  async bench(
-    batch: number,
-    warmup: number,
-    minSamples: number,
-    budgetMs: number,
+  async bench({
+    batch,
+    warmup,
+    minSamples,
+    budgetMs,
     gapMs = 0,
-    subnet?: string,
-  ): Promise<number[]> {
+    subnet,
+  }: WorkerOps["bench"]["request"]): Promise<number[]> {
     const feeds = { ...this.opts.engine.zeroFeeds(batch), ...this.controlsFor(subnet) };
     for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
     const samples: number[] = [];
@@ -201,7 +212,7 @@ export class WorkerServer {
     return samples;
   }
 
-  stats() {
+  stats(): WorkerStats {
     const mem = process.memoryUsage();
     return {
       pid: process.pid,

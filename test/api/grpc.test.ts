@@ -9,7 +9,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRPC_PROTO_DIR } from "../../src/api/grpc.js";
-import { startServer, type RunningServer } from "../../src/server/server.js";
+import { startTestServer } from "../support/server.js";
+import type { RunningServer } from "../../src/server/server.js";
 import { Engine } from "../../src/engine/engine.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
 
@@ -83,21 +84,15 @@ const bearer = (token: string) => {
 };
 
 beforeAll(async () => {
-  server = await startServer({
+  server = await startTestServer({
     modelsDir: MODELS,
-    httpPort: 0,
-    grpcPort: 0,
-    metricsPort: 0,
     cores: 2,
     deploy: [
       { task: "digits", variant: "mlp-small", cores: 1 },
       { task: "digits", variant: "cnn-large", cores: 1 },
     ],
     maxBodyBytes: MAX_MESSAGE,
-    // a fixed deployment: these tests address particular instances
-    autoscaler: "none",
     adminToken: TOKEN,
-    logLevel: "warn",
   });
   const defs = protoLoader.loadSync(["grpc_service.proto", "health.proto"], {
     keepCase: true,

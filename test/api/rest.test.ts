@@ -5,10 +5,11 @@ import path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "../../src/server/server.js";
+import { startTestServer } from "../support/server.js";
+import type { RunningServer } from "../../src/server/server.js";
 import { Engine } from "../../src/engine/engine.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
-import { argmaxRows, float32Bytes, get, infer, post, readFloat32 } from "./oip-client.js";
+import { argmaxRows, float32Bytes, get, infer, post, readFloat32 } from "../support/oip-client.js";
 
 const MODELS = path.resolve("models");
 const digits = loadDigits().test;
@@ -21,20 +22,14 @@ let server: RunningServer;
 let base: string;
 
 beforeAll(async () => {
-  server = await startServer({
+  server = await startTestServer({
     modelsDir: MODELS,
-    httpPort: 0,
-    grpcPort: 0,
-    metricsPort: 0,
     cores: 2,
     deploy: [
       { task: "digits", variant: "mlp-small", cores: 1 },
       { task: "digits", variant: "cnn-large", cores: 1 },
     ],
     maxBodyBytes: 8 * 2 ** 20,
-    // a fixed deployment: these tests address particular instances
-    autoscaler: "none",
-    logLevel: "warn",
   });
   base = server.httpUrl;
 });

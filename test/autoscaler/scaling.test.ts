@@ -6,24 +6,27 @@ import { RayPolicy } from "../../src/autoscaler/scaling/ray.js";
 import { SpongePolicy } from "../../src/autoscaler/scaling/sponge.js";
 import { ThemisPolicy } from "../../src/autoscaler/scaling/themis.js";
 import { HorizontalPolicy } from "../../src/autoscaler/scaling/horizontal.js";
-import type { Observation, Plan, VariantInfo } from "../../src/autoscaler/types.js";
+import type { Observation, Plan } from "../../src/autoscaler/types.js";
+import { fittedModel } from "../../src/core/variant-model.js";
+import type { VariantModel } from "../../src/router/scheduling/types.js";
+import { drive } from "../support/policy-driver.js";
 import type { Instance } from "../../src/cluster/types.js";
 
 // Themis' video detector stage (EXPERIMENTS.md), ms
-const DETECTOR: VariantInfo = {
+const DETECTOR: VariantModel = fittedModel({
   name: "detector",
   accuracy: 0.9,
   maxBatch: 8,
-  latency: { alpha: 148.82, beta: 37.49, gamma: 5.43, zeta: -15.48 },
+  fit: { alpha: 148.82, beta: 37.49, gamma: 5.43, zeta: -15.48 },
   loadMs: 3000,
-};
-const FASTER: VariantInfo = {
+});
+const FASTER: VariantModel = fittedModel({
   name: "faster",
   accuracy: 0.8,
   maxBatch: 8,
-  latency: { alpha: 30, beta: 8, gamma: 1, zeta: 2 },
+  fit: { alpha: 30, beta: 8, gamma: 1, zeta: 2 },
   loadMs: 2000,
-};
+});
 
 function obs(over: Partial<Observation> & { now: number }, instances: [number, string?][] = [[1]]): Observation {
   return {
@@ -54,7 +57,7 @@ const apply = (p: Plan): [number, string?][] => p.instances.map((i) => [i.cores,
 
 describe("themis", () => {
   it("absorbs a surge vertically at once, holds cores while vertical, and consolidates horizontally after 5 agreeing decisions", () => {
-    const t = new ThemisPolicy();
+    const t = drive(new ThemisPolicy());
     let inst: [number, string?][] = [[1], [1]];
     // plateau: horizontal at 5 req/s
     let p = t.decide(obs({ now: 0, rateNow: 5, ratePred: 5 }, inst));
@@ -83,33 +86,33 @@ describe("themis", () => {
   });
 
   it("a rising forecast alone triggers vertical, and a vertical decision resets the counter", () => {
-    const t = new ThemisPolicy();
+    const t = drive(new ThemisPolicy());
     const steady = t.decide(obs({ now: 0, rateNow: 5, ratePred: 5 }, [[1], [1]]));
     const inst = apply(steady);
     const p = t.decide(obs({ now: 1000, rateNow: 5, ratePred: 20 }, inst));
     expect(p.mode).toBe("vertical");
     expect(p.reason).toMatch(/forecast/);
-    expect(t.stable).toBe(0);
+    expect(t.state.stable).toBe(0);
   });
 });
 
 describe("themis on a pipeline", () => {
   // A1's stages as two tasks of one pipeline under a 1000-ms end-to-end SLO
-  const S0: VariantInfo = {
+  const S0: VariantModel = fittedModel({
     name: "s0",
     accuracy: 0.9,
     maxBatch: 8,
-    latency: { alpha: 84.7798, beta: 21.8676, gamma: 0.34754, zeta: -3.39346 },
+    fit: { alpha: 84.7798, beta: 21.8676, gamma: 0.34754, zeta: -3.39346 },
     loadMs: 3000,
-  };
-  const S1: VariantInfo = {
+  });
+  const S1: VariantModel = fittedModel({
     name: "s1",
     accuracy: 0.9,
     maxBatch: 8,
-    latency: { alpha: 61.4977, beta: 3.81527, gamma: 14.9014, zeta: 11.0415 },
+    fit: { alpha: 61.4977, beta: 3.81527, gamma: 14.9014, zeta: 11.0415 },
     loadMs: 3000,
-  };
-  const stage = (v: VariantInfo, rate: number, cores: number[]): Observation => ({
+  });
+  const stage = (v: VariantModel, rate: number, cores: number[]): Observation => ({
     ...obs({ now: 0, rateNow: rate, ratePred: rate, sloMs: 1000 }),
     task: v.name,
     variants: [v],
@@ -118,7 +121,7 @@ describe("themis on a pipeline", () => {
   });
 
   it("plans both stages jointly: A1's vertical answer on a surge, A1's horizontal answer once stable", () => {
-    const t = new ThemisPolicy();
+    const t = drive(new ThemisPolicy());
     const surge = t.decidePipeline({
       now: 0,
       pipeline: "p",
@@ -143,7 +146,7 @@ describe("themis on a pipeline", () => {
   });
 
   it("gives each stage its own rate when a stage also serves direct traffic", () => {
-    const h = new HorizontalPolicy().decidePipeline({
+    const h = drive(new HorizontalPolicy()).decidePipeline({
       now: 0,
       pipeline: "p",
       sloMs: 1000,
@@ -157,7 +160,7 @@ describe("themis on a pipeline", () => {
 
 describe("horizontal (FA2-like)", () => {
   it("scales 1-core instances with the load, up and down", () => {
-    const h = new HorizontalPolicy();
+    const h = drive(new HorizontalPolicy());
     const low = h.decide(obs({ now: 0, rateNow: 5, ratePred: 5 }));
     const high = h.decide(obs({ now: 1000, rateNow: 30, ratePred: 30 }));
     expect(shape(low).every((c) => c === 1)).toBe(true);
@@ -168,7 +171,7 @@ describe("horizontal (FA2-like)", () => {
 
 describe("vertical (Sponge)", () => {
   it("keeps the instances and takes the fewest cores, then the smallest batch, for the tightest budget", () => {
-    const v = new SpongePolicy();
+    const v = drive(new SpongePolicy());
     const calm = v.decide(obs({ now: 0, rateNow: 2, ratePred: 2 }, [[1]]));
     const busy = v.decide(obs({ now: 1000, rateNow: 12, ratePred: 12 }, [[1]]));
     const tight = v.decide(obs({ now: 2000, rateNow: 12, ratePred: 12, tightestBudgetMs: 400 }, [[1]]));
@@ -182,16 +185,18 @@ describe("vertical (Sponge)", () => {
 
 describe("kpa (Knative)", () => {
   it("panics when the 6-s window wants twice the instances, never scales down while panicking, and halves at most", () => {
-    const k = new KpaPolicy({
-      targetConcurrency: 10,
-      targetUtilization: 1,
-      stableWindowMs: 60_000,
-      panicWindowMs: 6_000,
-      panicThreshold: 2,
-      maxScaleDownRate: 2,
-      maxScaleUpRate: 1000,
-      minInstances: 1,
-    });
+    const k = drive(
+      new KpaPolicy({
+        targetConcurrency: 10,
+        targetUtilization: 1,
+        stableWindowMs: 60_000,
+        panicWindowMs: 6_000,
+        panicThreshold: 2,
+        maxScaleDownRate: 2,
+        maxScaleUpRate: 1000,
+        minInstances: 1,
+      }),
+    );
     let inst: [number, string?][] = [[1]];
     for (let t = 0; t < 60; t++) inst = apply(k.decide(obs({ now: t * 1000, concurrency: 5 }, inst)));
     expect(inst).toHaveLength(1);
@@ -222,7 +227,7 @@ describe("kpa (Knative)", () => {
 
 describe("ray (Ray Serve)", () => {
   it("scales up only after the wish held 30 s and down only after 600 s", () => {
-    const r = new RayPolicy();
+    const r = drive(new RayPolicy());
     let inst: [number, string?][] = [[1]];
     for (let t = 0; t < 30; t++) {
       const p = r.decide(obs({ now: t * 1000, concurrency: 8 }, inst));
@@ -243,14 +248,17 @@ describe("ray (Ray Serve)", () => {
 
 describe("infaas (model autoscaler)", () => {
   it("replicates when demand passes 0.95 × capacity and removes one only after 10 low signals", () => {
-    const p = new InfaasScalingPolicy();
+    const p = drive(new InfaasScalingPolicy());
     // detector b=1 c=1: l = 176.26 ms → 5.67 req/s per instance
     const add = p.decide(obs({ now: 0, rateNow: 20 }, [[1]]));
     expect(add.mode).toBe("upgrade"); // 4 detectors (4 cores) vs 1 faster (27 req/s): 4 > 1.5 × 1
-    const noUpgrade = new InfaasScalingPolicy().decide({ ...obs({ now: 0, rateNow: 8 }, [[1]]), variants: [DETECTOR] });
+    const noUpgrade = drive(new InfaasScalingPolicy()).decide({
+      ...obs({ now: 0, rateNow: 8 }, [[1]]),
+      variants: [DETECTOR],
+    });
     expect(noUpgrade.mode).toBe("replicate");
     expect(noUpgrade.instances).toHaveLength(2);
-    const q = new InfaasScalingPolicy();
+    const q = drive(new InfaasScalingPolicy());
     const inst: [number, string?][] = [[1], [1], [1]];
     for (let k = 1; k < 10; k++) expect(q.decide(obs({ now: k * 1000, rateNow: 1 }, inst)).instances).toHaveLength(3);
     expect(q.decide(obs({ now: 10_000, rateNow: 1 }, inst)).instances).toHaveLength(2);

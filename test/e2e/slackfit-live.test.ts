@@ -2,24 +2,17 @@
 // traffic has the whole SLO as slack and runs on the most accurate subnet; a burst under a tight
 // SLO leaves little slack and must switch to faster subnets with bigger batches, in the same
 // session (answers name their subnet).
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { startServer } from "../../src/server/server.js";
-import { float32Bytes, infer } from "../api/oip-client.js";
+import { startTestServer } from "../support/server.js";
+import { float32Bytes, infer } from "../support/oip-client.js";
 
 const TASK = "digits-supernet";
 
 describe("slackfit on the local backend", () => {
   it("switches the digits supernet's subnets with the load", async () => {
-    const server = await startServer({
-      modelsDir: path.resolve("models"),
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: 0,
+    const server = await startTestServer({
       cores: 1,
       deploy: [{ task: TASK, variant: "supernet", cores: 1 }],
-      autoscaler: "none",
-      logLevel: "warn",
     });
     try {
       const subnets = server.repo.tasks.get(TASK)!.variants.get("supernet")!.config.subnets!;

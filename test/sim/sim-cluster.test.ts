@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { BatchResult } from "../../src/cluster/types.js";
-import type { Request } from "../../src/router/request.js";
+import type { BatchResult, WorkItem } from "../../src/cluster/types.js";
 import { ConstantServiceModel, FitServiceModel } from "../../src/sim/service-model.js";
 import { SimCluster, type Placement, type SimRuntime } from "../../src/sim/sim-cluster.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
@@ -16,7 +15,7 @@ function setup(nodes: number[], runtime: Partial<SimRuntime> = {}, placement?: P
   return { clock, cluster, changes: () => changes };
 }
 
-const req = (rows = 1) => ({ rows }) as unknown as Request;
+const req = (rows = 1): WorkItem => ({ rows, input: null });
 
 function runBatch(
   cluster: SimCluster,
@@ -26,7 +25,7 @@ function runBatch(
   log: [number, BatchResult][],
 ): void {
   const inst = cluster.instances().find((i) => i.id === id)!;
-  inst.run({ task: "t", variant: "v", requests: Array.from({ length: rows }, () => req()) }, (r) =>
+  inst.run({ task: "t", variant: "v", items: Array.from({ length: rows }, () => req()) }, (r) =>
     log.push([clock.now(), r]),
   );
 }
@@ -161,7 +160,7 @@ describe("SimCluster batch queue", () => {
     const inst = cluster.instances()[0]!;
     expect(inst.id).toBe(id);
     const order: number[] = [];
-    const send = (k: number) => inst.run({ task: "t", variant: "v", requests: [req()] }, () => order.push(k));
+    const send = (k: number) => inst.run({ task: "t", variant: "v", items: [req()] }, () => order.push(k));
     for (let k = 0; k < 3; k++) send(k);
     await clock.runUntil(15); // one done, two waiting: the ring wraps on the next sends
     for (let k = 3; k < 12; k++) send(k);

@@ -1,3 +1,4 @@
+import { readSubnetTable } from "../../src/repository/subnets.js";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { LocalCluster } from "../../src/cluster/local/local-cluster.js";
 import { spawnWorker, type WorkerHandle } from "../../src/cluster/local/worker-process.js";
-import type { Request } from "../../src/router/request.js";
+import type { WorkItem } from "../../src/cluster/types.js";
 import { Engine, sessionsOpened } from "../../src/engine/engine.js";
 import { controlFeeds } from "../../src/engine/subnet-feeds.js";
 import { loadRepository, RepositoryError } from "../../src/repository/repository.js";
@@ -177,7 +178,8 @@ describe("a supernet worker", () => {
   let defaultName: string;
   beforeAll(async () => {
     ({ subnets, default_subnet: defaultName } = await variantYaml(DIGITS_DIR));
-    worker = await spawnWorker({ modelPath: path.join(DIGITS_DIR, "model.onnx"), threads: 1, cpus: [] });
+    const modelPath = path.join(DIGITS_DIR, "model.onnx");
+    worker = await spawnWorker({ modelPath, threads: 1, cpus: [], subnets: await readSubnetTable(modelPath) });
   });
   afterAll(async () => {
     await worker?.stop();
@@ -193,7 +195,7 @@ describe("a supernet worker", () => {
       subnet === undefined ? { parts } : { parts, subnet },
       [new Uint8Array(image.buffer)],
     );
-    const t = (header.parts as { tensors: { bytes: number }[] }[])[0]!.tensors[0]!;
+    const t = header.parts[0]!.tensors[0]!;
     return new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + t.bytes));
   };
 
@@ -207,7 +209,7 @@ describe("a supernet worker", () => {
     for (const s of subnets) want.set(s.name, (await probabilities(sup, 4, image, s.controls)).slice());
     await sup.close();
 
-    const sessions = (await worker.client.call("stats")).header.sessions as number;
+    const sessions = (await worker.client.call("stats")).header.sessions;
     expect(sessions).toBe(1);
     for (let round = 0; round < 3; round++) {
       for (const s of subnets) expect(maxAbsDiff(await infer(4, s.name), want.get(s.name)!), s.name).toBeLessThan(1e-6);
@@ -223,9 +225,11 @@ describe("a supernet worker", () => {
 describe("a supernet instance of the local cluster", () => {
   it("runs a batch on the subnet its BatchWork names", async () => {
     const { subnets } = await variantYaml(DIGITS_DIR);
+    const table = await readSubnetTable(path.join(DIGITS_DIR, "model.onnx"));
     const cluster = new LocalCluster({
       coreBudget: 1,
       modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"),
+      subnets: () => table,
       replaceDead: false,
     });
     try {
@@ -233,16 +237,14 @@ describe("a supernet instance of the local cluster", () => {
       expect(started.ok, started.message).toBe(true);
       const inst = cluster.instances()[0]!;
       const image = digits.images.slice(0, 2 * DIGIT_PIXELS);
-      const request = {
+      const request: WorkItem = {
         rows: 2,
         input: { image: { type: "float32", dims: [2, 1, 28, 28], data: image } },
-      } as unknown as Request;
+      };
       const run = (subnet: string) =>
         new Promise<Float32Array>((resolve, reject) =>
-          inst.run({ task: "digits-supernet", variant: "supernet", subnet, requests: [request] }, (r) =>
-            r.ok
-              ? resolve((r.outputs[0] as Record<string, { data: Float32Array }>).probabilities!.data)
-              : reject(new Error(r.message)),
+          inst.run({ task: "digits-supernet", variant: "supernet", subnet, items: [request] }, (r) =>
+            r.ok ? resolve(r.outputs[0]!.probabilities!.data as Float32Array) : reject(new Error(r.message)),
           ),
         );
       const sup = await Engine.create(await fs.readFile(path.join(DIGITS_DIR, "model.onnx")), {

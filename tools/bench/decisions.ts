@@ -1,5 +1,6 @@
 // Times scheduling decisions the way the router makes them: one nextBatch (plus, for INFaaS, the
 // on-arrival selection of the requests it batches) against a realistic queue and 50 variants.
+import { fittedModel } from "../../src/core/variant-model.js";
 import { EdfPolicy } from "../../src/router/scheduling/edf.js";
 import { FifoPolicy } from "../../src/router/scheduling/fifo.js";
 import { InfaasPolicy } from "../../src/router/scheduling/infaas.js";
@@ -31,13 +32,13 @@ export interface DecisionTiming {
 export function syntheticTask(variants = 50): TaskModel {
   const list: VariantModel[] = Array.from({ length: variants }, (_, i) => {
     const per = 0.2 + (i * 4) / variants;
-    return {
+    return fittedModel({
       name: `v${i}`,
       accuracy: 0.7 + (0.29 * i) / (variants - 1),
       maxBatch: 32,
-      latency: (b, c) => (per * b) / c + 0.1 * b + 0.5 / c + 0.2,
+      fit: { alpha: per, beta: 0.1, gamma: 0.5, zeta: 0.2 },
       loadMs: 300,
-    };
+    });
   });
   return { name: "synthetic", sloMs: 100, variants: list };
 }

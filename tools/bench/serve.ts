@@ -53,7 +53,7 @@ const raw = await spawnWorker({ modelPath: variant.modelPath, threads: 1, cpus: 
 const rawPoints: { batch: number; p50: number; p99: number; rowsPerS: number }[] = [];
 for (const b of batchGrid(variant.config.max_batch)) {
   const { header } = await raw.client.call("bench", { batch: b, warmup: 3, minSamples: 10, budgetMs: 1500 });
-  const s = header.samples as number[];
+  const s = header.samples;
   rawPoints.push({
     batch: b,
     p50: quantile(s, 0.5),
@@ -65,7 +65,7 @@ for (const b of batchGrid(variant.config.max_batch)) {
 const LOW_LOAD_GAP_MS = 2;
 const lowSamples = (
   await raw.client.call("bench", { batch: 1, warmup: 3, minSamples: 300, budgetMs: 0, gapMs: LOW_LOAD_GAP_MS })
-).header.samples as number[];
+).header.samples;
 await raw.stop();
 const rawLow = { p50: quantile(lowSamples, 0.5), p99: quantile(lowSamples, 0.99) };
 const rawBest = rawPoints.reduce((a, b) => (b.rowsPerS > a.rowsPerS ? b : a));

@@ -9,6 +9,7 @@
 //    minus its latency right after a batch of itself (paired, median over rounds), against the
 //    smallest subnet's batch-1 latency.
 // The headline figures are the vision supernet's (ResNet-50 scale); the digits supernet's follow.
+import { readSubnetTable } from "../../src/repository/subnets.js";
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -161,11 +162,11 @@ async function measure(v: Variant, rounds: number, scratch: string): Promise<Sup
 
   log(`${v.task}: measuring worker processes (one supernet worker vs one worker per subnet)`);
   const workerRss = async (modelPath: string, subnetNames: string[]): Promise<number> => {
-    const w = await spawnWorker({ modelPath, threads: 1, cpus: [] });
+    const w = await spawnWorker({ modelPath, threads: 1, cpus: [], subnets: await readSubnetTable(modelPath) });
     try {
       for (const subnet of subnetNames)
         await w.client.call("bench", { batch: 1, warmup: 0, minSamples: 1, budgetMs: 0, subnet });
-      return ((await w.client.call("stats")).header.rssMb as number) ?? NaN;
+      return (await w.client.call("stats")).header.rssMb;
     } finally {
       await w.stop();
     }

@@ -8,25 +8,35 @@ import {
   uniform,
   type Observation,
   type PipelineObservation,
+  type Decided,
   type PipelineScalingPolicy,
   type Plan,
+  type Stateless,
 } from "../types.js";
 import { planOptions, singleStage, stageView } from "./themis.js";
 
-export class HorizontalPolicy implements PipelineScalingPolicy {
+export class HorizontalPolicy implements PipelineScalingPolicy<Stateless> {
   readonly name = "horizontal";
 
   constructor(private readonly o: { semantics: Semantics; maxBatch: number } = { semantics: "v1", maxBatch: 8 }) {}
+
+  initialState(): Stateless {
+    return null;
+  }
 
   steady(): boolean {
     return true;
   }
 
-  decide(obs: Observation): Plan {
-    return this.decidePipeline(singleStage(obs))[0]!;
+  decide(obs: Observation): Decided<Stateless> {
+    return { plan: this.decidePipeline(singleStage(obs)).plans[0]!, state: null };
   }
 
-  decidePipeline(p: PipelineObservation): Plan[] {
+  decidePipeline(p: PipelineObservation): { plans: Plan[]; state: Stateless } {
+    return { plans: this.plan(p), state: null };
+  }
+
+  private plan(p: PipelineObservation): Plan[] {
     const views = p.stages.map(stageView);
     const lambda = views.map((v) => v.lambdaPred);
     const h = horizontal(

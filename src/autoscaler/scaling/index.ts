@@ -1,4 +1,5 @@
-// Scaling policies by the names task.yaml and `--autoscaler` use.
+// The scaling policies by the names task.yaml, pipeline.yaml and `--autoscaler` use: the one list the
+// repository schema, the CLI and the serving core read. "none" (no autoscaling) is not a policy.
 import type { ScalingPolicy } from "../types.js";
 import { HorizontalPolicy } from "./horizontal.js";
 import { InfaasScalingPolicy } from "./infaas.js";
@@ -8,31 +9,28 @@ import { SpongePolicy } from "./sponge.js";
 import { StaticPolicy } from "./static.js";
 import { ThemisPolicy } from "./themis.js";
 
-export const SCALING_POLICY_NAMES = ["themis", "horizontal", "vertical", "static", "kpa", "ray", "infaas"] as const;
-
 export interface ScalingSettings {
   /** static: instances × cores */
   staticInstances?: number;
   staticCores?: number;
 }
 
+const FACTORIES = {
+  themis: () => new ThemisPolicy(),
+  horizontal: () => new HorizontalPolicy(),
+  vertical: () => new SpongePolicy(),
+  static: (s: ScalingSettings) => new StaticPolicy({ instances: s.staticInstances ?? 1, cores: s.staticCores ?? 1 }),
+  kpa: () => new KpaPolicy(),
+  ray: () => new RayPolicy(),
+  infaas: () => new InfaasScalingPolicy(),
+} satisfies Record<string, (s: ScalingSettings) => ScalingPolicy>;
+
+export type ScalingPolicyName = keyof typeof FACTORIES;
+
+export const SCALING_POLICY_NAMES = Object.keys(FACTORIES) as [ScalingPolicyName, ...ScalingPolicyName[]];
+
 export function makeScalingPolicy(name: string, s: ScalingSettings = {}): ScalingPolicy {
-  switch (name) {
-    case "themis":
-      return new ThemisPolicy();
-    case "horizontal":
-      return new HorizontalPolicy();
-    case "vertical":
-      return new SpongePolicy();
-    case "static":
-      return new StaticPolicy({ instances: s.staticInstances ?? 1, cores: s.staticCores ?? 1 });
-    case "kpa":
-      return new KpaPolicy();
-    case "ray":
-      return new RayPolicy();
-    case "infaas":
-      return new InfaasScalingPolicy();
-    default:
-      throw new Error(`unknown scaling policy '${name}': use ${SCALING_POLICY_NAMES.join(", ")}`);
-  }
+  const make = (FACTORIES as Record<string, ((s: ScalingSettings) => ScalingPolicy) | undefined>)[name];
+  if (!make) throw new Error(`unknown scaling policy '${name}': use ${SCALING_POLICY_NAMES.join(", ")}`);
+  return make(s);
 }

@@ -2,7 +2,7 @@
 // a 6-s panic window against a per-instance target; panic mode when the panic window wants at least
 // twice the ready instances, never scaling down while panicking; scale-down limited to halving.
 // Defaults are Knative's published ones.
-import { currentPlan, uniform, type Observation, type Plan, type ScalingPolicy } from "../types.js";
+import { currentPlan, uniform, type Decided, type Observation, type ScalingPolicy } from "../types.js";
 
 export interface KpaOptions {
   /** container-concurrency-target-default */
@@ -29,22 +29,33 @@ export const KPA_DEFAULTS: KpaOptions = {
   minInstances: 1,
 };
 
-export class KpaPolicy implements ScalingPolicy {
+export interface KpaState {
+  /** Concurrency samples of the stable window, oldest first. */
+  samples: { t: number; c: number }[];
+  /** Panic mode holds until this clock time. */
+  panicUntil: number;
+}
+
+export class KpaPolicy implements ScalingPolicy<KpaState> {
   readonly name = "kpa";
-  private samples: { t: number; c: number }[] = [];
-  private panicUntil = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: KpaOptions = KPA_DEFAULTS) {}
 
-  get panicking(): boolean {
-    return this.samples.length > 0 && this.samples.at(-1)!.t < this.panicUntil;
+  initialState(): KpaState {
+    return { samples: [], panicUntil: Number.NEGATIVE_INFINITY };
   }
 
-  decide(obs: Observation): Plan {
-    this.samples.push({ t: obs.now, c: obs.concurrency });
-    while (this.samples.length && this.samples[0]!.t <= obs.now - this.o.stableWindowMs) this.samples.shift();
+  steady(): boolean {
+    return false;
+  }
+
+  decide(obs: Observation, state: KpaState): Decided<KpaState> {
+    const samples = [
+      ...state.samples.filter((s) => s.t > obs.now - this.o.stableWindowMs),
+      { t: obs.now, c: obs.concurrency },
+    ];
     const avg = (windowMs: number) => {
-      const w = this.samples.filter((s) => s.t > obs.now - windowMs);
+      const w = samples.filter((s) => s.t > obs.now - windowMs);
       return w.reduce((a, s) => a + s.c, 0) / Math.max(1, w.length);
     };
     const target = this.o.targetConcurrency * this.o.targetUtilization;
@@ -55,24 +66,22 @@ export class KpaPolicy implements ScalingPolicy {
     const cores = obs.instances.find((i) => i.variant === obs.variant)?.cores ?? 1;
     const stable = Math.ceil(avg(this.o.stableWindowMs) / target);
     const panic = Math.ceil(avg(this.o.panicWindowMs) / target);
-    if (panic / current >= this.o.panicThreshold) this.panicUntil = obs.now + this.o.stableWindowMs;
+    const panicUntil = panic / current >= this.o.panicThreshold ? obs.now + this.o.stableWindowMs : state.panicUntil;
+    const next: KpaState = { samples, panicUntil };
+    const panicking = obs.now < panicUntil;
     let desired: number;
     let reason: string;
-    if (obs.now < this.panicUntil) {
+    if (panicking) {
       desired = Math.max(current, panic);
-      reason = `panic: 6-s concurrency wants ${panic} instances (≥ ${this.o.panicThreshold}× the ${current} ready); no scale-down until ${((this.panicUntil - obs.now) / 1000).toFixed(0)} s of calm`;
+      reason = `panic: 6-s concurrency wants ${panic} instances (≥ ${this.o.panicThreshold}× the ${current} ready); no scale-down until ${((panicUntil - obs.now) / 1000).toFixed(0)} s of calm`;
     } else {
       desired = stable;
       reason = `stable: 60-s average concurrency ${avg(this.o.stableWindowMs).toFixed(1)} / target ${target} → ${stable}`;
     }
     desired = Math.min(desired, Math.ceil(current * this.o.maxScaleUpRate));
     desired = Math.max(desired, Math.ceil(current / this.o.maxScaleDownRate), this.o.minInstances);
-    if (desired === ready)
-      return currentPlan(obs, `${reason}; no change`, obs.now < this.panicUntil ? "panic" : "stable");
-    return {
-      instances: uniform(obs.variant, desired, cores),
-      reason,
-      mode: obs.now < this.panicUntil ? "panic" : "stable",
-    };
+    const mode = panicking ? "panic" : "stable";
+    if (desired === ready) return { plan: currentPlan(obs, `${reason}; no change`, mode), state: next };
+    return { plan: { instances: uniform(obs.variant, desired, cores), reason, mode }, state: next };
   }
 }

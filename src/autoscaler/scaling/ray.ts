@@ -1,7 +1,7 @@
 // Ray Serve's autoscaler: replicas = ceil(ongoing requests averaged over a 30-s look-back / target
 // ongoing requests per replica), acted on only after the wish has held for the upscale delay (30 s)
 // or downscale delay (600 s). Defaults are Ray Serve's published ones.
-import { currentPlan, uniform, type Observation, type Plan, type ScalingPolicy } from "../types.js";
+import { currentPlan, uniform, type Decided, type Observation, type Plan, type ScalingPolicy } from "../types.js";
 
 export interface RayOptions {
   targetOngoingRequests: number;
@@ -19,47 +19,62 @@ export const RAY_DEFAULTS: RayOptions = {
   minReplicas: 1,
 };
 
-export class RayPolicy implements ScalingPolicy {
+export interface RayState {
+  /** Ongoing-request samples of the look-back window, oldest first. */
+  samples: { t: number; c: number }[];
+  /** Since when the wish has pointed up (+1) or down (−1) without interruption. */
+  since: number;
+  direction: number;
+}
+
+export class RayPolicy implements ScalingPolicy<RayState> {
   readonly name = "ray";
-  private samples: { t: number; c: number }[] = [];
-  /** Since when the wish has pointed up (+) or down (−) without interruption. */
-  private since = Number.NaN;
-  private direction = 0;
 
   constructor(private readonly o: RayOptions = RAY_DEFAULTS) {}
 
-  decide(obs: Observation): Plan {
-    this.samples.push({ t: obs.now, c: obs.concurrency });
-    while (this.samples.length && this.samples[0]!.t <= obs.now - this.o.lookBackMs) this.samples.shift();
-    const avg = this.samples.reduce((a, s) => a + s.c, 0) / this.samples.length;
+  initialState(): RayState {
+    return { samples: [], since: Number.NaN, direction: 0 };
+  }
+
+  steady(): boolean {
+    return false;
+  }
+
+  decide(obs: Observation, state: RayState): Decided<RayState> {
+    const samples = [
+      ...state.samples.filter((s) => s.t > obs.now - this.o.lookBackMs),
+      { t: obs.now, c: obs.concurrency },
+    ];
+    const avg = samples.reduce((a, s) => a + s.c, 0) / samples.length;
     const replicas = obs.instances.filter(
       (i) => i.variant === obs.variant && i.state !== "draining" && i.state !== "stopped",
     ).length;
     const cores = obs.instances.find((i) => i.variant === obs.variant)?.cores ?? 1;
     const desired = Math.max(this.o.minReplicas, Math.ceil(avg / this.o.targetOngoingRequests));
     const direction = Math.sign(desired - replicas);
-    if (direction !== this.direction) {
-      this.direction = direction;
-      this.since = obs.now;
-    }
-    const held = obs.now - this.since;
+    const since = direction !== state.direction ? obs.now : state.since;
+    const next: RayState = { samples, since, direction };
+    const held = obs.now - since;
     const why = `average ongoing ${avg.toFixed(2)} / target ${this.o.targetOngoingRequests} → ${desired} replicas (have ${replicas})`;
+    let plan: Plan;
     if (direction > 0 && held >= this.o.upscaleDelayMs)
-      return {
+      plan = {
         instances: uniform(obs.variant, desired, cores),
         reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ upscale delay`,
         mode: "up",
       };
-    if (direction < 0 && held >= this.o.downscaleDelayMs)
-      return {
+    else if (direction < 0 && held >= this.o.downscaleDelayMs)
+      plan = {
         instances: uniform(obs.variant, desired, cores),
         reason: `${why}; held ${(held / 1000).toFixed(0)} s ≥ downscale delay`,
         mode: "down",
       };
-    return currentPlan(
-      obs,
-      direction === 0 ? `${why}; steady` : `${why}; waiting (${(held / 1000).toFixed(0)} s held)`,
-      "wait",
-    );
+    else
+      plan = currentPlan(
+        obs,
+        direction === 0 ? `${why}; steady` : `${why}; waiting (${(held / 1000).toFixed(0)} s held)`,
+        "wait",
+      );
+    return { plan, state: next };
   }
 }

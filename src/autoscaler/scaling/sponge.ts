@@ -9,21 +9,35 @@ import {
   uniform,
   type Observation,
   type PipelineObservation,
+  type Decided,
   type PipelineScalingPolicy,
   type Plan,
+  type Stateless,
 } from "../types.js";
 import { planOptions, stageView } from "./themis.js";
 
-export class SpongePolicy implements PipelineScalingPolicy {
+export class SpongePolicy implements PipelineScalingPolicy<Stateless> {
   readonly name = "vertical";
 
   constructor(private readonly headroom = 0.9) {}
+
+  initialState(): Stateless {
+    return null;
+  }
 
   steady(): boolean {
     return true;
   }
 
-  decide(obs: Observation): Plan {
+  decide(obs: Observation): Decided<Stateless> {
+    return { plan: this.plan(obs), state: null };
+  }
+
+  decidePipeline(p: PipelineObservation): { plans: Plan[]; state: Stateless } {
+    return { plans: this.planPipeline(p), state: null };
+  }
+
+  private plan(obs: Observation): Plan {
     const v = obs.variants.find((x) => x.name === obs.variant)!;
     const n = Math.max(
       1,
@@ -33,7 +47,7 @@ export class SpongePolicy implements PipelineScalingPolicy {
     const budget = Math.min(obs.tightestBudgetMs, obs.sloMs);
     for (let c = 1; c <= obs.maxCores; c++) {
       for (let b = 1; b <= v.maxBatch; b++) {
-        const busy = Math.ceil(lambda / b) * latencyOf(v.latency, b, c);
+        const busy = Math.ceil(lambda / b) * latencyOf(v.fit, b, c);
         if (busy <= this.headroom * budget) {
           return {
             instances: uniform(obs.variant, n, c),
@@ -52,7 +66,7 @@ export class SpongePolicy implements PipelineScalingPolicy {
     };
   }
 
-  decidePipeline(p: PipelineObservation): Plan[] {
+  private planPipeline(p: PipelineObservation): Plan[] {
     const views = p.stages.map(stageView);
     const lambda = views.map((v) => v.lambdaPred);
     const plan = vertical(

@@ -11,10 +11,11 @@ import {
   uniform,
   type Observation,
   type PipelineObservation,
+  type Decided,
   type PipelineScalingPolicy,
   type Plan,
-  type VariantInfo,
 } from "../types.js";
+import type { VariantModel } from "../../router/scheduling/types.js";
 
 export interface ThemisOptions {
   /** Consecutive horizontal-leaning decisions before consolidating (the authors used 5–10). */
@@ -28,7 +29,7 @@ export const THEMIS_DEFAULTS: ThemisOptions = { stableDecisions: 5, semantics: "
 
 interface StageView {
   obs: Observation;
-  variant: VariantInfo;
+  variant: VariantModel;
   model: StageModel;
   /** Live instances now (at least 1: the planner's n_s). */
   n: number;
@@ -46,7 +47,7 @@ export function stageView(obs: Observation): StageView {
   return {
     obs,
     variant,
-    model: { ...variant.latency },
+    model: { ...variant.fit },
     n: Math.max(1, live.length),
     cores: Math.max(1, ...live.map((i) => i.cores)),
     lambdaNow,
@@ -81,22 +82,31 @@ export function singleStage(obs: Observation): PipelineObservation {
   return { now: obs.now, pipeline: obs.task, sloMs: obs.sloMs, stages: [obs] };
 }
 
-export class ThemisPolicy implements PipelineScalingPolicy {
+export interface ThemisState {
+  mode: "horizontal" | "vertical";
+  /** Consecutive decisions that agreed on consolidating, since the last vertical one. */
+  stable: number;
+}
+
+export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
   readonly name: string = "themis";
-  mode: "horizontal" | "vertical" = "horizontal";
-  stable = 0;
 
   constructor(private readonly o: ThemisOptions = THEMIS_DEFAULTS) {}
 
-  steady(): boolean {
-    return this.mode === "horizontal";
+  initialState(): ThemisState {
+    return { mode: "horizontal", stable: 0 };
   }
 
-  decide(obs: Observation): Plan {
-    return this.decidePipeline(singleStage(obs))[0]!;
+  steady(state: ThemisState): boolean {
+    return state.mode === "horizontal";
   }
 
-  decidePipeline(p: PipelineObservation): Plan[] {
+  decide(obs: Observation, state: ThemisState): Decided<ThemisState> {
+    const d = this.decidePipeline(singleStage(obs), state);
+    return { plan: d.plans[0]!, state: d.state };
+  }
+
+  decidePipeline(p: PipelineObservation, state: ThemisState): { plans: Plan[]; state: ThemisState } {
     const views = p.stages.map(stageView);
     const models = views.map((v) => v.model);
     const common = planOptions(views, p.sloMs, this.o.semantics, this.o.maxBatch);
@@ -112,8 +122,6 @@ export class ThemisPolicy implements PipelineScalingPolicy {
     const coresAt = vNow ? vNow.stages.findIndex((s, i) => s.cores > views[i]!.cores) : -1;
     const name = (i: number) => (views.length > 1 ? `stage ${views[i]!.obs.task}: ` : "");
     if (!vNow || extraAt >= 0 || coresAt >= 0 || surge) {
-      this.mode = "vertical";
-      this.stable = 0;
       const sized = surge ? vertical(models, { ...common, lambda: pred, current }) : vNow;
       const why = !vNow
         ? "no vertical solution"
@@ -122,7 +130,7 @@ export class ThemisPolicy implements PipelineScalingPolicy {
           : coresAt >= 0
             ? `${name(coresAt)}vertical needs ${vNow.stages[coresAt]!.cores} cores > ${views[coresAt]!.cores}`
             : `forecast ${Math.max(...pred).toFixed(1)} req/s needs more horizontal instances than now`;
-      return views.map((v, i) => {
+      const plans = views.map((v, i) => {
         const s = sized?.stages[i];
         const cores = Math.min(v.obs.maxCores, Math.max(v.cores, s?.cores ?? v.obs.maxCores));
         const count = v.n + (sized?.extra?.[i] ?? 0);
@@ -133,23 +141,30 @@ export class ThemisPolicy implements PipelineScalingPolicy {
           mode: "vertical",
         };
       });
+      return { plans, state: { mode: "vertical", stable: 0 } };
     }
-    this.stable += 1;
-    if (this.mode === "vertical" && this.stable < this.o.stableDecisions) {
-      return views.map((v) =>
-        currentPlan(
-          v.obs,
-          `load stable, ${this.stable}/${this.o.stableDecisions} agreeing decisions before consolidating`,
-          "vertical",
+    const stable = state.stable + 1;
+    if (state.mode === "vertical" && stable < this.o.stableDecisions) {
+      return {
+        plans: views.map((v) =>
+          currentPlan(
+            v.obs,
+            `load stable, ${stable}/${this.o.stableDecisions} agreeing decisions before consolidating`,
+            "vertical",
+          ),
         ),
-      );
+        state: { mode: "vertical", stable },
+      };
     }
-    this.mode = "horizontal";
+    const next: ThemisState = { mode: "horizontal", stable };
     if (!hNow)
-      return views.map((v) =>
-        currentPlan(v.obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal"),
-      );
-    return views.map((v, i) => {
+      return {
+        plans: views.map((v) =>
+          currentPlan(v.obs, "no horizontal solution within the SLO; keeping the configuration", "horizontal"),
+        ),
+        state: next,
+      };
+    const plans = views.map((v, i) => {
       const h = hNow.stages[i]!;
       return {
         instances: uniform(v.variant.name, h.replicas, 1),
@@ -158,5 +173,6 @@ export class ThemisPolicy implements PipelineScalingPolicy {
         mode: "horizontal",
       };
     });
+    return { plans, state: next };
   }
 }

@@ -2,7 +2,8 @@
 // from a core budget. Horizontal = spawn (a real cold start); vertical = in-place resize inside the
 // worker. A worker that dies fails its batches at once and is replaced.
 import { EventEmitter } from "node:events";
-import type { PartOutputs, TypedArray } from "../../engine/engine.js";
+import type { Tensors } from "../../engine/engine.js";
+import type { SubnetTable } from "../../engine/subnets.js";
 import { WorkerGoneError } from "../../worker/client.js";
 import type { WirePart, WireTensor } from "../../worker/protocol.js";
 import { bytesOf, viewAs } from "../../worker/tensors.js";
@@ -10,12 +11,11 @@ import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, Instan
 import { CoreAllocator } from "./core-allocator.js";
 import { spawnWorker, type WorkerHandle } from "./worker-process.js";
 
-/** What a request carries to a local instance: one flat typed array per model input. */
-export type LocalInput = Record<string, { type: string; dims: number[]; data: TypedArray }>;
-
 export interface LocalClusterOptions {
   coreBudget: number;
   modelPath(task: string, variant: string): string;
+  /** A supernet variant's subnets (null for an ordinary variant). */
+  subnets?(task: string, variant: string): SubnetTable | null;
   host?: string;
   /** Start a replacement when a worker dies unexpectedly (default true). */
   replaceDead?: boolean;
@@ -43,30 +43,33 @@ class LocalInstance implements Instance {
     }
     const parts: WirePart[] = [];
     const payload: Uint8Array[] = [];
-    for (const r of work.requests) {
-      const input = r.input as LocalInput;
+    for (const item of work.items) {
+      if (!item.input) {
+        done({ ok: false, gone: false, message: `a request without tensors reached instance ${this.id}` });
+        return;
+      }
       const tensors: WireTensor[] = [];
-      for (const [name, t] of Object.entries(input)) {
+      for (const [name, t] of Object.entries(item.input)) {
         const bytes = bytesOf(t.data);
         tensors.push({ name, type: t.type, dims: t.dims, bytes: bytes.byteLength });
         payload.push(bytes);
       }
-      parts.push({ rows: r.rows, tensors });
+      parts.push({ rows: item.rows, tensors });
     }
     this.inFlight += 1;
     client.call("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload).then(
       ({ header, payload: out }) => {
         this.inFlight -= 1;
         let offset = 0;
-        const outputs = (header.parts as WirePart[]).map((p) => {
-          const o: PartOutputs = {};
+        const outputs = header.parts.map((p) => {
+          const o: Tensors = {};
           for (const t of p.tensors) {
-            o[t.name] = { data: viewAs(t.type, out.subarray(offset, offset + t.bytes)), dims: t.dims };
+            o[t.name] = { type: t.type, data: viewAs(t.type, out.subarray(offset, offset + t.bytes)), dims: t.dims };
             offset += t.bytes;
           }
           return o;
         });
-        done({ ok: true, outputs, computeMs: (header.computeUs as number) / 1000 });
+        done({ ok: true, outputs, computeMs: header.computeUs / 1000 });
       },
       (err: Error) => {
         this.inFlight -= 1;
@@ -125,6 +128,7 @@ export class LocalCluster implements Cluster {
     try {
       const handle = await spawnWorker({
         modelPath: this.opts.modelPath(task, variant),
+        subnets: this.opts.subnets?.(task, variant),
         threads: cores,
         cpus,
         host: this.opts.host,
@@ -171,7 +175,7 @@ export class LocalCluster implements Cluster {
       inst.cpus = cpus;
       this.opts.log?.({ event: "instance_resized", instance: id, cores, cpus, resize_ms: header.ms });
       this.changed();
-      return { ok: true, ms: header.ms as number, message: `resized ${id} to ${cores} cores in place`, instance: id };
+      return { ok: true, ms: header.ms, message: `resized ${id} to ${cores} cores in place`, instance: id };
     } catch (err) {
       this.allocator.resize(id, before.length);
       return { ok: false, ms: 0, message: `resize of ${id} failed: ${(err as Error).message}` };

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { SubnetTable } from "../../engine/subnets.js";
 import { WorkerClient } from "../../worker/client.js";
 
 const require = createRequire(import.meta.url);
@@ -20,6 +21,8 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
   /** Busy-poll after each batch (ms; the worker's default when unset). */
   hotMs?: number;
+  /** A supernet variant's subnets (absent for an ordinary model). */
+  subnets?: SubnetTable | null;
 }
 
 export interface WorkerHandle {
@@ -51,6 +54,7 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     "--cpus",
     opts.cpus.join(","),
     ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)]),
+    ...(opts.subnets ? ["--subnets", JSON.stringify(opts.subnets)] : []),
   ];
   const usePin = process.platform === "linux" && opts.cpus.length > 0;
   const t0 = performance.now();

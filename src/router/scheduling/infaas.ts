@@ -64,8 +64,8 @@ export class InfaasPolicy implements SchedulingPolicy {
     }
     const chosen = best ?? loadable ?? fallback;
     if (!chosen) return; // no variant meets the floor: left unassigned; the router answers it
+    // an assignment to a variant nothing runs is started by the router's demand hook (the on-demand scaler)
     r.assigned = chosen.name;
-    if (!best && chosen === loadable) ctx.requestLoad?.(chosen.name);
   }
 
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {

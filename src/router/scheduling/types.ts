@@ -1,16 +1,23 @@
 // The scheduling-policy contract. A policy is a pure function of queue state, profiles and the
 // time it is handed: it never reads the wall clock or touches processes, so the simulator runs the
 // very same code as the live router.
+import type { LatencyParams } from "../../stats/latency-model.js";
 import type { RequestQueue } from "../queue.js";
 import type { Request } from "../request.js";
 
-/** What a policy knows about a variant (or a supernet's subnet): accuracy and predicted latency. */
+/**
+ * What policies know about a variant (or a supernet's subnet): its accuracy, what a batch is predicted to
+ * take (scheduling policies), the profiled latency model it comes from (scaling policies' planners) and
+ * its cold start.
+ */
 export interface VariantModel {
   name: string;
   accuracy: number;
   maxBatch: number;
   /** Predicted latency in ms of a batch of `rows` rows on `cores` cores (profiled fit, p99). */
   latency(rows: number, cores: number): number;
+  /** The profile's p99 fit l(b,c) = α·b/c + β·b + γ/c + ζ, which planners reason with. */
+  fit: LatencyParams;
   /** Cold start in ms (spawn + load + warm-up). */
   loadMs: number;
   subnet?: string;
@@ -41,8 +48,6 @@ export interface PolicyContext {
   variant(name: string): VariantModel | undefined;
   /** Ready instances of this task. */
   instances: readonly InstanceView[];
-  /** Ask the cluster for an instance of a variant that is not running (INFaaS' "load"). */
-  requestLoad?(variant: string): void;
 }
 
 export interface BatchChoice {

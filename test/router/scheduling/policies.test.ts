@@ -2,18 +2,14 @@ import { describe, expect, it } from "vitest";
 import { EdfPolicy, takeByDeadline } from "../../../src/router/scheduling/edf.js";
 import { FifoPolicy } from "../../../src/router/scheduling/fifo.js";
 import { InfaasPolicy } from "../../../src/router/scheduling/infaas.js";
+import { fittedModel } from "../../../src/core/variant-model.js";
 import type { InstanceView, PolicyContext, TaskModel, VariantModel } from "../../../src/router/scheduling/types.js";
 import { RequestQueue } from "../../../src/router/queue.js";
 import type { Request } from "../../../src/router/request.js";
 
 // l(b,c) = per·b/c + fixed: a fast, a medium and an accurate variant
-const variant = (name: string, accuracy: number, per: number, fixed: number, loadMs = 300): VariantModel => ({
-  name,
-  accuracy,
-  maxBatch: 32,
-  latency: (b, c) => (per * b) / c + fixed,
-  loadMs,
-});
+const variant = (name: string, accuracy: number, per: number, fixed: number, loadMs = 300): VariantModel =>
+  fittedModel({ name, accuracy, maxBatch: 32, fit: { alpha: per, beta: 0, gamma: 0, zeta: fixed }, loadMs });
 const FAST = variant("fast", 0.9, 0.2, 1);
 const MID = variant("mid", 0.95, 1, 2);
 const ACCURATE = variant("accurate", 0.99, 4, 5);
@@ -148,14 +144,11 @@ describe("infaas (model-less selection on arrival)", () => {
     expect(floor.assigned).toBeUndefined();
   });
 
-  it("loads the cheapest variant that fits when none loaded qualifies", () => {
+  it("assigns the cheapest loadable variant that fits when none loaded qualifies (the router's demand hook starts it)", () => {
     const p = new InfaasPolicy();
-    const loads: string[] = [];
-    const c = { ...ctx(0, [inst("fast")]), requestLoad: (v: string) => loads.push(v) };
     const r = req({ deadline: 1000, minAccuracy: 0.95 });
-    p.onArrival(r, c);
+    p.onArrival(r, ctx(0, [inst("fast")]));
     expect(r.assigned).toBe("mid");
-    expect(loads).toEqual(["mid"]);
   });
 
   it("flags a variant overloaded when its backlog exceeds 0.8 × instances × 1000/lat and clears it", () => {

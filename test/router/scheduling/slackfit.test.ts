@@ -1,3 +1,4 @@
+import { fittedModel } from "../../../src/core/variant-model.js";
 import { describe, expect, it } from "vitest";
 import { makeSchedulingPolicy } from "../../../src/router/scheduling/index.js";
 import { paretoSubnets, SlackFitPolicy } from "../../../src/router/scheduling/slackfit.js";
@@ -21,18 +22,26 @@ import {
 // A supernet of three subnets, l(b) = fixed + per·b on one core (default buckets: 20 ms = 0.2 × the
 // 100 ms SLO, from 3 ms): fast 3, 4, … 18 at b = 16; mid 8, 11, … ; accurate 18, 26, …
 const sub = (subnet: string, accuracy: number, fixed: number, per: number): VariantModel => ({
-  name: "super",
+  ...fittedModel({
+    name: "super",
+    accuracy,
+    maxBatch: 16,
+    fit: { alpha: per, beta: 0, gamma: fixed, zeta: 0 },
+    loadMs: 500,
+  }),
   subnet,
-  accuracy,
-  maxBatch: 16,
-  latency: (b, c) => (fixed + per * b) / c,
-  loadMs: 500,
 });
 const FAST = sub("fast", 0.7, 2, 1);
 const MID = sub("mid", 0.74, 5, 3);
 const ACCURATE = sub("accurate", 0.76, 10, 8);
 const SUPER: VariantModel = { ...ACCURATE, subnet: undefined, subnets: [FAST, MID, ACCURATE] };
-const PLAIN: VariantModel = { name: "plain", accuracy: 0.8, maxBatch: 8, latency: (b) => 10 + 2 * b, loadMs: 500 };
+const PLAIN = fittedModel({
+  name: "plain",
+  accuracy: 0.8,
+  maxBatch: 8,
+  fit: { alpha: 0, beta: 2, gamma: 0, zeta: 10 },
+  loadMs: 500,
+});
 const TASK: TaskModel = { name: "t", sloMs: 100, variants: [SUPER, PLAIN] };
 
 let seq = 0;

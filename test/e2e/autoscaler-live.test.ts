@@ -1,26 +1,20 @@
 // Themis live on the local backend: an open-loop load on `vision` that steps up 3× and back, within
 // this machine's cores. It must resize in place right after the step, consolidate onto 1-core
 // instances after 5 stable decisions, and answer every request.
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { startServer } from "../../src/server/server.js";
+import { startTestServer } from "../support/server.js";
 import type { Decision } from "../../src/autoscaler/controller.js";
-import { float32Bytes, infer } from "../api/oip-client.js";
+import { float32Bytes, infer } from "../support/oip-client.js";
 
 const VARIANT = "resnet34";
 
 describe("themis on the local backend", () => {
   it("resizes in place on a 3× step, consolidates once the load is stable, loses no request", async () => {
-    const server = await startServer({
-      modelsDir: path.resolve("models"),
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: 0,
+    const server = await startTestServer({
       cores: 2,
       deploy: [{ task: "vision", variant: VARIANT, cores: 1 }],
       autoscaler: "themis",
       decisionIntervalMs: 1000,
-      logLevel: "warn",
     });
     try {
       // Rates relative to what one 1-core instance carries, per the measured profile points.
@@ -52,16 +46,16 @@ describe("themis on the local backend", () => {
       await phase(low, 6000);
       const stepClock = performance.now(); // the router's clock is this process's performance.now()
       const stepAt = stepClock - t0;
-      const decisionsBefore = server.controller!.decisions.length;
+      const decisionsBefore = server.core.controller!.decisions.length;
       await phase(high, 14_000);
       const dropAt = performance.now() - t0;
       // The forecast (max of the last 10 s plus trend) remembers the plateau for 10 s, then 5 agreeing
       // decisions must pass before consolidating.
       await phase(low, 20_000);
       const statuses = await Promise.all(outcomes);
-      await server.controller!.settle();
+      await server.core.controller!.settle();
 
-      const after = server.controller!.decisions.slice(decisionsBefore);
+      const after = server.core.controller!.decisions.slice(decisionsBefore);
       const resize = after.find(
         (d: Decision) => d.plan.mode === "vertical" && d.changes.some((c) => c.startsWith("resize")),
       );

@@ -3,11 +3,10 @@
 // reload), an autoscaler decision must be listed, and the screenshots the README shows are taken here.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { startServer } from "../../src/server/server.js";
-import { float32Bytes, infer } from "../api/oip-client.js";
+import { startTestServer } from "../support/server.js";
+import { float32Bytes, infer } from "../support/oip-client.js";
 
 function findChromium(): string {
   const fromEnv = process.env.CHROMIUM_PATH;
@@ -27,15 +26,10 @@ function findChromium(): string {
 describe("dashboard", () => {
   it("shows live series and the autoscaler's decisions under load", async () => {
     const executablePath = findChromium();
-    const server = await startServer({
-      modelsDir: path.resolve("models"),
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: 0,
+    const server = await startTestServer({
       cores: 2,
       deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }],
       autoscaler: "themis",
-      logLevel: "warn",
     });
     let browser: Browser | undefined;
     const statuses: Promise<number>[] = [];

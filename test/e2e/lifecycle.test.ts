@@ -3,10 +3,11 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "../../src/server/server.js";
+import { startTestServer } from "../support/server.js";
+import type { RunningServer } from "../../src/server/server.js";
 import { loadDigits } from "../../src/zoo/digits-data.js";
 import { freePort } from "../../tools/bench/net.js";
-import { float32Bytes, get, infer, post } from "./oip-client.js";
+import { float32Bytes, get, infer, post } from "../support/oip-client.js";
 
 const digits = loadDigits().test;
 const batch = (n: number) => float32Bytes(digits.images.subarray(0, n * 784));
@@ -26,16 +27,11 @@ afterAll(async () => {
 describe("admission control and admin token", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({
+    server = await startTestServer({
       modelsDir: repo,
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: 0,
       cores: 1,
       deploy: [{ task: "digits", variant: "cnn-large", cores: 1 }],
       adminToken: "s3cret",
-      autoscaler: "none",
-      logLevel: "warn",
     });
   });
   afterAll(async () => {
@@ -74,15 +70,9 @@ describe("admission control and admin token", () => {
 
 describe("scale from zero", () => {
   it("starts an instance of a task that has none, making room by stopping an idle one", async () => {
-    const server = await startServer({
-      modelsDir: path.resolve("models"),
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: 0,
+    const server = await startTestServer({
       cores: 1,
       deploy: [{ task: "digits", variant: "mlp-small", cores: 1 }],
-      autoscaler: "none",
-      logLevel: "warn",
     });
     try {
       await new Promise((r) => setTimeout(r, 1100)); // digits becomes idle

@@ -1,0 +1,261 @@
+// The serving core, built once for any Clock and Cluster: the router with each task's scheduling policy,
+// the meter that watches it, the on-demand scaler, the control loop with each task's (or pipeline's)
+// scaling policy, and the pipeline walk. The live server and the simulator both build this and nothing
+// else of it, so a simulated result is a result of the same code.
+import { Controller, type ControllerEvents, type ScaledTask } from "../autoscaler/controller.js";
+import type { Forecaster } from "../autoscaler/forecast/types.js";
+import { TaskMeter } from "../autoscaler/meter.js";
+import { OnDemandScaler } from "../autoscaler/on-demand.js";
+import { plansPipelines, type ScalingPolicy } from "../autoscaler/types.js";
+import type { Clock } from "../cluster/clock.js";
+import type { Cluster } from "../cluster/types.js";
+import type { Request } from "../router/request.js";
+import { Router } from "../router/router.js";
+import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
+import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
+
+export interface CoreTask {
+  model: TaskModel;
+  scheduling: SchedulingPolicy;
+  /** Admission bound: requests queued beyond it are refused with 429. */
+  maxQueue: number;
+  /** Serve hopeless requests late (counted as misses) instead of answering 504. */
+  lateOk: boolean;
+  /** Absent: the task is not autoscaled (its instances come from the deployment and from demand). */
+  scaling?: ScalingPolicy;
+  /** The variant the scaling policy scales while the task has no instance (default: the first). */
+  scaleVariant?: string;
+}
+
+export interface CorePipeline extends PipelineDef {
+  /**
+   * Plans the stages jointly under the end-to-end SLO when it can (a policy that plans pipelines);
+   * absent, or a policy that plans tasks one by one: each stage task scales by its own policy.
+   */
+  scaling?: ScalingPolicy;
+}
+
+export interface ControlSettings {
+  intervalMs: number;
+  /** Most cores one instance may have (C_max). */
+  maxCores: number;
+  forecaster: Forecaster;
+  /** Measures solver time (the wall clock by default). */
+  stopwatch?: () => number;
+}
+
+export interface CoreOptions {
+  clock: Clock;
+  cluster: Cluster;
+  /** Batches an instance may hold: one running plus prefetched ones (default 2). */
+  slotsPerInstance?: number;
+  /** Start instances for requests no instance can serve (default true). */
+  onDemand?: boolean;
+  /** The control loop; absent: no autoscaling. */
+  control?: ControlSettings;
+  /** Events worth an operator's attention (on-demand starts, evictions, pipelines planned per stage). */
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export interface CoreEvents {
+  pipelineArrived: (p: PipelineRequest) => void;
+  pipelineFinished: (p: PipelineRequest, o: PipelineOutcome) => void;
+}
+
+export class ServingCore {
+  readonly clock: Clock;
+  readonly cluster: Cluster;
+  readonly router: Router;
+  readonly meter: TaskMeter;
+  readonly scaler: OnDemandScaler | null;
+  readonly controller: Controller | null;
+  private readonly tasks = new Map<string, CoreTask>();
+  private readonly models = new Map<string, TaskModel>();
+  private readonly pipelines = new Map<string, CorePipeline>();
+  private readonly walk: PipelineWalk;
+  private readonly listeners: { [K in keyof CoreEvents]: CoreEvents[K][] } = {
+    pipelineArrived: [],
+    pipelineFinished: [],
+  };
+  private readonly log: (event: Record<string, unknown>) => void;
+  private looping = false;
+  private started = false;
+
+  constructor(opts: CoreOptions) {
+    this.clock = opts.clock;
+    this.cluster = opts.cluster;
+    this.log = opts.log ?? (() => undefined);
+    this.router = new Router(opts.clock, opts.cluster, { slotsPerInstance: opts.slotsPerInstance });
+    this.meter = new TaskMeter(opts.clock);
+    const meter = this.meter;
+    this.router.on("arrived", (r) => meter.arrival(r.task, r.deadline - r.arrival));
+    this.router.on("finished", (r, o) => {
+      if (!o.ok || !o.sloMet) meter.miss(r.task);
+    });
+    this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant));
+    const scaler =
+      opts.onDemand === false
+        ? null
+        : new OnDemandScaler(opts.cluster, this.models, this.router, opts.clock, (e) => this.log(e));
+    this.scaler = scaler;
+    if (scaler) this.router.setDemand((task, r) => scaler.demand(task, r));
+    this.controller = opts.control
+      ? new Controller(opts.clock, opts.cluster, this.router, this.meter, {
+          intervalMs: opts.control.intervalMs,
+          maxCores: opts.control.maxCores,
+          forecaster: opts.control.forecaster,
+          stopwatch: opts.control.stopwatch,
+          reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
+        })
+      : null;
+    this.walk = new PipelineWalk(
+      this.router,
+      opts.clock,
+      (name) => this.tasks.get(name),
+      (p, o) => {
+        for (const fn of this.listeners.pipelineFinished) fn(p, o);
+      },
+    );
+  }
+
+  on<K extends keyof CoreEvents>(event: K, listener: CoreEvents[K]): void {
+    (this.listeners[event] as CoreEvents[K][]).push(listener);
+  }
+
+  /** The control loop's events (nothing when there is no control loop). */
+  onControl<K extends keyof ControllerEvents>(event: K, listener: ControllerEvents[K]): void {
+    this.controller?.on(event, listener);
+  }
+
+  task(name: string): CoreTask | undefined {
+    return this.tasks.get(name);
+  }
+
+  pipeline(name: string): CorePipeline | undefined {
+    return this.pipelines.get(name);
+  }
+
+  /** Registers a task (replacing one of the same name, whose queued requests are answered 503). */
+  addTask(t: CoreTask): void {
+    const name = t.model.name;
+    if (this.router.hasTask(name)) this.router.removeTask(name, `task '${name}' was reloaded; retry`);
+    this.tasks.set(name, t);
+    this.models.set(name, t.model);
+    this.router.addTask({ model: t.model, policy: t.scheduling, maxQueue: t.maxQueue });
+    if (this.controller && t.scaling) {
+      this.controller.addTask({ ...this.scaledView(t), policy: t.scaling });
+      this.keepLooping();
+    } else this.controller?.removeTask(name);
+    // a pipeline planned as a whole sees its stage's new variants
+    for (const p of this.pipelines.values()) if (p.stages.includes(name)) this.planPipeline(p);
+  }
+
+  /** Unregisters a task: its queue is answered 503 with `why`, and its instances are stopped. */
+  async removeTask(name: string, why: string): Promise<void> {
+    this.tasks.delete(name);
+    this.models.delete(name);
+    this.router.removeTask(name, why);
+    this.controller?.removeTask(name);
+    for (const p of this.pipelines.values()) if (p.stages.includes(name)) this.controller?.removePipeline(p.name);
+    await Promise.all(
+      this.cluster
+        .instances()
+        .filter((i) => i.task === name && i.state !== "stopped")
+        .map((i) => this.cluster.stop(i.id)),
+    );
+  }
+
+  addPipeline(p: CorePipeline): void {
+    this.pipelines.set(p.name, p);
+    this.planPipeline(p);
+  }
+
+  removePipeline(name: string): void {
+    this.pipelines.delete(name);
+    this.controller?.removePipeline(name);
+  }
+
+  /** Queues a request for a task; `r.done` is called exactly once. */
+  submit(r: Request): void {
+    this.router.submit(r);
+  }
+
+  /** Runs a pipeline request through its stages; `p.done` is called exactly once. */
+  submitPipeline(p: PipelineRequest): void {
+    for (const fn of this.listeners.pipelineArrived) fn(p);
+    const def = this.pipelines.get(p.pipeline);
+    if (!def) {
+      const o: PipelineOutcome = {
+        ok: false,
+        status: 503,
+        reason: "shutdown",
+        message: `pipeline '${p.pipeline}' is not loaded`,
+        stage: p.pipeline,
+      };
+      p.done(o);
+      for (const fn of this.listeners.pipelineFinished) fn(p, o);
+      return;
+    }
+    this.walk.start(def, p);
+  }
+
+  /** Starts the control loop (once anything is autoscaled). */
+  start(): void {
+    this.started = true;
+    this.keepLooping();
+  }
+
+  /** Stops the control loop. */
+  stop(): void {
+    this.started = false;
+    this.looping = false;
+    this.controller?.stop();
+  }
+
+  /** Stops the loop, waits for actuations in flight and frees the forecaster. */
+  async close(sleep?: (ms: number) => Promise<void>): Promise<void> {
+    this.stop();
+    await this.controller?.close(sleep);
+  }
+
+  private keepLooping(): void {
+    if (!this.started || this.looping || !this.controller || this.controller.scaled === 0) return;
+    this.looping = true;
+    this.controller.start();
+  }
+
+  private scaledView(t: CoreTask): Omit<ScaledTask, "policy"> {
+    return {
+      task: t.model.name,
+      variant: t.scaleVariant ?? t.model.variants[0]!.name,
+      variants: t.model.variants,
+      sloMs: t.model.sloMs,
+    };
+  }
+
+  /**
+   * The same rule in both worlds: a pipeline whose policy plans pipelines, with every stage registered, is
+   * planned as a whole; otherwise its stage tasks scale by their own policies, and the log says so.
+   */
+  private planPipeline(p: CorePipeline): void {
+    this.controller?.removePipeline(p.name);
+    if (!this.controller || !p.scaling) return;
+    const stages = p.stages.map((s) => this.tasks.get(s));
+    if (!plansPipelines(p.scaling)) {
+      this.log({
+        event: "pipeline_scaling",
+        pipeline: p.name,
+        note: `scaling policy '${p.scaling.name}' plans tasks one by one; the stages of '${p.name}' scale by their own policies`,
+      });
+      return;
+    }
+    if (stages.some((t) => t === undefined)) return;
+    this.controller.addPipeline({
+      pipeline: p.name,
+      policy: p.scaling,
+      stages: stages.map((t) => this.scaledView(t!)),
+      sloMs: p.sloMs,
+    });
+    this.keepLooping();
+  }
+}

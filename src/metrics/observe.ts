@@ -1,0 +1,45 @@
+// What the Prometheus metrics count, subscribed to the serving core's events: every answered request
+// (a pipeline's stages under their tasks, and the pipeline under its own name, as Triton counts an
+// ensemble and its composing models), every executed batch, queue depths, the deployment, and the
+// control loop's decisions and actuations.
+import { stageTotals } from "../core/pipeline.js";
+import type { ServingCore } from "../core/serving-core.js";
+import type { ServerMetrics } from "./metrics.js";
+
+/** The one version a pipeline has (what its metadata lists). */
+export const PIPELINE_VERSION = "1";
+
+export function observeMetrics(core: ServingCore, metrics: ServerMetrics): void {
+  const { router, clock, cluster } = core;
+  router.on("arrived", (r) => metrics.setPending(r.task, router.queueLength(r.task)));
+  router.on("finished", (r, o) => {
+    const totalMs = clock.now() - r.arrival;
+    if (o.ok) metrics.requestServed(r.task, o.variant, totalMs, o.queueMs, o.computeMs, o.sloMet);
+    else metrics.requestFailed(r.task, "", o.reason);
+    metrics.setPending(r.task, router.queueLength(r.task));
+  });
+  router.on("batch", (b) => metrics.batchExecuted(b.task, b.variant, b.rows));
+  core.on("pipelineFinished", (p, o) => {
+    const totalMs = clock.now() - p.arrival;
+    if (!o.ok) {
+      metrics.requestFailed(p.pipeline, PIPELINE_VERSION, o.reason);
+      return;
+    }
+    const { queueMs, computeMs } = stageTotals(o.stages);
+    metrics.requestServed(p.pipeline, PIPELINE_VERSION, totalMs, queueMs, computeMs, o.sloMet);
+  });
+  core.onControl("decision", (d) => metrics.decision(d.task, d.policy, d.plan.mode ?? "plan", d.solverMs));
+  core.onControl("actuation", (kind, ms) => metrics.actuation(kind, ms));
+  cluster.onChange(() => {
+    const rows = new Map<string, { model: string; version: string; instances: number; cores: number }>();
+    for (const i of cluster.instances()) {
+      if (i.state === "stopped") continue;
+      const key = `${i.task}/${i.variant}`;
+      const row = rows.get(key) ?? { model: i.task, version: i.variant, instances: 0, cores: 0 };
+      row.instances += 1;
+      row.cores += i.cores;
+      rows.set(key, row);
+    }
+    metrics.setDeployment([...rows.values()]);
+  });
+}

@@ -1,0 +1,188 @@
+// The router's failure paths, on virtual time against the simulated cluster (cheap and exact): a
+// batch lost with its instance is retried once where it can still make its deadline; a queued request
+// is answered 504 the moment it becomes hopeless, not at its deadline; a request hopeless on one
+// instance waits for one where it is not; a full queue answers 429 through the same event as any other
+// answer; every request is answered exactly once.
+import { describe, expect, it } from "vitest";
+import { fittedModel } from "../../src/core/variant-model.js";
+import type { Outcome, Request } from "../../src/router/request.js";
+import { Router } from "../../src/router/router.js";
+import { EdfPolicy } from "../../src/router/scheduling/edf.js";
+import type { TaskModel } from "../../src/router/scheduling/types.js";
+import { ConstantServiceModel } from "../../src/sim/service-model.js";
+import { SimCluster } from "../../src/sim/sim-cluster.js";
+import { VirtualClock } from "../../src/sim/virtual-clock.js";
+
+// one variant that takes 100 ms per batch of up to 4 rows, whatever the cores (the simulator's timing
+// and the policy's prediction agree)
+const MODEL: TaskModel = {
+  name: "t",
+  sloMs: 1000,
+  variants: [
+    fittedModel({
+      name: "v",
+      accuracy: 0.9,
+      maxBatch: 4,
+      fit: { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
+      loadMs: 500,
+    }),
+  ],
+};
+
+function request(router: Router, clock: VirtualClock, done: Request["done"], over: Partial<Request> = {}): Request {
+  const seq = router.nextSeq();
+  return {
+    seq,
+    id: String(seq),
+    task: "t",
+    arrival: clock.now(),
+    deadline: clock.now() + 1000,
+    priority: 1,
+    rows: 1,
+    minAccuracy: 0,
+    lateOk: false,
+    input: null,
+    done,
+    ...over,
+  };
+}
+
+function setup(opts: { instances: number; maxQueue?: number }) {
+  const clock = new VirtualClock();
+  const cluster = new SimCluster(clock, {
+    nodes: [8],
+    seed: 1,
+    runtime: () => ({ service: new ConstantServiceModel(100), coldStart: 500, resize: 50 }),
+  });
+  const router = new Router(clock, cluster);
+  router.addTask({ model: MODEL, policy: new EdfPolicy(), maxQueue: opts.maxQueue ?? 1024 });
+  for (let i = 0; i < opts.instances; i++) cluster.place("t", "v", 1);
+  const answers = new Map<number, { at: number; o: Outcome }[]>();
+  const events: { seq: number; o: Outcome }[] = [];
+  router.on("finished", (r, o) => events.push({ seq: r.seq, o }));
+  const submit = (over: Partial<Request> = {}): Request => {
+    const r: Request = request(
+      router,
+      clock,
+      (o) => answers.set(r.seq, [...(answers.get(r.seq) ?? []), { at: clock.now(), o }]),
+      over,
+    );
+    router.submit(r);
+    return r;
+  };
+  return { clock, cluster, router, submit, answers, events };
+}
+
+describe("Router", () => {
+  it("retries a batch lost with its instance once on another instance, and answers it once", async () => {
+    const { clock, cluster, submit, answers, events } = setup({ instances: 2 });
+    const r = submit();
+    const first = cluster.instances().find((i) => i.inFlight > 0)!;
+    await clock.runUntil(50);
+    cluster.crash(first.id, false);
+    await clock.runUntil(2000);
+    const got = answers.get(r.seq)!;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.o.ok).toBe(true);
+    expect(got[0]!.at).toBe(150); // crashed at 50, rerun for 100 ms on the other instance
+    expect(r.retried).toBe(true);
+    expect(events.filter((e) => e.seq === r.seq)).toHaveLength(1);
+  });
+
+  it("does not retry a second time: a request lost twice is answered 503", async () => {
+    const { clock, cluster, submit, answers } = setup({ instances: 2 });
+    const r = submit();
+    await clock.runUntil(50);
+    cluster.crash(cluster.instances().find((i) => i.inFlight > 0)!.id, false);
+    await clock.runUntil(100);
+    cluster.crash(cluster.instances().find((i) => i.inFlight > 0)!.id, false);
+    await clock.runUntil(2000);
+    const got = answers.get(r.seq)!;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.o).toMatchObject({ ok: false, status: 503, reason: "instance_failed" });
+    expect(got[0]!.at).toBe(100);
+  });
+
+  it("does not retry what can no longer make its deadline elsewhere", async () => {
+    const { clock, cluster, submit, answers } = setup({ instances: 2 });
+    const r = submit({ deadline: 120 });
+    await clock.runUntil(50); // 50 ms left, the batch takes 100 ms
+    cluster.crash(cluster.instances().find((i) => i.inFlight > 0)!.id, false);
+    await clock.runUntil(2000);
+    expect(answers.get(r.seq)!.map((a) => [a.at, a.o.ok])).toEqual([[50, false]]);
+    expect(r.retried).toBeUndefined();
+  });
+
+  it("answers a queued request 504 as soon as it cannot make its deadline, not at the deadline", async () => {
+    const { clock, submit, answers } = setup({ instances: 1 });
+    const busy = [submit({ rows: 4 }), submit({ rows: 4 })]; // one running, one prefetched: both slots taken
+    const late = submit({ deadline: 150 }); // waits in the queue; needs 100 ms once it runs
+    await clock.runUntil(1000);
+    const got = answers.get(late.seq)!;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.o).toMatchObject({ ok: false, status: 504, reason: "deadline" });
+    expect((got[0]!.o as { message: string }).message).toMatch(/deadline cannot be met/);
+    expect(got[0]!.at).toBe(50); // the moment only 100 ms were left
+    for (const r of busy) expect(answers.get(r.seq)).toHaveLength(1);
+  });
+
+  it("serves a request that asked to be served late instead of dropping it, and counts the miss", async () => {
+    const { clock, submit, answers } = setup({ instances: 1 });
+    submit({ rows: 4 });
+    submit({ rows: 4 });
+    const late = submit({ deadline: 150, lateOk: true });
+    await clock.runUntil(1000);
+    const got = answers.get(late.seq)!;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.o).toMatchObject({ ok: true, sloMet: false });
+    expect(got[0]!.at).toBe(300);
+  });
+
+  it("keeps a request hopeless on one instance when another can still make it", async () => {
+    // 200 ms per row on one core, 100 on two: hopeless at a 150-ms deadline on the 1-core instance only
+    const clock = new VirtualClock();
+    const cluster = new SimCluster(clock, {
+      nodes: [8],
+      seed: 1,
+      runtime: () => ({ service: new ConstantServiceModel(40), coldStart: 500, resize: 50 }),
+    });
+    const router = new Router(clock, cluster);
+    const model: TaskModel = {
+      name: "t",
+      sloMs: 1000,
+      variants: [
+        fittedModel({
+          name: "v",
+          accuracy: 0.9,
+          maxBatch: 4,
+          fit: { alpha: 200, beta: 0, gamma: 0, zeta: 0 },
+          loadMs: 500,
+        }),
+      ],
+    };
+    router.addTask({ model, policy: new EdfPolicy(), maxQueue: 100 });
+    cluster.place("t", "v", 2);
+    const outcomes: Outcome[] = [];
+    const answer = (o: Outcome) => void outcomes.push(o);
+    router.submit(request(router, clock, answer)); // the 2-core instance now runs one batch, one slot left
+    cluster.place("t", "v", 1); // an idle 1-core instance comes up
+    router.submit(request(router, clock, answer, { deadline: 150 }));
+    await clock.runUntil(1000);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
+    expect(router.queueLength("t")).toBe(0);
+  });
+
+  it("answers a full queue 429 through the same finished event as every other answer", async () => {
+    const { clock, submit, answers, events } = setup({ instances: 1, maxQueue: 2 });
+    const rs = Array.from({ length: 6 }, () => submit());
+    await clock.runUntil(5000);
+    const refused = rs.filter((r) => answers.get(r.seq)![0]!.o.ok === false);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(answers.get(r.seq)![0]!.o).toMatchObject({ status: 429, reason: "queue_full" });
+      expect(events.filter((e) => e.seq === r.seq)).toHaveLength(1);
+    }
+    for (const r of rs) expect(answers.get(r.seq)).toHaveLength(1);
+    expect(events).toHaveLength(rs.length);
+  });
+});
