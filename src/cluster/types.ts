@@ -55,4 +55,9 @@ export interface Cluster {
   stop(id: string): Promise<ActuationResult>;
   /** In-place vertical scaling. */
   resize(id: string, cores: number): Promise<ActuationResult>;
+  /**
+   * Declares an instance broken (it stopped answering): the backend ends it at once, its batches fail
+   * (and may be retried elsewhere), and it is replaced as a dead instance is.
+   */
+  fail(id: string, why: string): void;
 }

@@ -10,7 +10,7 @@ import { plansPipelines, type ScalingPolicy } from "../autoscaler/types.js";
 import type { Clock } from "../cluster/clock.js";
 import type { Cluster } from "../cluster/types.js";
 import type { Request } from "../router/request.js";
-import { Router } from "../router/router.js";
+import { Router, type RouterOptions } from "../router/router.js";
 import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
 
@@ -49,6 +49,8 @@ export interface CoreOptions {
   cluster: Cluster;
   /** Batches an instance may hold: one running plus prefetched ones (default 2). */
   slotsPerInstance?: number;
+  /** Replaces an instance that stops answering (see RouterOptions.watchdog); absent: none. */
+  watchdog?: RouterOptions["watchdog"];
   /** Start instances for requests no instance can serve (default true). */
   onDemand?: boolean;
   /** The control loop; absent: no autoscaling. */
@@ -85,7 +87,10 @@ export class ServingCore {
     this.clock = opts.clock;
     this.cluster = opts.cluster;
     this.log = opts.log ?? (() => undefined);
-    this.router = new Router(opts.clock, opts.cluster, { slotsPerInstance: opts.slotsPerInstance });
+    this.router = new Router(opts.clock, opts.cluster, {
+      slotsPerInstance: opts.slotsPerInstance,
+      watchdog: opts.watchdog,
+    });
     this.meter = new TaskMeter(opts.clock);
     const meter = this.meter;
     this.router.on("arrived", (r) => meter.arrival(r.task, r.deadline - r.arrival));
@@ -108,6 +113,15 @@ export class ServingCore {
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
         })
       : null;
+    // An instance of a task that is not (or no longer) registered serves no one: an on-demand start or an
+    // actuation that was under way when the task was unloaded ends here, cold start and all.
+    opts.cluster.onChange(() => {
+      for (const i of opts.cluster.instances())
+        if ((i.state === "starting" || i.state === "ready") && !this.tasks.has(i.task)) {
+          this.log({ event: "orphan_stopped", instance: i.id, reason: `task '${i.task}' is not loaded` });
+          void opts.cluster.stop(i.id);
+        }
+    });
     this.walk = new PipelineWalk(
       this.router,
       opts.clock,

@@ -23,7 +23,16 @@ export type DemandHook = (task: string, r: Request) => boolean;
 export interface RouterOptions {
   /** Batches an instance may hold: one running plus prefetched ones (default 2). */
   slotsPerInstance?: number;
+  /**
+   * An instance that has not finished a batch within `factor` × the time its queue of batches was predicted
+   * to take, plus `floorMs`, is declared hung: the cluster kills and replaces it, its batches fail over.
+   * Absent: no watchdog (the simulator's instances never hang unless a test makes them).
+   */
+  watchdog?: { factor: number; floorMs: number };
 }
+
+/** What the live server uses: a worker stopped or wedged for ~1 s is replaced, fast models or slow. */
+export const DEFAULT_WATCHDOG = { factor: 5, floorMs: 1000 } as const;
 
 interface TaskState {
   setup: TaskSetup;
@@ -43,6 +52,9 @@ export class Router {
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
   private readonly slots: number;
+  private readonly watchdog: RouterOptions["watchdog"];
+  /** When each instance is predicted to have finished the batches it holds (clock ms). */
+  private readonly busyUntil = new Map<string, number>();
   /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
   private byTask: Map<string, Instance[]> | null = null;
   private closing = false;
@@ -56,6 +68,7 @@ export class Router {
     opts: RouterOptions = {},
   ) {
     this.slots = opts.slotsPerInstance ?? 2;
+    this.watchdog = opts.watchdog;
     cluster.onChange(() => {
       this.byTask = null;
       for (const ts of this.tasks.values()) this.pump(ts);
@@ -244,7 +257,10 @@ export class Router {
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
+    const watch = this.watchBatch(ts, inst, variant, subnet, rows, sent);
     inst.run({ task, variant, subnet, items: take }, (res) => {
+      if (watch) this.clock.clearTimer(watch);
+      if (inst.inFlight === 0) this.busyUntil.delete(inst.id);
       const now = this.clock.now();
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
@@ -301,6 +317,31 @@ export class Router {
         }
       }
       this.pump(ts);
+    });
+  }
+
+  /** Arms the hang watchdog for a batch sent to `inst` (null when the router runs without one). */
+  private watchBatch(
+    ts: TaskState,
+    inst: Instance,
+    variant: string,
+    subnet: string | undefined,
+    rows: number,
+    sent: number,
+  ): Timer | null {
+    if (!this.watchdog) return null;
+    const v = ts.variants.get(variant);
+    const model = (subnet !== undefined && v?.subnets?.find((s) => s.subnet === subnet)) || v;
+    const predicted = model ? model.latency(rows, inst.cores) : 0;
+    const expected = Math.max(sent, this.busyUntil.get(inst.id) ?? sent) + predicted;
+    this.busyUntil.set(inst.id, expected);
+    const limit = this.watchdog.factor * (expected - sent) + this.watchdog.floorMs;
+    return this.clock.setTimer(sent + limit, () => {
+      this.busyUntil.delete(inst.id);
+      this.cluster.fail(
+        inst.id,
+        `no answer to a batch within ${limit.toFixed(0)} ms (${this.watchdog!.factor} × the predicted ${(expected - sent).toFixed(1)} ms + ${this.watchdog!.floorMs} ms): the instance is hung`,
+      );
     });
   }
 

@@ -12,6 +12,7 @@ import { RealClock } from "../cluster/clock.js";
 import { LocalCluster } from "../cluster/local/local-cluster.js";
 import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
 import { ServingCore } from "../core/serving-core.js";
+import { DEFAULT_WATCHDOG } from "../router/router.js";
 import { variantModel } from "../core/variant-model.js";
 import { observeDashboard, targetsOf } from "../dashboard/feeds.js";
 import { LiveAggregator } from "../dashboard/live.js";
@@ -94,6 +95,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     clock,
     cluster,
     slotsPerInstance: opts.slotsPerInstance,
+    watchdog: DEFAULT_WATCHDOG,
     control: autoscaled
       ? {
           intervalMs: opts.decisionIntervalMs ?? 1000,

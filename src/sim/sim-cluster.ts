@@ -58,6 +58,8 @@ class SimInstance implements Instance {
   private runningDone: ((r: BatchResult) => void) | null = null;
   private runningMs = 0;
   private runningTimer: Timer | null = null;
+  /** Fault injection: the process is wedged (SIGSTOP); nothing it holds finishes until it is killed. */
+  hung = false;
   startTimer: Timer | null = null;
   settleStart: ((r: ActuationResult) => void) | null = null;
   settleStop: (() => void) | null = null;
@@ -101,7 +103,15 @@ class SimInstance implements Instance {
     for (let i = 0; i < rs.length; i++) rows += rs[i]!.rows;
     const service = (work.subnet !== undefined && this.runtime.subnets?.get(work.subnet)) || this.runtime.service;
     this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng);
-    this.runningTimer = this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
+    if (!this.hung)
+      this.runningTimer = this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
+  }
+
+  /** Fault injection: wedge the process; the batch it runs and those it holds never finish. */
+  hang(): void {
+    this.hung = true;
+    if (this.runningTimer) this.cluster.clock.clearTimer(this.runningTimer);
+    this.runningTimer = null;
   }
 
   /** The process died: the running batch and every waiting one fail at once, as the worker's socket would. */
@@ -316,6 +326,15 @@ export class SimCluster implements Cluster {
     this.forget(inst);
     inst.failAll(`instance ${id} died`);
     return replace ? this.start(inst.task, inst.variant, inst.cores) : null;
+  }
+
+  fail(id: string): void {
+    void this.crash(id);
+  }
+
+  /** Fault injection: the instance stops answering (as a worker under SIGSTOP) until something fails it. */
+  hang(id: string): void {
+    this.list.get(id)?.hang();
   }
 
   /** Reserves cores for a new instance on the first node with room; an error message when none has. */

@@ -9,6 +9,7 @@ import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
 import { ServingCore, type CoreTask } from "../core/serving-core.js";
 import { stageTotals, type PipelineOutcome, type PipelineRequest } from "../core/pipeline.js";
 import { servedBy, type Outcome, type Request } from "../router/request.js";
+import type { RouterOptions } from "../router/router.js";
 import { makeSchedulingPolicy } from "../router/scheduling/index.js";
 import { Recorder, STATUS, failureStatus, type SimRecords, type SimSeries } from "./recorder.js";
 import { simVariantModel, type SimArrivals, type SimDeployment, type SimPipeline, type SimTask } from "./scenario.js";
@@ -36,6 +37,8 @@ export interface SimulationConfig {
   };
   /** Batches an instance may hold (the router's default is 2: one running, one prefetched). */
   slotsPerInstance?: number;
+  /** The router's hang watchdog (off by default: simulated instances hang only when made to). */
+  watchdog?: RouterOptions["watchdog"];
   /** Start instances for requests no instance can serve, as the server does (default true). */
   onDemand?: boolean;
   /** The deployment pays its cold starts at t = 0 instead of being ready. */
@@ -163,6 +166,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     clock,
     cluster,
     slotsPerInstance: config.slotsPerInstance,
+    watchdog: config.watchdog,
     onDemand: config.onDemand,
     control: scaled
       ? {

@@ -55,14 +55,22 @@ export class WorkerClient {
     socket.on("close", () => fail("worker connection closed (the instance stopped or died)"));
   }
 
-  static connect(host: string, port: number): Promise<WorkerClient> {
-    return new Promise((resolve, reject) => {
+  /** Connects and authenticates with the instance's secret. */
+  static async connect(host: string, port: number, token: string): Promise<WorkerClient> {
+    const client = await new Promise<WorkerClient>((resolve, reject) => {
       const socket = net.connect({ host, port }, () => {
         socket.off("error", reject);
         resolve(new WorkerClient(socket));
       });
       socket.once("error", reject);
     });
+    try {
+      await client.call("hello", { token });
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return client;
   }
 
   get pendingCount(): number {

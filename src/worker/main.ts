@@ -6,7 +6,24 @@ import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
 import type { SubnetTable } from "../engine/subnets.js";
+import { WORKER_TOKEN_ENV } from "./protocol.js";
 import { WorkerServer } from "./server.js";
+
+/**
+ * The parent holds the other end of our stdin and never writes to it: when the parent dies, however it
+ * dies (kill -9 included), the kernel closes that end and we see end of file. A worker never outlives
+ * the process that started it.
+ */
+function exitWithParent(): void {
+  const gone = () => {
+    process.stderr.write("worker: parent process is gone; exiting\n");
+    process.exit(3);
+  };
+  process.stdin.on("end", gone);
+  process.stdin.on("close", gone);
+  process.stdin.on("error", gone);
+  process.stdin.resume();
+}
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +39,10 @@ const { values } = parseArgs({
 
 async function main(): Promise<void> {
   if (!values.model) throw new Error("--model <path to model.onnx> is required");
+  const token = process.env[WORKER_TOKEN_ENV];
+  if (!token) throw new Error(`${WORKER_TOKEN_ENV} must hold the channel secret the parent will open with`);
+  delete process.env[WORKER_TOKEN_ENV];
+  exitWithParent();
   const t0 = performance.now();
   const bytes = await fs.readFile(values.model);
   // A supernet variant: its default subnet's control values go with every batch that names no subnet.
@@ -39,6 +60,7 @@ async function main(): Promise<void> {
     port: Number(values.port),
     cpus,
     hotMs: Number(values["hot-ms"]),
+    token,
   });
   const port = await server.listen();
   process.on("SIGTERM", () => void server.shutdown());

@@ -85,6 +85,11 @@ export interface WirePart {
 
 /** Every operation of the worker channel: what the gateway sends and what the worker answers. */
 export interface WorkerOps {
+  /**
+   * The first frame on every connection: the instance's secret, which only the process that started it
+   * knows. A connection that opens with anything else, or a wrong secret, is closed.
+   */
+  hello: { request: { token: string }; reply: Record<never, never> };
   /** A whole batch: each part one request's rows; tensors in the payload, in part and tensor order. */
   infer: {
     request: { parts: WirePart[]; subnet?: string };
@@ -123,3 +128,6 @@ export type RequestHeader = { [K in WorkerOp]: { id: number; op: K } & WorkerOps
 /** A reply frame's header: the op's reply, or an error. */
 export type ReplyHeader<K extends WorkerOp> =
   ({ id: number; ok: true } & WorkerOps[K]["reply"]) | { id: number; ok: false; error: string };
+
+/** Environment variable through which a worker receives its channel secret (argv is world-readable in ps). */
+export const WORKER_TOKEN_ENV = "SLOSERVE_WORKER_TOKEN";

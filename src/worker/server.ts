@@ -1,6 +1,7 @@
 // The worker side of an instance: one Engine (one variant, `c` threads) behind a framed socket.
 // Ops: infer (a whole batch of request parts), resize (in place), bench (in-worker timing loop
 // for the profiler), stats, shutdown.
+import { timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import type ort from "onnxruntime-node";
 import { Engine, sessionsOpened, type BatchPart } from "../engine/engine.js";
@@ -30,6 +31,8 @@ export interface WorkerOptions {
   cpus: number[];
   /** Busy-poll this long after each batch (ms): an idle core takes a while to wake for the next one. */
   hotMs?: number;
+  /** The channel secret every connection must open with (WorkerOps.hello). */
+  token: string;
 }
 
 export class WorkerServer {
@@ -67,6 +70,7 @@ export class WorkerServer {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
     const decoder = new FrameDecoder<RequestHeader>();
+    let authenticated = false;
     socket.on("data", (chunk) => {
       let frames;
       try {
@@ -75,7 +79,21 @@ export class WorkerServer {
         socket.destroy(err as Error);
         return;
       }
-      for (const f of frames) void this.handle(socket, f.header, f.payload);
+      for (const f of frames) {
+        if (authenticated) {
+          void this.handle(socket, f.header, f.payload);
+          continue;
+        }
+        if (f.header.op !== "hello" || !sameSecret(f.header.token, this.opts.token)) {
+          // say why once, then hang up: nothing but the instance's owner may drive it
+          this.reply(socket, { id: f.header.id, ok: false, error: "unauthenticated worker connection" });
+          socket.end();
+          socket.destroy();
+          return;
+        }
+        authenticated = true;
+        this.reply<"hello">(socket, { id: f.header.id, ok: true });
+      }
     });
     socket.on("error", () => undefined);
   }
@@ -102,6 +120,8 @@ export class WorkerServer {
           return this.reply<"bench">(socket, { id: h.id, ok: true, samples: await this.bench(h) });
         case "stats":
           return this.reply<"stats">(socket, { id: h.id, ok: true, ...this.stats() });
+        case "hello":
+          return this.reply<"hello">(socket, { id: h.id, ok: true });
         case "shutdown":
           this.reply<"shutdown">(socket, { id: h.id, ok: true });
           return await this.shutdown();
@@ -236,6 +256,13 @@ export class WorkerServer {
     for (const s of this.sockets) s.end();
     setTimeout(() => process.exit(0), 20).unref();
   }
+}
+
+function sameSecret(given: unknown, expected: string): boolean {
+  if (typeof given !== "string") return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function typeOfArray(a: ArrayBufferView): string {

@@ -47,14 +47,14 @@ function request(router: Router, clock: VirtualClock, done: Request["done"], ove
   };
 }
 
-function setup(opts: { instances: number; maxQueue?: number }) {
+function setup(opts: { instances: number; maxQueue?: number; watchdog?: { factor: number; floorMs: number } }) {
   const clock = new VirtualClock();
   const cluster = new SimCluster(clock, {
     nodes: [8],
     seed: 1,
     runtime: () => ({ service: new ConstantServiceModel(100), coldStart: 500, resize: 50 }),
   });
-  const router = new Router(clock, cluster);
+  const router = new Router(clock, cluster, { watchdog: opts.watchdog });
   router.addTask({ model: MODEL, policy: new EdfPolicy(), maxQueue: opts.maxQueue ?? 1024 });
   for (let i = 0; i < opts.instances; i++) cluster.place("t", "v", 1);
   const answers = new Map<number, { at: number; o: Outcome }[]>();
@@ -170,6 +170,18 @@ describe("Router", () => {
     await clock.runUntil(1000);
     expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
     expect(router.queueLength("t")).toBe(0);
+  });
+
+  it("replaces an instance that stops answering, and fails its batch over to another", async () => {
+    const { clock, cluster, submit, answers } = setup({ instances: 2, watchdog: { factor: 5, floorMs: 200 } });
+    const r = submit();
+    const stuck = cluster.instances().find((i) => i.inFlight > 0)!;
+    cluster.hang(stuck.id);
+    await clock.runUntil(5000);
+    // predicted 100 ms: declared hung at 5 × 100 + 200 = 700 ms, rerun for 100 ms elsewhere
+    expect(answers.get(r.seq)!.map((a) => [a.at, a.o.ok])).toEqual([[800, true]]);
+    expect(cluster.instances().map((i) => i.id)).not.toContain(stuck.id);
+    expect(cluster.instances().filter((i) => i.state === "ready")).toHaveLength(2); // replaced
   });
 
   it("answers a full queue 429 through the same finished event as every other answer", async () => {

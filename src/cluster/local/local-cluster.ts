@@ -26,6 +26,8 @@ class LocalInstance implements Instance {
   state: InstanceState = "starting";
   inFlight = 0;
   handle?: WorkerHandle;
+  /** Cancels the start while the worker is still coming up. */
+  readonly starting = new AbortController();
   cpus: number[] = [];
 
   constructor(
@@ -33,6 +35,8 @@ class LocalInstance implements Instance {
     readonly task: string,
     readonly variant: string,
     public cores: number,
+    /** The worker is gone (its channel closed or its process exited). */
+    private readonly lost: (why: string) => void,
   ) {}
 
   run(work: BatchWork, done: (r: BatchResult) => void): void {
@@ -73,7 +77,10 @@ class LocalInstance implements Instance {
       },
       (err: Error) => {
         this.inFlight -= 1;
-        done({ ok: false, gone: err instanceof WorkerGoneError, message: err.message });
+        const gone = err instanceof WorkerGoneError;
+        // out of the routing before the failure is answered, so a retry cannot land here again
+        if (gone) this.lost(err.message);
+        done({ ok: false, gone, message: err.message });
       },
     );
   }
@@ -121,7 +128,7 @@ export class LocalCluster implements Cluster {
         message: `not enough cores: ${cores} wanted, ${this.allocator.free} of ${this.allocator.budget} free`,
       };
     }
-    const inst = new LocalInstance(id, task, variant, cores);
+    const inst = new LocalInstance(id, task, variant, cores, (why) => this.died(inst, why));
     inst.cpus = cpus;
     this.list.set(id, inst);
     this.changed();
@@ -129,20 +136,24 @@ export class LocalCluster implements Cluster {
       const handle = await spawnWorker({
         modelPath: this.opts.modelPath(task, variant),
         subnets: this.opts.subnets?.(task, variant),
+        signal: inst.starting.signal,
         threads: cores,
         cpus,
         host: this.opts.host,
       });
       inst.handle = handle;
+      if (inst.state !== "starting") {
+        // stopped while it came up: the worker is ours to end, not to serve
+        await handle.stop();
+        return { ok: false, ms: handle.coldStartMs, message: `instance ${id} was stopped while starting` };
+      }
       inst.state = "ready";
-      void handle.exited.then((code) => this.exited(inst, code));
+      void handle.exited.then((code) => this.died(inst, `its process exited with code ${code}`));
       this.opts.log?.({ event: "instance_started", instance: id, cores, cpus, cold_start_ms: handle.coldStartMs });
       this.changed();
       return { ok: true, ms: handle.coldStartMs, message: `started ${id} on cores ${cpus.join(",")}`, instance: id };
     } catch (err) {
-      this.allocator.release(id);
-      this.list.delete(id);
-      this.changed();
+      if (this.list.get(id) === inst) this.forget(inst);
       return { ok: false, ms: 0, message: (err as Error).message };
     }
   }
@@ -151,6 +162,13 @@ export class LocalCluster implements Cluster {
     const inst = this.list.get(id);
     if (!inst) return { ok: false, ms: 0, message: `no instance ${id}` };
     const t0 = performance.now();
+    if (inst.state === "starting") {
+      // a cold start is cancelled, not waited for: its worker is killed wherever it got to
+      inst.state = "stopped";
+      inst.starting.abort();
+      this.forget(inst);
+      return { ok: true, ms: performance.now() - t0, message: `cancelled the start of ${id}` };
+    }
     inst.state = "draining";
     this.changed();
     while (inst.inFlight > 0) await new Promise((r) => setTimeout(r, 2));
@@ -182,11 +200,13 @@ export class LocalCluster implements Cluster {
     }
   }
 
-  private exited(inst: LocalInstance, code: number | null): void {
+  /** An instance died under us (not stopped by us): forgotten at once, and replaced. */
+  private died(inst: LocalInstance, why: string): void {
     if (inst.state === "stopped") return;
     inst.state = "stopped";
     this.forget(inst);
-    this.opts.log?.({ event: "instance_died", instance: inst.id, exit_code: code });
+    inst.handle?.proc.kill("SIGKILL"); // a closed channel with a live process: make sure it is gone
+    this.opts.log?.({ event: "instance_died", instance: inst.id, reason: why });
     if (!this.closing && this.opts.replaceDead !== false) void this.start(inst.task, inst.variant, inst.cores);
   }
 
@@ -194,6 +214,20 @@ export class LocalCluster implements Cluster {
     this.allocator.release(inst.id);
     this.list.delete(inst.id);
     this.changed();
+  }
+
+  /** Declares an instance broken (hung): its worker is killed, its batches fail, and it is replaced. */
+  fail(id: string, why: string): void {
+    const inst = this.list.get(id);
+    if (!inst || inst.state === "stopped") return;
+    this.opts.log?.({ event: "instance_failed", instance: id, reason: why });
+    if (inst.state === "starting") inst.starting.abort();
+    else inst.handle?.proc.kill("SIGKILL");
+  }
+
+  /** Port of an instance's worker channel (for operators and failure tests). */
+  portOf(id: string): number | undefined {
+    return this.list.get(id)?.handle?.port;
   }
 
   /** Pid of an instance's worker process (for operators and failure tests). */

@@ -1,12 +1,15 @@
 // Starts an instance as a worker process pinned to its cores, and measures its cold start:
 // from spawn until the worker has loaded and warmed its session and accepts batches.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { createRequire } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { SubnetTable } from "../../engine/subnets.js";
 import { WorkerClient } from "../../worker/client.js";
+import { WORKER_TOKEN_ENV } from "../../worker/protocol.js";
 
 const require = createRequire(import.meta.url);
 const TSX_LOADER = pathToFileURL(require.resolve("tsx/esm")).href;
@@ -23,6 +26,8 @@ export interface SpawnOptions {
   hotMs?: number;
   /** A supernet variant's subnets (absent for an ordinary model). */
   subnets?: SubnetTable | null;
+  /** Aborting it kills the worker, started or not: a start can be cancelled. */
+  signal?: AbortSignal;
 }
 
 export interface WorkerHandle {
@@ -56,14 +61,24 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)]),
     ...(opts.subnets ? ["--subnets", JSON.stringify(opts.subnets)] : []),
   ];
+  opts.signal?.throwIfAborted();
   const usePin = process.platform === "linux" && opts.cpus.length > 0;
+  const token = randomBytes(32).toString("hex");
+  // stdin is a pipe the worker watches: it exits when we are gone (see worker/main.ts)
+  const spawnOpts = {
+    stdio: ["pipe", "pipe", "pipe"] as ["pipe", "pipe", "pipe"],
+    env: { ...process.env, [WORKER_TOKEN_ENV]: token },
+  };
   const t0 = performance.now();
   const proc = usePin
-    ? spawn("taskset", ["-c", opts.cpus.join(","), process.execPath, ...nodeArgs], {
-        stdio: ["ignore", "pipe", "pipe"],
-      })
-    : spawn(process.execPath, nodeArgs, { stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn("taskset", ["-c", opts.cpus.join(","), process.execPath, ...nodeArgs], spawnOpts)
+    : spawn(process.execPath, nodeArgs, spawnOpts);
+  (proc.stdin as Socket).unref();
+  proc.stdin!.on("error", () => undefined);
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const abort = () => proc.kill("SIGKILL");
+  opts.signal?.addEventListener("abort", abort, { once: true });
+  void exited.then(() => opts.signal?.removeEventListener("abort", abort));
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -91,14 +106,23 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
       void exited.then((code) => {
         clearTimeout(timer);
         reject(
-          new Error(
-            `worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`,
-          ),
+          opts.signal?.aborted
+            ? new Error(`start of the worker for ${opts.modelPath} was cancelled`)
+            : new Error(
+                `worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`,
+              ),
         );
       });
     },
   );
-  const client = await WorkerClient.connect(host, ready.port);
+  let client: WorkerClient;
+  try {
+    client = await WorkerClient.connect(host, ready.port, token);
+    opts.signal?.throwIfAborted();
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw err;
+  }
   const coldStartMs = performance.now() - t0;
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
