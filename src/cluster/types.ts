@@ -56,8 +56,9 @@ export interface Cluster {
   /** In-place vertical scaling. */
   resize(id: string, cores: number): Promise<ActuationResult>;
   /**
-   * Declares an instance broken (it stopped answering): the backend ends it at once, its batches fail
-   * (and may be retried elsewhere), and it is replaced as a dead instance is.
+   * The router has waited far longer than predicted for a batch of this instance. The backend probes it
+   * (is the process answering at all, or merely slow?) and, when it is hung, ends it at once: its batches
+   * fail (and may be retried elsewhere) and it is replaced as a dead instance is.
    */
-  fail(id: string, why: string): void;
+  suspect(id: string, why: string): void;
 }

@@ -25,7 +25,8 @@ export interface RouterOptions {
   slotsPerInstance?: number;
   /**
    * An instance that has not finished a batch within `factor` × the time its queue of batches was predicted
-   * to take, plus `floorMs`, is declared hung: the cluster kills and replaces it, its batches fail over.
+   * to take, plus `floorMs`, is reported to the cluster as suspect (and again after each further such
+   * period): the backend probes it, and a hung one is killed and replaced, its batches failing over.
    * Absent: no watchdog (the simulator's instances never hang unless a test makes them).
    */
   watchdog?: { factor: number; floorMs: number };
@@ -259,7 +260,7 @@ export class Router {
     const rows = take.reduce((n, r) => n + r.rows, 0);
     const watch = this.watchBatch(ts, inst, variant, subnet, rows, sent);
     inst.run({ task, variant, subnet, items: take }, (res) => {
-      if (watch) this.clock.clearTimer(watch);
+      if (watch?.timer) this.clock.clearTimer(watch.timer);
       if (inst.inFlight === 0) this.busyUntil.delete(inst.id);
       const now = this.clock.now();
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
@@ -328,7 +329,7 @@ export class Router {
     subnet: string | undefined,
     rows: number,
     sent: number,
-  ): Timer | null {
+  ): { timer: Timer | null } | null {
     if (!this.watchdog) return null;
     const v = ts.variants.get(variant);
     const model = (subnet !== undefined && v?.subnets?.find((s) => s.subnet === subnet)) || v;
@@ -336,13 +337,17 @@ export class Router {
     const expected = Math.max(sent, this.busyUntil.get(inst.id) ?? sent) + predicted;
     this.busyUntil.set(inst.id, expected);
     const limit = this.watchdog.factor * (expected - sent) + this.watchdog.floorMs;
-    return this.clock.setTimer(sent + limit, () => {
-      this.busyUntil.delete(inst.id);
-      this.cluster.fail(
-        inst.id,
-        `no answer to a batch within ${limit.toFixed(0)} ms (${this.watchdog!.factor} × the predicted ${(expected - sent).toFixed(1)} ms + ${this.watchdog!.floorMs} ms): the instance is hung`,
-      );
-    });
+    const why = `no answer to a batch within ${limit.toFixed(0)} ms (${this.watchdog.factor} × the predicted ${(expected - sent).toFixed(1)} ms + ${this.watchdog.floorMs} ms)`;
+    // a batch still out after each further `limit` makes the instance suspect again
+    const watch = { timer: null as Timer | null };
+    const arm = (at: number) => {
+      watch.timer = this.clock.setTimer(at, () => {
+        this.cluster.suspect(inst.id, why);
+        arm(this.clock.now() + limit);
+      });
+    };
+    arm(sent + limit);
+    return watch;
   }
 
   /** Least predicted latency of `r` on any of `instances` that may serve it (Infinity if none). */

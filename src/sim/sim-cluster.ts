@@ -328,8 +328,9 @@ export class SimCluster implements Cluster {
     return replace ? this.start(inst.task, inst.variant, inst.cores) : null;
   }
 
-  fail(id: string): void {
-    void this.crash(id);
+  /** Only an instance made to hang is found hung; a slow one answers its probe. */
+  suspect(id: string): void {
+    if (this.list.get(id)?.hung) void this.crash(id);
   }
 
   /** Fault injection: the instance stops answering (as a worker under SIGSTOP) until something fails it. */

@@ -90,6 +90,8 @@ export interface WorkerOps {
    * knows. A connection that opens with anything else, or a wrong secret, is closed.
    */
   hello: { request: { token: string }; reply: Record<never, never> };
+  /** Liveness: answered at once by a worker whose event loop runs, however busy its session is. */
+  ping: { request: Record<never, never>; reply: Record<never, never> };
   /** A whole batch: each part one request's rows; tensors in the payload, in part and tensor order. */
   infer: {
     request: { parts: WirePart[]; subnet?: string };

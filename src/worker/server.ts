@@ -122,6 +122,8 @@ export class WorkerServer {
           return this.reply<"stats">(socket, { id: h.id, ok: true, ...this.stats() });
         case "hello":
           return this.reply<"hello">(socket, { id: h.id, ok: true });
+        case "ping":
+          return this.reply<"ping">(socket, { id: h.id, ok: true });
         case "shutdown":
           this.reply<"shutdown">(socket, { id: h.id, ok: true });
           return await this.shutdown();

@@ -50,12 +50,13 @@ describe("a worker that stops answering", () => {
             ),
           );
           const results = await Promise.all(sent);
-          // the watchdog's limit is 5 × the predicted batch time + 1 s: nothing waits anywhere near the 10-s stop
+          // suspect after 5 × the predicted batch time + 1 s, killed when a 1-s probe sees it answer no ping
+          // and use no CPU: nothing waits anywhere near the 10-s stop
           for (const r of results) {
             expect(r.status, JSON.stringify(r.json)).toBe(200);
-            expect(r.ms).toBeLessThan(3000);
+            expect(r.ms).toBeLessThan(5000);
           }
-          await until("the stopped worker is killed", async () => !(await alive(pid)), 3000);
+          await until("the stopped worker is killed", async () => !(await alive(pid)), 5000);
           await until(
             "a replacement is ready",
             () =>

@@ -9,6 +9,7 @@ import type { WirePart, WireTensor } from "../../worker/protocol.js";
 import { bytesOf, viewAs } from "../../worker/tensors.js";
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../types.js";
 import { CoreAllocator } from "./core-allocator.js";
+import { progressed, sampleProcess } from "./process-progress.js";
 import { spawnWorker, type WorkerHandle } from "./worker-process.js";
 
 export interface LocalClusterOptions {
@@ -26,6 +27,8 @@ class LocalInstance implements Instance {
   state: InstanceState = "starting";
   inFlight = 0;
   handle?: WorkerHandle;
+  /** A liveness probe is under way. */
+  probing = false;
   /** Cancels the start while the worker is still coming up. */
   readonly starting = new AbortController();
   cpus: number[] = [];
@@ -216,13 +219,40 @@ export class LocalCluster implements Cluster {
     this.changed();
   }
 
-  /** Declares an instance broken (hung): its worker is killed, its batches fail, and it is replaced. */
-  fail(id: string, why: string): void {
+  /**
+   * How long the probe watches a suspect worker. It is hung when in that time it neither answers a ping nor
+   * uses any CPU (or the kernel has it stopped): a worker busy with a long batch cannot answer (onnxruntime
+   * runs on its main thread) but keeps burning CPU; a stopped or deadlocked one does neither.
+   */
+  static readonly PROBE_MS = 1000;
+
+  suspect(id: string, why: string): void {
     const inst = this.list.get(id);
-    if (!inst || inst.state === "stopped") return;
-    this.opts.log?.({ event: "instance_failed", instance: id, reason: why });
-    if (inst.state === "starting") inst.starting.abort();
-    else inst.handle?.proc.kill("SIGKILL");
+    if (!inst || inst.state !== "ready" || !inst.handle || inst.probing) return;
+    inst.probing = true;
+    const handle = inst.handle;
+    void (async () => {
+      const before = await sampleProcess(handle.pid);
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), LocalCluster.PROBE_MS);
+      });
+      const answered = handle.client.call("ping").then(
+        () => true,
+        () => false,
+      );
+      let alive = await Promise.race([answered, waited]);
+      clearTimeout(timer);
+      if (!alive) {
+        const after = await sampleProcess(handle.pid);
+        alive = before !== null && after !== null && progressed(before, after);
+      }
+      inst.probing = false;
+      if (alive || inst.state !== "ready") return;
+      this.opts.log?.({ event: "instance_hung", instance: id, reason: why });
+      // the channel closes with the process: its batches fail over and died() replaces it
+      handle.proc.kill("SIGKILL");
+    })();
   }
 
   /** Port of an instance's worker channel (for operators and failure tests). */
