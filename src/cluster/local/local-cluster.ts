@@ -2,16 +2,13 @@
 // from a core budget. Horizontal = spawn (a real cold start); vertical = in-place resize inside the
 // worker. A worker that dies fails its batches at once and is replaced.
 import { EventEmitter } from "node:events";
-import type { PartOutputs, TypedArray } from "../../engine/engine.js";
-import { WorkerGoneError } from "../../worker/client.js";
-import type { WirePart, WireTensor } from "../../worker/protocol.js";
-import { bytesOf, viewAs } from "../../worker/tensors.js";
+import { sendBatch, type WorkerInput } from "../worker-batch.js";
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../types.js";
 import { CoreAllocator } from "./core-allocator.js";
 import { spawnWorker, type WorkerHandle } from "./worker-process.js";
 
 /** What a request carries to a local instance: one flat typed array per model input. */
-export type LocalInput = Record<string, { type: string; dims: number[]; data: TypedArray }>;
+export type LocalInput = WorkerInput;
 
 export interface LocalClusterOptions {
   coreBudget: number;
@@ -41,38 +38,11 @@ class LocalInstance implements Instance {
       done({ ok: false, gone: true, message: `instance ${this.id} is not running` });
       return;
     }
-    const parts: WirePart[] = [];
-    const payload: Uint8Array[] = [];
-    for (const r of work.requests) {
-      const input = r.input as LocalInput;
-      const tensors: WireTensor[] = [];
-      for (const [name, t] of Object.entries(input)) {
-        const bytes = bytesOf(t.data);
-        tensors.push({ name, type: t.type, dims: t.dims, bytes: bytes.byteLength });
-        payload.push(bytes);
-      }
-      parts.push({ rows: r.rows, tensors });
-    }
     this.inFlight += 1;
-    client.call("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload).then(
-      ({ header, payload: out }) => {
-        this.inFlight -= 1;
-        let offset = 0;
-        const outputs = (header.parts as WirePart[]).map((p) => {
-          const o: PartOutputs = {};
-          for (const t of p.tensors) {
-            o[t.name] = { data: viewAs(t.type, out.subarray(offset, offset + t.bytes)), dims: t.dims };
-            offset += t.bytes;
-          }
-          return o;
-        });
-        done({ ok: true, outputs, computeMs: (header.computeUs as number) / 1000 });
-      },
-      (err: Error) => {
-        this.inFlight -= 1;
-        done({ ok: false, gone: err instanceof WorkerGoneError, message: err.message });
-      },
-    );
+    sendBatch(client, work, (r) => {
+      this.inFlight -= 1;
+      done(r);
+    });
   }
 }
 
