@@ -40,7 +40,7 @@ export interface Decision {
   plan: Plan;
   changes: string[];
   solverMs: number;
-  actuation?: { ms: number; short: string[]; failed: string[] };
+  actuation?: { ms: number; short: string[]; failed: string[]; scaledOutInstead?: string[] };
 }
 
 export interface ControllerOptions {
@@ -285,6 +285,9 @@ export class Controller {
             short: report.short,
             failed: report.results.filter((r) => !r.ok).map((r) => r.message),
           };
+          const instead = report.results.filter((r) => r.action.insteadOfResize !== undefined);
+          if (instead.length > 0)
+            d.actuation.scaledOutInstead = instead.map((r) => `${r.message} (${Math.round(r.ms)} ms)`);
           for (const r of report.results) if (r.ok) this.opts.onActuation?.(r.action.kind, r.ms);
         })
         .catch((err: Error) => {

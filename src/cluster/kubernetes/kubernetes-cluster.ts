@@ -52,17 +52,20 @@ export interface KubernetesClusterOptions {
   deferredDeadlineMs?: number;
   /** Longest a start, stop or resize may take before it is reported failed (default 120 s). */
   actuationTimeoutMs?: number;
+  /** A new pod no node can take for this long is taken back and the start fails (default 10 s). */
+  unschedulableTimeoutMs?: number;
   /** Seconds pods stay bound to an unreachable or not-ready node before being replaced (default 30). */
   unreachableTolerationSeconds?: number;
   log?: (event: Record<string, unknown>) => void;
 }
 
+/** `scaleOutInstead` is set when the node calls a resize Infeasible or keeps it Deferred past the deadline. */
 export interface KubernetesActuationResult extends ActuationResult {
-  /** The resize could not be done in place (Infeasible, or Deferred past the deadline): scale out instead. */
-  scaleOutInstead?: boolean;
   /** API requests the actuation made. */
   apiRequests?: number;
 }
+
+class Unschedulable extends Error {}
 
 class PodInstance implements Instance {
   state: InstanceState = "starting";
@@ -212,30 +215,57 @@ export class KubernetesCluster implements Cluster {
     } catch (err) {
       return { ok: false, ms: performance.now() - t0, message: `start ${name}: ${messageOf(err)}` };
     }
+    let short = "";
     try {
+      let unschedulableSince = 0;
       await this.until(`pod ${pod} running`, () => {
         const p = this.pods.get(pod, this.ns);
         if (!p || p.metadata?.deletionTimestamp) throw new Error(`pod ${pod} was deleted while starting`);
+        const sched = p.status?.conditions?.find((c) => c.type === "PodScheduled");
+        if (sched?.status === "False" && sched.reason === "Unschedulable") {
+          unschedulableSince ||= performance.now();
+          if (performance.now() - unschedulableSince > (this.opts.unschedulableTimeoutMs ?? 10_000))
+            throw new Unschedulable(sched.message ?? "no node has room");
+        } else unschedulableSince = 0;
         return p.status?.phase === "Running";
       });
+      // The template's size is not the one asked for (template drift): resize the new pod once Running.
+      // A node that cannot give it the cores now keeps it at the template's size; the plan's next round
+      // sees what it got.
       if (!sameCpu(desiredCores(this.pods.get(pod, this.ns)!), cores)) {
         const r = await this.resizePod(pod, cores);
-        if (!r.ok) throw new Error(r.message);
+        if (!r.ok && !r.scaleOutInstead) throw new Error(r.message);
+        if (!r.ok) short = ` (not ${cores}: ${r.message})`;
       }
       await this.until(`pod ${pod} ready`, () => {
         const inst = this.list.get(pod);
         if (!this.pods.get(pod, this.ns)) throw new Error(`pod ${pod} was deleted while starting`);
-        return inst?.state === "ready" && sameCpu(inst.cores, cores);
+        return inst?.state === "ready" && (short !== "" || sameCpu(inst.cores, cores));
       });
     } catch (err) {
+      // A pod no node can take is taken back, so replicas do not pile up behind the scheduler.
+      if (err instanceof Unschedulable) await this.removePod(name, pod).catch(() => undefined);
       return { ok: false, ms: performance.now() - t0, message: `start ${name}: ${messageOf(err)}`, instance: pod };
     } finally {
       this.claimed.delete(pod);
     }
     const ms = performance.now() - t0;
     const apiRequests = this.api.total - requests0;
-    this.opts.log?.({ event: "instance_started", instance: pod, cores, scale_out_ms: ms, api_requests: apiRequests });
-    return { ok: true, ms, message: `started pod ${pod} of ${name} with ${cores} cores`, instance: pod, apiRequests };
+    const got = this.list.get(pod)?.cores ?? cores;
+    this.opts.log?.({
+      event: "instance_started",
+      instance: pod,
+      cores: got,
+      scale_out_ms: ms,
+      api_requests: apiRequests,
+    });
+    return {
+      ok: true,
+      ms,
+      message: `started pod ${pod} of ${name} with ${got} cores${short}`,
+      instance: pod,
+      apiRequests,
+    };
   }
 
   /** One more replica (or a new Deployment); returns the name of the pod that the ReplicaSet made for it. */
@@ -321,18 +351,7 @@ export class KubernetesCluster implements Cluster {
     this.refresh();
     try {
       await this.until(`pod ${id} drained`, () => inst.inFlight === 0);
-      await this.withLock(name, async () => {
-        await this.api.call("patch pods", () =>
-          this.api.core.patchNamespacedPod(
-            { name: id, namespace: this.ns, body: { metadata: { annotations: { [DELETION_COST]: "-1000000" } } } },
-            MERGE,
-          ),
-        );
-        const dep = this.deployments.get(name, this.ns);
-        const want = Math.max(0, (this.replicas.get(name) ?? dep?.spec?.replicas ?? 1) - 1);
-        this.replicas.set(name, await this.scaleTo(name, want));
-      });
-      await this.until(`pod ${id} gone`, () => !this.pods.get(id, this.ns));
+      await this.removePod(name, id);
     } catch (err) {
       inst.stopping = false;
       this.refresh();
@@ -342,6 +361,22 @@ export class KubernetesCluster implements Cluster {
     const apiRequests = this.api.total - requests0;
     this.opts.log?.({ event: "instance_stopped", instance: id, stop_ms: ms, api_requests: apiRequests });
     return { ok: true, ms, message: `stopped pod ${id} (${name} scaled to ${this.replicas.get(name)})`, apiRequests };
+  }
+
+  /** Marks the pod cheapest to delete, scales its Deployment down by one, and waits until it is gone. */
+  private async removePod(name: string, id: string): Promise<void> {
+    await this.withLock(name, async () => {
+      await this.api.call("patch pods", () =>
+        this.api.core.patchNamespacedPod(
+          { name: id, namespace: this.ns, body: { metadata: { annotations: { [DELETION_COST]: "-1000000" } } } },
+          MERGE,
+        ),
+      );
+      const dep = this.deployments.get(name, this.ns);
+      const want = Math.max(0, (this.replicas.get(name) ?? dep?.spec?.replicas ?? 1) - 1);
+      this.replicas.set(name, await this.scaleTo(name, want));
+    });
+    await this.until(`pod ${id} gone`, () => !this.pods.get(id, this.ns));
   }
 
   // --- vertical --------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ export interface K8sTestCluster {
   /** Creates a fresh namespace (each test its own, so their objects do not mix). */
   namespace(prefix?: string): Promise<string>;
   addNode(name: string, cpu: number): Promise<NodeAgent>;
+  /** Deletes a namespace and waits until its pods are gone from the nodes. */
+  dropNamespace(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,9 @@ export async function startK8sTestCluster(
         await new Promise((r) => setTimeout(r, 100));
       }
       return name;
+    },
+    async dropNamespace(name) {
+      await cp.kubectl(["delete", "namespace", name, "--wait=true", "--timeout=60s"]);
     },
     async stop() {
       for (const a of agents) await a.shutdown().catch(() => undefined);
