@@ -208,7 +208,13 @@ export class NodeAgent {
     }
     if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") return;
     if (!run) await this.admit(pod);
-    else this.resizeIfAsked(run, pod);
+    else {
+      // Someone else wrote the status (the node controller marks pods NotReady when heartbeats lapse, e.g.
+      // while the API server was down): put back what this node knows, as the kubelet's status manager does.
+      const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+      if (ready !== run.ready || pod.status?.podIP !== run.ip) this.writeStatus(run);
+      this.resizeIfAsked(run, pod);
+    }
     this.retryDeferred();
   }
 
