@@ -98,6 +98,13 @@ class PodInstance implements Instance {
   }
 }
 
+/** The profile schema's Stat (src/repository/schema.ts), kept structural so the backend needs no zod. */
+export interface ProfileStat {
+  p50: number;
+  max: number;
+  samples: number[];
+}
+
 interface Endpoint {
   address: string;
   port: number;
@@ -122,6 +129,8 @@ export class KubernetesCluster implements Cluster {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly checks = new Set<() => void>();
   private signature = "";
+  /** Measured actuation times per variant (task/variant), for profiles and the simulator. */
+  private readonly measured = new Map<string, { scaleOut: number[]; resize: number[] }>();
   private closing = false;
 
   constructor(private readonly opts: KubernetesClusterOptions) {
@@ -252,6 +261,7 @@ export class KubernetesCluster implements Cluster {
     const ms = performance.now() - t0;
     const apiRequests = this.api.total - requests0;
     const got = this.list.get(pod)?.cores ?? cores;
+    this.record(task, variant, "scaleOut", ms);
     this.opts.log?.({
       event: "instance_started",
       instance: pod,
@@ -388,6 +398,7 @@ export class KubernetesCluster implements Cluster {
       return { ok: true, ms: 0, message: "no change", instance: id };
     const r = await this.resizePod(id, cores);
     if (r.ok) {
+      this.record(inst.task, inst.variant, "resize", r.ms);
       // New pods of this Deployment (replacements, scale-out) should come up to the same size.
       const name = variantObjectName(inst.task, inst.variant);
       if (this.deployments.get(name, this.ns)?.metadata?.annotations?.[TARGET_CPU] !== formatCpu(cores))
@@ -587,6 +598,31 @@ export class KubernetesCluster implements Cluster {
     const c = inst.client;
     inst.client = undefined;
     c?.close();
+  }
+
+  private record(task: string, variant: string, kind: "scaleOut" | "resize", ms: number): void {
+    const key = `${task}/${variant}`;
+    const m = this.measured.get(key) ?? { scaleOut: [], resize: [] };
+    m[kind].push(ms);
+    if (m[kind].length > 100) m[kind].shift();
+    this.measured.set(key, m);
+  }
+
+  /**
+   * What this cluster measured for a variant, in a profile's shape: `load_ms` is scale-out to ready (the
+   * pod's cold start as the API sees it), `resize_ms` an in-place resize to done. The simulator and the
+   * planners take these as they take the local profiler's.
+   */
+  actuationProfile(task: string, variant: string): { load_ms: ProfileStat; resize_ms: ProfileStat } | undefined {
+    const m = this.measured.get(`${task}/${variant}`);
+    if (!m) return undefined;
+    const stat = (xs: number[]): ProfileStat => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      const p50 = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      return { p50, max: sorted.length ? sorted[sorted.length - 1]! : 0, samples: [...xs] };
+    };
+    return { load_ms: stat(m.scaleOut), resize_ms: stat(m.resize) };
   }
 
   // --- helpers ---------------------------------------------------------------------------------------------

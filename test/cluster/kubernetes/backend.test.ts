@@ -118,6 +118,10 @@ describe("KubernetesCluster on a real control plane", () => {
       expect(failures).toBe(0);
       expect(served).toBeGreaterThan(0);
       expect(events.some((e) => e.event === "instance_resized" && e.instance === id)).toBe(true);
+      // measured, in the profile's shape, for the planners and the simulator
+      const prof = cluster.actuationProfile("digits", "cnn-small")!;
+      expect(prof.resize_ms.samples).toEqual([up.ms, down.ms]);
+      expect(prof.load_ms.samples).toEqual([started.ms]);
     } finally {
       await cluster.shutdown();
       await h.dropNamespace(ns);
@@ -187,6 +191,61 @@ describe("KubernetesCluster on a real control plane", () => {
       expect(cluster.instances().every((i) => i.state === "ready")).toBe(true);
     } finally {
       await cluster.shutdown();
+      await h.dropNamespace(ns);
+    }
+  });
+
+  it("a resize Deferred past its deadline (other pods hold the node's cores) is undone and reported for scale-out", async () => {
+    const ns = await h.namespace();
+    const cluster = new KubernetesCluster({
+      kubeConfig: h.kc,
+      namespace: ns,
+      coreBudget: 4,
+      log,
+      deferredDeadlineMs: 1000,
+    });
+    await cluster.open();
+    try {
+      const a = await cluster.start("digits", "cnn-small", 1);
+      expect(a.ok, a.message).toBe(true);
+      const pod = await readPod(ns, a.instance!);
+      // Another pod takes the node's second core (bound there directly, as a DaemonSet's would be).
+      const filler = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "filler", labels: { role: "filler" } },
+        spec: {
+          nodeName: pod.spec!.nodeName,
+          containers: [
+            {
+              ...pod.spec!.containers[0]!,
+              args: ["--model", "models/digits/linear/model.onnx", "--host", "0.0.0.0", "--port", "9000"],
+            },
+          ],
+        },
+      };
+      await h.cp.kubectl(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify(filler) });
+      await eventually(
+        "the filler pod running",
+        30_000,
+        async () => (await readPod(ns, "filler")).status?.containerStatuses?.[0]?.ready,
+      );
+      const r = await cluster.resize(a.instance!, 2);
+      expect(r.ok).toBe(false);
+      expect(r.scaleOutInstead).toBe(true);
+      expect(r.message).toMatch(/Deferred for over 1000 ms/);
+      expect(r.ms).toBeGreaterThanOrEqual(1000);
+      const after = await readPod(ns, a.instance!);
+      expect(after.spec!.containers[0]!.resources!.requests!.cpu).toBe("1"); // undone: it cannot land later
+      await eventually(
+        "the pending condition cleared",
+        10_000,
+        async () => !(await readPod(ns, a.instance!)).status!.conditions!.some((c) => c.type === "PodResizePending"),
+      );
+      expect(cluster.instances().find((i) => i.id === a.instance)).toMatchObject({ cores: 1, state: "ready" });
+    } finally {
+      await cluster.shutdown();
+      await h.cp.kubectl(["delete", "pod", "filler", "-n", ns, "--wait=true"]).catch(() => undefined);
       await h.dropNamespace(ns);
     }
   });

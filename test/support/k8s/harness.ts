@@ -56,7 +56,15 @@ export async function startK8sTestCluster(
       return name;
     },
     async dropNamespace(name) {
-      await cp.kubectl(["delete", "namespace", name, "--wait=true", "--timeout=60s"]);
+      // Waiting for the namespace itself takes the namespace controller's sweeps (~10 s); what the next
+      // test needs is the nodes' cores back, i.e. the pods gone.
+      await cp.kubectl(["delete", "deployments", "--all", "-n", name, "--wait=false"]);
+      for (let i = 0; i < 600; i++) {
+        const { stdout } = await cp.kubectl(["get", "pods", "-n", name, "-o", "name"]);
+        if (stdout.trim() === "") break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await cp.kubectl(["delete", "namespace", name, "--wait=false"]);
     },
     async stop() {
       for (const a of agents) await a.shutdown().catch(() => undefined);
