@@ -93,6 +93,8 @@ class PodInstance implements Instance {
     this.inFlight += 1;
     sendBatch(client, work, (r) => {
       this.inFlight -= 1;
+      // The pod went away while this batch ran: its socket closes once nothing is left on it.
+      if (this.state === "stopped" && this.inFlight === 0) this.client?.close();
       done(r);
     });
   }
@@ -555,7 +557,6 @@ export class KubernetesCluster implements Cluster {
       inst.state = "stopped";
       this.list.delete(id);
       if (inst.inFlight === 0) this.disconnect(inst);
-      else void inst.client?.closed;
     }
     for (const check of [...this.checks]) check();
     const sig = [...this.list.values()].map((i) => `${i.id}:${i.state}:${i.cores}`).join(",");
