@@ -125,8 +125,14 @@ export class KubernetesCluster implements Cluster {
   private readonly deployments: ResilientWatch<V1Deployment>;
   /** Replicas this backend last wrote per Deployment: it is the only actor that owns `spec.replicas`. */
   private readonly replicas = new Map<string, number>();
+  /** resourceVersion of the Deployment when `replicas` was last set (etcd revisions only grow). */
+  private readonly replicasVersion = new Map<string, number>();
   /** Pods a `start` is waiting for, so the drift reconciler leaves them to it. */
   private readonly claimed = new Set<string>();
+  /** Pods the ReplicaSet made on its own since `open`, not yet brought to the Deployment's target size. */
+  private readonly unsized = new Set<string>();
+  private opened = false;
+  private active = true;
   private readonly resizing = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly checks = new Set<() => void>();
@@ -177,7 +183,7 @@ export class KubernetesCluster implements Cluster {
           namespace: ns,
           labelSelector: WORKER_SELECTOR,
         }) as Promise<KubernetesListObject<V1Deployment>>,
-      onEvent: () => this.refresh(),
+      onEvent: (kind, d) => this.deploymentEvent(kind, d),
       onError: onError("deployments"),
     });
   }
@@ -185,8 +191,7 @@ export class KubernetesCluster implements Cluster {
   /** Lists and starts watching pods, EndpointSlices and Deployments; resolves once all three are in sync. */
   async open(): Promise<void> {
     await Promise.all([this.deployments.start(), this.pods.start(), this.slices.start()]);
-    for (const d of this.deployments.list())
-      if (d.metadata?.name && d.spec?.replicas !== undefined) this.replicas.set(d.metadata.name, d.spec.replicas);
+    this.opened = true;
     this.refresh();
   }
 
@@ -314,6 +319,7 @@ export class KubernetesCluster implements Cluster {
       );
       if (!fresh) return undefined;
       this.claimed.add(fresh.metadata!.name!);
+      this.unsized.delete(fresh.metadata!.name!);
       return fresh.metadata!.name!;
     });
   }
@@ -322,7 +328,29 @@ export class KubernetesCluster implements Cluster {
     const scale: V1Scale = await this.api.call("patch deployments/scale", () =>
       this.api.apps.patchNamespacedDeploymentScale({ name, namespace: this.ns, body: { spec: { replicas } } }, MERGE),
     );
+    this.replicasVersion.set(name, Number(scale.metadata?.resourceVersion ?? 0));
     return scale.spec?.replicas ?? replicas;
+  }
+
+  /**
+   * Replicas as last written, by this replica of the gateway or (after a failover) by the previous leader:
+   * a Deployment event at least as recent as this replica's own last write wins. The watch lags a write,
+   * so an older event must not undo it.
+   */
+  private deploymentEvent(kind: string, d: V1Deployment): void {
+    const name = d.metadata?.name;
+    if (name && kind !== "delete" && d.spec?.replicas !== undefined) {
+      const rv = Number(d.metadata?.resourceVersion ?? 0);
+      if (!(rv < (this.replicasVersion.get(name) ?? 0))) {
+        this.replicas.set(name, d.spec.replicas);
+        this.replicasVersion.set(name, rv);
+      }
+    }
+    if (name && kind === "delete") {
+      this.replicas.delete(name);
+      this.replicasVersion.delete(name);
+    }
+    this.refresh();
   }
 
   private async setTarget(name: string, cores: number): Promise<void> {
@@ -416,6 +444,7 @@ export class KubernetesCluster implements Cluster {
     const before = this.pods.get(id, this.ns);
     const from = before ? allocatedCores(before) : 0;
     this.resizing.add(id);
+    this.unsized.delete(id);
     try {
       let patched: V1Pod;
       try {
@@ -478,8 +507,22 @@ export class KubernetesCluster implements Cluster {
   // --- state from the watches ------------------------------------------------------------------------------
 
   private podEvent(kind: string, pod: V1Pod): void {
+    const id = pod.metadata?.name;
+    // Pods the ReplicaSet makes on its own while this backend runs (replacements) start at the template's
+    // size; pods a start or resize of this backend settled, and those there before it opened, are left be.
+    if (id && kind === "add" && this.opened && !this.claimed.has(id)) this.unsized.add(id);
+    if (id && kind === "delete") this.unsized.delete(id);
     this.refresh();
     if (kind !== "delete") this.reconcileDrift(pod);
+  }
+
+  /**
+   * Only the gateway replica that leads acts on its own (drift resizes); followers route and watch. On by
+   * default: a single gateway is its own leader.
+   */
+  setActive(active: boolean): void {
+    this.active = active;
+    if (active) for (const p of this.pods.list()) this.reconcileDrift(p);
   }
 
   /**
@@ -488,13 +531,19 @@ export class KubernetesCluster implements Cluster {
    */
   private reconcileDrift(pod: V1Pod): void {
     const id = pod.metadata?.name;
-    if (!id || this.closing || this.claimed.has(id) || this.resizing.has(id) || pod.metadata?.deletionTimestamp) return;
+    if (!id || !this.active || !this.unsized.has(id) || this.closing || this.claimed.has(id)) return;
+    if (this.resizing.has(id) || pod.metadata?.deletionTimestamp) return;
     if (pod.status?.phase !== "Running") return;
     const task = pod.metadata?.labels?.[TASK_LABEL];
     const variant = pod.metadata?.labels?.[VARIANT_LABEL];
     if (!task || !variant) return;
     const target = this.deployments.get(variantObjectName(task, variant), this.ns)?.metadata?.annotations?.[TARGET_CPU];
-    if (!target || sameCpu(desiredCores(pod), target)) return;
+    if (!target) return;
+    if (sameCpu(desiredCores(pod), target)) {
+      this.unsized.delete(id);
+      return;
+    }
+    this.unsized.delete(id);
     const cores = parseQuantity(target);
     this.opts.log?.({ event: "template_drift", instance: id, from: desiredCores(pod), cores });
     void this.resizePod(id, cores);

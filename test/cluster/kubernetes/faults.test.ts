@@ -113,9 +113,16 @@ describe("faults on the real control plane", () => {
       retryPeriodMs: 500,
       log,
     });
+    // gw-b's backend follows from the start (it routes); gw-a's is the one that actuates while gw-a leads.
     const cluster = new KubernetesCluster({ kubeConfig: h.kc, namespace: ns, coreBudget: 4, log });
+    const clusterA = new KubernetesCluster({ kubeConfig: h.kc, namespace: ns, coreBudget: 4, log });
     try {
+      await cluster.open();
       await aLeads;
+      await clusterA.open();
+      const byA = await clusterA.start("digits", "cnn-small", 1);
+      expect(byA.ok, byA.message).toBe(true);
+      await clusterA.shutdown();
       await b.start();
       await new Promise((r) => setTimeout(r, 1500));
       expect(b.isLeader()).toBe(false);
@@ -132,15 +139,23 @@ describe("faults on the real control plane", () => {
       ) as V1Lease;
       expect(lease.spec?.holderIdentity).toBe("gw-b");
       expect(lease.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
-      // the new leader's control loop acts on the cluster
-      await cluster.open();
+      // the new leader acts on the cluster, from the state the old one left (one replica, not zero)
       const started = await cluster.start("digits", "cnn-small", 1);
       expect(started.ok, started.message).toBe(true);
+      const deploy = JSON.parse((await h.cp.kubectl(["get", "deploy", "-n", ns, "-o", "json"])).stdout).items[0];
+      expect(deploy.spec.replicas).toBe(2);
+      expect(
+        cluster
+          .instances()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual([byA.instance, started.instance].sort());
       console.log(`leader takeover after SIGKILL: ${takeoverMs} ms (lease 3 s, retry 0.5 s)`);
     } finally {
       proc.kill("SIGKILL");
       await b.stop();
       await cluster.shutdown();
+      await clusterA.shutdown();
       await h.dropNamespace(ns);
     }
   }, 120_000);
@@ -159,6 +174,9 @@ describe("faults on the real control plane", () => {
     try {
       const a = await cluster.start("digits", "cnn-small", 1);
       expect(a.ok, a.message).toBe(true);
+      // 2 cores in place: the Deployment's target says 2, its template still 1
+      const grown = await cluster.resize(a.instance!, 2);
+      expect(grown.ok, grown.message).toBe(true);
       const podA = JSON.parse(
         (await h.cp.kubectl(["get", "pod", a.instance!, "-n", ns, "-o", "json"])).stdout,
       ) as V1Pod;
@@ -178,6 +196,9 @@ describe("faults on the real control plane", () => {
         cluster.instances().find((i) => i.id !== a.instance && i.state === "ready"),
       );
       await eventually("batches on the replacement", 10_000, () => (load.s.byPod.get(replacement.id) ?? 0) > 2);
+      // the ReplicaSet made it from the template (1 core); the backend brought it to the target
+      await eventually("the replacement at the target size", 20_000, () => replacement.cores === 2);
+      expect(events.some((e) => e.event === "template_drift" && e.instance === replacement.id)).toBe(true);
       await load.finish();
       const podB = JSON.parse(
         (await h.cp.kubectl(["get", "pod", replacement.id, "-n", ns, "-o", "json"])).stdout,
