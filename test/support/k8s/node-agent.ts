@@ -57,6 +57,12 @@ interface PodRun {
   pid?: number;
 }
 
+const workers = new Set<ChildProcess>();
+// A test process that dies must not leave worker processes behind.
+process.once("exit", () => {
+  for (const w of workers) w.kill("SIGKILL");
+});
+
 const MICRO = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
 export class NodeAgent {
@@ -268,6 +274,8 @@ export class NodeAgent {
     if (command[0] === "node") command[0] = process.execPath;
     const [exe, ...rest] = [...this.opts.net.exec, ...command, ...args];
     const proc = spawn(exe!, rest, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    workers.add(proc);
+    proc.once("exit", () => workers.delete(proc));
     run.proc = proc;
     let stderr = "";
     proc.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
