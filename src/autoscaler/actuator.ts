@@ -9,6 +9,8 @@ export interface Action {
   variant: string;
   cores: number;
   from?: number;
+  /** A start that stands in for a resize of this instance the cluster could not do in place. */
+  insteadOfResize?: string;
 }
 
 export interface ActuationReport {
@@ -70,10 +72,10 @@ export async function converge(cluster: Cluster, task: string, plan: Plan): Prom
     return [now, later];
   };
   const [first, rest] = fitting(growing);
-  results.push(...(await Promise.all(first.map((a) => act(cluster, task, a)))));
-  results.push(...(await Promise.all(freeing.map((a) => act(cluster, task, a)))));
+  results.push(...(await Promise.all(first.map((a) => act(cluster, task, a)))).flat());
+  results.push(...(await Promise.all(freeing.map((a) => act(cluster, task, a)))).flat());
   const [second, short] = fitting(rest);
-  results.push(...(await Promise.all(second.map((a) => act(cluster, task, a)))));
+  results.push(...(await Promise.all(second.map((a) => act(cluster, task, a)))).flat());
   const free = cluster.coreBudget - cluster.coresInUse();
   return {
     actions,
@@ -85,12 +87,20 @@ export async function converge(cluster: Cluster, task: string, plan: Plan): Prom
   };
 }
 
-async function act(cluster: Cluster, task: string, a: Action): Promise<ActuationResult & { action: Action }> {
+async function act(cluster: Cluster, task: string, a: Action): Promise<(ActuationResult & { action: Action })[]> {
   const r =
     a.kind === "stop"
       ? await cluster.stop(a.instance!)
       : a.kind === "resize"
         ? await cluster.resize(a.instance!, a.cores)
         : await cluster.start(task, a.variant, a.cores);
-  return { ...r, action: a };
+  const growth = a.cores - (a.from ?? 0);
+  if (a.kind !== "resize" || r.ok || !r.scaleOutInstead || growth <= 0) return [{ ...r, action: a }];
+  // The same cores, as one more instance: the budget check above already counted them for the resize.
+  const extra: Action = { kind: "start", variant: a.variant, cores: growth, insteadOfResize: a.instance };
+  const s = await cluster.start(task, a.variant, growth);
+  return [
+    { ...r, action: a },
+    { ...s, message: `instead of resizing ${a.instance}: ${s.message}`, action: extra },
+  ];
 }

@@ -43,7 +43,7 @@ export interface Decision {
   solverMs: number;
   /** The policy's state after this decision (its windows, counters, mode). */
   state: unknown;
-  actuation?: { ms: number; short: string[]; failed: string[] };
+  actuation?: { ms: number; short: string[]; failed: string[]; scaledOutInstead?: string[] };
 }
 
 export interface ControllerEvents {
@@ -344,6 +344,9 @@ export class Controller {
             short: report.short,
             failed: report.results.filter((r) => !r.ok).map((r) => r.message),
           };
+          const instead = report.results.filter((r) => r.action.insteadOfResize !== undefined);
+          if (instead.length > 0)
+            d.actuation.scaledOutInstead = instead.map((r) => `${r.message} (${Math.round(r.ms)} ms)`);
           for (const r of report.results) if (r.ok) for (const fn of this.listeners.actuation) fn(r.action.kind, r.ms);
         })
         .catch((err: Error) => {

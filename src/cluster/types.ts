@@ -41,6 +41,8 @@ export interface ActuationResult {
   ms: number;
   message: string;
   instance?: string;
+  /** A resize the cluster cannot do in place (e.g. Kubernetes' Infeasible): add an instance instead. */
+  scaleOutInstead?: boolean;
 }
 
 export interface Cluster {

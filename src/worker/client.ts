@@ -33,6 +33,9 @@ export class WorkerClient {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private gone: Error | null = null;
+  private markClosed!: () => void;
+  /** Resolves when the connection is gone (the worker stopped, died or became unreachable). */
+  readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
   private constructor(private readonly socket: net.Socket) {
     const decoder = new FrameDecoder<ReplyHeader<WorkerOp>>();
@@ -50,6 +53,7 @@ export class WorkerClient {
       this.gone ??= new WorkerGoneError(why);
       for (const p of this.pending.values()) p.reject(this.gone);
       this.pending.clear();
+      this.markClosed();
     };
     socket.on("error", (e) => fail(`worker connection failed: ${e.message}`));
     socket.on("close", () => fail("worker connection closed (the instance stopped or died)"));

@@ -2,11 +2,8 @@
 // from a core budget. Horizontal = spawn (a real cold start); vertical = in-place resize inside the
 // worker. A worker that dies fails its batches at once and is replaced.
 import { EventEmitter } from "node:events";
-import type { Tensors } from "../../engine/engine.js";
 import type { SubnetTable } from "../../engine/subnets.js";
-import { WorkerGoneError } from "../../worker/client.js";
-import type { WirePart, WireTensor } from "../../worker/protocol.js";
-import { bytesOf, viewAs } from "../../worker/tensors.js";
+import { sendBatch } from "../worker-batch.js";
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../types.js";
 import { CoreAllocator } from "./core-allocator.js";
 import { progressed, sampleProcess } from "./process-progress.js";
@@ -48,43 +45,15 @@ class LocalInstance implements Instance {
       done({ ok: false, gone: true, message: `instance ${this.id} is not running` });
       return;
     }
-    const parts: WirePart[] = [];
-    const payload: Uint8Array[] = [];
-    for (const item of work.items) {
-      if (!item.input) {
-        done({ ok: false, gone: false, message: `a request without tensors reached instance ${this.id}` });
-        return;
-      }
-      const tensors: WireTensor[] = [];
-      for (const [name, t] of Object.entries(item.input)) {
-        const bytes = bytesOf(t.data);
-        tensors.push({ name, type: t.type, dims: t.dims, bytes: bytes.byteLength });
-        payload.push(bytes);
-      }
-      parts.push({ rows: item.rows, tensors });
-    }
     this.inFlight += 1;
-    client.call("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload).then(
-      ({ header, payload: out }) => {
+    sendBatch(
+      client,
+      work,
+      (r) => {
         this.inFlight -= 1;
-        let offset = 0;
-        const outputs = header.parts.map((p) => {
-          const o: Tensors = {};
-          for (const t of p.tensors) {
-            o[t.name] = { type: t.type, data: viewAs(t.type, out.subarray(offset, offset + t.bytes)), dims: t.dims };
-            offset += t.bytes;
-          }
-          return o;
-        });
-        done({ ok: true, outputs, computeMs: header.computeUs / 1000 });
+        done(r);
       },
-      (err: Error) => {
-        this.inFlight -= 1;
-        const gone = err instanceof WorkerGoneError;
-        // out of the routing before the failure is answered, so a retry cannot land here again
-        if (gone) this.lost(err.message);
-        done({ ok: false, gone, message: err.message });
-      },
+      this.lost,
     );
   }
 }

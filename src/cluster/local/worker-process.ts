@@ -60,6 +60,7 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     opts.cpus.join(","),
     ...(opts.hotMs === undefined ? [] : ["--hot-ms", String(opts.hotMs)]),
     ...(opts.subnets ? ["--subnets", JSON.stringify(opts.subnets)] : []),
+    "--exit-with-parent",
   ];
   opts.signal?.throwIfAborted();
   const usePin = process.platform === "linux" && opts.cpus.length > 0;
