@@ -80,6 +80,18 @@ program
   )
   .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
   .option("--log-level <level>", "pino log level", "info")
+  .option(
+    "--cluster <backend>",
+    "where instances run: local (worker processes) or kubernetes (pods)",
+    clusterName,
+    "local",
+  )
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig for --cluster kubernetes (default: in-cluster inside a pod, else ~/.kube/config)",
+  )
+  .option("--namespace <ns>", "namespace of the worker pods for --cluster kubernetes (default: the pod's own)")
+  .option("--pod-memory <quantity>", "memory of each worker pod for --cluster kubernetes, e.g. 1Gi", "512Mi")
   .option("--config <file>", "YAML file with any of these options under their flag names (flags given here win)")
   .action(async (flags: ServeFlags, cmd: Command) => {
     const opts = flags.config
@@ -102,6 +114,8 @@ program
       forecaster: opts.forecaster,
       decisionIntervalMs: opts.decisionIntervalMs,
       logLevel: opts.logLevel,
+      cluster: opts.cluster,
+      kubernetes: { kubeconfig: opts.kubeconfig, namespace: opts.namespace, podMemory: opts.podMemory },
     });
     log(
       `sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`,
@@ -130,7 +144,17 @@ interface ServeFlags {
   forecaster: "max-trend" | "lstm";
   decisionIntervalMs: number;
   logLevel: string;
+  cluster: "local" | "kubernetes";
+  kubeconfig?: string;
+  namespace?: string;
+  podMemory: string;
   config?: string;
+}
+
+function clusterName(v: string): "local" | "kubernetes" {
+  if (v !== "local" && v !== "kubernetes")
+    throw new InvalidArgumentError(`--cluster takes local or kubernetes, got '${v}'`);
+  return v;
 }
 
 /** Variants without a profile.json are measured before serving (a short grid): policies need l(b,c). */

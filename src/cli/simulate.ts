@@ -28,6 +28,7 @@ interface SimulateFlags {
   nodes: number;
   coresPerNode: number;
   seed: number;
+  actuation: string;
   seriesCsv?: string;
   json: boolean;
 }
@@ -60,6 +61,11 @@ export function registerSimulateCommand(program: Command): void {
     .option("--nodes <n>", "simulated nodes", (v) => Math.round(positive("--nodes")(v)), 1)
     .option("--cores-per-node <n>", "cores of each node", (v) => Math.round(positive("--cores-per-node")(v)), 8)
     .option("--seed <n>", "seed of arrivals and service times", (v) => Math.round(Number(v)), 1)
+    .option(
+      "--actuation <backend>",
+      "cold starts and resizes as measured by: local (sloserve profile) or kubernetes (npm run bench:k8s -- --write-profile)",
+      "local",
+    )
     .option("--series-csv <file>", "write the per-second series as CSV")
     .option("--json", "print the summary as one JSON object", false)
     .action(async (f: SimulateFlags) => {
@@ -92,7 +98,7 @@ export function registerSimulateCommand(program: Command): void {
         if (!t)
           throw new InvalidArgumentError(`no task '${n}' in ${f.models}; have: ${[...repo.tasks.keys()].join(", ")}`);
         const over = { ...(f.scheduling ? { scheduling: f.scheduling } : {}), ...(f.scaling ? { scaling } : {}) };
-        return simTaskFromRepository(t, over);
+        return simTaskFromRepository(t, over, f.actuation);
       });
       // Start like the server: one 1-core instance of each task's most accurate variant.
       const deployment: SimDeployment[] = tasks.map((t) => ({

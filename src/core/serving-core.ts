@@ -82,6 +82,8 @@ export class ServingCore {
   private readonly log: (event: Record<string, unknown>) => void;
   private looping = false;
   private started = false;
+  /** Whether this core acts (control loop, on-demand starts); a follower among gateway replicas only routes. */
+  private active = true;
 
   constructor(opts: CoreOptions) {
     this.clock = opts.clock;
@@ -103,7 +105,7 @@ export class ServingCore {
         ? null
         : new OnDemandScaler(opts.cluster, this.models, this.router, opts.clock, (e) => this.log(e));
     this.scaler = scaler;
-    if (scaler) this.router.setDemand((task, r) => scaler.demand(task, r));
+    if (scaler) this.router.setDemand((task, r) => this.active && scaler.demand(task, r));
     this.controller = opts.control
       ? new Controller(opts.clock, opts.cluster, this.router, this.meter, {
           intervalMs: opts.control.intervalMs,
@@ -213,6 +215,23 @@ export class ServingCore {
     this.walk.start(def, p);
   }
 
+  /**
+   * Leads or follows: among several gateway replicas over one cluster, only the leader runs the control
+   * loop and starts instances on demand; every replica routes to every instance.
+   */
+  setActive(active: boolean): void {
+    this.active = active;
+    if (active) this.keepLooping();
+    else {
+      this.looping = false;
+      this.controller?.stop();
+    }
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
   /** Starts the control loop (once anything is autoscaled). */
   start(): void {
     this.started = true;
@@ -233,7 +252,7 @@ export class ServingCore {
   }
 
   private keepLooping(): void {
-    if (!this.started || this.looping || !this.controller || this.controller.scaled === 0) return;
+    if (!this.started || !this.active || this.looping || !this.controller || this.controller.scaled === 0) return;
     this.looping = true;
     this.controller.start();
   }

@@ -213,5 +213,11 @@ export const Profile = z.object({
    * points and fits are the default subnet's, so readers that know nothing of subnets keep working.
    */
   subnets: z.record(z.string(), SubnetProfile).optional(),
+  /**
+   * Cold start and in-place resize as another cluster backend measured them (`kubernetes`: scale-out to
+   * ready and pods/resize to done, through the API server), written by `npm run bench:k8s -- --write-profile`;
+   * `sloserve simulate --actuation kubernetes` times actuations by them.
+   */
+  actuation: z.record(z.string(), z.object({ measured_at: z.string(), load_ms: Stat, resize_ms: Stat })).optional(),
 });
 export type Profile = z.infer<typeof Profile>;

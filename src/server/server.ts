@@ -10,6 +10,7 @@ import { startGrpcServer } from "../api/grpc.js";
 import { startRestServer } from "../api/rest.js";
 import { RealClock } from "../cluster/clock.js";
 import { LocalCluster } from "../cluster/local/local-cluster.js";
+import type { Cluster } from "../cluster/types.js";
 import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
 import { ServingCore } from "../core/serving-core.js";
 import { DEFAULT_WATCHDOG } from "../router/router.js";
@@ -23,6 +24,7 @@ import { loadRepository, type Repository } from "../repository/repository.js";
 import { resolveInside } from "../repository/safe-path.js";
 import { subnetTableOf } from "../repository/subnets.js";
 import { HotLoop } from "../worker/hot-loop.js";
+import { openKubernetes, type KubernetesServeOptions } from "./kubernetes.js";
 import { observeStatistics, StatsBook } from "./statistics.js";
 
 export interface DeploySpec {
@@ -55,6 +57,9 @@ export interface ServeOptions {
   /** Load forecaster of the control loop. */
   forecaster?: "max-trend" | "lstm";
   logLevel?: string;
+  /** Where instances run: worker processes on this machine (default), or pods of a Kubernetes cluster. */
+  cluster?: "local" | "kubernetes";
+  kubernetes?: Omit<KubernetesServeOptions, "coreBudget" | "log">;
 }
 
 export interface RunningServer {
@@ -63,7 +68,9 @@ export interface RunningServer {
   /** Triton-compatible metrics endpoint. */
   tritonMetricsUrl: string;
   gateway: SloGateway;
-  cluster: LocalCluster;
+  cluster: Cluster;
+  /** The local backend, when instances are worker processes on this machine (null on Kubernetes). */
+  local: LocalCluster | null;
   core: ServingCore;
   metrics: ServerMetrics;
   repo: Repository;
@@ -75,16 +82,23 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = pino({ level: opts.logLevel ?? "info", base: { service: "sloserve" } }, pino.destination(2));
   const repo = await loadRepository(opts.modelsDir);
   const clock = new RealClock();
-  const cluster = new LocalCluster({
-    coreBudget: opts.cores,
-    host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
-    modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
-    subnets: (task, variant) => {
-      const v = repo.tasks.get(task)?.variants.get(variant);
-      return v ? subnetTableOf(v.config) : null;
-    },
-    log: (e) => log.info(e),
-  });
+  const k8s =
+    opts.cluster === "kubernetes"
+      ? await openKubernetes({ ...opts.kubernetes, coreBudget: opts.cores, log: (e) => log.info(e) })
+      : null;
+  const local = k8s
+    ? null
+    : new LocalCluster({
+        coreBudget: opts.cores,
+        host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
+        modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
+        subnets: (task, variant) => {
+          const v = repo.tasks.get(task)?.variants.get(variant);
+          return v ? subnetTableOf(v.config) : null;
+        },
+        log: (e) => log.info(e),
+      });
+  const cluster: Cluster = k8s?.cluster ?? local!;
   const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
   const scaling: ScalingChoice = {
     autoscaler: opts.autoscaler,
@@ -105,6 +119,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       : undefined,
     log: (e) => log.info(e),
   });
+  if (k8s) {
+    const lead = (leader: boolean) => {
+      core.setActive(leader);
+      k8s.cluster.setActive(leader);
+      log.info({ event: "leadership", leader, namespace: k8s.namespace });
+    };
+    lead(k8s.elector.isLeader());
+    k8s.elector.onChange(lead);
+  }
   for (const task of repo.tasks.values()) core.addTask(coreTaskOf(task, scaling));
   for (const p of repo.pipelines.values()) core.addPipeline(corePipelineOf(p, scaling));
 
@@ -126,7 +149,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let tritonMetricsUrl: string;
   try {
+    // the initial instances are the leader's to start, and only where the cluster has none yet (another
+    // replica, or this one before a restart, may have started them)
     for (const spec of deployment) {
+      if (!core.isActive || cluster.instances().some((i) => i.task === spec.task && i.variant === spec.variant))
+        continue;
       const r = await cluster.start(spec.task, spec.variant, spec.cores);
       if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
     }
@@ -155,7 +182,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     // a port in use or a failed start must not leave worker processes behind
     live.stop();
     core.stop();
-    await Promise.allSettled([rest?.app.close(), grpc?.close(0), tritonMetrics.close(), cluster.shutdown()]);
+    await Promise.allSettled([
+      rest?.app.close(),
+      grpc?.close(0),
+      tritonMetrics.close(),
+      k8s?.elector.stop({ release: true }),
+      k8s?.cluster.shutdown(),
+      local?.shutdown(),
+    ]);
     throw err;
   }
   log.info({
@@ -174,6 +208,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     tritonMetricsUrl,
     gateway,
     cluster,
+    local,
     core,
     metrics,
     repo,
@@ -186,7 +221,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         await core.router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
         await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
         await core.close();
-        await cluster.shutdown();
+        await k8s?.elector.stop({ release: true });
+        await (k8s?.cluster ?? local!).shutdown();
         log.info({ event: "stopped" });
       })();
       return closed;

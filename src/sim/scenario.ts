@@ -86,20 +86,28 @@ export interface SimArrivals {
   minAccuracy?: number;
 }
 
-/** A repository variant with a measured profile, as the simulator sees it. */
-export function simVariantFromRepository(v: Variant): SimVariant {
+/**
+ * A repository variant with a measured profile, as the simulator sees it. Actuations take the local
+ * backend's measured times, or another backend's (`kubernetes`) where its profile records them.
+ */
+export function simVariantFromRepository(v: Variant, actuation = "local"): SimVariant {
   const model = variantModel(v); // throws with advice when the profile is missing
   const p = v.profile!;
+  const timed = actuation === "local" ? p : p.actuation?.[actuation];
+  if (!timed)
+    throw new Error(
+      `profile of ${v.task}/${v.name} records no ${actuation} actuation times; measure them (npm run bench:k8s -- --variant ${v.name} --write-profile) or simulate with local ones`,
+    );
   return {
     name: v.name,
     accuracy: model.accuracy,
     maxBatch: model.maxBatch,
     fit: model.fit,
     predict: model.latency,
-    loadMs: model.loadMs,
+    loadMs: timed.load_ms.p50,
     service: new ProfileServiceModel(p.points),
-    coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
-    resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
+    coldStart: timed.load_ms.samples.length > 0 ? timed.load_ms.samples : timed.load_ms.p50,
+    resize: timed.resize_ms.samples.length > 0 ? timed.resize_ms.samples : timed.resize_ms.p50,
     ...(v.config.subnets ? { subnets: simSubnetsFromRepository(v) } : {}),
   };
 }
@@ -115,8 +123,8 @@ export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
 }
 
 /** A repository task (its profiled variants only) with its task.yaml settings; `overrides` win. */
-export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {}): SimTask {
-  const variants = [...t.variants.values()].filter((v) => v.profile).map(simVariantFromRepository);
+export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {}, actuation = "local"): SimTask {
+  const variants = [...t.variants.values()].filter((v) => v.profile).map((v) => simVariantFromRepository(v, actuation));
   if (variants.length === 0)
     throw new Error(`task '${t.name}' has no profiled variant; run 'sloserve profile --task ${t.name}'`);
   const c = t.config;

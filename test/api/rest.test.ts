@@ -362,7 +362,7 @@ describe("deadlines, overload and failures", () => {
 
   it("keeps answering when a worker is killed mid-batch, and replaces it", async () => {
     const victim = server.cluster.instances().find((i) => i.variant === "cnn-large")!;
-    const pid = server.cluster.pidOf(victim.id)!;
+    const pid = server.local!.pidOf(victim.id)!;
     const big = float32Bytes(image(0, 64));
     const sent = Array.from({ length: 30 }, () =>
       infer(
@@ -382,14 +382,14 @@ describe("deadlines, overload and failures", () => {
     const replaced = () =>
       server.cluster
         .instances()
-        .some((x) => x.variant === "cnn-large" && x.state === "ready" && server.cluster.pidOf(x.id) !== pid);
+        .some((x) => x.variant === "cnn-large" && x.state === "ready" && server.local!.pidOf(x.id) !== pid);
     for (let i = 0; i < 100 && !replaced(); i++) await new Promise((r) => setTimeout(r, 100));
     expect(replaced()).toBe(true);
     const after = await infer(base, "/v2/models/digits/versions/cnn-large/infer", [
       { name: "image", datatype: "FP32", shape: [1, 1, 28, 28], data: Array.from(image(0)) },
     ]);
     expect(after.status, JSON.stringify(after.json)).toBe(200);
-    expect(server.cluster.pidOf(server.cluster.instances().find((i) => i.variant === "cnn-large")!.id)).not.toBe(pid);
+    expect(server.local!.pidOf(server.cluster.instances().find((i) => i.variant === "cnn-large")!.id)).not.toBe(pid);
   });
 
   it("exposes Triton's metric families, and its own that promtool accepts", async () => {

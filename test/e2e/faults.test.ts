@@ -37,7 +37,7 @@ describe("a worker that stops answering", () => {
       },
       async (server) => {
         const victim = server.cluster.instances()[0]!;
-        const pid = server.cluster.pidOf(victim.id)!;
+        const pid = server.local!.pidOf(victim.id)!;
         process.kill(pid, "SIGSTOP");
         try {
           // a steady trickle while the worker is stopped: each request may land on it
@@ -60,7 +60,7 @@ describe("a worker that stops answering", () => {
           await until(
             "a replacement is ready",
             () =>
-              server.cluster.instances().filter((i) => i.state === "ready" && server.cluster.pidOf(i.id) !== pid)
+              server.cluster.instances().filter((i) => i.state === "ready" && server.local!.pidOf(i.id) !== pid)
                 .length === 2,
             15_000,
           );
@@ -129,7 +129,7 @@ describe("the worker channel", () => {
   it("refuses a connection that does not open with the instance's secret", async () => {
     await withTestServer({ cores: 1, deploy: [{ task: "digits", variant: "linear", cores: 1 }] }, async (server) => {
       const inst = server.cluster.instances()[0]!;
-      const port = server.cluster.portOf(inst.id)!;
+      const port = server.local!.portOf(inst.id)!;
       const reply = await new Promise<{ ok: boolean; error?: string; closed: boolean }>((resolve, reject) => {
         const socket = net.connect({ host: "127.0.0.1", port }, () => {
           for (const b of encodeFrame({ id: 1, op: "shutdown" })) socket.write(b);

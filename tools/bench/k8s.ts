@@ -1,4 +1,4 @@
-// npm run bench:k8s [-- --json] [--rounds N] [--seconds S] [--variant V]: the Kubernetes backend through
+// npm run bench:k8s [-- --json] [--rounds N] [--seconds S] [--variant V] [--write-profile]: the Kubernetes backend through
 // the real API server (test/support/k8s: control plane built from Go modules, node agents standing in for
 // kubelets, real worker processes). Measures, in one run on one machine:
 //   - resize-to-serving: from the pods/resize PATCH until the resized pod has answered a batch;
@@ -7,7 +7,10 @@
 //   - API requests per actuation, and CPU time of this process per actuation (the backend and the node
 //     agents share it, so this bounds the backend's own cost from above);
 //   - actuations per second the backend sustains (in-place resizes back to back, one pod and two at once).
+import path from "node:path";
 import { parseArgs } from "node:util";
+import { writeProfile } from "../../src/profiler/profiler.js";
+import { loadRepository } from "../../src/repository/repository.js";
 import { KubernetesCluster } from "../../src/cluster/kubernetes/kubernetes-cluster.js";
 import type { ActuationResult, Instance } from "../../src/cluster/types.js";
 import { fmt } from "../../src/terminal/table.js";
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     seconds: { type: "string", default: "10" },
     variant: { type: "string", default: "cnn-small" },
+    // record the measured scale-out and resize times in models/digits/<variant>/profile.json (actuation.kubernetes)
+    "write-profile": { type: "boolean", default: false },
   },
 });
 const rounds = Math.max(1, Number(values.rounds));
@@ -252,10 +257,22 @@ async function main(): Promise<void> {
       },
       values.json!,
     );
+    if (values["write-profile"]) await writeActuationProfile(cluster, variant);
   } finally {
     await cluster.shutdown();
     await h.stop();
   }
+}
+
+/** What the backend measured, into the variant's profile, for the simulator's `--actuation kubernetes`. */
+async function writeActuationProfile(cluster: KubernetesCluster, variant: string): Promise<void> {
+  const measured = cluster.actuationProfile("digits", variant);
+  if (!measured) throw new Error(`nothing was measured for digits/${variant}`);
+  const repo = await loadRepository(path.resolve("models"), { tasks: ["digits"] });
+  const v = repo.tasks.get("digits")!.variants.get(variant)!;
+  const profile = v.profile!;
+  profile.actuation = { ...profile.actuation, kubernetes: { measured_at: new Date().toISOString(), ...measured } };
+  process.stderr.write(`bench:k8s: wrote Kubernetes actuation times into ${await writeProfile(v, profile)}\n`);
 }
 
 main().catch((err) => {

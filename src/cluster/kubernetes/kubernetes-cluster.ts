@@ -4,6 +4,7 @@
 // Deferred past a deadline, is undone and reported so that the actuator scales out instead. Instances are
 // discovered from the Services' EndpointSlices (ready endpoints serve, terminating ones drain) and reached
 // over the same worker socket as the local backend's processes.
+import { median } from "../../stats/quantile.js";
 import { EventEmitter } from "node:events";
 import type {
   KubeConfig,
@@ -716,12 +717,11 @@ export class KubernetesCluster implements Cluster {
   actuationProfile(task: string, variant: string): { load_ms: ProfileStat; resize_ms: ProfileStat } | undefined {
     const m = this.measured.get(`${task}/${variant}`);
     if (!m) return undefined;
-    const stat = (xs: number[]): ProfileStat => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      const p50 = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-      return { p50, max: sorted.length ? sorted[sorted.length - 1]! : 0, samples: [...xs] };
-    };
+    const stat = (xs: number[]): ProfileStat => ({
+      p50: xs.length === 0 ? 0 : median(xs),
+      max: xs.length ? Math.max(...xs) : 0,
+      samples: [...xs],
+    });
     return { load_ms: stat(m.scaleOut), resize_ms: stat(m.resize) };
   }
 

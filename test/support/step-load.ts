@@ -1,0 +1,48 @@
+// An open-loop load of one vision variant in phases (low → high → low), relative to what one 1-core
+// instance of it carries by its measured profile: the shape the autoscaler's end-to-end tests drive.
+import type { RunningServer } from "../../src/server/server.js";
+import { float32Bytes, infer } from "./oip-client.js";
+
+export interface StepLoadResult {
+  statuses: number[];
+  /** Router clock ms (this process's performance.now()) at the step up. */
+  stepAt: number;
+  low: number;
+  high: number;
+}
+
+export async function visionStepLoad(
+  server: RunningServer,
+  variant: string,
+  phases: { lowFraction: number; factor: number; beforeMs: number; highMs: number; afterMs: number },
+): Promise<StepLoadResult> {
+  const points = server.repo.tasks.get("vision")!.variants.get(variant)!.profile!.points;
+  const perCore = Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
+  const low = phases.lowFraction * perCore;
+  const high = phases.factor * low;
+  const body = float32Bytes(new Float32Array(3 * 224 * 224));
+  const outcomes: Promise<number>[] = [];
+  const send = () =>
+    outcomes.push(
+      infer(
+        server.httpUrl,
+        `/v2/models/vision/versions/${variant}/infer`,
+        [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }],
+        { parameters: { slo_ms: 20_000, binary_data_output: true } },
+      ).then((r) => r.status),
+    );
+  const phase = async (rate: number, ms: number) => {
+    const start = performance.now();
+    let sent = 0;
+    while (performance.now() - start < ms) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate);
+      for (; sent < due; sent++) send();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await phase(low, phases.beforeMs);
+  const stepAt = performance.now();
+  await phase(high, phases.highMs);
+  await phase(low, phases.afterMs);
+  return { statuses: await Promise.all(outcomes), stepAt, low, high };
+}
