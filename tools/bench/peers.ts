@@ -21,6 +21,7 @@ import { fmt } from "../../src/cli/table.js";
 import { emit } from "../../src/bench/report.js";
 import { rayKnobsFromProfile, runAutoscaler, type AutoscaleResult, type TraceWindow } from "../peers/autoscale.js";
 import { Clients, type PerfPoint } from "../peers/clients.js";
+import { profileGateway, type GatewayProfile } from "../peers/gateway-profile.js";
 import { cpuBetween, supportsProc, treeCpu } from "../peers/proc.js";
 import {
   SERVER_NAMES,
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     "models-dir": { type: "string", default: path.join(repoRoot, "models") },
     "no-autoscale": { type: "boolean", default: false },
     "no-data-path": { type: "boolean", default: false },
+    "no-profile": { type: "boolean", default: false },
+    "profile-rate": { type: "string", default: "400" },
     quick: { type: "boolean", default: false },
     trace: {
       type: "string",
@@ -57,7 +60,7 @@ const { values } = parseArgs({
     "trace-format": { type: "string", default: "twitter" },
     "trace-start": { type: "string", default: "1301160" },
     "trace-duration": { type: "string", default: "90" },
-    "trace-rate": { type: "string", default: "24" },
+    "trace-rate": { type: "string", default: "12" },
     "autoscale-model": { type: "string", default: "vision/resnet18" },
   },
 });
@@ -378,6 +381,27 @@ if (!values["no-data-path"]) {
       if (f.perf_analyzer?.unavailable) notes.push(`${name}: no perf_analyzer figures: ${f.perf_analyzer.unavailable}`);
   }
   figures.data_path = dataPath;
+}
+
+if (!values["no-profile"] && servers.includes("sloserve")) {
+  // where sloserve's gateway spends its CPU per request, on the smallest model (the front end dominates)
+  const m = modelUnderTest("digits/cnn-large", 600_000);
+  const rate = Number(values["profile-rate"]);
+  const profiles: GatewayProfile[] = [];
+  for (const protocol of SERVERS.sloserve.protocols) {
+    log(`peers: CPU profile of sloserve's gateway, ${protocol} at ${rate} req/s`);
+    const start = { repoRoot, envRoot, cores: serverCores };
+    const p = await profileGateway(m, protocol, { start, clients, rate, seconds: quick ? 4 : 15, top: 15, repoRoot });
+    profiles.push(p);
+    tables.push({
+      head: [`gateway ${protocol}: function`, "where", "% of busy", "µs/request"],
+      rows: p.top.map((e) => [e.function, e.where, fmt(e.share * 100, 1), fmt((e.self_ms * 1000) / p.requests, 1)]),
+    });
+    notes.push(
+      `gateway profile ${protocol}: ${p.requests} requests at ${rate} req/s, ${fmt(p.busy_us_per_request, 0)} µs busy per request in the profile, idle ${fmt(p.idle_share * 100, 0)} % of the samples.`,
+    );
+  }
+  figures.gateway_profile = { model: "digits/cnn-large", profiles };
 }
 
 if (!values["no-autoscale"]) {

@@ -75,6 +75,8 @@ export interface StartOptions {
   repoRoot: string;
   envRoot: string;
   cores: number[];
+  /** sloserve: node flags for its gateway process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   /** sloserve: its autoscaler (none for the data-path runs). */
   sloserveAutoscaler?: string;
   /** Ray: its autoscaler's knobs; absent = one fixed replica. */
@@ -117,6 +119,7 @@ export async function startServer(name: ServerName, m: ModelUnderTest, o: StartO
     case "sloserve":
       argv = [
         process.execPath,
+        ...(o.nodeArgs ?? []),
         path.join(o.repoRoot, "bin", "sloserve.js"),
         "serve",
         "--models",
