@@ -99,4 +99,6 @@ export async function stopTree(root: number, graceMs: number): Promise<void> {
       /* raced with its exit */
     }
   }
+  // a SIGKILL takes effect asynchronously: return once the tree is really gone
+  for (let i = 0; i < 50 && [...known].some(alive); i++) await new Promise((r) => setTimeout(r, 20));
 }

@@ -248,14 +248,16 @@ export function scratchRepository(
 ): string {
   const dir = path.join(repoRoot, ".sloserve", "peers", `${task}-${variant}-slo${sloMs}`);
   const src = path.join(modelsDir, task);
-  fs.mkdirSync(path.join(dir, task, variant), { recursive: true });
+  const files = ["model.onnx", "variant.yaml", "profile.json"];
+  for (const f of files)
+    if (!fs.existsSync(path.join(src, variant, f))) throw new Error(`${path.join(src, variant, f)} is missing`);
   const yaml = fs.readFileSync(path.join(src, "task.yaml"), "utf8");
   if (!/^slo_ms:/m.test(yaml)) throw new Error(`${src}/task.yaml has no slo_ms line`);
+  fs.mkdirSync(path.join(dir, task, variant), { recursive: true });
   fs.writeFileSync(path.join(dir, task, "task.yaml"), yaml.replace(/^slo_ms:.*$/m, `slo_ms: ${sloMs}`));
-  for (const f of ["model.onnx", "variant.yaml", "profile.json"]) {
+  for (const f of files) {
     const from = path.join(src, variant, f);
     const to = path.join(dir, task, variant, f);
-    if (!fs.existsSync(from)) throw new Error(`${from} is missing`);
     const st = fs.statSync(from);
     if (!fs.existsSync(to) || fs.statSync(to).size !== st.size || fs.statSync(to).mtimeMs < st.mtimeMs)
       fs.copyFileSync(from, to);
