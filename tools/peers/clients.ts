@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { cpuBetween, treeCpu } from "./proc.js";
 import type { Protocol, RunningServer } from "./servers.js";
 
 const run = promisify(execFile);
@@ -80,7 +81,10 @@ export class Clients {
    * The highest rate (one-row requests, uniform arrivals) the server answers completely and on
    * time: doubling from `startRate` while it keeps up, then bisecting. A run keeps up when every
    * request is answered 200 and the answers keep pace (throughput, which counts the time to the
-   * last answer, ≥ 95 % of the offered rate). Returns the best throughput among runs that kept up.
+   * last answer, ≥ 95 % of the offered rate). Returns the best throughput among runs that kept up,
+   * and the most rows the server's process tree answered per CPU-second it used in any run without
+   * errors: on a machine shared with other work a pinned core is not the server's alone, and rows
+   * per CPU-second is what saturated rows/s per core would be if it were.
    */
   async saturate(
     s: RunningServer,
@@ -90,17 +94,22 @@ export class Clients {
     rowsPerS: number;
     rate: number;
     lagP99Ms: number;
-    steps: { rate: number; throughput: number; ok: boolean }[];
+    rowsPerCpuS: number;
+    steps: Step[];
   }> {
-    const steps: { rate: number; throughput: number; ok: boolean }[] = [];
+    const steps: Step[] = [];
     let best = { rowsPerS: 0, rate: 0, lagP99Ms: 0 };
+    let rowsPerCpuS = 0;
     const tryRate = async (rate: number) => {
+      const before = treeCpu(s.pid);
       const r = await this.bench(s, { protocol, rate, durationS: o.stepS, arrival: "uniform", timeoutMs: 10_000 });
+      const cpuS = cpuBetween(before, treeCpu(s.pid));
       const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
       const kept = failed === 0 && r.ok === r.sent && r.throughput >= 0.95 * rate;
-      steps.push({ rate, throughput: r.throughput, ok: kept });
+      steps.push({ rate, throughput: r.throughput, ok: kept, cpu_s: cpuS, rows_per_cpu_s: r.ok / cpuS });
+      if (failed === 0 && cpuS > 0) rowsPerCpuS = Math.max(rowsPerCpuS, r.ok / cpuS);
       o.log(
-        `  ${s.name}/${protocol} at ${rate.toFixed(0)} req/s: ${r.throughput.toFixed(0)}/s ${kept ? "kept up" : `fell behind${failed ? ` (${failed} errors)` : ""}`}`,
+        `  ${s.name}/${protocol} at ${rate.toFixed(0)} req/s: ${r.throughput.toFixed(0)}/s ${kept ? "kept up" : `fell behind${failed ? ` (${failed} errors)` : ""}`}, ${(r.ok / cpuS).toFixed(0)} rows per CPU-second`,
       );
       if (kept && r.throughput > best.rowsPerS) best = { rowsPerS: r.throughput, rate, lagP99Ms: r.lag.p99Ms };
       return kept;
@@ -120,7 +129,7 @@ export class Clients {
       if (await tryRate(mid)) lo = mid;
       else hi = mid;
     }
-    return { ...best, steps };
+    return { ...best, rowsPerCpuS, steps };
   }
 
   /** perf_analyzer at each concurrency level (one-row requests): throughput and client latency. */
@@ -179,6 +188,14 @@ export class Clients {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+export interface Step {
+  rate: number;
+  throughput: number;
+  ok: boolean;
+  cpu_s: number;
+  rows_per_cpu_s: number;
 }
 
 export interface PerfPoint {

@@ -107,6 +107,13 @@ export interface RunningServer {
 
 const STARTUP_MS = 240_000;
 
+/** Servers started and not yet stopped, so that an interrupted benchmark takes them down with it. */
+const live = new Set<RunningServer>();
+
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...live].map((s) => s.stop()));
+}
+
 export async function startServer(name: ServerName, m: ModelUnderTest, o: StartOptions): Promise<RunningServer> {
   const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
   const info = SERVERS[name];
@@ -205,8 +212,12 @@ export async function startServer(name: ServerName, m: ModelUnderTest, o: StartO
     grpcAddr: `127.0.0.1:${grpc}`,
     model: m.task,
     stdout,
-    stop: () => stopTree(child.pid!, 20_000),
+    stop: async () => {
+      live.delete(running);
+      await stopTree(child.pid!, 20_000);
+    },
   };
+  live.add(running);
   try {
     await waitReady(child, running, () => err);
   } catch (e) {
