@@ -41,8 +41,13 @@ export class OnDemandScaler {
       return true;
     }
     const victim = this.idle()[0];
-    if (!victim) return false;
-    this.launch(key, task, variant.name, victim.id);
+    if (victim) {
+      this.launch(key, task, variant.name, victim.id);
+      return true;
+    }
+    // every core busy and nobody idle: share a core (slower for both) rather than refuse the request
+    if (!this.cluster.sharesCores) return false;
+    this.launch(key, task, variant.name, null);
     return true;
   }
 

@@ -341,7 +341,7 @@ function positiveNumber(v: string, flag: string): number {
 }
 
 function defaultDeploymentVariant(task: string, repo: Awaited<ReturnType<typeof loadRepository>>): string {
-  return defaultDeployment(repo, Number.MAX_SAFE_INTEGER).find((d) => d.task === task)!.variant;
+  return defaultDeployment(repo).find((d) => d.task === task)!.variant;
 }
 
 // Training the digits variants, the digits supernet and the forecaster is tooling, not serving:

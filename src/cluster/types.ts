@@ -48,6 +48,8 @@ export interface ActuationResult {
 export interface Cluster {
   /** Cores this cluster may hand out in total. */
   readonly coreBudget: number;
+  /** A 1-core start succeeds even when no core is free, on a core shared with other instances. */
+  readonly sharesCores?: boolean;
   coresInUse(): number;
   instances(): readonly Instance[];
   /** Called whenever instances appear, become ready, change size or go away. */

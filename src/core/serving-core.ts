@@ -59,6 +59,14 @@ export interface CoreOptions {
   log?: (event: Record<string, unknown>) => void;
 }
 
+export interface TaskReadiness {
+  /** An instance is ready: a request is served without a cold start. */
+  ready: boolean;
+  /** A request can be served at all: an instance is ready, starting, or can be started on demand. */
+  servable: boolean;
+  reason: string;
+}
+
 export interface CoreEvents {
   pipelineArrived: (p: PipelineRequest) => void;
   pipelineFinished: (p: PipelineRequest, o: PipelineOutcome) => void;
@@ -149,6 +157,40 @@ export class ServingCore {
 
   pipeline(name: string): CorePipeline | undefined {
     return this.pipelines.get(name);
+  }
+
+  /**
+   * Whether a task can serve now (an instance of it is ready), and whether it can serve at all (one is
+   * starting, or one can be started on demand), with the reason in words.
+   */
+  readiness(name: string): TaskReadiness {
+    const t = this.tasks.get(name);
+    if (!t) return { ready: false, servable: false, reason: `task '${name}' is not loaded` };
+    const mine = this.cluster.instances().filter((i) => i.task === name);
+    const ready = mine.filter((i) => i.state === "ready");
+    if (ready.length > 0)
+      return {
+        ready: true,
+        servable: true,
+        reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant}×${i.cores}`).join(", ")}`,
+      };
+    const coldMs = Math.min(...t.model.variants.map((v) => v.loadMs));
+    if (mine.some((i) => i.state === "starting"))
+      return { ready: false, servable: true, reason: `an instance is starting (cold start ~${coldMs.toFixed(0)} ms)` };
+    const room = this.cluster.coreBudget - this.cluster.coresInUse() >= 1 || this.cluster.sharesCores === true;
+    if (this.scaler && this.active && room)
+      return {
+        ready: false,
+        servable: true,
+        reason: `no instance is running; the first request starts one (cold start ~${coldMs.toFixed(0)} ms)`,
+      };
+    return {
+      ready: false,
+      servable: false,
+      reason: this.active
+        ? `no instance is running and all ${this.cluster.coreBudget} cores are held by other tasks' instances`
+        : "no instance is running, and this replica follows: the leader starts instances",
+    };
   }
 
   /** Registers a task (replacing one of the same name, whose queued requests are answered 503). */

@@ -23,6 +23,8 @@ export interface Failed {
   /** Short machine-readable cause, used as a metrics label. */
   reason: "queue_full" | "deadline" | "no_capacity" | "instance_failed" | "shutdown" | "internal";
   message: string;
+  /** When trying again could succeed (a cold start under way): the front ends send it as Retry-After. */
+  retryAfterMs?: number;
 }
 
 export type Outcome = Served | Failed;

@@ -56,6 +56,8 @@ export class Router {
   private readonly watchdog: RouterOptions["watchdog"];
   /** When each instance is predicted to have finished the batches it holds (clock ms). */
   private readonly busyUntil = new Map<string, number>();
+  /** When each instance still starting was first seen starting (clock ms). */
+  private readonly startedAt = new Map<string, number>();
   /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
   private byTask: Map<string, Instance[]> | null = null;
   private closing = false;
@@ -72,6 +74,14 @@ export class Router {
     this.watchdog = opts.watchdog;
     cluster.onChange(() => {
       this.byTask = null;
+      const now = this.clock.now();
+      const starting = new Set<string>();
+      for (const i of cluster.instances())
+        if (i.state === "starting") {
+          starting.add(i.id);
+          if (!this.startedAt.has(i.id)) this.startedAt.set(i.id, now);
+        }
+      for (const id of this.startedAt.keys()) if (!starting.has(id)) this.startedAt.delete(id);
       for (const ts of this.tasks.values()) this.pump(ts);
     });
   }
@@ -174,6 +184,19 @@ export class Router {
       });
       return;
     }
+    const cold = this.coldWait(ts, r);
+    if (cold !== null && !r.lateOk && cold.readyAt + cold.latency > r.deadline) {
+      // capacity is coming, but only after this request's deadline: say so now rather than at the deadline
+      const waitMs = Math.max(0, cold.readyAt - this.clock.now());
+      this.fail(r, {
+        ok: false,
+        status: 503,
+        reason: "no_capacity",
+        message: `no instance of '${r.task}' that may serve this request is ready; one is starting and should be ready in ~${waitMs.toFixed(0)} ms, then needs ${cold.latency.toFixed(1)} ms, past this request's deadline (${(r.deadline - this.clock.now()).toFixed(0)} ms left); retry then, or send a longer slo_ms`,
+        retryAfterMs: waitMs,
+      });
+      return;
+    }
     ts.queue.push(r);
     this.events.arrived(r);
     this.armExpiry(ts, r);
@@ -183,6 +206,23 @@ export class Router {
   private canServe(ts: TaskState, inst: InstanceView, r: Request): boolean {
     const v = ts.variants.get(inst.variant);
     return v !== undefined && eligible(r, v);
+  }
+
+  /**
+   * When `r` cannot run on any ready instance: when the earliest instance starting for it should be ready,
+   * and how long it then needs. Null when a ready instance can serve it (or nothing is starting).
+   */
+  private coldWait(ts: TaskState, r: Request): { readyAt: number; latency: number } | null {
+    if (this.readyInstances(r.task).some((i) => this.canServe(ts, i, r))) return null;
+    let best: { readyAt: number; latency: number } | null = null;
+    for (const i of this.live(ts.setup.model.name)) {
+      const v = ts.variants.get(i.variant);
+      if (i.state !== "starting" || !v || !eligible(r, v)) continue;
+      const readyAt = (this.startedAt.get(i.id) ?? this.clock.now()) + v.loadMs;
+      const latency = fastestOn(r, v, i.cores, ts.setup.policy.switchesSubnets ?? false);
+      if (!best || readyAt + latency < best.readyAt + best.latency) best = { readyAt, latency };
+    }
+    return best;
   }
 
   private startingFor(ts: TaskState, r: Request): boolean {
@@ -366,12 +406,24 @@ export class Router {
   }
 
   private deadlineFailure(ts: TaskState, r: Request, now: number): Failed {
-    const need = this.fastest(ts, r, this.readyInstances(r.task));
+    const ready = this.readyInstances(r.task).filter((i) => this.canServe(ts, i, r));
+    const waited = `waited ${(now - r.arrival).toFixed(1)} ms, ${(r.deadline - now).toFixed(1)} ms left`;
+    if (ready.length === 0) {
+      const cold = this.coldWait(ts, r);
+      return {
+        ok: false,
+        status: 504,
+        reason: "deadline",
+        message: `deadline cannot be met: ${waited}, and no instance that may serve this request became ready in time${cold ? ` (one is starting, ready in ~${Math.max(0, cold.readyAt - now).toFixed(0)} ms)` : ""}; send a longer slo_ms or retry once it is up`,
+        ...(cold ? { retryAfterMs: Math.max(0, cold.readyAt - now) } : {}),
+      };
+    }
+    const need = this.fastest(ts, r, ready);
     return {
       ok: false,
       status: 504,
       reason: "deadline",
-      message: `deadline cannot be met: waited ${(now - r.arrival).toFixed(1)} ms, ${(r.deadline - now).toFixed(1)} ms left, the fastest eligible variant needs ${Number.isFinite(need) ? need.toFixed(1) : "∞"} ms; raise slo_ms, lower min_accuracy or send fewer rows`,
+      message: `deadline cannot be met: ${waited}, the fastest eligible variant needs ${need.toFixed(1)} ms; raise slo_ms, lower min_accuracy or send fewer rows`,
     };
   }
 

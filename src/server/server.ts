@@ -90,6 +90,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     ? null
     : new LocalCluster({
         coreBudget: opts.cores,
+        shareCores: true,
         host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
         modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
         subnets: (task, variant) => {
@@ -99,7 +100,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         log: (e) => log.info(e),
       });
   const cluster: Cluster = k8s?.cluster ?? local!;
-  const deployment = opts.deploy ?? defaultDeployment(repo, opts.cores);
+  const deployment = opts.deploy ?? defaultDeployment(repo);
   const scaling: ScalingChoice = {
     autoscaler: opts.autoscaler,
     scaleVariant: (task) => deployment.find((d) => d.task === task)?.variant,
@@ -151,12 +152,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     // the initial instances are the leader's to start, and only where the cluster has none yet (another
     // replica, or this one before a restart, may have started them)
-    for (const spec of deployment) {
-      if (!core.isActive || cluster.instances().some((i) => i.task === spec.task && i.variant === spec.variant))
-        continue;
-      const r = await cluster.start(spec.task, spec.variant, spec.cores);
-      if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
-    }
+    const starts = deployment
+      .filter(
+        (spec) => core.isActive && !cluster.instances().some((i) => i.task === spec.task && i.variant === spec.variant),
+      )
+      .map(async (spec) => {
+        const r = await cluster.start(spec.task, spec.variant, spec.cores);
+        if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
+      });
+    await Promise.all(starts);
     gateway.markStarted();
     core.start();
     live.start();
@@ -231,13 +235,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 }
 
 /**
- * One 1-core instance per task while cores last, of the most accurate variant whose predicted
- * batch-1 latency is within half the task's SLO (the rest is left for queueing and batching).
+ * One 1-core instance per task, of the most accurate variant whose predicted batch-1 latency is within half
+ * the task's SLO (the rest is left for queueing and batching). With more tasks than cores they share cores:
+ * every task serves from the start.
  */
-export function defaultDeployment(repo: Repository, cores: number): DeploySpec[] {
+export function defaultDeployment(repo: Repository): DeploySpec[] {
   const out: DeploySpec[] = [];
   for (const task of repo.tasks.values()) {
-    if (out.length >= cores) break;
     const models = [...task.variants.values()].map((v) => ({ v, m: variantModel(v) }));
     const fits = models
       .filter(({ m }) => m.latency(1, 1) <= task.config.slo_ms / 2)

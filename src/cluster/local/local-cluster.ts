@@ -15,6 +15,11 @@ export interface LocalClusterOptions {
   /** A supernet variant's subnets (null for an ordinary variant). */
   subnets?(task: string, variant: string): SubnetTable | null;
   host?: string;
+  /**
+   * When every core is taken, start a 1-core instance on a core shared with other such instances instead of
+   * refusing it (default false): a small machine then serves every task, each a little slower.
+   */
+  shareCores?: boolean;
   /** Start a replacement when a worker dies unexpectedly (default true). */
   replaceDead?: boolean;
   log?: (event: Record<string, unknown>) => void;
@@ -73,6 +78,10 @@ export class LocalCluster implements Cluster {
     return this.allocator.budget;
   }
 
+  get sharesCores(): boolean {
+    return this.opts.shareCores ?? false;
+  }
+
   coresInUse(): number {
     return this.allocator.used;
   }
@@ -92,7 +101,8 @@ export class LocalCluster implements Cluster {
   async start(task: string, variant: string, cores: number): Promise<ActuationResult> {
     if (this.closing) return { ok: false, ms: 0, message: "cluster is shutting down" };
     const id = `${task}/${variant}#${this.nextId++}`;
-    const cpus = this.allocator.allocate(id, cores);
+    const cpus =
+      this.allocator.allocate(id, cores) ?? (this.sharesCores && cores === 1 ? this.allocator.share(id) : null);
     if (!cpus) {
       return {
         ok: false,
@@ -121,7 +131,14 @@ export class LocalCluster implements Cluster {
       }
       inst.state = "ready";
       void handle.exited.then((code) => this.died(inst, `its process exited with code ${code}`));
-      this.opts.log?.({ event: "instance_started", instance: id, cores, cpus, cold_start_ms: handle.coldStartMs });
+      this.opts.log?.({
+        event: "instance_started",
+        instance: id,
+        cores,
+        cpus,
+        shared: this.allocator.isShared(id),
+        cold_start_ms: handle.coldStartMs,
+      });
       this.changed();
       return { ok: true, ms: handle.coldStartMs, message: `started ${id} on cores ${cpus.join(",")}`, instance: id };
     } catch (err) {
@@ -156,6 +173,7 @@ export class LocalCluster implements Cluster {
       return { ok: false, ms: 0, message: `instance ${id} is not ready` };
     if (cores === inst.cores) return { ok: true, ms: 0, message: "no change", instance: id };
     const before = inst.cpus;
+    const wasShared = this.allocator.isShared(id);
     const cpus = this.allocator.resize(id, cores);
     if (!cpus)
       return { ok: false, ms: 0, message: `not enough cores to grow ${id} to ${cores}: ${this.allocator.free} free` };
@@ -167,7 +185,10 @@ export class LocalCluster implements Cluster {
       this.changed();
       return { ok: true, ms: header.ms, message: `resized ${id} to ${cores} cores in place`, instance: id };
     } catch (err) {
-      this.allocator.resize(id, before.length);
+      if (wasShared) {
+        this.allocator.release(id);
+        this.allocator.share(id);
+      } else this.allocator.resize(id, before.length);
       return { ok: false, ms: 0, message: `resize of ${id} failed: ${(err as Error).message}` };
     }
   }
