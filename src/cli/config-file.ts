@@ -32,6 +32,7 @@ export const ServeFile = z
     forecaster: z.enum(["max-trend", "lstm"]),
     "decision-interval-ms": positive,
     "log-level": z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+    "warm-pool": z.number().int().nonnegative(),
     cluster: z.enum(["local", "kubernetes"]),
     kubeconfig: z.string(),
     namespace: z.string(),

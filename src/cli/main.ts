@@ -114,6 +114,7 @@ program
       forecaster: opts.forecaster,
       decisionIntervalMs: opts.decisionIntervalMs,
       logLevel: opts.logLevel,
+      warmPool: opts.warmPool,
       cluster: opts.cluster,
       kubernetes: { kubeconfig: opts.kubeconfig, namespace: opts.namespace, podMemory: opts.podMemory },
     });
@@ -144,11 +145,18 @@ interface ServeFlags {
   forecaster: "max-trend" | "lstm";
   decisionIntervalMs: number;
   logLevel: string;
+  warmPool: number;
   cluster: "local" | "kubernetes";
   kubeconfig?: string;
   namespace?: string;
   podMemory: string;
   config?: string;
+}
+
+function nonNegativeInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 0, got '${v}'`);
+  return n;
 }
 
 function clusterName(v: string): "local" | "kubernetes" {

@@ -57,6 +57,8 @@ export interface ServeOptions {
   /** Load forecaster of the control loop. */
   forecaster?: "max-trend" | "lstm";
   logLevel?: string;
+  /** Worker processes kept warm (onnxruntime loaded, no model) for fast starts on the local backend (default 1). */
+  warmPool?: number;
   /** Where instances run: worker processes on this machine (default), or pods of a Kubernetes cluster. */
   cluster?: "local" | "kubernetes";
   kubernetes?: Omit<KubernetesServeOptions, "coreBudget" | "log">;
@@ -91,6 +93,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     : new LocalCluster({
         coreBudget: opts.cores,
         shareCores: true,
+        warmPool: opts.warmPool ?? 1,
         host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
         modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
         subnets: (task, variant) => {

@@ -1,13 +1,12 @@
 // Entry point of a worker process: `node --import tsx src/worker/main.ts --model <file> --threads <c>
 // [--subnets <json>]`. Loads the model, warms it up, listens, and announces itself on stdout as one JSON
-// line. A supernet's subnet table comes from the parent, which read the repository.
-import fs from "node:fs/promises";
+// line. A supernet's subnet table comes from the parent, which read the repository. With `--pool` instead of
+// a model it only loads onnxruntime and waits, warm, for the gateway to send it a model.
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { Engine } from "../engine/engine.js";
-import { controlFeeds } from "../engine/subnet-feeds.js";
 import type { SubnetTable } from "../engine/subnets.js";
 import { CGROUP_CPU_MAX, followCpuLimit, readCpuLimit, threadsFor } from "./cgroup-cpu.js";
+import { loadModel } from "./load-model.js";
 import { WORKER_TOKEN_ENV } from "./protocol.js";
 import { WorkerServer } from "./server.js";
 
@@ -36,6 +35,8 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     "hot-ms": { type: "string", default: "1" },
     subnets: { type: "string" },
+    // A warm-pool worker: onnxruntime loaded, no model until the gateway sends `load` (WorkerOps.load).
+    pool: { type: "boolean", default: false },
     // Started by a gateway on this machine (the local backend): end when it ends (see exitWithParent).
     "exit-with-parent": { type: "boolean", default: false },
     // In a pod: `--threads auto --follow-cgroup` sizes the session from, and follows, the cgroup's CPU quota.
@@ -45,27 +46,18 @@ const { values } = parseArgs({
 });
 
 async function main(): Promise<void> {
-  if (!values.model) throw new Error("--model <path to model.onnx> is required");
+  const pooled = values.pool === true;
+  if (!values.model && !pooled) throw new Error("--model <path to model.onnx> (or --pool) is required");
   const token = process.env[WORKER_TOKEN_ENV];
   if (!token) throw new Error(`${WORKER_TOKEN_ENV} must hold the channel secret the parent will open with`);
   delete process.env[WORKER_TOKEN_ENV];
   if (values["exit-with-parent"]) exitWithParent();
-  const t0 = performance.now();
-  const bytes = await fs.readFile(values.model);
-  // A supernet variant: its default subnet's control values go with every batch that names no subnet.
   const subnets = values.subnets ? (JSON.parse(values.subnets) as SubnetTable) : null;
-  const controls = subnets ? controlFeeds(subnets.controls[subnets.defaultName]!) : undefined;
   const threads = values.threads === "auto" ? await cgroupThreads(values["cgroup-cpu-max"]!) : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1)
-    throw new Error(`--threads must be a positive integer or 'auto', got '${values.threads}'`);
-  const engine = await Engine.create(bytes, { threads, controls });
-  const sessionMs = performance.now() - t0;
-  await engine.run(engine.zeroFeeds(1));
-  const warmupMs = performance.now() - t0 - sessionMs;
+  const model = pooled ? null : await loadModel(values.model!, threads, subnets);
   const cpus = values.cpus ? values.cpus.split(",").map(Number) : [];
   const server = new WorkerServer({
-    engine,
-    subnets: subnets ?? undefined,
+    model,
     host: values.host!,
     port: Number(values.port),
     cpus,
@@ -80,7 +72,13 @@ async function main(): Promise<void> {
       initialThreads: threads,
       unlimitedThreads: os.availableParallelism(),
     });
-  process.stdout.write(JSON.stringify({ event: "ready", pid: process.pid, port, sessionMs, warmupMs }) + "\n");
+  process.stdout.write(
+    JSON.stringify(
+      model
+        ? { event: "ready", pid: process.pid, port, sessionMs: model.sessionMs, warmupMs: model.warmupMs }
+        : { event: "pooled", pid: process.pid, port, sessionMs: 0, warmupMs: 0 },
+    ) + "\n",
+  );
 }
 
 async function cgroupThreads(file: string): Promise<number> {

@@ -1,6 +1,7 @@
 // Gateway ↔ worker wire format: length-prefixed frames over a stream socket (TCP, so a remote
 // worker speaks it too). A frame is [u32 LE total][u32 LE header length][JSON header][binary payload];
 // tensors travel as raw little-endian bytes in the payload, never as JSON numbers.
+import type { SubnetTable } from "../engine/subnets.js";
 
 export interface FrameHeader {
   id: number;
@@ -90,6 +91,11 @@ export interface WorkerOps {
    * knows. A connection that opens with anything else, or a wrong secret, is closed.
    */
   hello: { request: { token: string }; reply: Record<never, never> };
+  /** A pooled worker (started without a model, onnxruntime loaded) takes its model: the rest of a cold start. */
+  load: {
+    request: { modelPath: string; threads: number; cpus: number[]; subnets?: SubnetTable | null };
+    reply: { sessionMs: number; warmupMs: number };
+  };
   /** Liveness: answered at once by a worker whose event loop runs, however busy its session is. */
   ping: { request: Record<never, never>; reply: Record<never, never> };
   /** A whole batch: each part one request's rows; tensors in the payload, in part and tensor order. */

@@ -6,7 +6,6 @@ import net from "node:net";
 import type ort from "onnxruntime-node";
 import { Engine, sessionsOpened, type BatchPart } from "../engine/engine.js";
 import { controlFeeds } from "../engine/subnet-feeds.js";
-import type { SubnetTable } from "../engine/subnets.js";
 import {
   encodeFrame,
   FrameDecoder,
@@ -20,12 +19,13 @@ import {
 } from "./protocol.js";
 import { bytesOf, viewAs } from "./tensors.js";
 import { HotLoop } from "./hot-loop.js";
+import type { LoadedModel } from "./load-model.js";
+import { loadModel } from "./load-model.js";
 import { pinProcess } from "./pin.js";
 
 export interface WorkerOptions {
-  engine: Engine;
-  /** A supernet variant's subnets: a batch naming one runs with its control values (no reload). */
-  subnets?: SubnetTable;
+  /** The model it serves; null for a pooled worker, which waits for a `load`. */
+  model: LoadedModel | null;
   host: string;
   port: number;
   cpus: number[];
@@ -47,13 +47,34 @@ export class WorkerServer {
   private readonly hot: HotLoop;
   /** Control feeds per subnet, built once: switching subnets between batches only swaps feeds. */
   private readonly subnetFeeds = new Map<string, Record<string, ort.Tensor>>();
+  private model: LoadedModel | null = null;
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
-    for (const [name, controls] of Object.entries(opts.subnets?.controls ?? {}))
-      this.subnetFeeds.set(name, controlFeeds(controls));
+    if (opts.model) this.serve(opts.model);
     this.hot = new HotLoop(opts.hotMs ?? 0);
     this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  private serve(model: LoadedModel): void {
+    this.model = model;
+    for (const [name, controls] of Object.entries(model.subnets?.controls ?? {}))
+      this.subnetFeeds.set(name, controlFeeds(controls));
+  }
+
+  private get engine(): Engine {
+    if (!this.model) throw new Error("this worker has no model loaded yet (a pooled worker): send load first");
+    return this.model.engine;
+  }
+
+  /** A pooled worker becomes an instance: its model, its threads, its cores. */
+  private async load(req: WorkerOps["load"]["request"]): Promise<WorkerOps["load"]["reply"]> {
+    if (this.model) throw new Error("this worker already serves a model");
+    const model = await loadModel(req.modelPath, req.threads, req.subnets ?? null);
+    this.serve(model);
+    this.cpus = req.cpus;
+    await pinProcess(process.pid, req.cpus);
+    return { sessionMs: model.sessionMs, warmupMs: model.warmupMs };
   }
 
   listen(): Promise<number> {
@@ -122,6 +143,8 @@ export class WorkerServer {
           return this.reply<"stats">(socket, { id: h.id, ok: true, ...this.stats() });
         case "hello":
           return this.reply<"hello">(socket, { id: h.id, ok: true });
+        case "load":
+          return this.reply<"load">(socket, { id: h.id, ok: true, ...(await this.load(h)) });
         case "ping":
           return this.reply<"ping">(socket, { id: h.id, ok: true });
         case "shutdown":
@@ -171,7 +194,7 @@ export class WorkerServer {
     let t0 = 0;
     const run = this.chain.then(() => {
       t0 = performance.now();
-      return this.opts.engine.runBatch(batch, controls);
+      return this.engine.runBatch(batch, controls);
     });
     this.chain = run.catch(() => undefined);
     let results;
@@ -193,20 +216,16 @@ export class WorkerServer {
       }
       out.push({ rows: parts[i]!.rows, tensors });
     }
-    this.reply<"infer">(
-      socket,
-      { id: h.id, ok: true, computeUs, threads: this.opts.engine.threads, parts: out },
-      buffers,
-    );
+    this.reply<"infer">(socket, { id: h.id, ok: true, computeUs, threads: this.engine.threads, parts: out }, buffers);
     this.hot.poke();
   }
 
   /** Grow: widen affinity first so the new threads may use the new cores. Shrink: narrow after the swap. */
   async resize(threads: number, cpus: number[]): Promise<WorkerOps["resize"]["reply"]> {
-    const growing = threads > this.opts.engine.threads;
+    const growing = threads > this.engine.threads;
     let pinned = false;
     if (growing) pinned = await pinProcess(process.pid, cpus);
-    const r = await this.opts.engine.resize(threads, () => this.opts.engine.zeroFeeds(1));
+    const r = await this.engine.resize(threads, () => this.engine.zeroFeeds(1));
     if (!growing) pinned = await pinProcess(process.pid, cpus);
     this.cpus = cpus;
     return { ...r, pinned };
@@ -221,14 +240,14 @@ export class WorkerServer {
     gapMs = 0,
     subnet,
   }: WorkerOps["bench"]["request"]): Promise<number[]> {
-    const feeds = { ...this.opts.engine.zeroFeeds(batch), ...this.controlsFor(subnet) };
-    for (let i = 0; i < warmup; i++) await this.opts.engine.run(feeds);
+    const feeds = { ...this.engine.zeroFeeds(batch), ...this.controlsFor(subnet) };
+    for (let i = 0; i < warmup; i++) await this.engine.run(feeds);
     const samples: number[] = [];
     const start = performance.now();
     while (samples.length < minSamples || (performance.now() - start < budgetMs && samples.length < 10_000)) {
       if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       const t0 = performance.now();
-      await this.opts.engine.run(feeds as Record<string, ort.Tensor>);
+      await this.engine.run(feeds as Record<string, ort.Tensor>);
       samples.push(performance.now() - t0);
     }
     return samples;
@@ -238,7 +257,7 @@ export class WorkerServer {
     const mem = process.memoryUsage();
     return {
       pid: process.pid,
-      threads: this.opts.engine.threads,
+      threads: this.engine.threads,
       cpus: this.cpus,
       inFlight: this.inFlight,
       served: this.served,
@@ -254,7 +273,7 @@ export class WorkerServer {
     this.hot.stop();
     this.server.close();
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
-    await this.opts.engine.close();
+    await this.engine.close();
     for (const s of this.sockets) s.end();
     setTimeout(() => process.exit(0), 20).unref();
   }

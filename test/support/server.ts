@@ -13,6 +13,8 @@ export function startTestServer(opts: TestServerOptions): Promise<RunningServer>
     metricsPort: 0,
     autoscaler: "none",
     logLevel: "warn",
+    // tests count worker processes and cold starts: a warm pool only where a test asks for one
+    warmPool: 0,
     ...opts,
   });
 }

@@ -7,7 +7,7 @@ import { sendBatch } from "../worker-batch.js";
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../types.js";
 import { CoreAllocator } from "./core-allocator.js";
 import { progressed, sampleProcess } from "./process-progress.js";
-import { spawnWorker, type WorkerHandle } from "./worker-process.js";
+import { loadInto, spawnWorker, type WorkerHandle } from "./worker-process.js";
 
 export interface LocalClusterOptions {
   coreBudget: number;
@@ -20,6 +20,11 @@ export interface LocalClusterOptions {
    * refusing it (default false): a small machine then serves every task, each a little slower.
    */
   shareCores?: boolean;
+  /**
+   * Worker processes kept started, onnxruntime loaded and no model (default 0): a start takes one and only
+   * loads its model, instead of paying for a new process. They hold no core until they get a model.
+   */
+  warmPool?: number;
   /** Start a replacement when a worker dies unexpectedly (default true). */
   replaceDead?: boolean;
   log?: (event: Record<string, unknown>) => void;
@@ -69,9 +74,63 @@ export class LocalCluster implements Cluster {
   private readonly events = new EventEmitter();
   private nextId = 1;
   private closing = false;
+  /** Warm-pool workers ready to take a model, and how many are on their way. */
+  private readonly pool: WorkerHandle[] = [];
+  private poolStarting = 0;
 
   constructor(private readonly opts: LocalClusterOptions) {
     this.allocator = new CoreAllocator(opts.coreBudget);
+    this.refillPool();
+  }
+
+  /** Warm-pool workers ready now. */
+  get pooled(): number {
+    return this.pool.length;
+  }
+
+  private refillPool(): void {
+    const want = this.opts.warmPool ?? 0;
+    while (!this.closing && this.pool.length + this.poolStarting < want) {
+      this.poolStarting += 1;
+      spawnWorker({ modelPath: null, threads: 1, cpus: [], host: this.opts.host }).then(
+        (h) => {
+          this.poolStarting -= 1;
+          if (this.closing) return void h.stop();
+          this.pool.push(h);
+          // a pool worker that dies is just dropped; the pool is refilled at the next start
+          void h.exited.then(() => {
+            const i = this.pool.indexOf(h);
+            if (i >= 0) this.pool.splice(i, 1);
+          });
+        },
+        (err: Error) => {
+          this.poolStarting -= 1;
+          this.opts.log?.({ event: "warm_pool_failed", error: err.message });
+        },
+      );
+    }
+  }
+
+  /** A started worker for the variant: a warm-pool worker given its model, or a new process. */
+  private async worker(task: string, variant: string, cores: number, cpus: number[], signal: AbortSignal) {
+    const modelPath = this.opts.modelPath(task, variant);
+    const subnets = this.opts.subnets?.(task, variant);
+    const warm = this.pool.shift();
+    if (warm) {
+      this.refillPool();
+      const abort = () => warm.proc.kill("SIGKILL");
+      signal.addEventListener("abort", abort, { once: true });
+      try {
+        return await loadInto(warm, { modelPath, threads: cores, cpus, subnets });
+      } catch (err) {
+        warm.proc.kill("SIGKILL");
+        throw signal.aborted ? new Error(`the start of ${task}/${variant} was cancelled`) : err;
+      } finally {
+        signal.removeEventListener("abort", abort);
+      }
+    }
+    this.refillPool();
+    return spawnWorker({ modelPath, subnets, signal, threads: cores, cpus, host: this.opts.host });
   }
 
   get coreBudget(): number {
@@ -115,14 +174,7 @@ export class LocalCluster implements Cluster {
     this.list.set(id, inst);
     this.changed();
     try {
-      const handle = await spawnWorker({
-        modelPath: this.opts.modelPath(task, variant),
-        subnets: this.opts.subnets?.(task, variant),
-        signal: inst.starting.signal,
-        threads: cores,
-        cpus,
-        host: this.opts.host,
-      });
+      const handle = await this.worker(task, variant, cores, cpus, inst.starting.signal);
       inst.handle = handle;
       if (inst.state !== "starting") {
         // stopped while it came up: the worker is ours to end, not to serve
@@ -137,6 +189,7 @@ export class LocalCluster implements Cluster {
         cores,
         cpus,
         shared: this.allocator.isShared(id),
+        warm: handle.warm,
         cold_start_ms: handle.coldStartMs,
       });
       this.changed();
@@ -258,5 +311,6 @@ export class LocalCluster implements Cluster {
   async shutdown(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.list.keys()].map((id) => this.stop(id)));
+    await Promise.all(this.pool.splice(0).map((h) => h.stop()));
   }
 }

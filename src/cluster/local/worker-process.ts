@@ -16,7 +16,8 @@ const TSX_LOADER = pathToFileURL(require.resolve("tsx/esm")).href;
 const WORKER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../worker/main.ts");
 
 export interface SpawnOptions {
-  modelPath: string;
+  /** The model to serve; null starts a warm-pool worker (onnxruntime loaded, no model yet: see loadInto). */
+  modelPath: string | null;
   threads: number;
   /** Cores to pin to; empty = no pinning. */
   cpus: number[];
@@ -35,8 +36,10 @@ export interface WorkerHandle {
   port: number;
   client: WorkerClient;
   proc: ChildProcess;
-  /** spawn → ready, ms */
+  /** spawn → ready (or, for a warm-pool worker given a model, load → ready), ms */
   coldStartMs: number;
+  /** It came from the warm pool. */
+  warm?: boolean;
   sessionMs: number;
   warmupMs: number;
   /** Resolves with the exit code when the process ends, for whatever reason. */
@@ -46,12 +49,12 @@ export interface WorkerHandle {
 
 export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
   const host = opts.host ?? "127.0.0.1";
+  const what = opts.modelPath === null ? "a warm-pool worker" : `the worker for ${opts.modelPath}`;
   const nodeArgs = [
     "--import",
     TSX_LOADER,
     WORKER_MAIN,
-    "--model",
-    opts.modelPath,
+    ...(opts.modelPath === null ? ["--pool"] : ["--model", opts.modelPath]),
     "--threads",
     String(opts.threads),
     "--host",
@@ -88,9 +91,7 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     (resolve, reject) => {
       const timer = setTimeout(() => {
         proc.kill("SIGKILL");
-        reject(
-          new Error(`worker for ${opts.modelPath} did not become ready within ${opts.readyTimeoutMs ?? 120_000} ms`),
-        );
+        reject(new Error(`${what} did not become ready within ${opts.readyTimeoutMs ?? 120_000} ms`));
       }, opts.readyTimeoutMs ?? 120_000);
       const lines = readline.createInterface({ input: proc.stdout! });
       lines.on("line", (line) => {
@@ -101,17 +102,15 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
           return;
         }
         clearTimeout(timer);
-        if (msg.event === "ready") resolve(msg as never);
-        else reject(new Error(`worker for ${opts.modelPath} failed to start: ${String(msg.error)}`));
+        if (msg.event === "ready" || msg.event === "pooled") resolve(msg as never);
+        else reject(new Error(`${what} failed to start: ${String(msg.error)}`));
       });
       void exited.then((code) => {
         clearTimeout(timer);
         reject(
           opts.signal?.aborted
-            ? new Error(`start of the worker for ${opts.modelPath} was cancelled`)
-            : new Error(
-                `worker for ${opts.modelPath} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`,
-              ),
+            ? new Error(`the start of ${what} was cancelled`)
+            : new Error(`${what} exited with code ${code} before it was ready${stderr ? `: ${stderr.trim()}` : ""}`),
         );
       });
     },
@@ -147,5 +146,24 @@ export async function spawnWorker(opts: SpawnOptions): Promise<WorkerHandle> {
     warmupMs: ready.warmupMs,
     exited,
     stop,
+  };
+}
+
+/**
+ * A warm-pool worker takes its model: session, warm-up, its cores. Returns the handle as a started worker's
+ * (its cold start now only what `load` took).
+ */
+export async function loadInto(
+  handle: WorkerHandle,
+  model: { modelPath: string; threads: number; cpus: number[]; subnets?: SubnetTable | null },
+): Promise<WorkerHandle> {
+  const t0 = performance.now();
+  const { header } = await handle.client.call("load", model);
+  return {
+    ...handle,
+    warm: true,
+    coldStartMs: performance.now() - t0,
+    sessionMs: header.sessionMs,
+    warmupMs: header.warmupMs,
   };
 }
