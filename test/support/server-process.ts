@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DeploySpec } from "../../src/server/server.js";
+import type { TestServerOptions } from "./server.js";
 
 export interface ServerChild {
   httpUrl: string;
@@ -18,7 +18,7 @@ export interface ServerChild {
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-export async function startServerProcess(opts: { cores: number; deploy: DeploySpec[] }): Promise<ServerChild> {
+export async function startServerProcess(opts: TestServerOptions): Promise<ServerChild> {
   const child: ChildProcess = fork(path.join(HERE, "server-main.ts"), [JSON.stringify(opts)], {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -70,5 +70,17 @@ export async function alive(pid: number): Promise<boolean> {
     return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
   } catch {
     return false;
+  }
+}
+
+/** Resident set size of a process, in MB (null when it is gone). */
+export async function rssMb(pid: number): Promise<number | null> {
+  const fs = await import("node:fs/promises");
+  try {
+    const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+    return kb ? Number(kb[1]) / 1024 : null;
+  } catch {
+    return null;
   }
 }
