@@ -63,6 +63,23 @@ export class Recorder {
   clientLatencyMs(i: number): number {
     return this.doneMs[i]! - this.sentMs[i]!;
   }
+
+  /**
+   * Per second of the schedule (from its first request), the share of the requests scheduled in it that
+   * were answered 200 within `sloMs` (NaN for a second nobody was scheduled in).
+   */
+  perSecondAttainment(sloMs: number): number[] {
+    const okIndex = this.statuses.indexOf("200");
+    const t0 = this.sent > 0 ? this.scheduledMs[0]! : 0;
+    const sent: number[] = [];
+    const met: number[] = [];
+    for (let i = 0; i < this.sent; i++) {
+      const s = Math.floor((this.scheduledMs[i]! - t0) / 1000);
+      sent[s] = (sent[s] ?? 0) + 1;
+      if (this.status[i] === okIndex && this.clientLatencyMs(i) <= sloMs) met[s] = (met[s] ?? 0) + 1;
+    }
+    return Array.from({ length: sent.length }, (_, s) => (sent[s] ? (met[s] ?? 0) / sent[s]! : Number.NaN));
+  }
 }
 
 function intern(list: string[], s: string): number {
