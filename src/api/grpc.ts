@@ -130,7 +130,7 @@ const GRPC_CODE: Partial<Record<number, grpc.status>> = {
 };
 
 export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promise<GrpcServerHandle> {
-  const gateway = new TritonView(inner);
+  const gateway = TritonView.of(inner);
   const defs = protoLoader.loadSync(["grpc_service.proto", "health.proto"], LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(defs) as unknown as {
     inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
@@ -188,7 +188,9 @@ export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promis
       const response = await gateway.infer(request);
       const t1 = performance.now();
       const wire = inferResponseToWire(response, request);
-      opts.metrics?.computeInputOutput(request.model, response.model_version, inputMs, performance.now() - t1);
+      const outputMs = performance.now() - t1;
+      opts.metrics?.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      gateway.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
       return wire;
     }),
     // Serialisation keeps the fields the proto declares and drops the rest of the Triton-style JSON.

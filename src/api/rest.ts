@@ -24,7 +24,7 @@ export async function startRestServer(
   inner: Gateway,
   opts: RestOptions,
 ): Promise<{ app: FastifyInstance; url: string }> {
-  const gateway = new TritonView(inner);
+  const gateway = TritonView.of(inner);
   const app = Fastify({ bodyLimit: opts.maxBodyBytes, logger: false, keepAliveTimeout: 65_000 });
   // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec,
   // after undoing a Content-Encoding (tritonclient's request_compression_algorithm).
@@ -88,7 +88,9 @@ export async function startRestServer(
       const t1 = performance.now();
       const encoded = encodeInferResponse(response, request);
       const compressed = compressFor(encoded.body, header(req, "accept-encoding"));
-      opts.metrics.computeInputOutput(request.model, response.model_version, inputMs, performance.now() - t1);
+      const outputMs = performance.now() - t1;
+      opts.metrics.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      gateway.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
       if (compressed.encoding) reply.header("Content-Encoding", compressed.encoding);
       if (encoded.headerLength === undefined) return reply.type("application/json").send(compressed.body);
       return reply

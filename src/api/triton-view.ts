@@ -3,12 +3,42 @@
 // while sloserve names its variants. Here variant k of a task — the k-th name of its metadata's
 // `versions` list — is also version k: a numeric version addresses that variant, statistics report
 // the number (and the name as `variant`, in JSON), and the names keep working everywhere.
+// It also books Triton's compute input/output statistics, which the front-ends measure (decoding
+// the request's tensors, encoding the response's): perf_analyzer insists that their counts equal
+// compute_infer's. Both are booked when a request succeeds, in the same run of microtasks as the
+// core books compute_infer, so no statistics call can fall between them.
 import { ApiError, type Gateway, type InferRequest, type ModelStats } from "./types.js";
 
 const NUMBER = /^[1-9][0-9]{0,8}$/;
+const VIEWS = new WeakMap<Gateway, TritonView>();
+
+interface Io {
+  count: number;
+  inputNs: number;
+  outputNs: number;
+}
 
 export class TritonView implements Gateway {
-  constructor(private readonly inner: Gateway) {}
+  private readonly io = new Map<string, Io>();
+
+  private constructor(private readonly inner: Gateway) {}
+
+  /** One view per gateway, so the REST and gRPC front-ends book into the same statistics. */
+  static of(inner: Gateway): TritonView {
+    let view = VIEWS.get(inner);
+    if (!view) VIEWS.set(inner, (view = new TritonView(inner)));
+    return view;
+  }
+
+  /** A request to `model` served by `variant` took this long to decode and to encode. */
+  computeInputOutput(model: string, variant: string, inputMs: number, outputMs: number): void {
+    const key = `${model}\u0000${variant}`;
+    const io = this.io.get(key) ?? { count: 0, inputNs: 0, outputNs: 0 };
+    io.count += 1;
+    io.inputNs += Math.round(inputMs * 1e6);
+    io.outputNs += Math.round(outputMs * 1e6);
+    this.io.set(key, io);
+  }
 
   /** The variant names of a task, in version order (a pipeline has the one version "1"). */
   versionsOf(model: string): string[] {
@@ -50,11 +80,17 @@ export class TritonView implements Gateway {
   statistics: Gateway["statistics"] = (m, v) => {
     const { model_stats } = this.inner.statistics(m, m === undefined ? v : this.variantOf(m, v));
     return {
-      model_stats: model_stats.map((s): ModelStats => ({
-        ...s,
-        version: this.numberOf(s.name, s.version),
-        variant: s.version,
-      })),
+      model_stats: model_stats.map((s): ModelStats => {
+        const io = this.io.get(`${s.name}\u0000${s.version}`);
+        const inference_stats = io
+          ? {
+              ...s.inference_stats,
+              compute_input: { count: io.count, ns: io.inputNs },
+              compute_output: { count: io.count, ns: io.outputNs },
+            }
+          : s.inference_stats;
+        return { ...s, inference_stats, version: this.numberOf(s.name, s.version), variant: s.version };
+      }),
     };
   };
 
