@@ -1,6 +1,7 @@
 // HTTP compression as Triton's HTTP endpoint does it: request bodies sent with Content-Encoding
 // gzip or deflate (zlib) are inflated before parsing, within the body limit; inference responses
-// are compressed when the client's Accept-Encoding asks for gzip or deflate.
+// are compressed when the client's Accept-Encoding asks for gzip or deflate and the body is at least
+// 1 KiB (fetch asks on every request, and deflating a few hundred bytes costs more than it saves).
 import zlib from "node:zlib";
 import { ApiError } from "./types.js";
 
@@ -19,8 +20,11 @@ export function decompressBody(body: Buffer, encoding: string | undefined, maxBy
   }
 }
 
+export const COMPRESS_MIN_BYTES = 1024;
+
 /** The body to send, compressed when Accept-Encoding asks for gzip or deflate (gzip preferred). */
 export function compressFor(body: Buffer, accept: string | undefined): { body: Buffer; encoding?: string } {
+  if (accept === undefined || body.byteLength < COMPRESS_MIN_BYTES) return { body };
   const wanted = (accept ?? "")
     .toLowerCase()
     .split(",")
