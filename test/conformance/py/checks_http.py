@@ -250,6 +250,11 @@ def check_classification():
     assert r.as_numpy("probabilities").shape == (2, 10)
     bad = httpclient.InferRequestedOutput("probabilities", class_count=-2)
     expect_error(lambda: c.infer("digits", [digits_input(1)], outputs=[bad]), "classification")
+    # not (yet) on pipelines: refused, never ignored
+    raw = httpclient.InferInput("raw", [1, 28, 28], "UINT8")
+    raw.set_data_from_numpy(RAW[:1])
+    top = httpclient.InferRequestedOutput("probabilities", class_count=2)
+    expect_error(lambda: c.infer("mnist-e2e", [raw], outputs=[top]), "classification", "pipeline")
 
 
 def check_statistics():
