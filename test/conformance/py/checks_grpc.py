@@ -123,7 +123,7 @@ def check_compression():
 
 def check_client_timeout():
     c = client()
-    err = expect_error(lambda: c.infer("digits", [digits_input(64)], client_timeout=0.0005), "deadline")
+    err = expect_error(lambda: c.infer("digits", [digits_input(64)], client_timeout=0.0001), "deadline")
     assert err.status() == "StatusCode.DEADLINE_EXCEEDED"
     assert c.is_server_live(client_timeout=5) is True
 
