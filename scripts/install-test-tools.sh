@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # System tools some tests use, from Debian's packages: promtool (package 'prometheus') lints the
 # /metrics output; chromium runs the dashboard's browser test (driven by playwright-core, which
-# downloads no browser of its own). Tests that need promtool skip that step without it; the
-# browser test fails with a pointer here, so that CI cannot pass without looking at the dashboard.
+# downloads no browser of its own); python3-venv holds the conformance suite's clients. As root it
+# installs what is missing; otherwise it stops at once with the exact commands to run.
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-test-tools: run as root (or: sudo apt-get install ${need[*]})" >&2
-  exit 0
+  echo "install-test-tools: the tests need Debian packages that are missing; run as root:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+  exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

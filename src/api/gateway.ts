@@ -34,6 +34,7 @@ import {
   type ServerMetadata,
   type Tensor,
 } from "./types.js";
+import { topClasses } from "./classification.js";
 
 export const SERVER_NAME = "sloserve";
 export const SERVER_VERSION = "0.1.0";
@@ -42,6 +43,7 @@ export const EXTENSIONS = [
   "model_repository",
   "statistics",
   "model_configuration",
+  "classification",
   "sloserve_slo",
   "sloserve_pipelines",
 ];
@@ -63,6 +65,8 @@ export interface GatewayDeps {
 }
 
 export class SloGateway implements Gateway {
+  /** Classification requests by the output list checkOutputs returned (see there). */
+  private readonly classCounts = new WeakMap<string[], Map<string, number>>();
   private stopping = false;
   private starting = true;
 
@@ -148,11 +152,14 @@ export class SloGateway implements Gateway {
         input: dims(first.config.inputs),
         output: dims(last.config.outputs),
         ensemble_scheduling: { step: p.stages.map((s) => ({ model_name: s, model_version: -1 })) },
+        version_policy: { specific: { versions: [1] } },
         parameters: { slo_ms: { string_value: String(p.slo_ms) } },
       };
     }
     const t = target.task;
     const variants = version ? [t.variants.get(version)!] : [...t.variants.values()];
+    // Triton's versions are int64: variant k of the task (in metadata order) is version k (triton-view.ts)
+    const names = [...t.variants.keys()];
     return {
       name: model,
       platform: "onnxruntime_onnx",
@@ -165,13 +172,14 @@ export class SloGateway implements Gateway {
         preserve_ordering: false,
         default_queue_policy: { max_queue_size: t.config.max_queue },
       },
-      version_policy: { specific: { versions: variants.map((v) => v.name) } },
+      version_policy: { specific: { versions: variants.map((v) => names.indexOf(v.name) + 1) } },
       parameters: {
         slo_ms: { string_value: String(t.config.slo_ms) },
         min_accuracy: { string_value: String(t.config.min_accuracy) },
         scheduling: { string_value: t.config.scheduling },
         scaling: { string_value: t.config.scaling },
         late: { string_value: t.config.late },
+        variants: { string_value: variants.map((v) => v.name).join(",") },
       },
     };
   }
@@ -451,22 +459,41 @@ export class SloGateway implements Gateway {
   private checkOutputs(task: Task, req: InferRequest): string[] {
     const names = task.config.outputs.map((o) => o.name);
     if (!req.outputs || req.outputs.length === 0) return names;
+    const classes = new Map<string, number>();
     for (const o of req.outputs) {
       if (!names.includes(o.name))
         throw new ApiError(
           400,
           `unknown output '${o.name}'; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`,
         );
+      if (o.classCount === undefined || o.classCount === 0) continue;
+      if (!Number.isInteger(o.classCount) || o.classCount < 0)
+        throw new ApiError(
+          400,
+          `output '${o.name}': classification must be a positive integer (the number of top classes), got ${o.classCount}`,
+        );
+      const decl = task.config.outputs.find((d) => d.name === o.name)!;
+      if (decl.datatype === "BYTES" || decl.datatype === "BOOL")
+        throw new ApiError(400, `output '${o.name}' is ${decl.datatype}: classification needs a numeric output`);
+      if (this.d.repo.pipelines.has(req.model))
+        throw new ApiError(400, `classification is not available on pipelines; ask '${task.name}' directly`);
+      classes.set(o.name, o.classCount);
     }
-    return req.outputs.map((o) => o.name);
+    const wanted = req.outputs.map((o) => o.name);
+    // the class counts travel with this very array to outputsOf, which infer calls with it
+    if (classes.size > 0) this.classCounts.set(wanted, classes);
+    return wanted;
   }
 
   private outputsOf(task: Task, out: Tensors | null, wanted: string[]): Tensor[] {
+    const classes = this.classCounts.get(wanted);
     return wanted.map((name) => {
       const decl = task.config.outputs.find((o) => o.name === name)!;
       const t = out?.[name];
       if (!t) throw new ApiError(500, `the model did not produce output '${name}'`);
-      return { name, datatype: decl.datatype, shape: t.dims, data: t.data };
+      const tensor: Tensor = { name, datatype: decl.datatype, shape: t.dims, data: t.data };
+      const k = classes?.get(name);
+      return k === undefined ? tensor : topClasses(tensor, k, decl.labels);
     });
   }
 }

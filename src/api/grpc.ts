@@ -7,7 +7,10 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { TypedArray } from "../engine/engine.js";
+import type { ServerMetrics } from "../metrics/metrics.js";
 import type { OipDatatype } from "../repository/datatypes.js";
+import { repositoryParameters } from "./repository-params.js";
+import { TritonView } from "./triton-view.js";
 import { elementCount, parseDatatype, parseShape, tensorFromBytes, tensorToBytes } from "./tensor-codec.js";
 import {
   ApiError,
@@ -25,6 +28,8 @@ export interface GrpcOptions {
   port: number;
   adminToken?: string;
   maxMessageBytes?: number;
+  /** For Triton's compute input/output durations (decoding and encoding tensors here). */
+  metrics?: ServerMetrics;
 }
 
 export interface GrpcServerHandle {
@@ -54,6 +59,14 @@ interface WireParam {
   uint64_param?: string;
 }
 
+interface WireRepositoryParam {
+  parameter_choice?: string;
+  bool_param?: boolean;
+  int64_param?: string;
+  string_param?: string;
+  bytes_param?: Uint8Array;
+}
+
 interface WireContents {
   bool_contents: boolean[];
   int_contents: number[];
@@ -78,7 +91,7 @@ interface WireInferRequest {
   id: string;
   parameters: Record<string, WireParam>;
   inputs: WireInput[];
-  outputs: { name: string }[];
+  outputs: { name: string; parameters: Record<string, WireParam> }[];
   raw_input_contents: Uint8Array[];
 }
 
@@ -116,7 +129,8 @@ const GRPC_CODE: Partial<Record<number, grpc.status>> = {
   504: grpc.status.DEADLINE_EXCEEDED,
 };
 
-export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Promise<GrpcServerHandle> {
+export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promise<GrpcServerHandle> {
+  const gateway = TritonView.of(inner);
   const defs = protoLoader.loadSync(["grpc_service.proto", "health.proto"], LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(defs) as unknown as {
     inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
@@ -138,31 +152,46 @@ export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Prom
     }
   };
   const repositoryChange = (
-    req: { model_name: string; parameters: Record<string, unknown> },
+    action: "load" | "unload",
+    req: { model_name: string; parameters: Record<string, WireRepositoryParam> },
     md: grpc.Metadata,
-  ): string => {
+  ) => {
     admin(md);
     if (!req.model_name) throw new ApiError(400, "model_name is required");
-    // Triton's load parameters carry config/file overrides; sloserve loads only what its repository holds.
-    if (Object.keys(req.parameters).length > 0)
-      throw new ApiError(400, "load/unload parameters (config or file overrides) are not supported; send none");
-    return req.model_name;
+    const params: Record<string, unknown> = {};
+    for (const [key, p] of Object.entries(req.parameters))
+      params[key] = p.parameter_choice ? p[p.parameter_choice as keyof WireRepositoryParam] : undefined;
+    return { model: req.model_name, ...repositoryParameters(action, params) };
   };
   const version = (v: string) => v || undefined;
 
   server.addService(pkg.inference.GRPCInferenceService.service, {
     ServerLive: unary(() => ({ live: gateway.live().ready })),
     ServerReady: unary(() => ({ ready: gateway.ready().ready })),
-    ModelReady: unary((req: { name: string; version: string }) => ({
-      ready: gateway.modelReady(req.name, version(req.version)).ready,
-    })),
+    // Triton answers OK with ready=false for a model or version it does not know
+    ModelReady: unary((req: { name: string; version: string }) => {
+      try {
+        return { ready: gateway.modelReady(req.name, version(req.version)).ready };
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return { ready: false };
+        throw err;
+      }
+    }),
     ServerMetadata: unary(() => gateway.metadata()),
     ModelMetadata: unary((req: { name: string; version: string }) =>
       gateway.modelMetadata(req.name, version(req.version)),
     ),
     ModelInfer: unary(async (req: WireInferRequest) => {
+      const t0 = performance.now();
       const request = inferRequestFromWire(req, Date.now());
-      return inferResponseToWire(await gateway.infer(request), request);
+      const inputMs = performance.now() - t0;
+      const response = await gateway.infer(request);
+      const t1 = performance.now();
+      const wire = inferResponseToWire(response, request);
+      const outputMs = performance.now() - t1;
+      opts.metrics?.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      gateway.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      return wire;
     }),
     // Serialisation keeps the fields the proto declares and drops the rest of the Triton-style JSON.
     ModelConfig: unary((req: { name: string; version: string }) => ({
@@ -177,11 +206,13 @@ export async function startGrpcServer(gateway: Gateway, opts: GrpcOptions): Prom
         .map((e) => ({ name: e.name, version: e.version ?? "", state: e.state, reason: e.reason })),
     })),
     RepositoryModelLoad: unary(async (req, md) => {
-      await gateway.load(repositoryChange(req, md));
+      await gateway.load(repositoryChange("load", req, md).model);
       return {};
     }),
     RepositoryModelUnload: unary(async (req, md) => {
-      await gateway.unload(repositoryChange(req, md));
+      const { model, unloadDependents } = repositoryChange("unload", req, md);
+      if (unloadDependents) await gateway.unloadWithDependents(model);
+      else await gateway.unload(model);
       return {};
     }),
   });
@@ -271,10 +302,18 @@ export function inferRequestFromWire(req: WireInferRequest, receivedAtUnixMs: nu
     version: req.model_version || undefined,
     id: req.id || undefined,
     inputs,
-    outputs: req.outputs.length > 0 ? req.outputs.map((o) => ({ name: o.name })) : undefined,
+    outputs: req.outputs.length > 0 ? req.outputs.map(requestedOutput) : undefined,
     parameters: paramsFromWire(req.parameters),
     receivedAtUnixMs,
   };
+}
+
+function requestedOutput(o: WireInferRequest["outputs"][number]): { name: string; classCount?: number } {
+  const params = paramsFromWire(o.parameters ?? {});
+  const k = params.classification;
+  if (k !== undefined && typeof k !== "number")
+    throw new ApiError(400, `output '${o.name}': classification must be an integer (how many top classes)`);
+  return k === undefined ? { name: o.name } : { name: o.name, classCount: k };
 }
 
 function hasContents(c: WireContents | null): boolean {

@@ -103,7 +103,11 @@ export function parseInferRequest(
       if (!isObject(o) || typeof o.name !== "string")
         throw new ApiError(400, `outputs[${i}] must be an object with a string 'name'`);
       const p = params(o.parameters, `output '${o.name}'`);
-      return { name: o.name, binary: p.binary_data === true };
+      if (p.binary_data !== undefined && typeof p.binary_data !== "boolean")
+        throw new ApiError(400, `output '${o.name}': binary_data must be true or false`);
+      if (p.classification !== undefined && typeof p.classification !== "number")
+        throw new ApiError(400, `output '${o.name}': classification must be a number (how many top classes)`);
+      return { name: o.name, binary: p.binary_data, classCount: p.classification };
     });
   }
   return {
@@ -120,11 +124,12 @@ export function parseInferRequest(
 /** Encodes a response: plain JSON, or JSON header + raw outputs when any output is asked in binary. */
 export function encodeInferResponse(res: InferResponse, req: InferRequest): { body: Buffer; headerLength?: number } {
   const allBinary = req.parameters.binary_data_output === true;
-  const binaryNames = new Set((req.outputs ?? []).filter((o) => o.binary).map((o) => o.name));
+  // an output's own binary_data flag, when given, wins over the request's binary_data_output
+  const own = new Map((req.outputs ?? []).map((o) => [o.name, o.binary]));
   const blobs: Uint8Array[] = [];
   const outputs = res.outputs.map((t) => {
     const base = { name: t.name, datatype: t.datatype, shape: t.shape };
-    if (allBinary || binaryNames.has(t.name)) {
+    if (own.get(t.name) ?? allBinary) {
       const bytes = tensorToBytes(t);
       blobs.push(bytes);
       return { ...base, parameters: { binary_data_size: bytes.byteLength } };

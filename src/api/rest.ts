@@ -2,7 +2,10 @@
 // errors as {"error": "..."} with the right status, Prometheus metrics at /metrics.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ServerMetrics } from "../metrics/metrics.js";
+import { compressFor, decompressBody } from "./http-compression.js";
+import { repositoryParameters } from "./repository-params.js";
 import { encodeInferResponse, parseInferRequest, splitBody } from "./rest-codec.js";
+import { TritonView } from "./triton-view.js";
 import { ApiError, type Gateway } from "./types.js";
 
 export interface RestOptions {
@@ -18,13 +21,21 @@ export interface RestOptions {
 type Params = { m?: string; v?: string };
 
 export async function startRestServer(
-  gateway: Gateway,
+  inner: Gateway,
   opts: RestOptions,
 ): Promise<{ app: FastifyInstance; url: string }> {
+  const gateway = TritonView.of(inner);
   const app = Fastify({ bodyLimit: opts.maxBodyBytes, logger: false, keepAliveTimeout: 65_000 });
-  // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec.
+  // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec,
+  // after undoing a Content-Encoding (tritonclient's request_compression_algorithm).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (req, body, done) => {
+    try {
+      done(null, decompressBody(body as Buffer, req.headers["content-encoding"], opts.maxBodyBytes));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ApiError) return reply.code(err.status).send({ error: err.message });
@@ -58,23 +69,34 @@ export async function startRestServer(
   app.get("/metrics", async (_req, reply) => reply.type(opts.metrics.contentType).send(await opts.metrics.text()));
 
   for (const prefix of ["/v2/models/:m", "/v2/models/:m/versions/:v"]) {
-    app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) =>
-      health(gateway.modelReady(req.params.m!, req.params.v), "ready", reply),
-    );
+    app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) => {
+      const r = gateway.modelReady(req.params.m!, req.params.v);
+      return r.ready
+        ? reply.send({ name: req.params.m, ready: true })
+        : reply.code(503).send({ error: r.reason ?? "not ready" });
+    });
     app.get<{ Params: Params }>(prefix, (req) => gateway.modelMetadata(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/config`, (req) => gateway.modelConfig(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/stats`, (req) => gateway.statistics(req.params.m!, req.params.v));
     app.post<{ Params: Params }>(`${prefix}/infer`, async (req, reply) => {
       const receivedAt = Date.now();
+      const t0 = performance.now();
       const { json, binary } = splitBody(body(req), header(req, "inference-header-content-length"));
       const request = parseInferRequest(json, binary, req.params.m!, req.params.v, receivedAt);
+      const inputMs = performance.now() - t0;
       const response = await gateway.infer(request);
+      const t1 = performance.now();
       const encoded = encodeInferResponse(response, request);
-      if (encoded.headerLength === undefined) return reply.type("application/json").send(encoded.body);
+      const compressed = compressFor(encoded.body, header(req, "accept-encoding"));
+      const outputMs = performance.now() - t1;
+      opts.metrics.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      gateway.computeInputOutput(request.model, response.model_version, inputMs, outputMs);
+      if (compressed.encoding) reply.header("Content-Encoding", compressed.encoding);
+      if (encoded.headerLength === undefined) return reply.type("application/json").send(compressed.body);
       return reply
         .type("application/octet-stream")
         .header("Inference-Header-Content-Length", String(encoded.headerLength))
-        .send(encoded.body);
+        .send(compressed.body);
     });
   }
   app.get("/v2/models/stats", () => gateway.statistics());
@@ -92,17 +114,36 @@ export async function startRestServer(
   });
   app.post<{ Params: Params }>("/v2/repository/models/:m/load", async (req) => {
     admin(req);
+    repositoryParameters("load", jsonParameters(body(req)));
     await gateway.load(req.params.m!);
     return {};
   });
   app.post<{ Params: Params }>("/v2/repository/models/:m/unload", async (req) => {
     admin(req);
-    await gateway.unload(req.params.m!);
+    const { unloadDependents } = repositoryParameters("unload", jsonParameters(body(req)));
+    if (unloadDependents) await gateway.unloadWithDependents(req.params.m!);
+    else await gateway.unload(req.params.m!);
     return {};
   });
   opts.extend?.(app);
   const url = await app.listen({ host: opts.host, port: opts.port });
   return { app, url };
+}
+
+/** The `parameters` object of a repository request's (optional) JSON body. */
+function jsonParameters(raw: Buffer): Record<string, unknown> {
+  if (raw.byteLength === 0) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString("utf8"));
+  } catch (err) {
+    throw new ApiError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+  const p = (json as { parameters?: unknown } | null)?.parameters;
+  if (p === undefined) return {};
+  if (typeof p !== "object" || p === null || Array.isArray(p))
+    throw new ApiError(400, "'parameters' must be an object");
+  return p as Record<string, unknown>;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

@@ -4,6 +4,18 @@ import type { TypedArray } from "../engine/engine.js";
 import { DATATYPES, OIP_DATATYPES, type OipDatatype } from "../repository/datatypes.js";
 import { ApiError, type Tensor } from "./types.js";
 
+/** Value ranges of the integer datatypes, for JSON data (binary data cannot be out of range). */
+const INT_RANGE: Partial<Record<OipDatatype, [number, number]>> = {
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-(2 ** 31), 2 ** 31 - 1],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 2 ** 32 - 1],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
 const ARRAYS: Record<
   Exclude<OipDatatype, "BYTES">,
   { new (n: number): TypedArray; new (b: ArrayBuffer, o: number, n: number): TypedArray }
@@ -60,6 +72,7 @@ export function tensorFromJson(name: string, datatype: OipDatatype, shape: numbe
     };
   }
   const out = new ARRAYS[datatype](n);
+  const range = INT_RANGE[datatype];
   for (let i = 0; i < n; i++) {
     const v = flat[i];
     if (datatype === "BOOL") {
@@ -68,12 +81,17 @@ export function tensorFromJson(name: string, datatype: OipDatatype, shape: numbe
       out[i] = v ? 1 : 0;
     } else if (typeof v !== "number" || !Number.isFinite(v)) {
       throw new ApiError(400, `${where}: element ${i} must be a finite number, got ${JSON.stringify(v)}`);
-    } else if (datatype === "INT64" || datatype === "UINT64") {
+    } else if (range) {
       if (!Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
-      (out as BigInt64Array)[i] = BigInt(v);
+      // typed arrays wrap silently (300 becomes 44 in UINT8): refuse instead
+      if (v < range[0] || v > range[1])
+        throw new ApiError(
+          400,
+          `${where}: element ${i} (${v}) is out of range for ${datatype} (${range[0]}..${range[1]}${datatype.endsWith("64") ? " in JSON; send larger values as binary data" : ""})`,
+        );
+      if (datatype === "INT64" || datatype === "UINT64") (out as BigInt64Array)[i] = BigInt(v);
+      else out[i] = v;
     } else {
-      if (datatype !== "FP32" && datatype !== "FP64" && !Number.isInteger(v))
-        throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
       out[i] = v;
     }
   }

@@ -16,8 +16,13 @@ export type ParamValue = string | number | boolean;
 
 export interface RequestedOutput {
   name: string;
-  /** Binary tensor extension: return this output as raw bytes after the JSON header. */
+  /**
+   * Binary tensor extension: return this output as raw bytes after the JSON header. Unset: the
+   * request's `binary_data_output` decides; set, it wins over it (as in Triton).
+   */
   binary?: boolean;
+  /** Classification extension: the top `classCount` classes as "score:index[:label]" BYTES. */
+  classCount?: number;
 }
 
 export interface InferRequest {
@@ -72,6 +77,8 @@ export interface Readiness {
 export interface ModelStats {
   name: string;
   version: string;
+  /** The variant's name where `version` is its Triton version number (see triton-view.ts). */
+  variant?: string;
   last_inference: number;
   inference_count: number;
   execution_count: number;

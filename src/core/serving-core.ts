@@ -155,6 +155,14 @@ export class ServingCore {
     return this.tasks.get(name);
   }
 
+  /**
+   * The version a request that names none and was not served is booked under: the task's latest variant,
+   * as Triton's default version policy ("latest") would have served it.
+   */
+  bookedVersion(r: Request): string {
+    return r.pinned ?? r.assigned ?? this.tasks.get(r.task)?.model.variants.at(-1)?.name ?? "";
+  }
+
   pipeline(name: string): CorePipeline | undefined {
     return this.pipelines.get(name);
   }

@@ -7,8 +7,21 @@
 //   promtool's naming lints (`_count` suffix, `_us` units, counters without `_total`), which is
 //   why they do not share the promtool-clean endpoint. `model` = task or pipeline, `version` = variant.
 import client from "prom-client";
+import { CpuSampler } from "./cpu.js";
 
 type MV = "model" | "version";
+
+/** sloserve's failure causes in Triton's `reason` vocabulary (REJECTED, CANCELED, BACKEND, OTHER). */
+export const TRITON_REASON: Record<string, "REJECTED" | "CANCELED" | "BACKEND" | "OTHER"> = {
+  // refused by the scheduler: queue full, deadline unreachable (Triton's queue timeout), no instance
+  queue_full: "REJECTED",
+  deadline: "REJECTED",
+  no_capacity: "REJECTED",
+  // the instance (Triton's backend) failed while running the batch
+  instance_failed: "BACKEND",
+  // answered by the core without running: drained at shutdown or unloaded
+  shutdown: "CANCELED",
+};
 
 class TritonFamilies {
   readonly registry = new client.Registry();
@@ -16,10 +29,12 @@ class TritonFamilies {
   readonly failure: client.Counter<MV | "reason">;
   readonly inferences: client.Counter<MV>;
   readonly executions: client.Counter<MV>;
-  readonly pending: client.Gauge<"model">;
+  readonly pending: client.Gauge<MV>;
   readonly requestUs: client.Counter<MV>;
   readonly queueUs: client.Counter<MV>;
   readonly computeUs: client.Counter<MV>;
+  readonly computeInputUs: client.Counter<MV>;
+  readonly computeOutputUs: client.Counter<MV>;
 
   constructor() {
     const r = [this.registry];
@@ -51,7 +66,7 @@ class TritonFamilies {
     this.pending = new client.Gauge({
       name: "nv_inference_pending_request_count",
       help: "Instantaneous number of pending requests awaiting execution per-model.",
-      labelNames: ["model"],
+      labelNames: mv,
       registers: r,
     });
     this.requestUs = new client.Counter({
@@ -71,6 +86,44 @@ class TritonFamilies {
       help: "Cumulative compute inference duration in microseconds (does not include cached requests)",
       labelNames: mv,
       registers: r,
+    });
+    this.computeInputUs = new client.Counter({
+      name: "nv_inference_compute_input_duration_us",
+      help: "Cumulative compute input duration in microseconds (does not include cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    this.computeOutputUs = new client.Counter({
+      name: "nv_inference_compute_output_duration_us",
+      help: "Cumulative inference compute output duration in microseconds (does not include cached requests)",
+      labelNames: mv,
+      registers: r,
+    });
+    // Triton's CPU metrics (Linux: /proc/stat, /proc/meminfo), sampled when scraped
+    const cpu = new CpuSampler();
+    new client.Gauge({
+      name: "nv_cpu_utilization",
+      help: "CPU utilization rate [0.0 - 1.0]",
+      registers: r,
+      collect() {
+        this.set(cpu.utilization());
+      },
+    });
+    new client.Gauge({
+      name: "nv_cpu_memory_total_bytes",
+      help: "CPU total memory (RAM), in bytes",
+      registers: r,
+      collect() {
+        this.set(cpu.memory().total);
+      },
+    });
+    new client.Gauge({
+      name: "nv_cpu_memory_used_bytes",
+      help: "CPU used memory (RAM), in bytes",
+      registers: r,
+      collect() {
+        this.set(cpu.memory().used);
+      },
     });
   }
 }
@@ -229,8 +282,19 @@ export class ServerMetrics {
   }
 
   requestFailed(model: string, version: string, reason: string): void {
-    for (const c of [this.failure, this.triton.failure]) c.inc({ model, version, reason });
+    this.failure.inc({ model, version, reason });
+    this.triton.failure.inc({ model, version, reason: TRITON_REASON[reason] ?? "OTHER" });
     this.sloMissed.inc({ model, version, reason });
+  }
+
+  /**
+   * Triton's compute input/output time, in sloserve's terms: turning the request's wire tensors
+   * into typed tensors, and the outputs back into the response (both in the front-end, per request).
+   */
+  computeInputOutput(model: string, version: string, inputMs: number, outputMs: number): void {
+    const l = { model, version };
+    this.triton.computeInputUs.inc(l, Math.round(inputMs * 1000));
+    this.triton.computeOutputUs.inc(l, Math.round(outputMs * 1000));
   }
 
   batchExecuted(model: string, version: string, rows: number): void {
@@ -239,8 +303,10 @@ export class ServerMetrics {
     this.batchSize.observe({ model, version }, rows);
   }
 
-  setPending(model: string, n: number): void {
-    for (const g of [this.pending, this.triton.pending]) g.set({ model }, n);
+  /** `version`: the version requests wait for (Triton's pending count is per model version). */
+  setPending(model: string, version: string, n: number): void {
+    this.pending.set({ model }, n);
+    this.triton.pending.set({ model, version }, n);
   }
 
   setDeployment(rows: { model: string; version: string; instances: number; cores: number }[]): void {

@@ -1,6 +1,6 @@
 // What the Prometheus metrics count, subscribed to the serving core's events: every answered request
 // (a pipeline's stages under their tasks, and the pipeline under its own name, as Triton counts an
-// ensemble and its composing models), every executed batch, queue depths, the deployment, and the
+// ensemble and its composing models; a failed pipeline request only under the pipeline), every executed batch, queue depths, the deployment, and the
 // control loop's decisions and actuations.
 import { stageTotals } from "../core/pipeline.js";
 import type { ServingCore } from "../core/serving-core.js";
@@ -11,12 +11,13 @@ export const PIPELINE_VERSION = "1";
 
 export function observeMetrics(core: ServingCore, metrics: ServerMetrics): void {
   const { router, clock, cluster } = core;
-  router.on("arrived", (r) => metrics.setPending(r.task, router.queueLength(r.task)));
+  router.on("arrived", (r) => metrics.setPending(r.task, core.bookedVersion(r), router.queueLength(r.task)));
   router.on("finished", (r, o) => {
     const totalMs = clock.now() - r.arrival;
     if (o.ok) metrics.requestServed(r.task, o.variant, totalMs, o.queueMs, o.computeMs, o.sloMet);
-    else metrics.requestFailed(r.task, "", o.reason);
-    metrics.setPending(r.task, router.queueLength(r.task));
+    // a stage that fails a pipeline request fails the pipeline's request, counted there (below)
+    else if (!r.stage) metrics.requestFailed(r.task, core.bookedVersion(r), o.reason);
+    metrics.setPending(r.task, core.bookedVersion(r), router.queueLength(r.task));
   });
   router.on("batch", (b) => metrics.batchExecuted(b.task, b.variant, b.rows));
   core.on("pipelineFinished", (p, o) => {

@@ -14,6 +14,8 @@ export const TensorDecl = z
     datatype: z.enum(OIP_DATATYPES),
     /** Shape of one row: the batch dimension is implicit and comes first. */
     shape: z.array(z.number().int().positive()),
+    /** Class names by index of an output's last dimension, for the classification extension. */
+    labels: z.array(z.string()).optional(),
   })
   .strict();
 export type TensorDecl = z.infer<typeof TensorDecl>;

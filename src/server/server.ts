@@ -180,6 +180,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       port: opts.grpcPort ?? 8001,
       adminToken: opts.adminToken,
       maxMessageBytes: opts.maxBodyBytes,
+      metrics,
     });
     tritonMetrics.get("/metrics", async (_req, reply) =>
       reply.type(metrics.contentType).send(await metrics.tritonText()),

@@ -53,8 +53,8 @@ export class StatsBook {
     s.inference_stats.compute_infer.ns += ns(computeMs);
   }
 
-  failure(task: string, totalMs: number): void {
-    const s = this.book(task, "");
+  failure(task: string, version: string, totalMs: number): void {
+    const s = this.book(task, version);
     s.inference_stats.fail.count += 1;
     s.inference_stats.fail.ns += ns(totalMs);
   }
@@ -87,13 +87,13 @@ export function observeStatistics(core: ServingCore, stats: StatsBook): void {
   router.on("finished", (r, o) => {
     const totalMs = clock.now() - r.arrival;
     if (o.ok) stats.success(r.task, o.variant, o.queueMs, o.computeMs, totalMs);
-    else stats.failure(r.task, totalMs);
+    else if (!r.stage) stats.failure(r.task, core.bookedVersion(r), totalMs);
   });
   router.on("batch", (b) => stats.batch(b.task, b.variant, b.rows, b.computeMs));
   core.on("pipelineFinished", (p, o) => {
     const totalMs = clock.now() - p.arrival;
     if (!o.ok) {
-      stats.failure(p.pipeline, totalMs);
+      stats.failure(p.pipeline, PIPELINE_VERSION, totalMs);
       return;
     }
     const { queueMs, computeMs } = stageTotals(o.stages);

@@ -119,6 +119,7 @@ outputs:
   - name: probabilities
     datatype: FP32
     shape: [10]
+    labels: [zero, one, two, three, four, five, six, seven, eight, nine]
 slo_ms: 50
 min_accuracy: 0
 scheduling: edf

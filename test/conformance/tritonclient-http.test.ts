@@ -1,0 +1,35 @@
+// Triton's official HTTP client (tritonclient.http and tritonclient.http.aio, from PyPI) against a
+// real sloserve: every call sloserve claims, unchanged client code (py/checks_http.py).
+import { clientGroup } from "./support.js";
+
+clientGroup("tritonclient_http", [
+  { name: "health" },
+  { name: "server_metadata" },
+  { name: "model_metadata" },
+  { name: "model_config_parses_as_triton_model_config" },
+  { name: "model_ready" },
+  { name: "model_ready_body_names_the_model" },
+  { name: "infer_json" },
+  { name: "infer_binary" },
+  { name: "infer_pinned_by_version_number" },
+  { name: "infer_pipeline" },
+  { name: "per_output_binary_flag_wins_over_binary_data_output" },
+  { name: "infer_async" },
+  { name: "infer_parameters" },
+  { name: "priority_and_timeout" },
+  { name: "request_compression" },
+  { name: "response_compression" },
+  { name: "corrupt_compressed_body_is_a_clear_400" },
+  { name: "client_timeouts" },
+  { name: "errors" },
+  { name: "json_out_of_range_integers_are_refused" },
+  { name: "classification" },
+  { name: "statistics" },
+  { name: "statistics_of_pipelines" },
+  { name: "statistics_have_no_empty_versions" },
+  { name: "repository_index" },
+  { name: "load_unload_need_the_admin_token" },
+  { name: "load_unload_with_the_admin_token" },
+  { name: "load_with_a_config_override_is_refused" },
+  { name: "aio_client" },
+]);
