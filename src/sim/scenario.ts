@@ -19,6 +19,8 @@ export interface SimVariant {
   predict?: (rows: number, cores: number) => number;
   /** Cold start the policies assume (default: the median of `coldStart`). */
   loadMs?: number;
+  /** Resident memory of one instance in GB (the revised Themis cost); unknown when absent. */
+  memGb?: number;
   /** How long a batch really takes in the simulator. */
   service: ServiceModel;
   coldStart: Duration;
@@ -32,6 +34,8 @@ export interface SimSubnet {
   name: string;
   accuracy: number;
   predict: (rows: number, cores: number) => number;
+  /** The subnet's latency fit (planners size instances for the served mix); default: the variant's. */
+  fit?: LatencyParams;
   service: ServiceModel;
 }
 
@@ -97,6 +101,7 @@ export function simVariantFromRepository(v: Variant): SimVariant {
     fit: model.fit,
     predict: model.latency,
     loadMs: model.loadMs,
+    memGb: model.memGb,
     service: new ProfileServiceModel(p.points),
     coldStart: p.load_ms.samples.length > 0 ? p.load_ms.samples : p.load_ms.p50,
     resize: p.resize_ms.samples.length > 0 ? p.resize_ms.samples : p.resize_ms.p50,
@@ -110,6 +115,7 @@ export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
     name: m.subnet!,
     accuracy: m.accuracy,
     predict: m.latency,
+    fit: m.fit,
     service: new ProfileServiceModel(v.profile!.subnets![m.subnet!]!.points),
   }));
 }
@@ -150,5 +156,14 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
 export function simVariantModel(v: SimVariant): VariantModel {
   const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart) });
   if (!v.subnets) return m;
-  return { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) };
+  return {
+    ...m,
+    subnets: v.subnets.map((s) => ({
+      ...m,
+      subnet: s.name,
+      accuracy: s.accuracy,
+      latency: s.predict,
+      fit: s.fit ?? m.fit,
+    })),
+  };
 }
