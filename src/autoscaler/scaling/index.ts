@@ -10,7 +10,7 @@ import { RayPolicy, type RayOptions } from "./ray.js";
 import { SpongePolicy, type VerticalOptions } from "./sponge.js";
 import { StaticPolicy } from "./static.js";
 import { ThemisPolicy, THEMIS_DEFAULTS, type ThemisOptions } from "./themis.js";
-import { ThemisV1Policy } from "./themis-v1.js";
+import { ThemisV1Policy, THEMIS_V1_DEFAULTS, type ThemisV1Options } from "./themis-v1.js";
 
 /** Settings an operator (or an experiment) gives a policy; each policy reads its own. */
 export interface ScalingSettings {
@@ -18,6 +18,7 @@ export interface ScalingSettings {
   staticInstances?: number;
   staticCores?: number;
   themis?: Partial<ThemisOptions>;
+  themisV1?: Partial<ThemisV1Options>;
   horizontal?: Partial<HorizontalOptions>;
   vertical?: Partial<VerticalOptions>;
   kpa?: Partial<KpaOptions>;
@@ -28,7 +29,7 @@ export interface ScalingSettings {
 
 const FACTORIES = {
   themis: (s: ScalingSettings) => new ThemisPolicy({ ...THEMIS_DEFAULTS, ...s.themis }),
-  "themis-v1": () => new ThemisV1Policy(),
+  "themis-v1": (s: ScalingSettings) => new ThemisV1Policy({ ...THEMIS_V1_DEFAULTS, ...s.themisV1 }),
   horizontal: (s: ScalingSettings) => new HorizontalPolicy(s.horizontal),
   vertical: (s: ScalingSettings) => new SpongePolicy(s.vertical),
   il: (s: ScalingSettings) => new InferlinePolicy(s.il),
