@@ -11,6 +11,7 @@ import { startRestServer } from "../api/rest.js";
 import { RealClock } from "../cluster/clock.js";
 import { LocalCluster } from "../cluster/local/local-cluster.js";
 import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
+import type { ScalingSettings } from "../autoscaler/scaling/index.js";
 import { ServingCore } from "../core/serving-core.js";
 import { variantModel } from "../core/variant-model.js";
 import { observeDashboard, targetsOf } from "../dashboard/feeds.js";
@@ -49,8 +50,10 @@ export interface ServeOptions {
   hotMs?: number;
   /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
   autoscaler?: string;
-  /** Decision interval of the control loop (ms). */
+  /** Decision interval of the control loop (ms) for policies that do not state their own. */
   decisionIntervalMs?: number;
+  /** Settings of the scaling policies (e.g. Themis' warm-up); default: each policy's own. */
+  scalingSettings?: ScalingSettings;
   /** Load forecaster of the control loop. */
   forecaster?: "max-trend" | "lstm";
   logLevel?: string;
@@ -88,6 +91,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const scaling: ScalingChoice = {
     autoscaler: opts.autoscaler,
     scaleVariant: (task) => deployment.find((d) => d.task === task)?.variant,
+    settings: opts.scalingSettings,
   };
   const autoscaled = opts.autoscaler !== "none";
   const core = new ServingCore({
