@@ -3,7 +3,9 @@
 export { VirtualClock, type FlushMode, type VirtualClockOptions } from "./virtual-clock.js";
 export { SimCluster, type Placement, type SimClusterOptions, type SimRuntime } from "./sim-cluster.js";
 export { Xoshiro128, Z99 } from "../stats/random.js";
+export { FrontEndCore, type FrontEndModel } from "./front-end.js";
 export {
+  CalibratedServiceModel,
   ConstantServiceModel,
   ExponentialServiceModel,
   FitServiceModel,

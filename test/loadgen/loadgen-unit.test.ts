@@ -229,11 +229,12 @@ describe("request encoding", () => {
   });
 
   it("reads sloserve's response parameters and tolerates servers without them", () => {
-    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear" })).toEqual({
+    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear", batch_size: 3 })).toEqual({
       sloMet: true,
       latencyUs: 1500,
       queueUs: 200,
       computeUs: undefined,
+      batchSize: 3,
       variant: "linear",
     });
     expect(serverSide({})).toBeNull();

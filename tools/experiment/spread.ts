@@ -9,9 +9,16 @@ export interface Spread {
 }
 
 export function spreadOf(xs: readonly number[]): Spread {
-  const finite = xs.filter((x) => !Number.isNaN(x));
-  if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
-  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite) };
+  const known = xs.filter((x) => !Number.isNaN(x));
+  if (known.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  // ratios may be ∞ (x/0): interpolating between two infinities would give NaN, so they are ranked as the
+  // largest finite number and turned back afterwards
+  const m = median(known.map((x) => (x === Number.POSITIVE_INFINITY ? Number.MAX_VALUE : x)));
+  return {
+    median: m > Number.MAX_VALUE / 4 ? Number.POSITIVE_INFINITY : m,
+    min: Math.min(...known),
+    max: Math.max(...known),
+  };
 }
 
 /** Do [a.min, a.max] and [b.min, b.max] share a point? */

@@ -73,6 +73,8 @@ interface SeedFigures {
   violating: number;
   violationPct: number;
   meanCores: number;
+  /** Time-average of the instances held (any state), from the per-second series. */
+  meanInstances: number;
   authorsCost: number;
   p99Ms: number;
   /** Share of themis' decisions taken vertical (NaN for other policies). */
@@ -116,7 +118,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
       return {
         ...r,
         label: `${p}, ${slow}`,
-        configuration: `${r.configuration}; cold start ${slow}`,
+        configuration: `${r.configuration}; cold start ${cfg.slow_cold_start_ms / 1000} s`,
         scenario: slowScenario,
       };
     };
@@ -162,6 +164,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
           violating: sm.violations,
           violationPct: sm.violationPct,
           meanCores: sm.meanCores,
+          meanInstances: meanOf(result.series.instances),
           authorsCost: meanOf(cost),
           p99Ms: sm.latencyP99Ms,
           verticalShare,
@@ -378,6 +381,7 @@ interface Figures {
   violationPct: Spread;
   violating: Spread;
   meanCores: Spread;
+  meanInstances: Spread;
   authorsCost: Spread;
   p99Ms: Spread;
   verticalShare: Spread;
@@ -392,6 +396,7 @@ function figures(c: Cell): Figures {
     violationPct: of("violationPct"),
     violating: of("violating"),
     meanCores: of("meanCores"),
+    meanInstances: of("meanInstances"),
     authorsCost: of("authorsCost"),
     p99Ms: of("p99Ms"),
     verticalShare: of("verticalShare"),
@@ -589,6 +594,9 @@ function analyse(cfg: Config, scenarios: Scenario[], cells: Cell[], labels: stri
           String(n),
           c.label,
           fmtSpread(f.violating, 0),
+          fmtSpread(f.meanCores, 2),
+          fmtSpread(f.meanInstances, 2),
+          fmtSpread(spreadOf(c.seeds.map((x) => x.meanCores - x.meanInstances)), 2),
           fmtSpread(spreadOf(c.seeds.map((x) => 100 * x.surgeViolationShare)), 0, " %"),
           fmtSpread(f.reactionMs, 0),
           fmtSpread(f.readyMs, 0),
@@ -637,13 +645,16 @@ function analyse(cfg: Config, scenarios: Scenario[], cells: Cell[], labels: stri
       {
         heading: "Where the violations come from",
         body: [
-          `A surge second is one whose expected arrivals are at least 1.5× (and 3 req/s more than) the busiest of the 5 before it — a step the 5-s maximum cannot have seen coming. For each policy: the violating requests, the share of them answered within 10 s of a surge second, and, per surge, how long after the surge second began the policy decided its first change and when the first stage first served with more cores (median over surges; the range is over seeds). λ is the maximum of the last 5 whole seconds, so a step is seen once its first whole second is over; a decision follows within 0.5 s; then an in-place resize takes ~0.2 s and a cold start ~1.4 s here (5 s in the slow rows).`,
+          `A surge second is one whose expected arrivals are at least 1.5× (and 3 req/s more than) the busiest of the 5 before it — a step the 5-s maximum cannot have seen coming. For each policy: the violating requests, the share of them answered within 10 s of a surge second, and, per surge, how long after the surge second began the policy decided its first change and when the first stage first served with more cores (median over surges; the range is over seeds). λ is the maximum of the last 5 whole seconds, so a step is seen once its first whole second is over; a decision follows within 0.5 s; then an in-place resize takes ~0.2 s and a cold start ~1.4 s here (5 s in the slow rows). Cost splits into instances (1-core ones, spares included) and the cores instances hold beyond one each (vertical growth not yet consolidated).`,
           markdownTable(
             [
               "pipeline · trace",
               "surge seconds",
               "policy",
               "violating requests",
+              "mean cores",
+              "mean instances",
+              "cores beyond 1 per instance",
               "within 10 s of a surge",
               "first change decided (ms)",
               "more cores serving (ms)",
@@ -652,7 +663,84 @@ function analyse(cfg: Config, scenarios: Scenario[], cells: Cell[], labels: stri
           ),
         ],
       },
+      { heading: "Reading", body: reading(cfg, ran, find, goals, slow) },
     ],
   };
   return { json, markdown, median };
+}
+
+/** What the run shows, in words, with its own numbers (nothing here is typed in by hand). */
+function reading(
+  cfg: Config,
+  ran: Scenario[],
+  find: (s: Scenario, label: string) => Cell | undefined,
+  goals: {
+    pipeline: string;
+    trace: string;
+    vsHorizontal: { met: boolean | null };
+    vsVertical: { met: boolean | null };
+    costMeanCores: { met: boolean };
+    costAuthors: { met: boolean };
+    noWorseThanHorizontal: { met: boolean };
+  }[],
+  slow: string,
+): string[] {
+  const name = (g: { pipeline: string; trace: string }) => `${g.pipeline} · ${g.trace}`;
+  const count = (f: (g: (typeof goals)[number]) => boolean | null) => goals.filter((g) => f(g) === true).length;
+  const judged = goals.filter((g) => g.vsHorizontal.met !== null);
+  const pooled = (label: string, k: "reactionMs" | "readyMs") =>
+    spreadOf(ran.flatMap((s) => find(s, label)?.seeds.map((x) => x[k]) ?? []).filter((x) => Number.isFinite(x)));
+  const ratioOf = (s: Scenario, a: string, b: string, k: "meanCores" | "violating") => {
+    const x = find(s, a);
+    const y = find(s, b);
+    return x && y ? spreadOf(x.seeds.map((v, i) => safeRatio(v[k], y.seeds[i]![k]))).median : Number.NaN;
+  };
+  const costMisses = goals.filter((g) => !g.costMeanCores.met);
+  const lstm = ran.map((s) => ratioOf(s, "themis (lstm)", "themis", "meanCores")).filter((x) => Number.isFinite(x));
+  const v1 = ran.map((s) => ratioOf(s, "themis-v1", "themis", "meanCores")).filter((x) => Number.isFinite(x));
+  const excess = (label: string) =>
+    costMisses.map((g) => {
+      const s = ran.find((x) => x.pipeline === g.pipeline && x.trace === g.trace)!;
+      const c = find(s, label)!;
+      return {
+        g,
+        instances: median(c.seeds.map((x) => x.meanInstances)),
+        beyond: median(c.seeds.map((x) => x.meanCores - x.meanInstances)),
+      };
+    });
+  const t = excess("themis");
+  const h = excess("horizontal");
+  return [
+    `**Violations.** Horizontal-only has at least ${cfg.min_violations} violating requests (median over seeds) in ${judged.length} of ${goals.length} pipeline × trace cells; elsewhere every autoscaler that plans from the profile keeps violations too rare for a ratio to mean anything, and the goal is not judged. Where judged, themis has ≥ 10× fewer violating requests than horizontal in ${count((g) => g.vsHorizontal.met)} (${
+      judged
+        .filter((g) => g.vsHorizontal.met)
+        .map(name)
+        .join(", ") || "none"
+    }) and misses in ${judged.filter((g) => g.vsHorizontal.met === false).length} (${
+      judged
+        .filter((g) => g.vsHorizontal.met === false)
+        .map(name)
+        .join(", ") || "none"
+    }); against vertical-only, which starts with the window peak's instances at C_max, it is met in ${count((g) => g.vsVertical.met)} of ${goals.filter((g) => g.vsVertical.met !== null).length} judged cells. Themis is no worse than horizontal in ${count((g) => g.noWorseThanHorizontal.met)} of ${goals.length} cells${
+      goals.some((g) => !g.noWorseThanHorizontal.met)
+        ? ` (worse: ${goals
+            .filter((g) => !g.noWorseThanHorizontal.met)
+            .map(name)
+            .join(", ")}, by a handful of requests — see the tables)`
+        : ""
+    }.`,
+    `**Why so close to horizontal.** Both react to the same signal: λ is the maximum of the last 5 whole seconds, so a step is first seen when its first whole second is over — themis decided its first change a median ${fmtSpread(pooled("themis", "reactionMs"), 0)} ms after a surge second began, horizontal ${fmtSpread(pooled("horizontal", "reactionMs"), 0)} ms. Themis then serves with more cores after ${fmtSpread(pooled("themis", "readyMs"), 0)} ms (an in-place resize), horizontal after ${fmtSpread(pooled("horizontal", "readyMs"), 0)} ms (sloserve's measured cold start of about 1.4 s): the vertical step buys under a second, and a step of several times the load overflows C_max = ${cfg.c_max} cores anyway and waits for new instances. With ${slow}s (the authors' Kubernetes pods) horizontal first serves more after ${fmtSpread(pooled(`horizontal, ${slow}`, "readyMs"), 0)} ms, and the gap widens (last column of the goals).`,
+    `**Cost.** Themis' mean cores are within 10 % of horizontal's in ${count((g) => g.costMeanCores.met)} of ${goals.length} cells (the authors' Σ n·(mem + 18·cores): ${count((g) => g.costAuthors.met)}). ${costMisses.length > 0 ? `Where missed (${costMisses.map(name).join(", ")}), the traces surge often: each surge resizes vertically (cores only go up), the 1-core instances the horizontal DP then wants are added beside the grown ones, and consolidation — with its spare instance — waits 20 agreeing decisions. Measured: themis holds ${t.map((x) => `${x.instances.toFixed(1)} instances and ${x.beyond.toFixed(2)} cores beyond one per instance (${name(x.g)})`).join("; ")}, against horizontal's ${h.map((x) => `${x.instances.toFixed(1)} and ${x.beyond.toFixed(2)}`).join("; ")}.` : ""}`,
+    `**The "inc" deviation.** sloserve's inc is its max/trend forecaster's 10-s maximum exceeding T, not the authors' LSTM classifier. Feeding themis the LSTM forecaster instead changes its mean cores by a median factor of ${lstm.length ? spreadOf(lstm).median.toFixed(3) : "–"} (${lstm.length ? fmtSpread(spreadOf(lstm), 3, "×") : "–"} over the cells) with violations as in the tables: inc only blocks scaling in (the vertical step plans for λ + √λ, not for the forecast), so the forecaster matters little.`,
+    `**themis-v1.** The July-2024 rule holds ${v1.length ? fmtSpread(spreadOf(v1), 2, "×") : "–"} the revised rule's mean cores (median over cells [range]): its vertical mode follows the forecast's maximum against a 2-s mean and consolidates only after 5 agreeing decisions, which the revised rule's λ (max of 5 s) and 1-core scale-out avoid.`,
+    `**Baselines as operators configure them.** ${["kpa", "hpa", "ray", "static", "il"]
+      .map((l) => {
+        const v = spreadOf(ran.map((s) => (find(s, l) ? figures(find(s, l)!).violationPct.median : Number.NaN)));
+        const c = spreadOf(ran.map((s) => ratioOf(s, l, "horizontal", "meanCores")));
+        return `${l}: ${fmtSpread(v, 2, " %")} violations and ${fmtSpread(c, 2, "×")} horizontal's mean cores (medians per cell, range over cells)`;
+      })
+      .join(
+        "; ",
+      )}. Knative (containerConcurrency from the profile, 6-s panic window), the HPA (70 % CPU, 15-s sync, 5-min scale-down window) and Ray Serve (target from the profile, 30-s upscale delay) all scale now; what they miss comes from how late they react, not from never scaling.`,
+  ];
 }

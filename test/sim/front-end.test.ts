@@ -1,0 +1,63 @@
+// The fidelity model's two pieces in the simulator: the front-end core (client + gateway work per request,
+// FIFO, judged on the client's clock) and a service model corrected by live measurements.
+import { describe, expect, it } from "vitest";
+import {
+  CalibratedServiceModel,
+  ConstantServiceModel,
+  FitServiceModel,
+  Xoshiro128,
+  simulate,
+  type SimTask,
+} from "../../src/sim/index.js";
+
+const TASK: SimTask = {
+  name: "t",
+  sloMs: 14,
+  scheduling: "fifo",
+  variants: [
+    {
+      name: "v",
+      accuracy: 1,
+      maxBatch: 1,
+      fit: { alpha: 0, beta: 0, gamma: 0, zeta: 10 },
+      service: new ConstantServiceModel(10),
+      coldStart: 0,
+      resize: 0,
+    },
+  ],
+};
+
+describe("the front-end core", () => {
+  it("adds its work and the wire to each request, queues requests FIFO, and judges by the client's clock", async () => {
+    const { records, summary } = await simulate({
+      tasks: [TASK],
+      // two requests at once, a third alone later
+      arrivals: [{ target: "t", times: [0, 0, 100] }],
+      deployment: [{ task: "t", variant: "v", cores: 1 }],
+      nodes: [1],
+      records: true,
+      frontEnd: { inMs: 1, outMs: 0.5, wireMs: 0.25 },
+    });
+    // first: wire 0.25 + in 1 → router at 1.25, served 10 → 11.25, out 0.5 → 11.75, wire → 12
+    // second: in queued behind the first's (1.25 → 2.25), served after the first (11.25 → 21.25), its out
+    // after the first's (21.25 → 21.75), wire → 22: 22 ms > 14 on the client's clock, though the server
+    // received it at 2.25 and answered it before 2.25 + 14 + 5
+    // third: alone, 12 ms after it was sent
+    expect(Array.from(records!.finish)).toEqual([12, 22, 112]);
+    expect(summary.met).toBe(2);
+    expect(summary.late).toBe(1);
+  });
+});
+
+describe("the calibrated service model", () => {
+  it("scales the median and the p99 by what serving measured, drawing lognormally between them", () => {
+    const base = new FitServiceModel({ alpha: 20, beta: 0, gamma: 0, zeta: 5 }, { spread: 1.2, fitIs: "p50" });
+    const m = new CalibratedServiceModel(base, 1.1, 1.5);
+    expect(m.median(2, 1)).toBeCloseTo(base.median(2, 1) * 1.1, 9);
+    expect(m.p99(2, 1)).toBeCloseTo(base.p99(2, 1) * 1.5, 9);
+    const rng = new Xoshiro128(4);
+    const xs = Array.from({ length: 20_000 }, () => m.sample(2, 1, rng)).sort((a, b) => a - b);
+    expect(xs[10_000]! / m.median(2, 1)).toBeCloseTo(1, 1);
+    expect(xs[19_800]! / m.p99(2, 1)).toBeCloseTo(1, 1);
+  });
+});
