@@ -16,6 +16,11 @@ export interface FrontEndModel {
   outMs: Duration;
   /** Time each way that takes none of that core (loopback, kernel), ms. */
   wireMs?: number;
+  /**
+   * CPU per request the core spends off the request's own path (the gateway's bookkeeping, its timers, the
+   * client's pacing), ms: it delays the requests behind, not this one.
+   */
+  offPathMs?: number;
 }
 
 export class FrontEndCore {
@@ -37,8 +42,10 @@ export class FrontEndCore {
     // the request reaches the core after the wire on the way in, and leaves it before the wire on the way out
     const ready = kind === "in" ? now + wire : now;
     const start = Math.max(ready, this.busyUntil);
-    this.busyUntil = start + work;
-    this.busyMs += work;
-    this.clock.setTimer(kind === "in" ? this.busyUntil : this.busyUntil + wire, then);
+    const done = start + work;
+    const offPath = kind === "out" ? Math.max(0, this.model.offPathMs ?? 0) : 0;
+    this.busyUntil = done + offPath;
+    this.busyMs += work + offPath;
+    this.clock.setTimer(kind === "in" ? done : done + wire, then);
   }
 }

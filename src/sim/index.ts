@@ -10,6 +10,7 @@ export {
   ExponentialServiceModel,
   FitServiceModel,
   ProfileServiceModel,
+  ResampledServiceModel,
   medianDuration,
   sampleDuration,
   type Duration,

@@ -11,7 +11,7 @@
 // slower than the largest profiled count.
 import type { LatencyParams } from "../stats/latency-model.js";
 import { latencyOf } from "../stats/latency-model.js";
-import { median } from "../stats/quantile.js";
+import { median, quantileSorted } from "../stats/quantile.js";
 import type { ProfilePoint } from "../repository/schema.js";
 import { Z99, type Xoshiro128 } from "../stats/random.js";
 
@@ -207,6 +207,37 @@ export class CalibratedServiceModel implements ServiceModel {
     }
     const m = this.median(rows, cores);
     return sigma === 0 ? m : m * Math.exp(sigma * rng.normal());
+  }
+}
+
+/**
+ * A measured model whose draws follow what serving showed, whatever its shape: each batch takes the
+ * model's median times one of the measured ratios (live batch time over the profile's median at the same
+ * batch and cores), drawn uniformly. A machine that now and then stalls a worker has a long, lumpy tail that
+ * no lognormal through two percentiles reproduces.
+ */
+export class ResampledServiceModel implements ServiceModel {
+  private readonly sorted: Float64Array;
+
+  constructor(
+    private readonly base: ServiceModel,
+    ratios: readonly number[],
+  ) {
+    if (ratios.length === 0 || ratios.some((r) => !(r > 0)))
+      throw new Error("a resampled service model needs measured ratios, all > 0");
+    this.sorted = Float64Array.from(ratios).sort();
+  }
+
+  median(rows: number, cores: number): number {
+    return this.base.median(rows, cores) * quantileSorted(this.sorted, 0.5);
+  }
+
+  p99(rows: number, cores: number): number {
+    return this.base.median(rows, cores) * quantileSorted(this.sorted, 0.99);
+  }
+
+  sample(rows: number, cores: number, rng: Xoshiro128): number {
+    return this.base.median(rows, cores) * this.sorted[rng.int(this.sorted.length)]!;
   }
 }
 

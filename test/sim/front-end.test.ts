@@ -5,6 +5,7 @@ import {
   CalibratedServiceModel,
   ConstantServiceModel,
   FitServiceModel,
+  ResampledServiceModel,
   Xoshiro128,
   simulate,
   type SimTask,
@@ -46,6 +47,33 @@ describe("the front-end core", () => {
     expect(Array.from(records!.finish)).toEqual([12, 22, 112]);
     expect(summary.met).toBe(2);
     expect(summary.late).toBe(1);
+  });
+
+  it("keeps the core busy with off-path work, which delays the requests behind and not the one that caused it", async () => {
+    const { records } = await simulate({
+      tasks: [TASK],
+      arrivals: [{ target: "t", times: [0, 12] }],
+      deployment: [{ task: "t", variant: "v", cores: 1 }],
+      nodes: [1],
+      records: true,
+      frontEnd: { inMs: 1, outMs: 1, offPathMs: 5 },
+    });
+    // first: in 0 → 1, served 1 → 11, out 11 → 12 (then 5 ms off its path, 12 → 17)
+    // second: sent at 12, its in waits for the core until 17 → 18, served 18 → 28, out 28 → 29
+    expect(Array.from(records!.finish)).toEqual([12, 29]);
+  });
+});
+
+describe("the resampled service model", () => {
+  it("draws the model's median times one of the measured ratios, lumps and all", () => {
+    const base = new ConstantServiceModel(10);
+    const m = new ResampledServiceModel(base, [1, 1, 1, 1, 30]);
+    expect(m.median(1, 1)).toBe(10);
+    const rng = new Xoshiro128(9);
+    const xs = Array.from({ length: 10_000 }, () => m.sample(1, 1, rng));
+    expect(new Set(xs)).toEqual(new Set([10, 300]));
+    expect(xs.filter((x) => x === 300).length / xs.length).toBeCloseTo(0.2, 1);
+    expect(() => new ResampledServiceModel(base, [])).toThrow(/measured ratios/);
   });
 });
 

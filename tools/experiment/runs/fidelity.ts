@@ -3,8 +3,8 @@
 // the profiles alone, then with what the simulator otherwise leaves out, measured in a calibration run
 // before the trace: the front end (the load generator, pinned to a core of its own, and the gateway on
 // that core: their CPU per request, the wire time left over) and the spread of the batch times when
-// serving beyond what profiling saw (live compute over the profile's p50 and p99, plus the transport to
-// and from the worker). The goal is judged on the calibrated simulation.
+// serving beyond what profiling saw (live compute over the profile's median, resampled as measured, plus the
+// transport to and from the worker). The goal is judged on the calibrated simulation.
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -20,8 +20,8 @@ import { pinProcess } from "../../../src/worker/pin.js";
 import type { ExperimentContext } from "../main.js";
 import { markdownTable, num, pct, writeResults } from "../report.js";
 import {
-  CalibratedServiceModel,
   ProfileServiceModel,
+  ResampledServiceModel,
   simTaskFromRepository,
   simulate,
   type FrontEndModel,
@@ -62,10 +62,13 @@ interface Calibration {
   requests: number;
   gatewayCpuMsPerRequest: number;
   clientCpuMsPerRequest: number;
-  /** Median client latency − server latency at the calibration load. */
+  /** Median client latency − server latency at the calibration load: the front end on a request's path. */
   overheadMs: number;
-  wireMs: number;
-  /** Live compute over the profile's p50 (median) and p99 (99th percentile), at the batch and cores served. */
+  /** Front-end CPU per request beyond that (gateway and client work off the request's path). */
+  offPathMs: number;
+  /** Live compute over the profile's median at the batch and cores served, one per answered request. */
+  ratios: number[];
+  /** Their median, and their 99th percentile over the profile's p99/p50. */
   p50Ratio: number;
   p99Ratio: number;
   /** Dispatch to answer minus compute, 10th percentile: the worker transport (no queueing in the worker). */
@@ -93,20 +96,26 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
   if (!variant?.profile) throw new Error(`no profile for ${cfg.task}/${cfg.variant}`);
   const profile = new ProfileServiceModel(variant.profile.points);
   const loadBefore = os.loadavg();
+  const cores = os.availableParallelism();
   const pinned = await pinProcess(process.pid, [cfg.front_end_core]);
   ctx.log(
     `fidelity: load generator ${pinned ? `pinned to core ${cfg.front_end_core}` : "NOT pinned"}; calibration, then ${schedule.times.length} requests over ${cfg.duration_s} s live`,
   );
-  const live = await runLive(cfg, source, profile);
+  // pinned back to every core afterwards: the simulations and the report's machine line need them
+  const live = await runLive(cfg, source, profile).finally(() =>
+    pinProcess(
+      process.pid,
+      Array.from({ length: cores }, (_, i) => i),
+    ),
+  );
   const loadAfter = os.loadavg();
   ctx.log("fidelity: the same arrivals in the simulator, from the profiles alone and calibrated");
   const c = live.calibration;
-  const half = (c.gatewayCpuMsPerRequest + c.clientCpuMsPerRequest) / 2;
-  const frontEnd: FrontEndModel = { inMs: half, outMs: half, wireMs: c.wireMs };
+  const frontEnd: FrontEndModel = { inMs: c.overheadMs / 2, outMs: c.overheadMs / 2, offPathMs: c.offPathMs };
   const plain = await simulateSide(cfg, repo, schedule.times);
   const calibrated = await simulateSide(cfg, repo, schedule.times, {
     frontEnd,
-    service: new TransportedServiceModel(new CalibratedServiceModel(profile, c.p50Ratio, c.p99Ratio), c.transportMs),
+    service: new TransportedServiceModel(new ResampledServiceModel(profile, c.ratios), c.transportMs),
   });
   const diff = (s: Side) => ({
     attainment: s.attainmentPct - live.side.attainmentPct,
@@ -134,17 +143,27 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     pct(d.p99 * 100, 1),
     pct(d.cores * 100, 1),
   ];
-  const machine = `load average ${loadBefore.map((x) => x.toFixed(1)).join(" / ")} (1/5/15 min) before the live runs, ${loadAfter.map((x) => x.toFixed(1)).join(" / ")} after, on ${os.availableParallelism()} cores`;
+  const machine = `load average ${loadBefore.map((x) => x.toFixed(1)).join(" / ")} (1/5/15 min) before the live runs, ${loadAfter.map((x) => x.toFixed(1)).join(" / ")} after, on ${cores} cores`;
   await writeFile(
     path.join(ctx.dir, "results.json"),
     JSON.stringify(
       {
         command: "npm run experiment fidelity",
         written: new Date().toISOString(),
-        loadAverage: { before: loadBefore, after: loadAfter, cores: os.availableParallelism() },
+        loadAverage: { before: loadBefore, after: loadAfter, cores },
         loadGeneratorPinned: pinned,
         config: cfg,
-        calibration: c,
+        calibration: {
+          ...c,
+          ratios: {
+            count: c.ratios.length,
+            p10: quantile(c.ratios, 0.1),
+            p50: quantile(c.ratios, 0.5),
+            p90: quantile(c.ratios, 0.9),
+            p99: quantile(c.ratios, 0.99),
+            max: Math.max(...c.ratios),
+          },
+        },
         live: live.side,
         simulated: { profilesOnly: plain, calibrated },
         differences: { profilesOnly: dPlain, calibrated: dCal },
@@ -160,8 +179,8 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     intro: [
       `**Setting.** Twitter seconds ${cfg.start_s}–${cfg.start_s + cfg.duration_s} rescaled to a mean of ${cfg.mean_rate} req/s (${schedule.times.length} requests, Poisson within each second), task \`${cfg.task}\` pinned to \`${cfg.variant}\` (SLO ${cfg.slo_ms} ms), scaling ${cfg.scaling}, ${cfg.server_cores} worker core(s) (cores 0–${cfg.server_cores - 1}). Live: \`sloserve serve\` in its own process, pinned with the load generator (\`sloserve bench\`'s engine, open loop over REST with binary tensors, in this process${pinned ? "" : " — pinning FAILED here"}) to core ${cfg.front_end_core}; latency and attainment measured on the client, cores from the server's per-second dashboard frames. Simulated: the same arrival times.`,
       `**Machine while measuring.** ${machine}. Other work shared this machine; the live figures are only as quiet as it was.`,
-      `**Calibration** (${cfg.calibration_s} s of Poisson arrivals at ${cfg.mean_rate} req/s, live, before the trace; ${c.requests} requests). Gateway process CPU ${num(c.gatewayCpuMsPerRequest, 3)} ms per request and load generator CPU ${num(c.clientCpuMsPerRequest, 3)} ms per request, both on core ${cfg.front_end_core}; client − server latency ${num(c.overheadMs, 2)} ms (median), of which ${num(c.wireMs, 2)} ms is not that core's CPU (the wire). Batch compute when serving over the profile: ${num(c.p50Ratio, 3)}× its p50 (median), ${num(c.p99Ratio, 3)}× its p99 (99th percentile); transport to and from the worker ${num(c.transportMs, 2)} ms per batch (10th percentile of dispatch-to-answer minus compute).`,
-      `**Model.** "profiles only": the simulator as the experiments run it (batch times drawn from the profile's p50/p99, requests reach the router at their arrival). "calibrated": the front end as one FIFO core that each request crosses on the way in and out (half the measured gateway + client CPU each way, plus the wire), judged on the client's clock, and batch times from the profile scaled by the measured ratios plus the transport.`,
+      `**Calibration** (${cfg.calibration_s} s of Poisson arrivals at ${cfg.mean_rate} req/s, live, before the trace; ${c.requests} requests). Gateway process CPU ${num(c.gatewayCpuMsPerRequest, 3)} ms per request and load generator CPU ${num(c.clientCpuMsPerRequest, 3)} ms per request, both on core ${cfg.front_end_core}; client − server latency ${num(c.overheadMs, 2)} ms (median): the front end on a request's path; the remaining ${num(c.offPathMs, 2)} ms of that core's CPU per request is off the path. Batch compute when serving over the profile's median at the same batch: ${num(quantile(c.ratios, 0.1), 2)}× / ${num(c.p50Ratio, 2)}× / ${num(quantile(c.ratios, 0.9), 2)}× / ${num(quantile(c.ratios, 0.99), 2)}× (10th / 50th / 90th / 99th percentile; the 99th is ${num(c.p99Ratio, 2)}× the profile's own p99); transport to and from the worker ${num(c.transportMs, 2)} ms per batch (10th percentile of dispatch-to-answer minus compute).`,
+      `**Model.** "profiles only": the simulator as the experiments run it (batch times drawn from the profile's p50/p99, requests reach the router at their arrival). "calibrated": the front end as one FIFO core that each request crosses on the way in and out (half the measured on-path time each way, the off-path CPU keeping the core busy for the requests behind), judged on the client's clock, and each batch time the profile's median times a ratio drawn from the measured ones, plus the transport.`,
     ],
     sections: [
       {
@@ -371,7 +390,8 @@ function calibrate(run: LoadRun, gatewayCpuMs: number, clientCpuMs: number, prof
     gatewayCpuMsPerRequest: gw,
     clientCpuMsPerRequest: cl,
     overheadMs,
-    wireMs: Math.max(0, overheadMs - gw - cl) / 2,
+    offPathMs: Math.max(0, gw + cl - overheadMs),
+    ratios: r50,
     p50Ratio: median(r50),
     p99Ratio: quantile(r99, 0.99),
     transportMs: Math.max(0, quantile(transport, 0.1)),
