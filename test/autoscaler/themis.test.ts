@@ -47,7 +47,7 @@ function obs(now: number, lastSeconds: number[], forecast: number, cores: number
 const cores = (p: Plan) => p.instances.map((i) => i.cores).sort((a, b) => b - a);
 
 describe("themis: the revised 2025 switching rule on a hand-made sequence", () => {
-  it("waits 30 s, resizes in place on a surge, scales out at once, consolidates with a spare after 20 agreeing decisions", () => {
+  it("waits 30 s, resizes in place on a surge, scales out with a spare, and scales in after 20 agreeing decisions", () => {
     const t = drive(new ThemisPolicy());
     expect(t.policy.intervalMs).toBe(500);
     // t = 0: the first observation starts the 30-s warm-up
@@ -74,31 +74,26 @@ describe("themis: the revised 2025 switching rule on a hand-made sequence", () =
 
     // t = 31 s, resized: T = h(1,3) = 37 > λ = 30 and the forecast 30 ≤ 37: horizontal. The 1-core DP for
     // 35.5 req/s needs 2 instances (b = 1: ceil(35.5/18) = 2, cost 38, the shortest span of the cheapest)
-    // and the stage has 1: the missing 1-core instance starts at once; the 3-core one keeps its cores.
+    // and the stage has 1: scale out at once, and the 3-core instance shrinking to 1 core leaves a spare.
     p = t.decide(obs(31_000, [10, 30], 30, [3]));
     expect(p.mode).toBe("horizontal");
-    expect(cores(p)).toEqual([3, 1]);
-    expect(p.reason).toMatch(/scale out now, \+1 × 1 core \(the DP wants 2, b=1\)/);
+    expect(cores(p)).toEqual([1, 1, 1]);
+    expect(p.reason).toMatch(/scale out now to 2 \+ 1 spare × 1 core, b=1/);
     expect(t.state.stable).toBe(0);
 
-    // While the load holds, the DP's 2 instances are there: nothing happens for 19 decisions …
+    // While the load holds, 2 instances would do but the stage has 3: nothing happens for 19 decisions …
     let now = 31_500;
     for (let k = 1; k < 20; k++, now += 500) {
-      p = t.decide(obs(now, [30], 30, [3, 1]));
+      p = t.decide(obs(now, [30], 30, [1, 1, 1]));
       expect(p.mode).toBe("horizontal");
-      expect(cores(p)).toEqual([3, 1]);
+      expect(cores(p)).toEqual([1, 1, 1]);
       expect(t.state.stable).toBe(k);
     }
-    // … the 20th agreeing decision (10 s) consolidates onto 1-core instances: the DP's 2 plus one spare,
-    // because the stage's 3-core instance shrinks.
-    p = t.decide(obs(now, [30], 30, [3, 1]));
-    expect(cores(p)).toEqual([1, 1, 1]);
-    expect(p.reason).toMatch(/20 agreeing decisions, 2 \+ 1 spare × 1 core/);
-    expect(t.state.stable).toBe(0);
-    // 20 agreeing decisions later, nothing shrinks any more: no spare, 2 × 1 core
-    for (let k = 1; k <= 20; k++) p = t.decide(obs((now += 500), [30], 30, [1, 1, 1]));
+    // … the 20th agreeing decision (10 s) scales in to 2 × 1 core: no spare, nothing shrinks any more.
+    p = t.decide(obs(now, [30], 30, [1, 1, 1]));
     expect(cores(p)).toEqual([1, 1]);
     expect(p.reason).toMatch(/20 agreeing decisions, 2 × 1 core/);
+    expect(t.state.stable).toBe(0);
   });
 
   it("a forecast above capacity blocks scaling in without adding cores; vertical never takes cores back", () => {
@@ -119,10 +114,10 @@ describe("themis: the revised 2025 switching rule on a hand-made sequence", () =
   it("goes horizontal once a stage is at C_max, whatever the forecast", () => {
     const t = drive(new ThemisPolicy({ ...THEMIS_DEFAULTS, warmupMs: 0 }));
     // λ = 60 with a 4-core instance (T = h(1,4) = 41): at C_max, so horizontal: the 1-core DP for
-    // 60 + √60 = 67.7 req/s at b = 1 needs ceil(67.7/18) = 4 instances → 3 more at once
+    // 60 + √60 = 67.7 req/s at b = 1 needs ceil(67.7/18) = 4 instances → out at once, + 1 spare
     const p = t.decide(obs(0, [60], 90, [4]));
     expect(p.mode).toBe("horizontal");
     expect(p.reason).toMatch(/at C_max = 4 cores/);
-    expect(cores(p)).toEqual([4, 1, 1, 1]);
+    expect(cores(p)).toEqual([1, 1, 1, 1, 1]);
   });
 });

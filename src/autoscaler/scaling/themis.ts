@@ -7,13 +7,14 @@
 //        exceeds T (the authors use an LSTM classifier here; this is sloserve's stated deviation);
 //   horizontal when (not inc and λ < T) or a stage already has C_max cores, else vertical.
 // Horizontal: the DP with 1-core instances for λ + √λ, cost Σ n·(mem + 18·c). A stage that needs more
-// instances than it has gets the missing 1-core ones at once (what runs keeps its cores); otherwise nothing
-// happens until 20 such decisions (10 s) agree, and then the plan is applied — scale-in, or consolidation
-// of multi-core instances onto 1-core ones plus one spare instance. Any applied action resets that count. Vertical: the DP at the present instance
-// counts for λ + √λ, cores only go up; when even C_max cannot carry the load, instances of the largest
-// size are added. The queue is budgeted as (b−1) p99 exponential inter-arrivals. The actuator makes
-// before it breaks: new instances are ready before old ones shrink or stop, and a resize with no room
-// on its node becomes a new instance of the new size and the old one's stop.
+// instances than it has gets the plan at once; otherwise nothing happens until 20 such decisions (10 s)
+// agree, and then the plan is applied — scale-in, or consolidation of multi-core instances onto 1-core ones.
+// Whenever a plan shrinks a stage's instances to 1 core, the stage gets one spare instance. Any applied
+// action resets that count. Vertical: the DP at the present instance counts for λ + √λ, cores only go
+// up; when even C_max cannot carry the load, instances of the largest size are added. The queue is
+// budgeted as (b−1) p99 exponential inter-arrivals. The actuator makes before it breaks: new instances are
+// ready before old ones shrink or stop, and a resize with no room on its node becomes a new instance of
+// the new size and the old one's stop.
 import { horizontal, vertical, type StagesPlan } from "../planner/dp.js";
 import { throughput } from "../planner/model.js";
 import {
@@ -155,19 +156,16 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
       return `${this.stageName(views, i)}${h.stages[i]!.replicas}${spare ? " + 1 spare" : ""} × 1 core, b=${h.stages[i]!.batch}`;
     };
     if (out.some(Boolean)) {
-      const plans = views.map((v, i) => {
-        if (!out[i]) return currentPlan(v.obs, `${why}: enough instances`, "horizontal");
-        const add = h.stages[i]!.replicas - live[i]!.length;
-        return {
-          instances: [
-            ...live[i]!.map((x) => ({ variant: x.variant, cores: x.cores })),
-            ...uniform(v.variant.name, add, 1),
-          ],
-          batch: h.stages[i]!.batch,
-          reason: `${why}: scale out now, ${this.stageName(views, i)}+${add} × 1 core (the DP wants ${h.stages[i]!.replicas}, b=${h.stages[i]!.batch})`,
-          mode: "horizontal",
-        };
-      });
+      const plans = views.map((v, i) =>
+        out[i]
+          ? {
+              instances: layout(i),
+              batch: h.stages[i]!.batch,
+              reason: `${why}: scale out now to ${describeStage(i)}`,
+              mode: "horizontal",
+            }
+          : currentPlan(v.obs, `${why}: enough instances`, "horizontal"),
+      );
       const batch = state.batch.map((b, i) => (out[i] ? h.stages[i]!.batch : b));
       return { plans, state: { ...state, mode: "horizontal", stable: 0, batch } };
     }

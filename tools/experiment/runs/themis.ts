@@ -681,7 +681,7 @@ function reading(
     vsVertical: { met: boolean | null };
     costMeanCores: { met: boolean };
     costAuthors: { met: boolean };
-    noWorseThanHorizontal: { met: boolean };
+    noWorseThanHorizontal: { met: boolean; text: string };
   }[],
   slow: string,
 ): string[] {
@@ -725,8 +725,8 @@ function reading(
       goals.some((g) => !g.noWorseThanHorizontal.met)
         ? ` (worse: ${goals
             .filter((g) => !g.noWorseThanHorizontal.met)
-            .map(name)
-            .join(", ")}, by a handful of requests — see the tables)`
+            .map((g) => `${name(g)}: ${g.noWorseThanHorizontal.text}`)
+            .join("; ")})`
         : ""
     }.`,
     `**Why so close to horizontal.** Both react to the same signal: λ is the maximum of the last 5 whole seconds, so a step is first seen when its first whole second is over — themis decided its first change a median ${fmtSpread(pooled("themis", "reactionMs"), 0)} ms after a surge second began, horizontal ${fmtSpread(pooled("horizontal", "reactionMs"), 0)} ms. Themis then serves with more cores after ${fmtSpread(pooled("themis", "readyMs"), 0)} ms (an in-place resize), horizontal after ${fmtSpread(pooled("horizontal", "readyMs"), 0)} ms (sloserve's measured cold start of about 1.4 s): the vertical step buys under a second, and a step of several times the load overflows C_max = ${cfg.c_max} cores anyway and waits for new instances. With ${slow}s (the authors' Kubernetes pods) horizontal first serves more after ${fmtSpread(pooled(`horizontal, ${slow}`, "readyMs"), 0)} ms, and the gap widens (last column of the goals).`,
