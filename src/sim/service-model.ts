@@ -213,31 +213,43 @@ export class CalibratedServiceModel implements ServiceModel {
 /**
  * A measured model whose draws follow what serving showed, whatever its shape: each batch takes the
  * model's median times one of the measured ratios (live batch time over the profile's median at the same
- * batch and cores), drawn uniformly. A machine that now and then stalls a worker has a long, lumpy tail that
- * no lognormal through two percentiles reproduces.
+ * batch and cores), drawn uniformly — from the ratios measured at that batch size when there are enough of
+ * them, else from all. A machine that now and then stalls a worker has a long, lumpy tail that no lognormal
+ * through two percentiles reproduces.
  */
 export class ResampledServiceModel implements ServiceModel {
   private readonly sorted: Float64Array;
+  private readonly byRows = new Map<number, Float64Array>();
 
   constructor(
     private readonly base: ServiceModel,
     ratios: readonly number[],
+    /** Ratios measured per batch size (rows); a size with fewer than `minPerRows` uses the pooled ones. */
+    perRows: ReadonlyMap<number, readonly number[]> = new Map(),
+    minPerRows = 20,
   ) {
     if (ratios.length === 0 || ratios.some((r) => !(r > 0)))
       throw new Error("a resampled service model needs measured ratios, all > 0");
     this.sorted = Float64Array.from(ratios).sort();
+    for (const [rows, rs] of perRows)
+      if (rs.length >= minPerRows && rs.every((r) => r > 0)) this.byRows.set(rows, Float64Array.from(rs).sort());
+  }
+
+  private ratios(rows: number): Float64Array {
+    return this.byRows.get(rows) ?? this.sorted;
   }
 
   median(rows: number, cores: number): number {
-    return this.base.median(rows, cores) * quantileSorted(this.sorted, 0.5);
+    return this.base.median(rows, cores) * quantileSorted(this.ratios(rows), 0.5);
   }
 
   p99(rows: number, cores: number): number {
-    return this.base.median(rows, cores) * quantileSorted(this.sorted, 0.99);
+    return this.base.median(rows, cores) * quantileSorted(this.ratios(rows), 0.99);
   }
 
   sample(rows: number, cores: number, rng: Xoshiro128): number {
-    return this.base.median(rows, cores) * this.sorted[rng.int(this.sorted.length)]!;
+    const rs = this.ratios(rows);
+    return this.base.median(rows, cores) * rs[rng.int(rs.length)]!;
   }
 }
 

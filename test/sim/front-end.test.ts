@@ -74,6 +74,16 @@ describe("the resampled service model", () => {
     expect(new Set(xs)).toEqual(new Set([10, 300]));
     expect(xs.filter((x) => x === 300).length / xs.length).toBeCloseTo(0.2, 1);
     expect(() => new ResampledServiceModel(base, [])).toThrow(/measured ratios/);
+    // a batch size measured often enough draws from its own ratios
+    const per = new ResampledServiceModel(
+      base,
+      [1],
+      new Map([
+        [4, new Array(20).fill(2)],
+        [8, [3]],
+      ]),
+    );
+    expect([per.sample(1, 1, rng), per.sample(4, 1, rng), per.sample(8, 1, rng)]).toEqual([10, 20, 10]);
   });
 });
 

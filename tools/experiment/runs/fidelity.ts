@@ -44,8 +44,10 @@ const Config = z.object({
   /** The core the load generator (this process) and the gateway process are pinned to. */
   front_end_core: z.number().int().nonnegative(),
   scaling: z.string(),
-  /** Seconds of Poisson load at the trace's mean rate that calibrate the model, before the trace. */
+  /** Seconds of load at the trace's mean rate that calibrate the model, before the trace… */
   calibration_s: z.number().positive(),
+  /** …with gamma inter-arrivals of this CV² (bursts form the larger batches the trace will too). */
+  calibration_cv2: z.number().positive(),
 });
 type Config = z.infer<typeof Config>;
 
@@ -68,6 +70,8 @@ interface Calibration {
   offPathMs: number;
   /** Live compute over the profile's median at the batch and cores served, one per answered request. */
   ratios: number[];
+  /** The same by batch size. */
+  perRows: Map<number, number[]>;
   /** Their median, and their 99th percentile over the profile's p99/p50. */
   p50Ratio: number;
   p99Ratio: number;
@@ -113,7 +117,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
   const c = live.calibration;
   const model = (m: Calibration) => ({
     frontEnd: { inMs: m.overheadMs / 2, outMs: m.overheadMs / 2, offPathMs: m.offPathMs } satisfies FrontEndModel,
-    service: new TransportedServiceModel(new ResampledServiceModel(profile, m.ratios), m.transportMs),
+    service: new TransportedServiceModel(new ResampledServiceModel(profile, m.ratios, m.perRows), m.transportMs),
   });
   const plain = await simulateSide(cfg, repo, schedule.times);
   const calibrated = await simulateSide(cfg, repo, schedule.times, model(c));
@@ -158,6 +162,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
         config: cfg,
         calibration: {
           ...c,
+          perRows: perRowsSummary(c.perRows),
           ratios: {
             count: c.ratios.length,
             p10: quantile(c.ratios, 0.1),
@@ -177,6 +182,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
             p50: live.replay.p50Ratio,
             p99: quantile(live.replay.ratios, 0.99),
           },
+          perRows: perRowsSummary(live.replay.perRows),
         },
         goals: { attainmentWithin2Points: attainmentMet, p99Within10Pct: p99Met },
       },
@@ -190,8 +196,8 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     intro: [
       `**Setting.** Twitter seconds ${cfg.start_s}–${cfg.start_s + cfg.duration_s} rescaled to a mean of ${cfg.mean_rate} req/s (${schedule.times.length} requests, Poisson within each second), task \`${cfg.task}\` pinned to \`${cfg.variant}\` (SLO ${cfg.slo_ms} ms), scaling ${cfg.scaling}, ${cfg.server_cores} worker core(s) (cores 0–${cfg.server_cores - 1}). Live: \`sloserve serve\` in its own process, pinned with the load generator (\`sloserve bench\`'s engine, open loop over REST with binary tensors, in this process${pinned ? "" : " — pinning FAILED here"}) to core ${cfg.front_end_core}; latency and attainment measured on the client, cores from the server's per-second dashboard frames. Simulated: the same arrival times.`,
       `**Machine while measuring.** ${machine}. Other work shared this machine; the live figures are only as quiet as it was.`,
-      `**Calibration** (${cfg.calibration_s} s of Poisson arrivals at ${cfg.mean_rate} req/s, live, before the trace; ${c.requests} requests). Gateway process CPU ${num(c.gatewayCpuMsPerRequest, 3)} ms per request and load generator CPU ${num(c.clientCpuMsPerRequest, 3)} ms per request, both on core ${cfg.front_end_core}; client − server latency ${num(c.overheadMs, 2)} ms (median): the front end on a request's path; the remaining ${num(c.offPathMs, 2)} ms of that core's CPU per request is off the path. Batch compute when serving over the profile's median at the same batch: ${num(quantile(c.ratios, 0.1), 2)}× / ${num(c.p50Ratio, 2)}× / ${num(quantile(c.ratios, 0.9), 2)}× / ${num(quantile(c.ratios, 0.99), 2)}× (10th / 50th / 90th / 99th percentile; the 99th is ${num(c.p99Ratio, 2)}× the profile's own p99); transport to and from the worker ${num(c.transportMs, 2)} ms per batch (10th percentile of dispatch-to-answer minus compute).`,
-      `**Model.** "profiles only": the simulator as the experiments run it (batch times drawn from the profile's p50/p99, requests reach the router at their arrival). "calibrated": the front end as one FIFO core that each request crosses on the way in and out (half the measured on-path time each way, the off-path CPU keeping the core busy for the requests behind), judged on the client's clock, and each batch time the profile's median times a ratio drawn from the measured ones, plus the transport.`,
+      `**Calibration** (${cfg.calibration_s} s of gamma arrivals, CV² ${cfg.calibration_cv2}, at ${cfg.mean_rate} req/s, live, before the trace; ${c.requests} requests). Gateway process CPU ${num(c.gatewayCpuMsPerRequest, 3)} ms per request and load generator CPU ${num(c.clientCpuMsPerRequest, 3)} ms per request, both on core ${cfg.front_end_core}; client − server latency ${num(c.overheadMs, 2)} ms (median): the front end on a request's path; the remaining ${num(c.offPathMs, 2)} ms of that core's CPU per request is off the path. Batch compute when serving over the profile's median at the same batch: ${num(quantile(c.ratios, 0.1), 2)}× / ${num(c.p50Ratio, 2)}× / ${num(quantile(c.ratios, 0.9), 2)}× / ${num(quantile(c.ratios, 0.99), 2)}× (10th / 50th / 90th / 99th percentile; the 99th is ${num(c.p99Ratio, 2)}× the profile's own p99); transport to and from the worker ${num(c.transportMs, 2)} ms per batch (10th percentile of dispatch-to-answer minus compute).`,
+      `**Model.** "profiles only": the simulator as the experiments run it (batch times drawn from the profile's p50/p99, requests reach the router at their arrival). "calibrated": the front end as one FIFO core that each request crosses on the way in and out (half the measured on-path time each way, the off-path CPU keeping the core busy for the requests behind), judged on the client's clock, and each batch time the profile's median times a ratio drawn from the ones measured at that batch size (all of them for a size seen fewer than 20 times), plus the transport.`,
     ],
     sections: [
       {
@@ -215,6 +221,12 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
       },
     ],
   });
+}
+
+function perRowsSummary(m: Map<number, number[]>): Record<string, { count: number; p50: number; p99: number }> {
+  return Object.fromEntries(
+    [...m].map(([b, rs]) => [String(b), { count: rs.length, p50: quantile(rs, 0.5), p99: quantile(rs, 0.99) }]),
+  );
 }
 
 /** Batch times of a model plus a fixed transport per batch. */
@@ -343,7 +355,8 @@ async function runLive(
       kind: "synthetic",
       rate: cfg.mean_rate,
       durationS: cfg.calibration_s,
-      arrival: "poisson",
+      arrival: "gamma",
+      cv2: cfg.calibration_cv2,
       seed: cfg.seed + 1,
     });
     const gw1 = await processCpuMs(pid);
@@ -383,6 +396,7 @@ function calibrate(run: LoadRun, gatewayCpuMs: number, clientCpuMs: number, prof
   const rec = run.recorder;
   const overhead: number[] = [];
   const r50: number[] = [];
+  const perRows = new Map<number, number[]>();
   const r99: number[] = [];
   const transport: number[] = [];
   let answered = 0;
@@ -396,6 +410,9 @@ function calibrate(run: LoadRun, gatewayCpuMs: number, clientCpuMs: number, prof
     if (Number.isFinite(server)) overhead.push(rec.clientLatencyMs(i) - server);
     if (!(b > 0) || !Number.isFinite(compute)) continue;
     r50.push(compute / profile.median(b, 1));
+    const list = perRows.get(b) ?? [];
+    list.push(compute / profile.median(b, 1));
+    perRows.set(b, list);
     r99.push(compute / profile.p99(b, 1));
     if (Number.isFinite(queue)) transport.push(server - queue - compute);
   }
@@ -412,6 +429,7 @@ function calibrate(run: LoadRun, gatewayCpuMs: number, clientCpuMs: number, prof
     overheadMs,
     offPathMs: Math.max(0, gw + cl - overheadMs),
     ratios: r50,
+    perRows,
     p50Ratio: median(r50),
     p99Ratio: quantile(r99, 0.99),
     transportMs: Math.max(0, quantile(transport, 0.1)),
