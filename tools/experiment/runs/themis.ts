@@ -185,7 +185,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     ctx.log("themis: partial run (--only/--seeds): results not written");
     return;
   }
-  await writeFile(path.join(ctx.dir, "results.json"), JSON.stringify(doc.json, null, 1) + "\n");
+  await writeFile(path.join(ctx.dir, "results.json"), jsonLines(doc.json));
   const charts: Record<string, string> = {};
   for (const s of scenarios) {
     const mine = cells.filter(
@@ -205,6 +205,15 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     );
   }
   await writeResults(ctx.dir, doc.markdown, charts);
+}
+
+/** JSON with one line per entry of the top-level arrays (a cell, a goal check): small, and diffs per cell. */
+function jsonLines(doc: Record<string, unknown>): string {
+  const field = ([k, v]: [string, unknown]) =>
+    Array.isArray(v)
+      ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(",\n")}\n ]`
+      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`;
+  return `{\n${Object.entries(doc).map(field).join(",\n")}\n}\n`;
 }
 
 function argList(args: string[], flag: string): string[] | undefined {
