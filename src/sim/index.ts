@@ -5,7 +5,6 @@ export { SimCluster, type Placement, type SimClusterOptions, type SimRuntime } f
 export { Xoshiro128, Z99 } from "../stats/random.js";
 export { FrontEndCore, type FrontEndModel } from "./front-end.js";
 export {
-  CalibratedServiceModel,
   ConstantServiceModel,
   ExponentialServiceModel,
   FitServiceModel,

@@ -174,43 +174,6 @@ export class FitServiceModel implements ServiceModel {
 }
 
 /**
- * A measured model corrected by what serving shows beyond profiling (fidelity): the median scaled by
- * `p50Ratio` and the 99th percentile by `p99Ratio` (live over profiled, both measured at the same batch
- * and cores), the draws lognormal between them.
- */
-export class CalibratedServiceModel implements ServiceModel {
-  private readonly sigmaCache = new Map<string, number>();
-
-  constructor(
-    private readonly base: ServiceModel,
-    readonly p50Ratio: number,
-    readonly p99Ratio: number,
-  ) {
-    if (!(p50Ratio > 0) || !(p99Ratio > 0))
-      throw new Error(`calibration ratios must be > 0, got ${p50Ratio}, ${p99Ratio}`);
-  }
-
-  median(rows: number, cores: number): number {
-    return this.base.median(rows, cores) * this.p50Ratio;
-  }
-
-  p99(rows: number, cores: number): number {
-    return Math.max(this.median(rows, cores), this.base.p99(rows, cores) * this.p99Ratio);
-  }
-
-  sample(rows: number, cores: number, rng: Xoshiro128): number {
-    const key = `${rows}/${cores}`;
-    let sigma = this.sigmaCache.get(key);
-    if (sigma === undefined) {
-      sigma = lognormalSigma(this.median(rows, cores), this.p99(rows, cores));
-      this.sigmaCache.set(key, sigma);
-    }
-    const m = this.median(rows, cores);
-    return sigma === 0 ? m : m * Math.exp(sigma * rng.normal());
-  }
-}
-
-/**
  * A measured model whose draws follow what serving showed, whatever its shape: each batch takes the
  * model's median times one of the measured ratios (live batch time over the profile's median at the same
  * batch and cores), drawn uniformly — from the ratios measured at that batch size when there are enough of

@@ -2,9 +2,7 @@
 // FIFO, judged on the client's clock) and a service model corrected by live measurements.
 import { describe, expect, it } from "vitest";
 import {
-  CalibratedServiceModel,
   ConstantServiceModel,
-  FitServiceModel,
   ResampledServiceModel,
   Xoshiro128,
   simulate,
@@ -84,18 +82,5 @@ describe("the resampled service model", () => {
       ]),
     );
     expect([per.sample(1, 1, rng), per.sample(4, 1, rng), per.sample(8, 1, rng)]).toEqual([10, 20, 10]);
-  });
-});
-
-describe("the calibrated service model", () => {
-  it("scales the median and the p99 by what serving measured, drawing lognormally between them", () => {
-    const base = new FitServiceModel({ alpha: 20, beta: 0, gamma: 0, zeta: 5 }, { spread: 1.2, fitIs: "p50" });
-    const m = new CalibratedServiceModel(base, 1.1, 1.5);
-    expect(m.median(2, 1)).toBeCloseTo(base.median(2, 1) * 1.1, 9);
-    expect(m.p99(2, 1)).toBeCloseTo(base.p99(2, 1) * 1.5, 9);
-    const rng = new Xoshiro128(4);
-    const xs = Array.from({ length: 20_000 }, () => m.sample(2, 1, rng)).sort((a, b) => a - b);
-    expect(xs[10_000]! / m.median(2, 1)).toBeCloseTo(1, 1);
-    expect(xs[19_800]! / m.p99(2, 1)).toBeCloseTo(1, 1);
   });
 });
