@@ -95,12 +95,35 @@ async function act(cluster: Cluster, task: string, a: Action): Promise<(Actuatio
         ? await cluster.resize(a.instance!, a.cores)
         : await cluster.start(task, a.variant, a.cores);
   const growth = a.cores - (a.from ?? 0);
-  if (a.kind !== "resize" || r.ok || !r.scaleOutInstead || growth <= 0) return [{ ...r, action: a }];
-  // The same cores, as one more instance: the budget check above already counted them for the resize.
-  const extra: Action = { kind: "start", variant: a.variant, cores: growth, insteadOfResize: a.instance };
-  const s = await cluster.start(task, a.variant, growth);
-  return [
-    { ...r, action: a },
-    { ...s, message: `instead of resizing ${a.instance}: ${s.message}`, action: extra },
-  ];
+  if (r.ok || a.kind !== "resize" || growth <= 0) return [{ ...r, action: a }];
+  if (r.scaleOutInstead) {
+    // the node will never (or not soon) grant the resize: the same cores, as one more instance; the budget
+    // check above already counted them for the resize
+    const extra: Action = { kind: "start", variant: a.variant, cores: growth, insteadOfResize: a.instance };
+    const s = await cluster.start(task, a.variant, growth);
+    return [
+      { ...r, action: a },
+      { ...s, message: `instead of resizing ${a.instance}: ${s.message}`, action: extra },
+    ];
+  }
+  return [{ ...(await migrate(cluster, task, a, r.message)), action: a }];
+}
+
+/**
+ * An instance that cannot grow in place (no room on its node) is replaced, making before breaking: a new
+ * instance of the new size where there is room, ready before the old one stops.
+ */
+async function migrate(cluster: Cluster, task: string, a: Action, why: string): Promise<ActuationResult> {
+  const old = cluster.instances().find((i) => i.id === a.instance);
+  if (!old || old.state !== "ready") return { ok: false, ms: 0, message: why };
+  const started = await cluster.start(task, a.variant, a.cores);
+  if (!started.ok)
+    return { ok: false, ms: started.ms, message: `${why}; no room for a new instance either: ${started.message}` };
+  const stopped = await cluster.stop(old.id);
+  return {
+    ok: true,
+    ms: started.ms + stopped.ms,
+    message: `${why}: started ${started.instance ?? "a new instance"} with ${a.cores} cores and stopped ${old.id}`,
+    instance: started.instance,
+  };
 }

@@ -1,7 +1,8 @@
-// The control loop: every interval, per task, observe (rate over 2 s, forecast of the next 10 s
-// from the last 60 s, queue, misses, instances), let the task's scaling policy decide, log the
-// decision with its inputs, reason and solver time, and hand the plan to the cluster backend.
-// Time comes from the Clock, so the simulator runs this same loop on virtual time.
+// The control loop: per task, at its policy's interval, observe (rate over 2 s, the last seconds'
+// arrivals, forecast of the next 10 s from the last 60 s, queue, misses, what the scheduler ran,
+// instances), let the task's scaling policy decide, log the decision with its inputs, reason and solver
+// time, and hand the plan to the cluster backend. Time comes from the Clock, so the simulator runs this
+// same loop on virtual time.
 import type { Clock, Timer } from "../cluster/clock.js";
 import type { Cluster, Instance } from "../cluster/types.js";
 import type { Router } from "../router/router.js";
@@ -9,7 +10,14 @@ import type { VariantModel } from "../router/scheduling/types.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
-import type { Observation, PipelineScalingPolicy, Plan, ScalingPolicy } from "./types.js";
+import {
+  RECENT_SECONDS,
+  type Observation,
+  type PipelineScalingPolicy,
+  type Plan,
+  type ScalingPolicy,
+  type ServedShare,
+} from "./types.js";
 
 export interface ScaledTask {
   task: string;
@@ -54,6 +62,7 @@ export interface ControllerEvents {
 }
 
 export interface ControllerOptions {
+  /** Decision interval of policies that do not state their own (default 1000 ms). */
   intervalMs?: number;
   maxCores: number;
   forecaster: Forecaster;
@@ -80,6 +89,12 @@ export class Controller {
   private index: Map<string, Instance[]> | null = null;
   /** Tasks skipped while quiet, with the instance shape they had. */
   private readonly quiet = new Map<string, string>();
+  /** When each task or pipeline is next due for a decision (clock ms). */
+  private readonly due = new Map<string, number>();
+  /** When each task was last observed (clock ms). */
+  private readonly observedAt = new Map<string, number>();
+  /** Each task's last non-empty served mix. */
+  private readonly mix = new Map<string, readonly ServedShare[]>();
 
   constructor(
     private readonly clock: Clock,
@@ -95,25 +110,33 @@ export class Controller {
 
   addTask(t: ScaledTask): void {
     this.tasks.set(t.task, t);
-    this.states.delete(t.task);
-    this.quiet.delete(t.task);
+    this.forget(t.task);
   }
 
   removeTask(task: string): void {
     this.tasks.delete(task);
-    this.states.delete(task);
-    this.quiet.delete(task);
+    this.forget(task);
+  }
+
+  private forget(name: string): void {
+    this.states.delete(name);
+    this.quiet.delete(name);
+    this.due.delete(name);
+    this.observedAt.delete(name);
+    this.mix.delete(name);
   }
 
   /** A pipeline planned as a whole; its stage tasks are left out of per-task decisions. */
   addPipeline(p: ScaledPipeline): void {
     this.pipelines.set(p.pipeline, p);
     this.states.delete(p.pipeline);
+    this.due.delete(p.pipeline);
   }
 
   removePipeline(pipeline: string): void {
     this.pipelines.delete(pipeline);
     this.states.delete(pipeline);
+    this.due.delete(pipeline);
   }
 
   /** Tasks and pipelines the loop decides for. */
@@ -121,8 +144,33 @@ export class Controller {
     return this.tasks.size + this.pipelines.size;
   }
 
-  get intervalMs(): number {
+  /** The interval of policies that state none. */
+  get defaultIntervalMs(): number {
     return this.opts.intervalMs ?? 1000;
+  }
+
+  /** How often a policy decides: its own interval, else the loop's default. */
+  intervalOf(policy: ScalingPolicy): number {
+    return policy.intervalMs ?? this.defaultIntervalMs;
+  }
+
+  /** The loop's period: the shortest interval any scaled task or pipeline asks for. */
+  get intervalMs(): number {
+    let ms = this.defaultIntervalMs;
+    for (const t of this.tasks.values()) ms = Math.min(ms, this.intervalOf(t.policy));
+    for (const p of this.pipelines.values()) ms = Math.min(ms, this.intervalOf(p.policy));
+    return ms;
+  }
+
+  /**
+   * Whether `name` is due at this tick (half a period of slack absorbs a live timer's lateness); if so,
+   * books its next decision.
+   */
+  private isDue(name: string, policy: ScalingPolicy, period: number): boolean {
+    const now = this.clock.now();
+    if (now < (this.due.get(name) ?? Number.NEGATIVE_INFINITY) - period / 2) return false;
+    this.due.set(name, now + this.intervalOf(policy));
+    return true;
   }
 
   start(): void {
@@ -163,12 +211,20 @@ export class Controller {
       else this.index.set(i.task, [i]);
     }
     const staged = new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
+    const period = this.intervalMs;
     // A task still converging to its last plan is not judged by its transitional state (half-started
     // instances would read as a shortage and flip the mode); it is decided again once settled.
     for (const t of this.tasks.values())
-      if (!staged.has(t.task) && !this.actuating.has(t.task) && !this.stillQuiet(t)) await this.decide(t);
+      if (
+        !staged.has(t.task) &&
+        !this.actuating.has(t.task) &&
+        !this.stillQuiet(t) &&
+        this.isDue(t.task, t.policy, period)
+      )
+        await this.decide(t);
     for (const p of this.pipelines.values())
-      if (!p.stages.some((s) => this.actuating.has(s.task))) await this.decidePipeline(p);
+      if (!p.stages.some((s) => this.actuating.has(s.task)) && this.isDue(p.pipeline, p.policy, period))
+        await this.decidePipeline(p);
   }
 
   private instancesOf(task: string): readonly Instance[] {
@@ -210,23 +266,33 @@ export class Controller {
     // selection and pinned requests decide that, not the policy), else the one with the most instances.
     const counts = new Map<string, number>();
     for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
-    const busiest = this.meter.takeBusiestVariant(t.task);
+    const fresh = this.meter.takeServed(t.task);
+    const busiest = busiestVariant(fresh);
     const variant =
       (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ??
       [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ??
       t.variant;
-    const rateNow = this.meter.rate(t.task, 2);
+    if (fresh.length > 0) this.mix.set(t.task, fresh);
+    const now = this.clock.now();
+    const since = now - (this.observedAt.get(t.task) ?? now - this.defaultIntervalMs);
+    this.observedAt.set(t.task, now);
+    const recent = this.meter.perSecond(t.task, RECENT_SECONDS);
+    const rateNow = (recent[RECENT_SECONDS - 1]! + recent[RECENT_SECONDS - 2]!) / 2;
     return {
-      now: this.clock.now(),
+      now,
       task: t.task,
       sloMs: t.sloMs,
       rateNow,
+      recent,
       ratePred: forecast ? await this.opts.forecaster.predict(this.meter.perSecond(t.task, HISTORY_SECONDS)) : rateNow,
       concurrency: this.router.outstanding(t.task),
       queueLength: this.router.queueLength(t.task),
       misses: this.meter.takeMisses(t.task),
       tightestBudgetMs: this.meter.tightestBudget(t.task, t.sloMs),
       avgBatch: this.meter.takeAvgBatch(t.task),
+      served: this.mix.get(t.task) ?? [],
+      busyMs: this.meter.takeBusyMs(t.task),
+      sinceMs: since,
       instances,
       variants: t.variants,
       variant,
@@ -365,6 +431,16 @@ export class Controller {
   private emitDecision(d: Decision): void {
     for (const fn of this.listeners.decision) fn(d);
   }
+}
+
+/** The variant that served the most rows in a mix (undefined when nothing ran). */
+function busiestVariant(mix: readonly ServedShare[]): string | undefined {
+  const rows = new Map<string, number>();
+  for (const s of mix) rows.set(s.variant, (rows.get(s.variant) ?? 0) + s.rows);
+  let best: string | undefined;
+  let most = 0;
+  for (const [v, n] of rows) if (n > most) [best, most] = [v, n];
+  return best;
 }
 
 /**

@@ -1,6 +1,8 @@
 // What the control loop observes per task, measured from the router's events: arrivals per second,
 // deadline misses, the tightest recent budget, and the batch sizes executed.
 import type { Clock } from "../cluster/clock.js";
+import { servedBy } from "../router/request.js";
+import type { ServedShare } from "./types.js";
 
 interface Book {
   /** arrivals per whole second, keyed by second number */
@@ -11,8 +13,10 @@ interface Book {
   budgets: Map<number, number>;
   batchRows: number;
   batches: number;
-  /** Rows served per variant since the last takeBusiestVariant(). */
-  variantRows: Map<string, number>;
+  /** Rows served per variant and subnet (keyed by servedBy) since the last takeServed(). */
+  served: Map<string, ServedShare>;
+  /** Compute time of finished batches since the last takeBusyMs(). */
+  busyMs: number;
 }
 
 /** Seconds of arrivals whose tightest budget Sponge's vertical scaler looks at. */
@@ -36,7 +40,8 @@ export class TaskMeter {
         budgets: new Map(),
         batchRows: 0,
         batches: 0,
-        variantRows: new Map(),
+        served: new Map(),
+        busyMs: 0,
       };
       this.books.set(task, b);
     }
@@ -66,11 +71,16 @@ export class TaskMeter {
     this.book(task).misses += 1;
   }
 
-  batch(task: string, rows: number, variant?: string): void {
+  batch(task: string, rows: number, variant?: string, subnet?: string, computeMs = 0): void {
     const b = this.book(task);
     b.batchRows += rows;
     b.batches += 1;
-    if (variant !== undefined) b.variantRows.set(variant, (b.variantRows.get(variant) ?? 0) + rows);
+    b.busyMs += computeMs;
+    if (variant === undefined) return;
+    const key = servedBy(variant, subnet);
+    const share = b.served.get(key);
+    if (share) share.rows += rows;
+    else b.served.set(key, subnet === undefined ? { variant, rows } : { variant, subnet, rows });
   }
 
   /** Arrivals in each of the last `n` whole seconds, oldest first (the current second excluded). */
@@ -103,14 +113,20 @@ export class TaskMeter {
     return min === Infinity ? fallback : min;
   }
 
-  /** The variant that served the most rows since the last call (undefined when none ran). */
-  takeBusiestVariant(task: string): string | undefined {
+  /** Rows served per variant and subnet since the last call (empty when nothing ran). */
+  takeServed(task: string): ServedShare[] {
     const b = this.book(task);
-    let best: string | undefined;
-    let most = 0;
-    for (const [v, rows] of b.variantRows) if (rows > most) [best, most] = [v, rows];
-    b.variantRows.clear();
-    return best;
+    const out = [...b.served.values()];
+    b.served.clear();
+    return out;
+  }
+
+  /** Compute time of the batches finished since the last call (ms, summed over instances). */
+  takeBusyMs(task: string): number {
+    const b = this.book(task);
+    const ms = b.busyMs;
+    b.busyMs = 0;
+    return ms;
   }
 
   /** Mean rows per batch since the last call (1 when nothing ran). */

@@ -1,7 +1,8 @@
 // `sloserve plan`: every scaling policy's choice for one hand-given load, side by side.
 import { latencyOf } from "../stats/latency-model.js";
 import type { VariantModel } from "../router/scheduling/types.js";
-import type { Observation, ScalingPolicy } from "./types.js";
+import type { ScalingSettings } from "./scaling/index.js";
+import { RECENT_SECONDS, type Observation, type ScalingPolicy } from "./types.js";
 
 export interface PlanQuestion {
   task: string;
@@ -14,22 +15,28 @@ export interface PlanQuestion {
   coresEach: number;
   maxCores: number;
   policies: string[];
-  makePolicy(name: string): ScalingPolicy;
+  makePolicy(name: string, settings?: ScalingSettings): ScalingPolicy;
 }
 
 export function planTable(q: PlanQuestion): string[][] {
+  const batch1 = latencyOf(q.variants.find((v) => v.name === q.variant)!.fit, 1, q.coresEach);
   const obs: Observation = {
     now: 0,
     task: q.task,
     sloMs: q.sloMs,
     rateNow: q.rate,
+    recent: Array.from({ length: RECENT_SECONDS }, () => q.rate),
     ratePred: q.forecast,
     // Little's law with the variant's batch-1 latency: what Knative and Ray would see in flight
-    concurrency: q.rate * (latencyOf(q.variants.find((v) => v.name === q.variant)!.fit, 1, q.coresEach) / 1000),
+    concurrency: q.rate * (batch1 / 1000),
     queueLength: 0,
     misses: 0,
     tightestBudgetMs: q.sloMs,
     avgBatch: 1,
+    served: [],
+    // a second of batch-1 work at the rate: what the HPA would read as CPU
+    busyMs: q.rate * batch1,
+    sinceMs: 1000,
     instances: Array.from({ length: q.instances }, (_, i) => ({
       id: `${q.variant}#${i + 1}`,
       variant: q.variant,
@@ -42,8 +49,8 @@ export function planTable(q: PlanQuestion): string[][] {
     maxCores: q.maxCores,
   };
   return q.policies.map((name) => {
-    // each policy as it decides the first time, from its initial state
-    const policy = q.makePolicy(name);
+    // each policy as it decides the first time, from its initial state (themis past its warm-up)
+    const policy = q.makePolicy(name, { themis: { warmupMs: 0 } });
     const { plan } = policy.decide(obs, policy.initialState());
     const groups = new Map<string, number>();
     for (const i of plan.instances)

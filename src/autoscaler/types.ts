@@ -18,6 +18,11 @@ export interface Observation {
   sloMs: number;
   /** Arrival rate over the last 2 s (req/s). */
   rateNow: number;
+  /**
+   * Arrivals in each of the last RECENT_SECONDS whole seconds, oldest first (the current second excluded);
+   * requests refused at admission count, since they are load the task did not carry.
+   */
+  recent: readonly number[];
   /** Forecast of the max per-second rate over the next 10 s. */
   ratePred: number;
   /** Requests queued or running right now (Knative's and Ray's concurrency signal). */
@@ -29,6 +34,16 @@ export interface Observation {
   tightestBudgetMs: number;
   /** Average rows per executed batch lately (INFaaS). */
   avgBatch: number;
+  /**
+   * What the scheduling policy ran since the previous decision: rows per variant and subnet (the last
+   * non-empty mix when nothing ran since). Planners size instances for this mix, not for the variant's
+   * default subnet: a scheduler that serves faster subnets under load needs fewer cores.
+   */
+  served: readonly ServedShare[];
+  /** Compute time of the task's batches that finished since the previous decision (ms, summed over instances). */
+  busyMs: number;
+  /** Time since the previous decision of this task (ms); the window busyMs covers. */
+  sinceMs: number;
   instances: InstanceObservation[];
   variants: readonly VariantModel[];
   /** The variant the task scales (policies that do not switch variants keep it). */
@@ -36,6 +51,15 @@ export interface Observation {
   coreBudget: number;
   /** Cores a single instance may have (C_max). */
   maxCores: number;
+}
+
+/** Seconds of per-second arrival counts an observation carries. */
+export const RECENT_SECONDS = 10;
+
+export interface ServedShare {
+  variant: string;
+  subnet?: string;
+  rows: number;
 }
 
 export interface Plan {
@@ -71,6 +95,13 @@ export interface ScalingPolicy<S = unknown> {
    * windows, delays or counters running): the loop may then skip a quiet task.
    */
   steady(state: S): boolean;
+  /**
+   * How often the policy decides (ms), when its algorithm fixes that (Themis' revised loop: 500; Kubernetes'
+   * HPA: its 15-s sync period); absent, the control loop's default interval.
+   */
+  readonly intervalMs?: number;
+  /** The policy's settings in words (reports print them next to its results). */
+  describe?(): string;
 }
 
 /** The state of a policy that remembers nothing. */

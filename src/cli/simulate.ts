@@ -4,8 +4,10 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } from "../loadgen/schedule.js";
-import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
+import { makeScalingPolicy, type ScalingSettings } from "../autoscaler/scaling/index.js";
+import { staticForPeak } from "../autoscaler/scaling/static.js";
 import { plansPipelines } from "../autoscaler/types.js";
+import { countsFromArrivals } from "../traces/index.js";
 import { loadRepository } from "../repository/repository.js";
 import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
 import { fmt, printTable } from "../terminal/table.js";
@@ -24,6 +26,8 @@ interface SimulateFlags {
   arrival: "poisson" | "gamma" | "uniform";
   cv2: number;
   scaling?: string;
+  staticInstances?: number;
+  staticCores?: number;
   scheduling?: string;
   nodes: number;
   coresPerNode: number;
@@ -38,6 +42,16 @@ const positive = (flag: string) => (v: string) => {
   if (!(x > 0)) throw new InvalidArgumentError(`${flag} must be a positive number, got '${v}'`);
   return x;
 };
+const nonNegative = (flag: string) => (v: string) => {
+  const x = Number(v);
+  if (!(x >= 0) || v.trim() === "") throw new InvalidArgumentError(`${flag} must be a number ≥ 0, got '${v}'`);
+  return x;
+};
+const count = (flag: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 1, got '${v}'`);
+  return x;
+};
 
 export function registerSimulateCommand(program: Command): void {
   program
@@ -50,13 +64,19 @@ export function registerSimulateCommand(program: Command): void {
     .option("--pipeline <name>", "or the pipeline it drives")
     .option("--trace <file>", "a trace file (else a synthetic arrival process at --rate)")
     .option("--format <format>", `trace format: ${TRACE_FORMATS.join(", ")}`, "twitter")
-    .option("--start <s>", "window start in seconds of the trace", positive("--start"))
+    .option("--start <s>", "window start in seconds of the trace", nonNegative("--start"))
     .option("--duration <s>", "window or synthetic run length in seconds", positive("--duration"))
     .option("--divide-by <k>", "divide the trace's counts by k (the papers' damping)", positive("--divide-by"))
     .option("--rate <req/s>", "synthetic rate, or the mean rate a trace is rescaled to", positive("--rate"))
     .option("--arrival <process>", "synthetic arrivals: poisson, gamma or uniform", "poisson")
     .option("--cv2 <x>", "CV² of gamma inter-arrivals", positive("--cv2"), 1)
     .option("--scaling <policy>", "scaling policy (default: task.yaml / pipeline.yaml); none to disable")
+    .option(
+      "--static-instances <n>",
+      "static: instances per task (default: the horizontal plan for the window's peak second)",
+      count("--static-instances"),
+    )
+    .option("--static-cores <n>", "static: cores per instance (default 1)", count("--static-cores"))
     .option("--scheduling <policy>", "scheduling policy (default: task.yaml)")
     .option("--nodes <n>", "simulated nodes", (v) => Math.round(positive("--nodes")(v)), 1)
     .option("--cores-per-node <n>", "cores of each node", (v) => Math.round(positive("--cores-per-node")(v)), 8)
@@ -72,7 +92,7 @@ export function registerSimulateCommand(program: Command): void {
       if (!f.task === !f.pipeline) throw new InvalidArgumentError("give --task or --pipeline (one of them)");
       if (!f.trace && !(f.rate && f.duration))
         throw new InvalidArgumentError("give --trace <file>, or --rate and --duration for synthetic arrivals");
-      const repo = await loadRepository(path.resolve(f.models));
+      const repo = await loadRepository(path.resolve(f.models), { profilesOnly: true });
       const src: ArrivalSource = f.trace
         ? {
             kind: "trace",
@@ -93,6 +113,10 @@ export function registerSimulateCommand(program: Command): void {
         );
       const names = pipeline ? pipeline.config.stages : [f.task!];
       const scaling = f.scaling === "none" ? undefined : f.scaling;
+      if ((f.staticInstances || f.staticCores) && scaling !== "static")
+        throw new InvalidArgumentError(
+          "--static-instances and --static-cores size the static policy: add --scaling static",
+        );
       const tasks = names.map((n) => {
         const t = repo.tasks.get(n);
         if (!t)
@@ -106,6 +130,25 @@ export function registerSimulateCommand(program: Command): void {
         variant: [...t.variants].sort((a, b) => b.accuracy - a.accuracy)[0]!.name,
         cores: 1,
       }));
+      // Static without a size is sized as an operator would: for the window's busiest second, per the profile.
+      if (scaling === "static") {
+        const peak = Math.max(0, ...countsFromArrivals(arrivals).counts);
+        const variant = (i: number) => tasks[i]!.variants.find((v) => v.name === deployment[i]!.variant)!;
+        const sized = f.staticInstances
+          ? null
+          : staticForPeak(
+              tasks.map((_, i) => ({ ...variant(i).fit })),
+              pipeline ? pipeline.config.slo_ms : tasks[0]!.sloMs,
+              peak,
+              Math.min(...tasks.map((_, i) => variant(i).maxBatch)),
+            );
+        tasks.forEach((t, i) => {
+          t.scalingSettings = {
+            staticInstances: f.staticInstances ?? sized?.[i] ?? 1,
+            staticCores: f.staticCores ?? 1,
+          } satisfies ScalingSettings;
+        });
+      }
       // a --scaling that cannot plan a pipeline whole scales each stage on its own (as `serve --autoscaler` does)
       const joint = scaling !== undefined && plansPipelines(makeScalingPolicy(scaling));
       const pipelines = pipeline
@@ -121,6 +164,16 @@ export function registerSimulateCommand(program: Command): void {
         seed: f.seed,
       });
       const s = r.summary;
+      // what each autoscaled target ran with, in words (a result means little without its configuration)
+      const configured = joint
+        ? [{ target, policy: scaling!, configuration: describePolicy(scaling!, {}) }]
+        : tasks
+            .filter((t) => typeof t.scaling === "string")
+            .map((t) => ({
+              target: t.name,
+              policy: t.scaling as string,
+              configuration: describePolicy(t.scaling as string, t.scalingSettings ?? {}),
+            }));
       if (f.seriesCsv) {
         const cols = [
           "second",
@@ -138,7 +191,7 @@ export function registerSimulateCommand(program: Command): void {
         await writeFile(f.seriesCsv, lines.join("\n") + "\n");
       }
       if (f.json) {
-        process.stdout.write(JSON.stringify(s) + "\n");
+        process.stdout.write(JSON.stringify({ ...s, scaling: configured }) + "\n");
         return;
       }
       printTable(
@@ -169,5 +222,11 @@ export function registerSimulateCommand(program: Command): void {
           ],
         ],
       );
+      for (const c of configured) process.stdout.write(`\n${c.target}: ${c.policy} — ${c.configuration}\n`);
     });
+}
+
+function describePolicy(name: string, settings: ScalingSettings): string {
+  const p = makeScalingPolicy(name, settings);
+  return p.describe?.() ?? "(no settings)";
 }

@@ -1,6 +1,6 @@
 // A model repository's tasks and pipelines as the serving core takes them: their task.yaml and
 // pipeline.yaml settings, their variants' measured profiles, and the scaling policy an operator chose.
-import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
+import { makeScalingPolicy, type ScalingSettings } from "../autoscaler/scaling/index.js";
 import type { Pipeline, Task } from "../repository/repository.js";
 import { makeSchedulingPolicy } from "../router/scheduling/index.js";
 import type { CorePipeline, CoreTask } from "./serving-core.js";
@@ -11,6 +11,8 @@ export interface ScalingChoice {
   autoscaler?: string;
   /** The variant a task's scaling policy scales while it has no instance (default: its first). */
   scaleVariant?: (task: string) => string | undefined;
+  /** Settings of the policies (each reads its own); default: the policies' own defaults. */
+  settings?: ScalingSettings;
 }
 
 export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
@@ -21,7 +23,7 @@ export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
     scheduling: makeSchedulingPolicy(c.scheduling),
     maxQueue: c.max_queue,
     lateOk: c.late === "serve",
-    scaling: scaling === "none" ? undefined : makeScalingPolicy(scaling),
+    scaling: scaling === "none" ? undefined : makeScalingPolicy(scaling, choice.settings),
     scaleVariant: choice.scaleVariant?.(task.name),
   };
 }
@@ -34,6 +36,6 @@ export function corePipelineOf(p: Pipeline, choice: ScalingChoice = {}): CorePip
     name: p.name,
     stages: c.stages,
     sloMs: c.slo_ms,
-    scaling: scaling === undefined || scaling === "none" ? undefined : makeScalingPolicy(scaling),
+    scaling: scaling === undefined || scaling === "none" ? undefined : makeScalingPolicy(scaling, choice.settings),
   };
 }

@@ -105,9 +105,12 @@ export class ServingCore {
     const meter = this.meter;
     this.router.on("arrived", (r) => meter.arrival(r.task, r.deadline - r.arrival));
     this.router.on("finished", (r, o) => {
+      // A request refused at admission never "arrived", but it is load the task did not carry.
+      if (!o.ok && (o.reason === "queue_full" || o.reason === "no_capacity"))
+        meter.arrival(r.task, r.deadline - r.arrival);
       if (!o.ok || !o.sloMet) meter.miss(r.task);
     });
-    this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant));
+    this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant, b.subnet, b.computeMs));
     const scaler =
       opts.onDemand === false
         ? null

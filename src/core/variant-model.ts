@@ -23,6 +23,7 @@ export function variantModel(v: Variant): VariantModel {
     latency: predictor(p.fit.p99, p.points),
     fit: paramsOf(p.fit.p99),
     loadMs: p.load_ms.p50,
+    memGb: p.peak_rss_mb / 1024,
   };
   return v.config.subnets ? { ...base, subnets: subnetModels(v, base) } : base;
 }
@@ -58,6 +59,7 @@ export function fittedModel(v: {
   maxBatch: number;
   fit: LatencyParams;
   loadMs: number;
+  memGb?: number;
   predict?: (rows: number, cores: number) => number;
 }): VariantModel {
   return {
@@ -67,6 +69,7 @@ export function fittedModel(v: {
     latency: v.predict ?? ((rows, cores) => Math.max(latencyOf(v.fit, rows, cores), 0.01)),
     fit: v.fit,
     loadMs: v.loadMs,
+    ...(v.memGb === undefined ? {} : { memGb: v.memGb }),
   };
 }
 

@@ -7,6 +7,8 @@ export interface ServerSide {
   latencyUs?: number;
   queueUs?: number;
   computeUs?: number;
+  /** Rows of the batch that served the request. */
+  batchSize?: number;
   sloMet?: boolean;
   variant?: string;
 }
@@ -50,6 +52,7 @@ export function serverSide(params: Record<string, unknown> | undefined | null): 
     latencyUs: num("latency_us"),
     queueUs: num("queue_us"),
     computeUs: num("compute_us"),
+    batchSize: num("batch_size"),
     sloMet: met === true || met === "true" ? true : met === false || met === "false" ? false : undefined,
     variant: typeof params.variant === "string" ? params.variant : undefined,
   };

@@ -182,6 +182,7 @@ const REQUEST_COLUMNS = [
   "compute_ms",
   "slo_met",
   "variant",
+  "batch_size",
 ];
 
 const cell = (x: number | string | null | undefined) =>
@@ -252,6 +253,7 @@ export function requestCsv(runs: LoadRun[]): string {
           rec.computeUs[i]! / 1000,
           met < 0 ? null : met ? "true" : "false",
           rec.variant[i]! >= 0 ? rec.variants[rec.variant[i]!] : null,
+          rec.batchSize[i]! > 0 ? rec.batchSize[i]! : null,
         ]
           .map(cell)
           .join(","),

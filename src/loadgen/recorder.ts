@@ -16,6 +16,8 @@ export class Recorder {
   readonly serverLatencyUs: Float64Array;
   readonly queueUs: Float64Array;
   readonly computeUs: Float64Array;
+  /** Rows of the batch that served it, as the server said (0 = not said). */
+  readonly batchSize: Int32Array;
   /** 1 = the server said slo_met, 0 = it said not, -1 = it did not say. */
   readonly serverSloMet: Int8Array;
   readonly variant: Int16Array;
@@ -32,6 +34,7 @@ export class Recorder {
     this.serverLatencyUs = new Float64Array(n).fill(NaN);
     this.queueUs = new Float64Array(n).fill(NaN);
     this.computeUs = new Float64Array(n).fill(NaN);
+    this.batchSize = new Int32Array(n);
     this.serverSloMet = new Int8Array(n).fill(-1);
     this.variant = new Int16Array(n).fill(-1);
   }
@@ -51,6 +54,7 @@ export class Recorder {
     if (s.latencyUs !== undefined) this.serverLatencyUs[i] = s.latencyUs;
     if (s.queueUs !== undefined) this.queueUs[i] = s.queueUs;
     if (s.computeUs !== undefined) this.computeUs[i] = s.computeUs;
+    if (s.batchSize !== undefined) this.batchSize[i] = s.batchSize;
     if (s.sloMet !== undefined) this.serverSloMet[i] = s.sloMet ? 1 : 0;
     if (s.variant !== undefined) this.variant[i] = intern(this.variants, s.variant);
   }

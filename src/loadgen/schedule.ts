@@ -7,6 +7,7 @@ import {
   arrivalMeanRate,
   arrivalsFromCounts,
   azureAggregateSeries,
+  countsFromArrivals,
   divideCounts,
   generateArrivals,
   loadAzureAggregate,
@@ -108,10 +109,13 @@ function fromArrivalTrace(s: TraceSource): ArrivalTrace {
   let trace = loadAzureLlmTrace(s.file, { startS, endS: s.durationS === undefined ? undefined : startS + s.durationS });
   if (s.divideBy !== undefined) trace = thinArrivals(trace, 1 / s.divideBy, s.seed ?? 1);
   else if (s.rate !== undefined) {
-    trace = rescaleArrivals(trace, s.rate, {
-      method: s.rate <= arrivalMeanRate(trace) ? "thin" : "time",
-      seed: s.seed ?? 1,
-    });
+    if (s.rate <= arrivalMeanRate(trace)) trace = rescaleArrivals(trace, s.rate, { method: "thin", seed: s.seed ?? 1 });
+    else {
+      // A higher rate scales each second's count and keeps the window: stretching time instead would
+      // compress the window into fewer seconds and change its shape.
+      const counts = scaleToMeanRate(countsFromArrivals(trace), s.rate, { minRate: s.minRate });
+      trace = arrivalsFromCounts(counts, { seed: s.seed ?? 1 });
+    }
   }
   return trace;
 }

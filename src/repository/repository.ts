@@ -65,7 +65,15 @@ export class RepositoryError extends Error {
 export interface LoadOptions {
   /** Load only these tasks (default: all). */
   tasks?: string[];
+  /**
+   * The caller reads configurations and profiles only (the simulator): a variant whose model.onnx is
+   * missing loads with an empty signature instead of being a problem (a present one is still checked).
+   */
+  profilesOnly?: boolean;
 }
+
+/** The signature of a variant loaded without its model (LoadOptions.profilesOnly). */
+const NO_SIGNATURE: OnnxSignature = { inputs: [], outputs: [], opsets: {}, initializerBytes: 0 };
 
 export async function loadRepository(root: string, options: LoadOptions = {}): Promise<Repository> {
   const problems: Problem[] = [];
@@ -88,7 +96,7 @@ export async function loadRepository(root: string, options: LoadOptions = {}): P
       if (config) pipelines.set(entry.name, { name: entry.name, dir: path.join(realRoot, entry.name), config });
       continue;
     }
-    const task = await loadTask(realRoot, entry.name, problems);
+    const task = await loadTask(realRoot, entry.name, problems, options.profilesOnly ?? false);
     if (task) tasks.set(task.name, task);
   }
   for (const p of pipelines.values()) checkPipeline(p, tasks, problems, !wanted);
@@ -157,7 +165,7 @@ async function realDir(root: string): Promise<string> {
   return real;
 }
 
-async function loadTask(root: string, name: string, problems: Problem[]): Promise<Task | null> {
+async function loadTask(root: string, name: string, problems: Problem[], profilesOnly: boolean): Promise<Task | null> {
   const rel = name;
   const problem = nameProblem(name);
   if (problem) {
@@ -177,7 +185,7 @@ async function loadTask(root: string, name: string, problems: Problem[]): Promis
   const variants = new Map<string, Variant>();
   for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     if (entry.name.startsWith(".") || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
-    const variant = await loadVariant(root, name, entry.name, config, problems);
+    const variant = await loadVariant(root, name, entry.name, config, problems, profilesOnly);
     if (variant) variants.set(variant.name, variant);
   }
   if (variants.size === 0 && !problems.some((p) => p.path.startsWith(rel + path.sep))) {
@@ -195,6 +203,7 @@ async function loadVariant(
   name: string,
   taskConfig: TaskConfig,
   problems: Problem[],
+  profilesOnly: boolean,
 ): Promise<Variant | null> {
   const rel = path.join(task, name);
   const problem = nameProblem(name);
@@ -217,13 +226,15 @@ async function loadVariant(
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    problems.push({
-      path: modelRel,
-      message:
-        e.code === "ENOENT"
-          ? "missing: every variant needs its model.onnx"
-          : `cannot be read as ONNX: ${e.message}; re-export the model`,
-    });
+    if (e.code === "ENOENT" && profilesOnly) signature = NO_SIGNATURE;
+    else
+      problems.push({
+        path: modelRel,
+        message:
+          e.code === "ENOENT"
+            ? "missing: every variant needs its model.onnx"
+            : `cannot be read as ONNX: ${e.message}; re-export the model`,
+      });
   }
   if (config && config.name !== name) {
     problems.push({
@@ -231,7 +242,8 @@ async function loadVariant(
       message: `name '${config.name}' differs from its folder '${name}'; make them equal`,
     });
   }
-  if (signature) checkSignature(modelRel, taskConfig, signature, problems, config?.subnets);
+  if (signature && signature !== NO_SIGNATURE)
+    checkSignature(modelRel, taskConfig, signature, problems, config?.subnets);
   const profilePath = path.join(rel, "profile.json");
   let profile: Profile | undefined;
   try {

@@ -12,6 +12,7 @@ import { RealClock } from "../cluster/clock.js";
 import { LocalCluster } from "../cluster/local/local-cluster.js";
 import type { Cluster } from "../cluster/types.js";
 import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
+import type { ScalingSettings } from "../autoscaler/scaling/index.js";
 import { ServingCore } from "../core/serving-core.js";
 import { DEFAULT_WATCHDOG } from "../router/router.js";
 import { variantModel } from "../core/variant-model.js";
@@ -52,8 +53,10 @@ export interface ServeOptions {
   hotMs?: number;
   /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
   autoscaler?: string;
-  /** Decision interval of the control loop (ms). */
+  /** Decision interval of the control loop (ms) for policies that do not state their own. */
   decisionIntervalMs?: number;
+  /** Settings of the scaling policies (e.g. Themis' warm-up); default: each policy's own. */
+  scalingSettings?: ScalingSettings;
   /** Load forecaster of the control loop. */
   forecaster?: "max-trend" | "lstm";
   logLevel?: string;
@@ -107,6 +110,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const scaling: ScalingChoice = {
     autoscaler: opts.autoscaler,
     scaleVariant: (task) => deployment.find((d) => d.task === task)?.variant,
+    settings: opts.scalingSettings,
   };
   const autoscaled = opts.autoscaler !== "none";
   const core = new ServingCore({

@@ -3,11 +3,13 @@
 export { VirtualClock, type FlushMode, type VirtualClockOptions } from "./virtual-clock.js";
 export { SimCluster, type Placement, type SimClusterOptions, type SimRuntime } from "./sim-cluster.js";
 export { Xoshiro128, Z99 } from "../stats/random.js";
+export { FrontEndCore, type FrontEndModel } from "./front-end.js";
 export {
   ConstantServiceModel,
   ExponentialServiceModel,
   FitServiceModel,
   ProfileServiceModel,
+  ResampledServiceModel,
   medianDuration,
   sampleDuration,
   type Duration,

@@ -19,6 +19,8 @@ export interface SimVariant {
   predict?: (rows: number, cores: number) => number;
   /** Cold start the policies assume (default: the median of `coldStart`). */
   loadMs?: number;
+  /** Resident memory of one instance in GB (the revised Themis cost); unknown when absent. */
+  memGb?: number;
   /** How long a batch really takes in the simulator. */
   service: ServiceModel;
   coldStart: Duration;
@@ -32,6 +34,8 @@ export interface SimSubnet {
   name: string;
   accuracy: number;
   predict: (rows: number, cores: number) => number;
+  /** The subnet's latency fit (planners size instances for the served mix); default: the variant's. */
+  fit?: LatencyParams;
   service: ServiceModel;
 }
 
@@ -105,6 +109,7 @@ export function simVariantFromRepository(v: Variant, actuation = "local"): SimVa
     fit: model.fit,
     predict: model.latency,
     loadMs: timed.load_ms.p50,
+    memGb: model.memGb,
     service: new ProfileServiceModel(p.points),
     coldStart: timed.load_ms.samples.length > 0 ? timed.load_ms.samples : timed.load_ms.p50,
     resize: timed.resize_ms.samples.length > 0 ? timed.resize_ms.samples : timed.resize_ms.p50,
@@ -118,6 +123,7 @@ export function simSubnetsFromRepository(v: Variant): SimSubnet[] {
     name: m.subnet!,
     accuracy: m.accuracy,
     predict: m.latency,
+    fit: m.fit,
     service: new ProfileServiceModel(v.profile!.subnets![m.subnet!]!.points),
   }));
 }
@@ -158,5 +164,14 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
 export function simVariantModel(v: SimVariant): VariantModel {
   const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart) });
   if (!v.subnets) return m;
-  return { ...m, subnets: v.subnets.map((s) => ({ ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict })) };
+  return {
+    ...m,
+    subnets: v.subnets.map((s) => ({
+      ...m,
+      subnet: s.name,
+      accuracy: s.accuracy,
+      latency: s.predict,
+      fit: s.fit ?? m.fit,
+    })),
+  };
 }

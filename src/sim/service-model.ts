@@ -11,7 +11,7 @@
 // slower than the largest profiled count.
 import type { LatencyParams } from "../stats/latency-model.js";
 import { latencyOf } from "../stats/latency-model.js";
-import { median } from "../stats/quantile.js";
+import { median, quantileSorted } from "../stats/quantile.js";
 import type { ProfilePoint } from "../repository/schema.js";
 import { Z99, type Xoshiro128 } from "../stats/random.js";
 
@@ -170,6 +170,49 @@ export class FitServiceModel implements ServiceModel {
   sample(rows: number, cores: number, rng: Xoshiro128): number {
     const m = this.median(rows, cores);
     return this.sigma === 0 ? m : m * Math.exp(this.sigma * rng.normal());
+  }
+}
+
+/**
+ * A measured model whose draws follow what serving showed, whatever its shape: each batch takes the
+ * model's median times one of the measured ratios (live batch time over the profile's median at the same
+ * batch and cores), drawn uniformly — from the ratios measured at that batch size when there are enough of
+ * them, else from all. A machine that now and then stalls a worker has a long, lumpy tail that no lognormal
+ * through two percentiles reproduces.
+ */
+export class ResampledServiceModel implements ServiceModel {
+  private readonly sorted: Float64Array;
+  private readonly byRows = new Map<number, Float64Array>();
+
+  constructor(
+    private readonly base: ServiceModel,
+    ratios: readonly number[],
+    /** Ratios measured per batch size (rows); a size with fewer than `minPerRows` uses the pooled ones. */
+    perRows: ReadonlyMap<number, readonly number[]> = new Map(),
+    minPerRows = 20,
+  ) {
+    if (ratios.length === 0 || ratios.some((r) => !(r > 0)))
+      throw new Error("a resampled service model needs measured ratios, all > 0");
+    this.sorted = Float64Array.from(ratios).sort();
+    for (const [rows, rs] of perRows)
+      if (rs.length >= minPerRows && rs.every((r) => r > 0)) this.byRows.set(rows, Float64Array.from(rs).sort());
+  }
+
+  private ratios(rows: number): Float64Array {
+    return this.byRows.get(rows) ?? this.sorted;
+  }
+
+  median(rows: number, cores: number): number {
+    return this.base.median(rows, cores) * quantileSorted(this.ratios(rows), 0.5);
+  }
+
+  p99(rows: number, cores: number): number {
+    return this.base.median(rows, cores) * quantileSorted(this.ratios(rows), 0.99);
+  }
+
+  sample(rows: number, cores: number, rng: Xoshiro128): number {
+    const rs = this.ratios(rows);
+    return this.base.median(rows, cores) * rs[rng.int(rs.length)]!;
   }
 }
 

@@ -15,6 +15,8 @@ import { Recorder, STATUS, failureStatus, type SimRecords, type SimSeries } from
 import { simVariantModel, type SimArrivals, type SimDeployment, type SimPipeline, type SimTask } from "./scenario.js";
 import { SimCluster, type Placement, type SimRuntime } from "./sim-cluster.js";
 import { VirtualClock, type FlushMode } from "./virtual-clock.js";
+import { FrontEndCore, type FrontEndModel } from "./front-end.js";
+import { Xoshiro128 } from "../stats/random.js";
 
 export interface SimulationConfig {
   tasks: SimTask[];
@@ -51,6 +53,13 @@ export interface SimulationConfig {
   records?: boolean;
   /** Keep the per-second variant mix (default: with at most 16 tasks). */
   mix?: boolean;
+  /**
+   * The load generator and gateway on one core of their own, as the live system runs them (fidelity):
+   * each request pays its front-end work before the router and after its answer, in FIFO order on that
+   * core, and is judged by the client's clock (sent → answer read). Absent: requests reach the router at
+   * their arrival time and are judged there.
+   */
+  frontEnd?: FrontEndModel;
   flush?: FlushMode;
 }
 
@@ -107,12 +116,17 @@ export interface SimulationResult {
 interface SimRequest extends Request {
   target: number;
   row: number;
+  /** When the client sent it and the budget it judges the answer by (differ from arrival/deadline behind a front end). */
+  sent: number;
+  budget: number;
 }
 
 /** A pipeline request, with where the simulator records its answer. */
 interface SimPipelineRequest extends PipelineRequest {
   target: number;
   row: number;
+  sent: number;
+  budget: number;
 }
 
 export async function simulate(config: SimulationConfig): Promise<SimulationResult> {
@@ -184,40 +198,60 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       sloMs: p.sloMs,
       scaling: typeof p.scaling === "function" ? p.scaling() : p.scaling ? makeScalingPolicy(p.scaling) : undefined,
     });
+  const frontEnd = config.frontEnd
+    ? new FrontEndCore(clock, config.frontEnd, new Xoshiro128((config.seed ?? 1) + 0x5eed))
+    : null;
+  /** Met by the client's clock when there is a front end, else as the router judged it. */
+  const onTime = (r: SimRequest | SimPipelineRequest, sloMet: boolean) =>
+    frontEnd ? clock.now() - r.sent <= r.budget : sloMet;
+  /** A request as the gateway hands it on: arrived now, its deadline set from its budget (as the gateway does). */
+  const received = <R extends SimRequest | SimPipelineRequest>(r: R): R => {
+    r.arrival = clock.now();
+    r.deadline = r.arrival + r.budget;
+    return r;
+  };
   const actuations = { start: 0, resize: 0, stop: 0 };
   core.onControl("actuation", (kind) => actuations[kind]++);
   if (c.log) core.onControl("decision", c.log);
 
   // The answer functions read the request they answer as `this`: one function for all requests, no closure each.
   function answerTask(this: SimRequest, o: Outcome): void {
-    const status = o.ok ? (o.sloMet ? STATUS.met : STATUS.late) : failureStatus(o.reason);
+    if (frontEnd) frontEnd.pass("out", () => recordTask(this, o));
+    else recordTask(this, o);
+  }
+  function recordTask(r: SimRequest, o: Outcome): void {
+    const status = o.ok ? (onTime(r, o.sloMet) ? STATUS.met : STATUS.late) : failureStatus(o.reason);
     const by = o.ok ? servedBy(o.variant, o.subnet) : undefined;
     recorder.answer(
-      this.target,
-      this.row,
-      this.arrival,
+      r.target,
+      r.row,
+      r.sent,
       clock.now(),
       status,
       o.ok ? o.computeMs : 0,
-      by ? accuracy.get(this.task)!.get(by)! : 0,
+      by ? accuracy.get(r.task)!.get(by)! : 0,
       by,
       o.ok ? o.batchSize : 0,
     );
     if (allAnswered()) clock.stop();
   }
   function answerPipeline(this: SimPipelineRequest, o: PipelineOutcome): void {
+    if (frontEnd) frontEnd.pass("out", () => recordPipeline(this, o));
+    else recordPipeline(this, o);
+  }
+  function recordPipeline(r: SimPipelineRequest, o: PipelineOutcome): void {
     const now = clock.now();
-    if (!o.ok) recorder.answer(this.target, this.row, this.arrival, now, failureStatus(o.reason), 0, 0, undefined, 0);
+    if (!o.ok) recorder.answer(r.target, r.row, r.sent, now, failureStatus(o.reason), 0, 0, undefined, 0);
     else {
       let acc = 1;
       for (const s of o.stages) acc *= accuracy.get(s.task)!.get(servedBy(s.variant, s.subnet))!;
       const last = o.stages[o.stages.length - 1]!;
       recorder.answer(
-        this.target,
-        this.row,
-        this.arrival,
+        r.target,
+        r.row,
+        r.sent,
         now,
-        o.sloMet ? STATUS.met : STATUS.late,
+        onTime(r, o.sloMet) ? STATUS.met : STATUS.late,
         stageTotals(o.stages).computeMs,
         acc,
         servedBy(last.variant, last.subnet),
@@ -255,7 +289,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     // one pending clock event per stream: the heap stays small whatever the trace length
     const fire = (): void => {
       const now = clock.now();
-      const deadline = now + (budgets ? budgets[i]! : sloMs);
+      const budget = budgets ? budgets[i]! : sloMs;
+      const deadline = now + budget;
       i++;
       if (i < times.length) clock.setTimer(times[i]!, fire);
       else streamsLeft--;
@@ -273,8 +308,11 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           done: answerPipeline,
           target,
           row,
+          sent: now,
+          budget,
         };
-        core.submitPipeline(p);
+        if (frontEnd) frontEnd.pass("in", () => core.submitPipeline(received(p)));
+        else core.submitPipeline(p);
       } else {
         const r: SimRequest = {
           seq: core.router.nextSeq(),
@@ -290,8 +328,11 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           done: answerTask,
           target,
           row,
+          sent: now,
+          budget,
         };
-        core.submit(r);
+        if (frontEnd) frontEnd.pass("in", () => core.submit(received(r)));
+        else core.submit(r);
       }
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };

@@ -4,7 +4,7 @@ import { InfaasScalingPolicy } from "../../src/autoscaler/scaling/infaas.js";
 import { KpaPolicy } from "../../src/autoscaler/scaling/kpa.js";
 import { RayPolicy } from "../../src/autoscaler/scaling/ray.js";
 import { SpongePolicy } from "../../src/autoscaler/scaling/sponge.js";
-import { ThemisPolicy } from "../../src/autoscaler/scaling/themis.js";
+import { ThemisV1Policy } from "../../src/autoscaler/scaling/themis-v1.js";
 import { HorizontalPolicy } from "../../src/autoscaler/scaling/horizontal.js";
 import type { Observation, Plan } from "../../src/autoscaler/types.js";
 import { fittedModel } from "../../src/core/variant-model.js";
@@ -33,6 +33,10 @@ function obs(over: Partial<Observation> & { now: number }, instances: [number, s
     task: "video",
     sloMs: 780,
     rateNow: 5,
+    recent: Array.from({ length: 10 }, () => over.rateNow ?? 5),
+    served: [],
+    busyMs: 0,
+    sinceMs: 1000,
     ratePred: 5,
     concurrency: 0,
     queueLength: 0,
@@ -55,9 +59,9 @@ function obs(over: Partial<Observation> & { now: number }, instances: [number, s
 const shape = (p: Plan) => p.instances.map((i) => i.cores);
 const apply = (p: Plan): [number, string?][] => p.instances.map((i) => [i.cores, i.variant]);
 
-describe("themis", () => {
+describe("themis-v1 (the July-2024 rule)", () => {
   it("absorbs a surge vertically at once, holds cores while vertical, and consolidates horizontally after 5 agreeing decisions", () => {
-    const t = drive(new ThemisPolicy());
+    const t = drive(new ThemisV1Policy());
     let inst: [number, string?][] = [[1], [1]];
     // plateau: horizontal at 5 req/s
     let p = t.decide(obs({ now: 0, rateNow: 5, ratePred: 5 }, inst));
@@ -86,7 +90,7 @@ describe("themis", () => {
   });
 
   it("a rising forecast alone triggers vertical, and a vertical decision resets the counter", () => {
-    const t = drive(new ThemisPolicy());
+    const t = drive(new ThemisV1Policy());
     const steady = t.decide(obs({ now: 0, rateNow: 5, ratePred: 5 }, [[1], [1]]));
     const inst = apply(steady);
     const p = t.decide(obs({ now: 1000, rateNow: 5, ratePred: 20 }, inst));
@@ -96,7 +100,7 @@ describe("themis", () => {
   });
 });
 
-describe("themis on a pipeline", () => {
+describe("themis-v1 on a pipeline", () => {
   // A1's stages as two tasks of one pipeline under a 1000-ms end-to-end SLO
   const S0: VariantModel = fittedModel({
     name: "s0",
@@ -121,7 +125,7 @@ describe("themis on a pipeline", () => {
   });
 
   it("plans both stages jointly: A1's vertical answer on a surge, A1's horizontal answer once stable", () => {
-    const t = drive(new ThemisPolicy());
+    const t = drive(new ThemisV1Policy());
     const surge = t.decidePipeline({
       now: 0,
       pipeline: "p",
@@ -187,7 +191,7 @@ describe("kpa (Knative)", () => {
   it("panics when the 6-s window wants twice the instances, never scales down while panicking, and halves at most", () => {
     const k = drive(
       new KpaPolicy({
-        targetConcurrency: 10,
+        containerConcurrency: 10,
         targetUtilization: 1,
         stableWindowMs: 60_000,
         panicWindowMs: 6_000,
@@ -195,6 +199,7 @@ describe("kpa (Knative)", () => {
         maxScaleDownRate: 2,
         maxScaleUpRate: 1000,
         minInstances: 1,
+        intervalMs: 1000,
       }),
     );
     let inst: [number, string?][] = [[1]];

@@ -30,7 +30,8 @@ describe("sloserve serve --cluster kubernetes", () => {
       kubernetes: { kubeconfig: h.cp.kubeconfigPath, namespace: ns, podMemory: "1Gi" },
       deploy: [{ task: "vision", variant: VARIANT, cores: 1 }],
       autoscaler: "themis",
-      decisionIntervalMs: 1000,
+      // the revised rule's 30-s warm-up shortened to keep the test short; everything else is the rule's default
+      scalingSettings: { themis: { warmupMs: 3000 } },
     });
     const decisions: Decision[] = [];
     server.core.onControl("decision", (d) => decisions.push(d));

@@ -204,6 +204,14 @@ describe("schedules", () => {
       buildSchedule({ kind: "trace", file: llm, format: "azure-llm", startS: 5, durationS: 10, divideBy: 2 }).times
         .length,
     ).toBeLessThan(20);
+    // a rate above the window's mean (2/s) scales each second's count and keeps the window, shape included
+    const up = buildSchedule({ kind: "trace", file: llm, format: "azure-llm", startS: 0, durationS: 20, rate: 6 });
+    expect(up.durationMs).toBe(20_000);
+    expect(up.times.length).toBe(120);
+    expect(up.times[up.times.length - 1]).toBeGreaterThan(19_000);
+    expect(
+      Math.min(...Array.from({ length: 20 }, (_, s) => up.times.filter((t) => Math.floor(t / 1000) === s).length)),
+    ).toBe(6);
   });
 });
 
@@ -221,11 +229,12 @@ describe("request encoding", () => {
   });
 
   it("reads sloserve's response parameters and tolerates servers without them", () => {
-    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear" })).toEqual({
+    expect(serverSide({ slo_met: true, latency_us: 1500, queue_us: "200", variant: "linear", batch_size: 3 })).toEqual({
       sloMet: true,
       latencyUs: 1500,
       queueUs: 200,
       computeUs: undefined,
+      batchSize: 3,
       variant: "linear",
     });
     expect(serverSide({})).toBeNull();

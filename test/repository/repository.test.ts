@@ -85,6 +85,18 @@ describe("a broken repository is rejected with every problem at once", () => {
     expect(problems).toHaveLength(3);
   });
 
+  it("loads configurations and profiles without model.onnx files for the simulator (profilesOnly)", async () => {
+    const files = good();
+    delete files["digits/small/model.onnx"];
+    const root = await repo(files);
+    expect(await problemsOf(root)).toEqual([expect.stringMatching(/small\/model.onnx: missing/)]);
+    const r = await loadRepository(root, { profilesOnly: true });
+    expect([...r.tasks.get("digits")!.variants.keys()]).toEqual(["small"]);
+    // a model that is there is still checked
+    const broken = await repo({ ...good(), "digits/small/model.onnx": new Uint8Array([1, 2, 3]) });
+    await expect(loadRepository(broken, { profilesOnly: true })).rejects.toThrow(/cannot be read as ONNX/);
+  });
+
   it("rejects a corrupt or truncated ONNX file", async () => {
     const files = good();
     files["digits/garbage/variant.yaml"] = variantYaml("garbage");

@@ -53,7 +53,7 @@ function videoTask(scaling: string): SimTask {
   };
 }
 
-function stepConfig(seed: number, scaling = "themis"): SimulationConfig {
+function stepConfig(seed: number, scaling = "themis-v1"): SimulationConfig {
   return {
     tasks: [videoTask(scaling)],
     arrivals: [
@@ -120,7 +120,7 @@ describe("simulate", () => {
     expect(series.mix?.[10]).toEqual({ "video/detector": 1 });
   });
 
-  it("drives the real Themis controller, which grows the instance in place on a step", async () => {
+  it("drives the real Themis controller (the July-2024 rule), which grows the instance in place on a step", async () => {
     const { summary, decisions, series } = await simulate(stepConfig(7));
     expect(summary.actuations.resize).toBeGreaterThan(0);
     const afterStep = decisions.filter((d) => d.at > 60_000 && d.changes.length > 0);

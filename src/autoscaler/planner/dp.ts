@@ -3,7 +3,7 @@
 // 0..s using exactly t ms end to end; every (cores, batch) choice of stage s relaxes
 // best[s][t + lat + queue]. The answer is the cheapest t ≤ SLO (ties: the smaller t), then backtrack.
 // O(S · SLO · C_max · B_max) time, O(S · SLO) memory.
-import { instanceCost, lat, queueMs, throughput, type Semantics, type StageModel } from "./model.js";
+import { instanceCost, lat, queueMs, throughput, type QueueModel, type Semantics, type StageModel } from "./model.js";
 
 export interface PlanOptions {
   sloMs: number;
@@ -12,6 +12,8 @@ export interface PlanOptions {
   bMax: number;
   cMax: number;
   semantics: Semantics;
+  /** How batch formation is budgeted (default: the semantics'). */
+  queue?: QueueModel;
   /** DP time unit in ms (default 1, the papers'); see unitFor() for sub-ms models. */
   unitMs?: number;
 }
@@ -73,7 +75,9 @@ function choices(
   const out: Choice[] = [];
   const unit = o.unitMs ?? 1;
   const slo = Math.floor(o.sloMs / unit + 1e-9);
-  const queue = Array.from({ length: o.bMax + 1 }, (_, b) => (b === 0 ? 0 : queueMs(b, lambda, o.semantics, unit)));
+  const queue = Array.from({ length: o.bMax + 1 }, (_, b) =>
+    b === 0 ? 0 : queueMs(b, lambda, o.semantics, unit, o.queue),
+  );
   for (let c = cMin; c <= cMax; c++) {
     for (let b = 1; b <= o.bMax; b++) {
       const l = lat(m, b, c, o.semantics, unit);

@@ -11,6 +11,18 @@ import { latencyOf } from "../../stats/latency-model.js";
 
 export type Semantics = "v1" | "revised";
 
+/**
+ * How the batch-formation delay is budgeted: `mean` (v1, IPA: (b−1)·1000/λ), `gamma-p99` (the revised
+ * solver examples, golden vector A2: the p99 of the time for b−1 Poisson arrivals) or `exp-p99` (the revised
+ * 2025 control loop: (b−1) times the p99 of one exponential inter-arrival, (b−1)·ln(100)·1000/λ).
+ */
+export type QueueModel = "mean" | "gamma-p99" | "exp-p99";
+
+/** The queue model a semantics implies when none is named. */
+export function queueModelOf(semantics: Semantics): QueueModel {
+  return semantics === "v1" ? "mean" : "gamma-p99";
+}
+
 export interface StageModel {
   alpha: number;
   beta: number;
@@ -55,12 +67,26 @@ export function throughput(m: StageModel, b: number, c: number, semantics: Seman
   return l > 0 ? Math.floor((1000 * b) / l + 1e-9) : 0;
 }
 
-/** Batch-formation delay at arrival rate λ (req/s) in integer units of `unitMs`; 0 for b = 1. */
-export function queueMs(b: number, lambda: number, semantics: Semantics, unitMs = 1): number {
+/**
+ * Batch-formation delay at arrival rate λ (req/s) in integer units of `unitMs`; 0 for b = 1. v1 truncates,
+ * the revised semantics round up.
+ */
+export function queueMs(
+  b: number,
+  lambda: number,
+  semantics: Semantics,
+  unitMs = 1,
+  model: QueueModel = queueModelOf(semantics),
+): number {
   if (b <= 1) return 0;
   if (!(lambda > 0)) return Number.POSITIVE_INFINITY;
-  if (semantics === "v1") return Math.trunc(((b - 1) * 1000) / lambda / unitMs + 1e-9);
-  return Math.ceil(gammaQuantile(QUEUE_PERCENTILE, b - 1, 1000 / lambda) / unitMs - 1e-9);
+  const ms =
+    model === "mean"
+      ? ((b - 1) * 1000) / lambda
+      : model === "exp-p99"
+        ? ((b - 1) * Math.log(1 / (1 - QUEUE_PERCENTILE)) * 1000) / lambda
+        : gammaQuantile(QUEUE_PERCENTILE, b - 1, 1000 / lambda);
+  return semantics === "v1" ? Math.trunc(ms / unitMs + 1e-9) : Math.ceil(ms / unitMs - 1e-9);
 }
 
 /**

@@ -1,27 +1,42 @@
 // The scaling policies by the names task.yaml, pipeline.yaml and `--autoscaler` use: the one list the
 // repository schema, the CLI and the serving core read. "none" (no autoscaling) is not a policy.
 import type { ScalingPolicy } from "../types.js";
-import { HorizontalPolicy } from "./horizontal.js";
+import { HorizontalPolicy, type HorizontalOptions } from "./horizontal.js";
+import { HpaPolicy, type HpaOptions } from "./hpa.js";
 import { InfaasScalingPolicy } from "./infaas.js";
-import { KpaPolicy } from "./kpa.js";
-import { RayPolicy } from "./ray.js";
-import { SpongePolicy } from "./sponge.js";
+import { InferlinePolicy, type InferlineOptions } from "./inferline.js";
+import { KpaPolicy, type KpaOptions } from "./kpa.js";
+import { RayPolicy, type RayOptions } from "./ray.js";
+import { SpongePolicy, type VerticalOptions } from "./sponge.js";
 import { StaticPolicy } from "./static.js";
-import { ThemisPolicy } from "./themis.js";
+import { ThemisPolicy, THEMIS_DEFAULTS, type ThemisOptions } from "./themis.js";
+import { ThemisV1Policy, THEMIS_V1_DEFAULTS, type ThemisV1Options } from "./themis-v1.js";
 
+/** Settings an operator (or an experiment) gives a policy; each policy reads its own. */
 export interface ScalingSettings {
   /** static: instances × cores */
   staticInstances?: number;
   staticCores?: number;
+  themis?: Partial<ThemisOptions>;
+  themisV1?: Partial<ThemisV1Options>;
+  horizontal?: Partial<HorizontalOptions>;
+  vertical?: Partial<VerticalOptions>;
+  kpa?: Partial<KpaOptions>;
+  hpa?: Partial<HpaOptions>;
+  ray?: Partial<RayOptions>;
+  il?: Partial<InferlineOptions>;
 }
 
 const FACTORIES = {
-  themis: () => new ThemisPolicy(),
-  horizontal: () => new HorizontalPolicy(),
-  vertical: () => new SpongePolicy(),
+  themis: (s: ScalingSettings) => new ThemisPolicy({ ...THEMIS_DEFAULTS, ...s.themis }),
+  "themis-v1": (s: ScalingSettings) => new ThemisV1Policy({ ...THEMIS_V1_DEFAULTS, ...s.themisV1 }),
+  horizontal: (s: ScalingSettings) => new HorizontalPolicy(s.horizontal),
+  vertical: (s: ScalingSettings) => new SpongePolicy(s.vertical),
+  il: (s: ScalingSettings) => new InferlinePolicy(s.il),
   static: (s: ScalingSettings) => new StaticPolicy({ instances: s.staticInstances ?? 1, cores: s.staticCores ?? 1 }),
-  kpa: () => new KpaPolicy(),
-  ray: () => new RayPolicy(),
+  kpa: (s: ScalingSettings) => new KpaPolicy(s.kpa),
+  hpa: (s: ScalingSettings) => new HpaPolicy(s.hpa),
+  ray: (s: ScalingSettings) => new RayPolicy(s.ray),
   infaas: () => new InfaasScalingPolicy(),
 } satisfies Record<string, (s: ScalingSettings) => ScalingPolicy>;
 

@@ -1,10 +1,14 @@
 // Ray Serve's autoscaler: replicas = ceil(ongoing requests averaged over a 30-s look-back / target
 // ongoing requests per replica), acted on only after the wish has held for the upscale delay (30 s)
-// or downscale delay (600 s). Defaults are Ray Serve's published ones.
+// or downscale delay (600 s). Configured as an operator would: target_ongoing_requests from the variant's
+// profile, so that one replica runs near its capacity (one batch running, one full batch waiting); the
+// delays and look-back are Ray Serve's published defaults.
 import { currentPlan, uniform, type Decided, type Observation, type Plan, type ScalingPolicy } from "../types.js";
+import { instanceCapacity } from "./capacity.js";
 
 export interface RayOptions {
-  targetOngoingRequests: number;
+  /** target_ongoing_requests; absent: from the profile of the variant scaled. */
+  targetOngoingRequests?: number;
   upscaleDelayMs: number;
   downscaleDelayMs: number;
   lookBackMs: number;
@@ -12,7 +16,6 @@ export interface RayOptions {
 }
 
 export const RAY_DEFAULTS: RayOptions = {
-  targetOngoingRequests: 2,
   upscaleDelayMs: 30_000,
   downscaleDelayMs: 600_000,
   lookBackMs: 30_000,
@@ -29,8 +32,22 @@ export interface RayState {
 
 export class RayPolicy implements ScalingPolicy<RayState> {
   readonly name = "ray";
+  private readonly o: RayOptions;
 
-  constructor(private readonly o: RayOptions = RAY_DEFAULTS) {}
+  constructor(o: Partial<RayOptions> = {}) {
+    this.o = { ...RAY_DEFAULTS, ...o };
+  }
+
+  describe(): string {
+    return `target_ongoing_requests ${this.o.targetOngoingRequests ?? "from the profile"}, look-back ${this.o.lookBackMs / 1000} s, upscale delay ${this.o.upscaleDelayMs / 1000} s, downscale delay ${this.o.downscaleDelayMs / 1000} s`;
+  }
+
+  /** target_ongoing_requests for the variant scaled: the operator's, or one replica at its profiled capacity. */
+  target(obs: Observation): number {
+    if (this.o.targetOngoingRequests !== undefined) return this.o.targetOngoingRequests;
+    const v = obs.variants.find((x) => x.name === obs.variant)!;
+    return instanceCapacity(v, obs.sloMs).concurrency;
+  }
 
   initialState(): RayState {
     return { samples: [], since: Number.NaN, direction: 0 };
@@ -50,12 +67,13 @@ export class RayPolicy implements ScalingPolicy<RayState> {
       (i) => i.variant === obs.variant && i.state !== "draining" && i.state !== "stopped",
     ).length;
     const cores = obs.instances.find((i) => i.variant === obs.variant)?.cores ?? 1;
-    const desired = Math.max(this.o.minReplicas, Math.ceil(avg / this.o.targetOngoingRequests));
+    const target = this.target(obs);
+    const desired = Math.max(this.o.minReplicas, Math.ceil(avg / target));
     const direction = Math.sign(desired - replicas);
     const since = direction !== state.direction ? obs.now : state.since;
     const next: RayState = { samples, since, direction };
     const held = obs.now - since;
-    const why = `average ongoing ${avg.toFixed(2)} / target ${this.o.targetOngoingRequests} → ${desired} replicas (have ${replicas})`;
+    const why = `average ongoing ${avg.toFixed(2)} / target ${target} → ${desired} replicas (have ${replicas})`;
     let plan: Plan;
     if (direction > 0 && held >= this.o.upscaleDelayMs)
       plan = {

@@ -20,6 +20,8 @@ export interface VariantModel {
   fit: LatencyParams;
   /** Cold start in ms (spawn + load + warm-up). */
   loadMs: number;
+  /** Resident memory of one instance in GB (the revised Themis cost n·(mem + 18·cores)); unknown when absent. */
+  memGb?: number;
   subnet?: string;
   /**
    * A supernet variant's served subnets (the Pareto front), each with its own accuracy and
