@@ -3,8 +3,15 @@
 // longer make it is answered at once (504) unless its task serves late. Policy code decides what
 // runs; the router makes it happen and answers every request exactly once.
 import type { Cluster, Instance } from "../cluster/types.js";
-import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "./scheduling/types.js";
-import { eligible, fastestOn } from "./scheduling/types.js";
+import type {
+  BatchChoice,
+  InstanceView,
+  PolicyContext,
+  SchedulingPolicy,
+  TaskModel,
+  VariantModel,
+} from "./scheduling/types.js";
+import { eligible, fastestOn, measuredP99 } from "./scheduling/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
 import { RouterEventHub, type RouterEvents } from "./events.js";
@@ -42,6 +49,8 @@ export class Router {
   private readonly used = new Map<string, number>();
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
+  /** Per instance, the batches it holds: when the running one started and each one's predicted time. */
+  private readonly held = new Map<string, { since: number; predicted: number[] }>();
   private readonly slots: number;
   /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
   private byTask: Map<string, Instance[]> | null = null;
@@ -168,7 +177,7 @@ export class Router {
 
   private canServe(ts: TaskState, inst: InstanceView, r: Request): boolean {
     const v = ts.variants.get(inst.variant);
-    return v !== undefined && eligible(r, v);
+    return v !== undefined && eligible(r, v, ts.setup.policy.switchesSubnets);
   }
 
   private startingFor(ts: TaskState, r: Request): boolean {
@@ -196,7 +205,26 @@ export class Router {
     ts: TaskState,
     instances: readonly Instance[] = this.readyInstances(ts.setup.model.name),
   ): PolicyContext {
-    return { now: this.clock.now(), task: ts.setup.model, variant: (name) => ts.variants.get(name), instances };
+    return {
+      now: this.clock.now(),
+      task: ts.setup.model,
+      variant: (name) => ts.variants.get(name),
+      instances,
+      startAt: (inst) => this.predictedStart(inst.id),
+    };
+  }
+
+  /**
+   * When a batch sent to the instance now is predicted to start: after the batches it holds, each
+   * taking what it was predicted to take; a running batch already past its prediction ends now.
+   */
+  predictedStart(instanceId: string): number {
+    const now = this.clock.now();
+    const h = this.held.get(instanceId);
+    if (!h || h.predicted.length === 0) return now;
+    let t = Math.max(now, h.since + h.predicted[0]!);
+    for (let k = 1; k < h.predicted.length; k++) t += h.predicted[k]!;
+    return t;
   }
 
   /** Fills every instance of the task that has room, as long as the policy has batches for it. */
@@ -212,7 +240,7 @@ export class Router {
         if (drop?.length) this.dropHopeless(ts, drop, ctx);
         if (next.kind === "batch") {
           ts.queue.remove(next.choice.take);
-          this.dispatch(ts, inst, next.choice.variant, next.choice.subnet, next.choice.take);
+          this.dispatch(ts, inst, next.choice);
           continue;
         }
         if (next.kind === "wait") wakeAt = Math.min(wakeAt, next.until);
@@ -238,14 +266,17 @@ export class Router {
     for (const r of gone) this.fail(r, this.deadlineFailure(ts, r, ctx.now));
   }
 
-  private dispatch(ts: TaskState, inst: Instance, variant: string, subnet: string | undefined, take: Request[]): void {
+  private dispatch(ts: TaskState, inst: Instance, choice: BatchChoice): void {
+    const { variant, subnet, take } = choice;
     const sent = this.clock.now();
     this.used.set(inst.id, sent);
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
+    this.hold(inst.id, sent, choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores));
     inst.run({ task, variant, subnet, items: take }, (res) => {
       const now = this.clock.now();
+      this.release(inst.id, now);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         take.forEach((r, i) => {
@@ -304,17 +335,45 @@ export class Router {
     });
   }
 
+  /** Batches run in the order they were sent: the first one held is the running one. */
+  private hold(instanceId: string, now: number, predictedMs: number): void {
+    const h = this.held.get(instanceId);
+    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs] });
+    else {
+      if (h.predicted.length === 0) h.since = now;
+      h.predicted.push(predictedMs);
+    }
+  }
+
+  /** The running batch ended: the next one held starts now. */
+  private release(instanceId: string, now: number): void {
+    const h = this.held.get(instanceId);
+    if (!h) return;
+    h.predicted.shift();
+    h.since = now;
+    if (h.predicted.length === 0) this.held.delete(instanceId);
+  }
+
+  /** A batch's predicted time when its policy gave none: its subnet's (or variant's) latency. */
+  private predict(ts: TaskState, variant: string, subnet: string | undefined, rows: number, cores: number): number {
+    const v = ts.variants.get(variant);
+    if (!v) return 0;
+    const s = subnet === undefined ? undefined : v.subnets?.find((m) => m.subnet === subnet);
+    return s ? measuredP99(s, rows, cores) : v.latency(rows, cores);
+  }
+
   /** Least predicted latency of `r` on any of `instances` that may serve it (Infinity if none). */
   private fastest(ts: TaskState, r: Request, instances: readonly InstanceView[]): number {
     const subnets = ts.setup.policy.switchesSubnets ?? false;
     let best = Infinity;
     for (const inst of instances) {
       const v = ts.variants.get(inst.variant);
-      if (v && eligible(r, v)) best = Math.min(best, fastestOn(r, v, inst.cores, subnets));
+      if (v && eligible(r, v, subnets)) best = Math.min(best, fastestOn(r, v, inst.cores, subnets));
     }
     if (best === Infinity) {
       // nothing running can serve it yet (an instance may be starting): judge by the fastest variant on one core
-      for (const v of ts.variants.values()) if (eligible(r, v)) best = Math.min(best, fastestOn(r, v, 1, subnets));
+      for (const v of ts.variants.values())
+        if (eligible(r, v, subnets)) best = Math.min(best, fastestOn(r, v, 1, subnets));
     }
     return best;
   }
