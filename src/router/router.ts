@@ -49,8 +49,8 @@ export class Router {
   private readonly used = new Map<string, number>();
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
-  /** Per instance, the batches it holds: when the running one started and each one's predicted time. */
-  private readonly held = new Map<string, { since: number; predicted: number[] }>();
+  /** Per instance, the batches it holds: when the running one started, each one's predicted and expected time. */
+  private readonly held = new Map<string, { since: number; predicted: number[]; expected: number[] }>();
   private readonly slots: number;
   /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
   private byTask: Map<string, Instance[]> | null = null;
@@ -211,6 +211,7 @@ export class Router {
       variant: (name) => ts.variants.get(name),
       instances,
       startAt: (inst) => this.predictedStart(inst.id),
+      expectedStartAt: (inst) => this.predictedStart(inst.id, "expected"),
     };
   }
 
@@ -218,12 +219,13 @@ export class Router {
    * When a batch sent to the instance now is predicted to start: after the batches it holds, each
    * taking what it was predicted to take; a running batch already past its prediction ends now.
    */
-  predictedStart(instanceId: string): number {
+  predictedStart(instanceId: string, by: "predicted" | "expected" = "predicted"): number {
     const now = this.clock.now();
     const h = this.held.get(instanceId);
     if (!h || h.predicted.length === 0) return now;
-    let t = Math.max(now, h.since + h.predicted[0]!);
-    for (let k = 1; k < h.predicted.length; k++) t += h.predicted[k]!;
+    const times = h[by];
+    let t = Math.max(now, h.since + times[0]!);
+    for (let k = 1; k < times.length; k++) t += times[k]!;
     return t;
   }
 
@@ -273,7 +275,8 @@ export class Router {
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
-    this.hold(inst.id, sent, choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores));
+    const predicted = choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores);
+    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted);
     inst.run({ task, variant, subnet, items: take }, (res) => {
       const now = this.clock.now();
       this.release(inst.id, now);
@@ -336,12 +339,13 @@ export class Router {
   }
 
   /** Batches run in the order they were sent: the first one held is the running one. */
-  private hold(instanceId: string, now: number, predictedMs: number): void {
+  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number): void {
     const h = this.held.get(instanceId);
-    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs] });
+    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs] });
     else {
       if (h.predicted.length === 0) h.since = now;
       h.predicted.push(predictedMs);
+      h.expected.push(expectedMs);
     }
   }
 
@@ -350,6 +354,7 @@ export class Router {
     const h = this.held.get(instanceId);
     if (!h) return;
     h.predicted.shift();
+    h.expected.shift();
     h.since = now;
     if (h.predicted.length === 0) this.held.delete(instanceId);
   }

@@ -11,7 +11,10 @@
 // between profiled batch sizes (stats/measured-latency.ts), so a batch size whose time jumps off the
 // fitted curve is predicted as it ran. The batch may go to a prefetch slot behind a running batch
 // (the router's default two slots per instance): its slack is counted from when the batches ahead of
-// it are predicted to end, not from now.
+// it are predicted to end, not from now. It is decided late, shortly before the running batch is
+// expected to end (its median), so that it travels to the worker while that batch still runs but
+// takes the requests that arrived meanwhile: filled at once, a prefetch slot would take whatever
+// single request came first and keep SlackFit from ever seeing a backlog to batch.
 //
 // Hopeless requests (no configuration meeting their floor finishes within their slack, even alone
 // on the fastest subnet) are dropped as 504, as every other policy here does: they are lost
@@ -51,7 +54,21 @@ export interface SlackFitOptions {
    * the default) or its p99 fit (the earlier SlackFit, kept to measure the difference).
    */
   predictFrom?: "points" | "fit";
+  /**
+   * When a prefetch slot is filled: "late" (default), `prefetchLeadFraction` × SLO before the running
+   * batch is expected to end; "eager", as soon as the slot is free (as EDF does).
+   */
+  prefetch?: "late" | "eager";
+  /** Lead of a late prefetch as a fraction of the SLO (default SLACKFIT_DEFAULT_PREFETCH_LEAD). */
+  prefetchLeadFraction?: number;
 }
+
+/**
+ * A late prefetch is sent this fraction of the SLO before the running batch is expected to end: 1 ms
+ * for the digits supernet (SLO 50 ms), about a batch's trip to its worker on this machine; 10 ms for the
+ * vision one, whose inputs are 190 times larger.
+ */
+export const SLACKFIT_DEFAULT_PREFETCH_LEAD = 0.02;
 
 /** One row of the profile table. */
 export interface SlackFitConfig {
@@ -69,6 +86,8 @@ interface ProfileTable {
   models: readonly VariantModel[];
   /** What the table's latencies come from, for batches it did not list. */
   predict: (model: VariantModel, rows: number) => number;
+  /** A batch's expected (median) time. */
+  expect: (model: VariantModel, rows: number) => number;
 }
 
 export class SlackFitPolicy implements SchedulingPolicy {
@@ -89,9 +108,14 @@ export class SlackFitPolicy implements SchedulingPolicy {
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
+    const start = ctx.startAt(inst);
+    if (start > ctx.now && this.opts.prefetch !== "eager") {
+      const lead = (this.opts.prefetchLeadFraction ?? SLACKFIT_DEFAULT_PREFETCH_LEAD) * ctx.task.sloMs;
+      const until = ctx.expectedStartAt(inst) - lead;
+      if (until > ctx.now) return { kind: "wait", until };
+    }
     const table = this.table(v, inst.cores);
     const width = this.bucketWidth(ctx.task.sloMs);
-    const start = ctx.startAt(inst);
     const drop: Request[] = [];
     for (let i = 0; i < queue.length; i++) {
       const head = queue.at(i)!;
@@ -99,11 +123,8 @@ export class SlackFitPolicy implements SchedulingPolicy {
       const floor = floorOf(head, v);
       const available = rowsAvailable(queue, i, v, v.maxBatch);
       const pick = chooseConfig(table, head.deadline - start, available, floor, width);
-      if (pick) return batchOf(queue, i, v, pick.model, pick.batch, drop, table.predict);
-      if (head.lateOk) {
-        const model = fastestModel(table, floor, head.rows);
-        return batchOf(queue, i, v, model, v.maxBatch, drop, table.predict);
-      }
+      if (pick) return batchOf(queue, i, v, pick.model, pick.batch, drop, table);
+      if (head.lateOk) return batchOf(queue, i, v, fastestModel(table, floor, head.rows), v.maxBatch, drop, table);
       drop.push(head);
     }
     return { kind: "idle", drop };
@@ -113,7 +134,8 @@ export class SlackFitPolicy implements SchedulingPolicy {
     const key = `${v.name}@${cores}`;
     let t = this.tables.get(key);
     if (!t) {
-      t = buildTable(v, cores, this.opts.predictFrom === "fit" ? (m, b, c) => m.latency(b, c) : measuredP99);
+      const fit = this.opts.predictFrom === "fit";
+      t = buildTable(v, cores, fit ? byFit : measuredP99, fit ? byFit : measuredMedian);
       this.tables.set(key, t);
     }
     return t;
@@ -122,6 +144,11 @@ export class SlackFitPolicy implements SchedulingPolicy {
 
 /** Predicted latency of `rows` rows of a subnet (or variant) on `cores`. */
 type Predictor = (model: VariantModel, rows: number, cores: number) => number;
+
+const byFit: Predictor = (m, rows, cores) => m.latency(rows, cores);
+/** The measured points' median, else the fit. */
+const measuredMedian: Predictor = (m, rows, cores) =>
+  m.measured ? m.measured.median(rows, cores) : m.latency(rows, cores);
 
 /**
  * The configuration SlackFit runs: of those within `slack` whose batch the queue can fill and whose
@@ -155,13 +182,24 @@ export function chooseConfig(
 }
 
 /** Every (Pareto subnet, batch) of a variant on `cores`, fastest first; an ordinary variant is its own one subnet. */
-export function buildTable(v: VariantModel, cores: number, predict: Predictor = measuredP99): ProfileTable {
+export function buildTable(
+  v: VariantModel,
+  cores: number,
+  predict: Predictor = measuredP99,
+  expect: Predictor = measuredMedian,
+): ProfileTable {
   const models = v.subnets?.length ? paretoSubnets(v.subnets, v.maxBatch, cores, predict) : [v];
   const configs: SlackFitConfig[] = [];
   for (const m of models)
     for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: predict(m, b, cores) });
   configs.sort((a, b) => a.latency - b.latency || b.batch - a.batch || b.model.accuracy - a.model.accuracy);
-  return { configs, lo: configs[0]!.latency, models, predict: (m, rows) => predict(m, rows, cores) };
+  return {
+    configs,
+    lo: configs[0]!.latency,
+    models,
+    predict: (m, rows) => predict(m, rows, cores),
+    expect: (m, rows) => expect(m, rows, cores),
+  };
 }
 
 /**
@@ -216,7 +254,7 @@ function batchOf(
   model: VariantModel,
   batch: number,
   drop: Request[],
-  predict: (model: VariantModel, rows: number) => number,
+  table: ProfileTable,
 ): NextBatch {
   const take: Request[] = [];
   let rows = 0;
@@ -229,6 +267,13 @@ function batchOf(
   }
   return {
     kind: "batch",
-    choice: { variant: v.name, subnet: model.subnet, take, drop, predictedMs: predict(model, rows) },
+    choice: {
+      variant: v.name,
+      subnet: model.subnet,
+      take,
+      drop,
+      predictedMs: table.predict(model, rows),
+      expectedMs: table.expect(model, rows),
+    },
   };
 }

@@ -60,6 +60,8 @@ export interface PolicyContext {
    * one, when the batches it holds are predicted to end (a prefetched batch waits for the running one).
    */
   startAt(inst: InstanceView): number;
+  /** The same by the held batches' expected (median) times: when the instance will most likely be free. */
+  expectedStartAt(inst: InstanceView): number;
 }
 
 export interface BatchChoice {
@@ -69,8 +71,10 @@ export interface BatchChoice {
   take: Request[];
   /** Requests that cannot meet their deadline anywhere and are answered at once (504). */
   drop: Request[];
-  /** What the policy predicts the batch takes (ms); the router times the instance's queue with it. */
+  /** What the policy predicts the batch takes (ms, a high quantile); the router times the instance's queue with it. */
   predictedMs?: number;
+  /** Its expected (median) time, where the policy knows it; default `predictedMs`. */
+  expectedMs?: number;
 }
 
 /** `batch`: run it now; `wait`: nothing yet, ask again at that time; `idle`: nothing for this instance. */

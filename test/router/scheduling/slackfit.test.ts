@@ -72,6 +72,7 @@ const ctx = (now: number): PolicyContext => ({
   variant: (n) => TASK.variants.find((v) => v.name === n),
   instances: [],
   startAt: () => now,
+  expectedStartAt: () => now,
 });
 const inst = (variant = "super", inFlight = 0): InstanceView => ({ id: `${variant}#1`, variant, cores: 1, inFlight });
 function queueOf(rs: Request[]): RequestQueue {
@@ -157,6 +158,11 @@ describe("slackfit", () => {
     expect(batch(prefetched)).toMatchObject({ subnet: "mid", size: 3 });
     // what it predicts for the batch is what the router times the instance's queue with
     expect(prefetched.kind === "batch" && prefetched.choice.predictedMs).toBe(14);
+    // decided late: while the running batch is expected to run on for longer than the lead, it waits
+    const early = { ...ctx(0), startAt: () => 80, expectedStartAt: () => 60 };
+    expect(new SlackFitPolicy().nextBatch(inst("super", 1), queueOf(rs), early)).toEqual({ kind: "wait", until: 58 });
+    const eager = new SlackFitPolicy({ prefetch: "eager" }).nextBatch(inst("super", 1), queueOf(rs), early);
+    expect(batch(eager)).toMatchObject({ subnet: "mid", size: 3 });
     // behind a batch ending at 99, nothing fits the 1 ms left: dropped here (the router keeps it if
     // another instance can still make it)
     const hopeless = new SlackFitPolicy().nextBatch(inst("super", 1), queueOf([req()]), {
@@ -362,32 +368,38 @@ describe("slackfit behind the router", () => {
       });
     }
     await clock.runUntil(5000);
-    const bySubnet = new Set(served.map((s) => s.subnet));
-    expect(bySubnet).toEqual(new Set(["fast", "mid", "accurate"]));
+    // the load drives SlackFit to the fast subnet, where every floor above 0.7 must not go
+    expect(served.filter((s) => s.subnet === "fast").length).toBeGreaterThan(100);
     for (const floor of floors) expect(served.filter((s) => s.floor === floor).length).toBeGreaterThan(0);
     const below = served.filter((s) => accuracyOf.get(s.subnet)! < s.floor);
     expect(below, JSON.stringify(below.slice(0, 3))).toEqual([]);
   });
 
-  it("times a prefetched batch from when the running one is predicted to end", async () => {
+  it("fills the prefetch slot shortly before the running batch ends, timed from its predicted end", async () => {
     const { clock, cluster, router } = setup();
     const submit = () => {
       const seq = router.nextSeq();
       router.submit({ ...req({ seq, id: String(seq), arrival: clock.now(), deadline: 100 }), done: () => undefined });
     };
-    // the first request runs alone on accurate (18 ms); the second goes to the prefetch slot, where its
-    // slack is counted from 18 ms (still room for accurate): the instance is busy until 36
+    // the first request runs alone on accurate (18 ms); the second waits for the prefetch slot's late
+    // decision, 2 ms (0.02 × the SLO) before the first is expected to end, and is timed from 18 ms on
     submit();
     submit();
     const inst = cluster.instances()[0]!;
-    expect(inst.inFlight).toBe(2);
-    const seen = [router.predictedStart(inst.id)];
-    await clock.runUntil(10);
-    seen.push(router.predictedStart(inst.id));
-    await clock.runUntil(20); // the first ended at 18, the second runs until 36
-    seen.push(router.predictedStart(inst.id));
-    await clock.runUntil(40);
-    seen.push(router.predictedStart(inst.id));
-    expect(seen).toEqual([36, 36, 36, 40]);
+    const seen = [[inst.inFlight, router.predictedStart(inst.id)]];
+    await clock.runUntil(15);
+    submit(); // arrives while the first runs: rides in the prefetched batch
+    seen.push([inst.inFlight, router.predictedStart(inst.id)]);
+    await clock.runUntil(17);
+    seen.push([inst.inFlight, router.predictedStart(inst.id)]);
+    await clock.runUntil(60);
+    seen.push([inst.inFlight, router.predictedStart(inst.id)]);
+    // accurate at b = 2 takes 26 ms: busy until 18 + 26
+    expect(seen).toEqual([
+      [1, 18],
+      [1, 18],
+      [2, 44],
+      [0, 60],
+    ]);
   });
 });
