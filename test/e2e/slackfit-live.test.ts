@@ -2,8 +2,7 @@
 // traffic has the whole SLO as slack and runs on the most accurate subnet; a burst under a tight
 // SLO leaves little slack and must switch to faster subnets with bigger batches, in the same
 // session (answers name their subnet). And the prefetch slot: with a second batch waiting in the
-// worker while one runs, the worker never idles through the round trip to the router, so the same
-// instance serves more.
+// worker while one runs, the worker need not idle through the round trip to the router.
 import { describe, expect, it } from "vitest";
 import { median } from "../../src/stats/quantile.js";
 import { startTestServer } from "../support/server.js";
@@ -66,7 +65,7 @@ describe("slackfit on the local backend", () => {
     }
   }, 30_000);
 
-  it("serves more with a prefetch slot: the next batch overlaps the running one (measured)", async () => {
+  it("measures the prefetch slot live: the next batch overlaps the running one", async () => {
     // Two servers, one instance each (one slot, two slots), loaded in turn in short alternating windows
     // (ABBA), so that the load other work puts on this machine falls on both alike.
     const servers = await Promise.all(
@@ -87,8 +86,12 @@ describe("slackfit on the local backend", () => {
       const show = (x: { rate: number; busy: number }) =>
         `${x.rate.toFixed(0)} rows/s, worker computing ${(100 * x.busy).toFixed(0)} % of the time`;
       console.log(`prefetch: one slot ${show(one!)}; two slots ${show(two!)}; ${(two!.rate / one!.rate).toFixed(2)}x`);
+      // The overlap shows as a larger share of time computing. What it buys in throughput is small here and
+      // within this shared machine's noise (0.94-1.32x over runs, see experiments/superserve/results.md): the
+      // prefetched batch's transfer shares the worker's one core with the running batch, and the router's
+      // process, not the worker, limits a saturated 1-core digits instance. It must not cost throughput.
       expect(two!.busy).toBeGreaterThan(one!.busy);
-      expect(two!.rate / one!.rate).toBeGreaterThan(1.05);
+      expect(two!.rate / one!.rate).toBeGreaterThan(0.9);
     } finally {
       await Promise.all(servers.map((s) => s.close(5000)));
     }
