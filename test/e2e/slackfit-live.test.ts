@@ -87,7 +87,7 @@ describe("slackfit on the local backend", () => {
         `${x.rate.toFixed(0)} rows/s, worker computing ${(100 * x.busy).toFixed(0)} % of the time`;
       console.log(`prefetch: one slot ${show(one!)}; two slots ${show(two!)}; ${(two!.rate / one!.rate).toFixed(2)}x`);
       // The overlap shows as a larger share of time computing. What it buys in throughput is small here and
-      // within this shared machine's noise (0.94-1.32x over runs, see experiments/superserve/results.md): the
+      // within this machine's noise (0.94-1.32x over loaded runs, 1.00x quiet; experiments/superserve/results.md): the
       // prefetched batch's transfer shares the worker's one core with the running batch, and the router's
       // process, not the worker, limits a saturated 1-core digits instance. It must not cost throughput.
       expect(two!.busy).toBeGreaterThan(one!.busy);
