@@ -520,7 +520,7 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
         ratio: { worst_trace: Math.min(...ratios), median_trace: median(ratios) },
       },
       traces: figures,
-      runs: results.map((o) => ({ seed: o.seed, trace: o.trace, rate: o.rate, policy: o.policy, ...o.summary })),
+      runs: results.map(runRecord),
     };
   }
   if (!r.settings.some((s) => s.key === "gpu"))
@@ -548,7 +548,10 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
       ],
     },
   );
-  json.bucket_sweep = r.sweep.map((s) => ({ trace: s.trace, rate: s.rate, fraction: s.fraction, ...s.summary }));
+  json.bucket_sweep = r.sweep.map((s) => ({
+    fraction: s.fraction,
+    ...runRecord({ ...s, seed: r.seeds[0]!, policy: SLACKFIT }),
+  }));
   await writeResults(
     ctx.dir,
     {
@@ -563,7 +566,35 @@ async function report(ctx: ExperimentContext, cfg: Config, r: ReportInput): Prom
     },
     charts,
   );
-  await writeFile(path.join(ctx.dir, "results.json"), JSON.stringify(json, null, 1) + "\n");
+  await writeFile(path.join(ctx.dir, "results.json"), flatObjectsOnOneLine(JSON.stringify(json, null, 1)) + "\n");
+}
+
+/** Arrays of numbers, then objects holding no object or array (every run), on one line each: short, diffable. */
+function flatObjectsOnOneLine(text: string): string {
+  const join = (inner: string) => inner.replace(/\n\s*/g, " ");
+  return text
+    .replace(/\[\n\s+([^{}[\]"]*?)\n\s*\]/g, (_m, inner: string) => `[${join(inner)}]`)
+    .replace(/\{\n\s+([^{}[\]]*?)\n\s*\}/g, (_m, inner: string) => `{ ${join(inner)} }`);
+}
+
+/** One run as results.json keeps it: what it measured, one line, nothing that depends on the wall clock. */
+function runRecord(o: Outcome) {
+  const s = o.summary;
+  return {
+    seed: o.seed,
+    trace: o.trace,
+    rate: o.rate,
+    policy: o.policy,
+    requests: s.requests,
+    met: s.met,
+    late: s.late,
+    dropped: s.dropped,
+    rejected: s.rejected,
+    attainment_pct: s.attainmentPct,
+    accuracy_pct: 100 * s.meanAccuracy,
+    latency_p50_ms: s.latencyP50Ms,
+    latency_p99_ms: s.latencyP99Ms,
+  };
 }
 
 async function plane(st: Setting, t: Trace, runs: Outcome[]): Promise<string> {
