@@ -43,7 +43,7 @@ DEFAULT_BATCHES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 class Subnet(torch.nn.Module):
     """One subnet's op list (subnet-spec.ts) as a module: values are numbered, value 0 is the input."""
 
-    def __init__(self, spec: dict, classes: int, gen: torch.Generator):
+    def __init__(self, spec: dict, gen: torch.Generator):
         super().__init__()
         self.ops = spec["ops"]
         self.layers = torch.nn.ModuleList()
@@ -154,9 +154,9 @@ def time_batch(model: Subnet, host: torch.Tensor, device: torch.device, args) ->
     return samples
 
 
-def build(spec: dict, classes: int, device: torch.device, dtype: torch.dtype, seed: int) -> Subnet:
+def build(spec: dict, device: torch.device, dtype: torch.dtype, seed: int) -> Subnet:
     gen = torch.Generator().manual_seed(seed)
-    return Subnet(spec, classes, gen).to(device=device, dtype=dtype).eval()
+    return Subnet(spec, gen).to(device=device, dtype=dtype).eval()
 
 
 def machine(device: torch.device) -> dict:
@@ -249,7 +249,7 @@ def main() -> int:
     load: list[float] = []
     for _ in range(max(1, args.load_samples)):
         t0 = time.perf_counter()
-        m = build(largest, sn["classes"], device, dtype, args.seed)
+        m = build(largest, device, dtype, args.seed)
         with torch.inference_mode():
             m(torch.zeros([1, *sn["input"]["dims"]], dtype=dtype).to(device)).cpu()
         sync(device)
@@ -263,7 +263,7 @@ def main() -> int:
     step = 0
     t_all = time.perf_counter()
     for s in subnets:
-        model = build(s, sn["classes"], device, dtype, args.seed)
+        model = build(s, device, dtype, args.seed)
         points = []
         for b in batches:
             step += 1
