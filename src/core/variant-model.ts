@@ -4,11 +4,13 @@ import type { VariantModel } from "../router/scheduling/types.js";
 import type { Variant } from "../repository/repository.js";
 import type { LatencyFit } from "../repository/schema.js";
 import { latencyOf, type LatencyParams } from "../stats/latency-model.js";
+import { MeasuredLatency, type LatencyQuantiles } from "../stats/measured-latency.js";
 
 /**
- * Latency is the p99 fit of the profile, never below the fastest point measured (fits can dip at b=1).
- * A supernet variant's own accuracy and latency are its default subnet's (what a batch naming no
- * subnet runs); its `subnets` carry the rest for policies that switch.
+ * Latency is the p99 fit of the profile, never below the fastest point measured (fits can dip at b=1);
+ * `measured` is the profile's points themselves. A supernet variant's own accuracy and latency are its
+ * default subnet's (what a batch naming no subnet runs); its `subnets` carry the rest for policies
+ * that switch.
  */
 export function variantModel(v: Variant): VariantModel {
   const p = v.profile;
@@ -22,6 +24,7 @@ export function variantModel(v: Variant): VariantModel {
     maxBatch: v.config.max_batch,
     latency: predictor(p.fit.p99, p.points),
     fit: paramsOf(p.fit.p99),
+    measured: new MeasuredLatency(p.points),
     loadMs: p.load_ms.p50,
     memGb: p.peak_rss_mb / 1024,
   };
@@ -45,13 +48,14 @@ function subnetModels(v: Variant, base: VariantModel): VariantModel[] {
       accuracy: s.accuracy.value,
       latency: predictor(sp.fit.p99, sp.points),
       fit: paramsOf(sp.fit.p99),
+      measured: new MeasuredLatency(sp.points),
     };
   });
 }
 
 /**
  * A variant known by its latency fit alone (the papers' fitted stages, hand-made tables): predictions come
- * from the fit (at least 0.01 ms) unless `predict` is given.
+ * from the fit (at least 0.01 ms) unless `predict` is given; `measured` gives it points to predict from.
  */
 export function fittedModel(v: {
   name: string;
@@ -61,6 +65,7 @@ export function fittedModel(v: {
   loadMs: number;
   memGb?: number;
   predict?: (rows: number, cores: number) => number;
+  measured?: LatencyQuantiles;
 }): VariantModel {
   return {
     name: v.name,
@@ -70,6 +75,7 @@ export function fittedModel(v: {
     fit: v.fit,
     loadMs: v.loadMs,
     ...(v.memGb === undefined ? {} : { memGb: v.memGb }),
+    ...(v.measured ? { measured: v.measured } : {}),
   };
 }
 

@@ -184,6 +184,8 @@ export const Machine = z.object({
   os: z.string(),
   node: z.string(),
   onnxruntime: z.string(),
+  /** The accelerator a profile was measured on (a GPU profile from tools/gpu), absent for CPU profiles. */
+  accelerator: z.string().optional(),
 });
 export type Machine = z.infer<typeof Machine>;
 
@@ -200,6 +202,8 @@ export const Profile = z.object({
   variant: name,
   measured_at: z.string(),
   machine: Machine,
+  /** How the points were measured, when not by `sloserve profile` (e.g. the PyTorch GPU tool). */
+  method: z.string().optional(),
   settings: z.object({ warmup: z.number().int(), min_samples: z.number().int(), budget_ms: z.number() }),
   points: z.array(ProfilePoint).min(1),
   /** Cold start: process spawn + session creation + warm-up, until the instance can serve. */

@@ -3,8 +3,15 @@
 // longer make it is answered at once (504) unless its task serves late. Policy code decides what
 // runs; the router makes it happen and answers every request exactly once.
 import type { Cluster, Instance } from "../cluster/types.js";
-import type { InstanceView, PolicyContext, SchedulingPolicy, TaskModel, VariantModel } from "./scheduling/types.js";
-import { eligible, fastestOn } from "./scheduling/types.js";
+import type {
+  BatchChoice,
+  InstanceView,
+  PolicyContext,
+  SchedulingPolicy,
+  TaskModel,
+  VariantModel,
+} from "./scheduling/types.js";
+import { eligible, fastestOn, measuredP99 } from "./scheduling/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
 import { RouterEventHub, type RouterEvents } from "./events.js";
@@ -52,10 +59,10 @@ export class Router {
   private readonly used = new Map<string, number>();
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
+  /** Per instance, the batches it holds: when the running one started, each one's predicted and expected time. */
+  private readonly held = new Map<string, { since: number; predicted: number[]; expected: number[] }>();
   private readonly slots: number;
   private readonly watchdog: RouterOptions["watchdog"];
-  /** When each instance is predicted to have finished the batches it holds (clock ms). */
-  private readonly busyUntil = new Map<string, number>();
   /** When each instance still starting was first seen starting (clock ms). */
   private readonly startedAt = new Map<string, number>();
   /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
@@ -205,7 +212,7 @@ export class Router {
 
   private canServe(ts: TaskState, inst: InstanceView, r: Request): boolean {
     const v = ts.variants.get(inst.variant);
-    return v !== undefined && eligible(r, v);
+    return v !== undefined && eligible(r, v, ts.setup.policy.switchesSubnets);
   }
 
   /**
@@ -217,7 +224,7 @@ export class Router {
     let best: { readyAt: number; latency: number } | null = null;
     for (const i of this.live(ts.setup.model.name)) {
       const v = ts.variants.get(i.variant);
-      if (i.state !== "starting" || !v || !eligible(r, v)) continue;
+      if (i.state !== "starting" || !v || !eligible(r, v, ts.setup.policy.switchesSubnets)) continue;
       const readyAt = (this.startedAt.get(i.id) ?? this.clock.now()) + v.loadMs;
       const latency = fastestOn(r, v, i.cores, ts.setup.policy.switchesSubnets ?? false);
       if (!best || readyAt + latency < best.readyAt + best.latency) best = { readyAt, latency };
@@ -250,7 +257,28 @@ export class Router {
     ts: TaskState,
     instances: readonly Instance[] = this.readyInstances(ts.setup.model.name),
   ): PolicyContext {
-    return { now: this.clock.now(), task: ts.setup.model, variant: (name) => ts.variants.get(name), instances };
+    return {
+      now: this.clock.now(),
+      task: ts.setup.model,
+      variant: (name) => ts.variants.get(name),
+      instances,
+      startAt: (inst) => this.predictedStart(inst.id),
+      expectedStartAt: (inst) => this.predictedStart(inst.id, "expected"),
+    };
+  }
+
+  /**
+   * When a batch sent to the instance now is predicted to start: after the batches it holds, each
+   * taking what it was predicted to take; a running batch already past its prediction ends now.
+   */
+  predictedStart(instanceId: string, by: "predicted" | "expected" = "predicted"): number {
+    const now = this.clock.now();
+    const h = this.held.get(instanceId);
+    if (!h || h.predicted.length === 0) return now;
+    const times = h[by];
+    let t = Math.max(now, h.since + times[0]!);
+    for (let k = 1; k < times.length; k++) t += times[k]!;
+    return t;
   }
 
   /** Fills every instance of the task that has room, as long as the policy has batches for it. */
@@ -266,7 +294,7 @@ export class Router {
         if (drop?.length) this.dropHopeless(ts, drop, ctx);
         if (next.kind === "batch") {
           ts.queue.remove(next.choice.take);
-          this.dispatch(ts, inst, next.choice.variant, next.choice.subnet, next.choice.take);
+          this.dispatch(ts, inst, next.choice);
           continue;
         }
         if (next.kind === "wait") wakeAt = Math.min(wakeAt, next.until);
@@ -292,17 +320,20 @@ export class Router {
     for (const r of gone) this.fail(r, this.deadlineFailure(ts, r, ctx.now));
   }
 
-  private dispatch(ts: TaskState, inst: Instance, variant: string, subnet: string | undefined, take: Request[]): void {
+  private dispatch(ts: TaskState, inst: Instance, choice: BatchChoice): void {
+    const { variant, subnet, take } = choice;
     const sent = this.clock.now();
     this.used.set(inst.id, sent);
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
     const rows = take.reduce((n, r) => n + r.rows, 0);
-    const watch = this.watchBatch(ts, inst, variant, subnet, rows, sent);
+    const predicted = choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores);
+    const watch = this.watchBatch(inst, this.predictedStart(inst.id) + predicted - sent, sent);
+    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted);
     inst.run({ task, variant, subnet, items: take }, (res) => {
       if (watch?.timer) this.clock.clearTimer(watch.timer);
-      if (inst.inFlight === 0) this.busyUntil.delete(inst.id);
       const now = this.clock.now();
+      this.release(inst.id, now);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         take.forEach((r, i) => {
@@ -361,23 +392,14 @@ export class Router {
     });
   }
 
-  /** Arms the hang watchdog for a batch sent to `inst` (null when the router runs without one). */
-  private watchBatch(
-    ts: TaskState,
-    inst: Instance,
-    variant: string,
-    subnet: string | undefined,
-    rows: number,
-    sent: number,
-  ): { timer: Timer | null } | null {
+  /**
+   * Arms the hang watchdog for a batch sent to `inst` that should be done `dueMs` after `sent` (behind the
+   * batches the instance already holds); null when the router runs without one.
+   */
+  private watchBatch(inst: Instance, dueMs: number, sent: number): { timer: Timer | null } | null {
     if (!this.watchdog) return null;
-    const v = ts.variants.get(variant);
-    const model = (subnet !== undefined && v?.subnets?.find((s) => s.subnet === subnet)) || v;
-    const predicted = model ? model.latency(rows, inst.cores) : 0;
-    const expected = Math.max(sent, this.busyUntil.get(inst.id) ?? sent) + predicted;
-    this.busyUntil.set(inst.id, expected);
-    const limit = this.watchdog.factor * (expected - sent) + this.watchdog.floorMs;
-    const why = `no answer to a batch within ${limit.toFixed(0)} ms (${this.watchdog.factor} × the predicted ${(expected - sent).toFixed(1)} ms + ${this.watchdog.floorMs} ms)`;
+    const limit = this.watchdog.factor * dueMs + this.watchdog.floorMs;
+    const why = `no answer to a batch within ${limit.toFixed(0)} ms (${this.watchdog.factor} × the predicted ${dueMs.toFixed(1)} ms + ${this.watchdog.floorMs} ms)`;
     // a batch still out after each further `limit` makes the instance suspect again
     const watch = { timer: null as Timer | null };
     const arm = (at: number) => {
@@ -390,17 +412,47 @@ export class Router {
     return watch;
   }
 
+  /** Batches run in the order they were sent: the first one held is the running one. */
+  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number): void {
+    const h = this.held.get(instanceId);
+    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs] });
+    else {
+      if (h.predicted.length === 0) h.since = now;
+      h.predicted.push(predictedMs);
+      h.expected.push(expectedMs);
+    }
+  }
+
+  /** The running batch ended: the next one held starts now. */
+  private release(instanceId: string, now: number): void {
+    const h = this.held.get(instanceId);
+    if (!h) return;
+    h.predicted.shift();
+    h.expected.shift();
+    h.since = now;
+    if (h.predicted.length === 0) this.held.delete(instanceId);
+  }
+
+  /** A batch's predicted time when its policy gave none: its subnet's (or variant's) latency. */
+  private predict(ts: TaskState, variant: string, subnet: string | undefined, rows: number, cores: number): number {
+    const v = ts.variants.get(variant);
+    if (!v) return 0;
+    const s = subnet === undefined ? undefined : v.subnets?.find((m) => m.subnet === subnet);
+    return s ? measuredP99(s, rows, cores) : v.latency(rows, cores);
+  }
+
   /** Least predicted latency of `r` on any of `instances` that may serve it (Infinity if none). */
   private fastest(ts: TaskState, r: Request, instances: readonly InstanceView[]): number {
     const subnets = ts.setup.policy.switchesSubnets ?? false;
     let best = Infinity;
     for (const inst of instances) {
       const v = ts.variants.get(inst.variant);
-      if (v && eligible(r, v)) best = Math.min(best, fastestOn(r, v, inst.cores, subnets));
+      if (v && eligible(r, v, subnets)) best = Math.min(best, fastestOn(r, v, inst.cores, subnets));
     }
     if (best === Infinity) {
       // nothing running can serve it yet (an instance may be starting): judge by the fastest variant on one core
-      for (const v of ts.variants.values()) if (eligible(r, v)) best = Math.min(best, fastestOn(r, v, 1, subnets));
+      for (const v of ts.variants.values())
+        if (eligible(r, v, subnets)) best = Math.min(best, fastestOn(r, v, 1, subnets));
     }
     return best;
   }

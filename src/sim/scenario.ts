@@ -8,6 +8,7 @@ import type { LatencyParams } from "../stats/latency-model.js";
 import type { SchedulingPolicy, VariantModel } from "../router/scheduling/types.js";
 import type { Pipeline, Task, Variant } from "../repository/repository.js";
 import { medianDuration, ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
+import type { LatencyQuantiles } from "../stats/measured-latency.js";
 
 export interface SimVariant {
   name: string;
@@ -37,6 +38,15 @@ export interface SimSubnet {
   /** The subnet's latency fit (planners size instances for the served mix); default: the variant's. */
   fit?: LatencyParams;
   service: ServiceModel;
+}
+
+/**
+ * The points policies that predict from measurements see: a profile's points are what the simulator
+ * draws batch times from, so they are what was measured; a service model of another kind (a fit, a
+ * constant) has no points, and such policies fall back on `predict`.
+ */
+function measuredOf(service: ServiceModel): LatencyQuantiles | undefined {
+  return service instanceof ProfileServiceModel ? service.measured : undefined;
 }
 
 export interface SimTask {
@@ -162,16 +172,13 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
 
 /** A simulated variant as policies see it (what a repository variant's profile gives the server). */
 export function simVariantModel(v: SimVariant): VariantModel {
-  const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart) });
+  const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart), measured: measuredOf(v.service) });
   if (!v.subnets) return m;
   return {
     ...m,
-    subnets: v.subnets.map((s) => ({
-      ...m,
-      subnet: s.name,
-      accuracy: s.accuracy,
-      latency: s.predict,
-      fit: s.fit ?? m.fit,
-    })),
+    subnets: v.subnets.map((s) => {
+      const measured = measuredOf(s.service);
+      return { ...m, subnet: s.name, accuracy: s.accuracy, latency: s.predict, fit: s.fit ?? m.fit, measured };
+    }),
   };
 }

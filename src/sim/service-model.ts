@@ -1,16 +1,9 @@
 // How long a simulated batch runs: a lognormal whose median and 99th percentile are the profile's
 // p50 and p99 for that (batch, cores), so a simulated instance shows the spread that was measured,
-// not just the fitted mean.
-//
-// Between profiled points the latency is interpolated (linearly in batch, linearly in 1/cores: the
-// Amdahl form l = A + B/c), because the fitted model l(b,c) can be far off on a real grid (its
-// max relative error is in the profile) while the points are measurements. Off the grid, the
-// pessimistic side: fewer cores or a larger batch than profiled scale proportionally (as if the
-// profiled ones enjoyed a perfect speed-up or batching gain), more cores follow the Amdahl curve
-// through the two largest profiled core counts, never faster than a perfect speed-up and never
-// slower than the largest profiled count.
+// not just the fitted mean. Between and beyond the profiled points, see stats/measured-latency.ts.
 import type { LatencyParams } from "../stats/latency-model.js";
 import { latencyOf } from "../stats/latency-model.js";
+import { MeasuredLatency } from "../stats/measured-latency.js";
 import { median, quantileSorted } from "../stats/quantile.js";
 import type { ProfilePoint } from "../repository/schema.js";
 import { Z99, type Xoshiro128 } from "../stats/random.js";
@@ -29,35 +22,15 @@ function lognormalSigma(median: number, p99: number): number {
   return p99 > median && median > 0 ? Math.log(p99 / median) / Z99 : 0;
 }
 
-interface Curve {
-  batches: number[];
-  p50: number[];
-  p99: number[];
-}
-
 export class ProfileServiceModel implements ServiceModel {
-  private readonly cores: number[];
-  private readonly curves: Curve[];
+  /** The profile's points, interpolated: what SlackFit predicts with, too. */
+  readonly measured: MeasuredLatency;
   /** Per core count: [median, sigma] per row count, filled as needed. */
   private readonly cache: Float64Array[] = [];
 
   constructor(points: readonly ProfilePoint[]) {
     if (points.length === 0) throw new Error("a profile service model needs at least one profiled point");
-    const byCores = new Map<number, ProfilePoint[]>();
-    for (const p of points) {
-      const list = byCores.get(p.cores) ?? [];
-      list.push(p);
-      byCores.set(p.cores, list);
-    }
-    this.cores = [...byCores.keys()].sort((a, b) => a - b);
-    this.curves = this.cores.map((c) => {
-      const pts = byCores.get(c)!.sort((a, b) => a.batch - b.batch);
-      return {
-        batches: pts.map((p) => p.batch),
-        p50: pts.map((p) => p.p50_ms),
-        p99: pts.map((p) => Math.max(p.p99_ms, p.p50_ms)),
-      };
-    });
+    this.measured = new MeasuredLatency(points);
   }
 
   median(rows: number, cores: number): number {
@@ -76,6 +49,11 @@ export class ProfileServiceModel implements ServiceModel {
     return sigma === 0 ? median : median * Math.exp(sigma * rng.normal());
   }
 
+  /** Profiled statistic at (rows, cores), interpolated. */
+  interpolate(rows: number, cores: number, stat: "p50" | "p99"): number {
+    return this.measured.interpolate(rows, cores, stat);
+  }
+
   private entry(rows: number, cores: number, k: 0 | 1): number {
     return this.row(rows, cores)[2 * rows + k]!;
   }
@@ -89,49 +67,13 @@ export class ProfileServiceModel implements ServiceModel {
       this.cache[cores] = row;
     }
     if (Number.isNaN(row[2 * rows]!)) {
-      const m = this.interpolate(rows, cores, "p50");
-      const q = Math.max(m, this.interpolate(rows, cores, "p99"));
+      const m = this.measured.interpolate(rows, cores, "p50");
+      const q = Math.max(m, this.measured.interpolate(rows, cores, "p99"));
       row[2 * rows] = m;
       row[2 * rows + 1] = lognormalSigma(m, q);
     }
     return row;
   }
-
-  /** Profiled statistic at (rows, cores), interpolated as the header says. */
-  interpolate(rows: number, cores: number, stat: "p50" | "p99"): number {
-    const cs = this.cores;
-    const at = (i: number) => alongBatch(this.curves[i]!, rows, stat);
-    const i = cs.findIndex((c) => c >= cores);
-    if (i >= 0 && cs[i] === cores) return at(i);
-    if (i > 0) {
-      const c1 = cs[i - 1]!;
-      const c2 = cs[i]!;
-      const w = (1 / cores - 1 / c2) / (1 / c1 - 1 / c2);
-      return w * at(i - 1) + (1 - w) * at(i);
-    }
-    if (i === 0) return (at(0) * cs[0]!) / cores;
-    const last = cs.length - 1;
-    const lMax = at(last);
-    const cMax = cs[last]!;
-    if (last === 0) return lMax;
-    const c1 = cs[last - 1]!;
-    const l1 = at(last - 1);
-    const B = (l1 - lMax) / (1 / c1 - 1 / cMax);
-    const A = lMax - B / cMax;
-    return Math.min(lMax, Math.max((lMax * cMax) / cores, A + B / cores));
-  }
-}
-
-function alongBatch(curve: Curve, rows: number, stat: "p50" | "p99"): number {
-  const bs = curve.batches;
-  const ys = curve[stat];
-  if (rows <= bs[0]!) return ys[0]!;
-  const n = bs.length;
-  if (rows >= bs[n - 1]!) return (ys[n - 1]! * rows) / bs[n - 1]!;
-  let j = 1;
-  while (bs[j]! < rows) j++;
-  const w = (rows - bs[j - 1]!) / (bs[j]! - bs[j - 1]!);
-  return ys[j - 1]! + w * (ys[j]! - ys[j - 1]!);
 }
 
 export interface FitServiceOptions {

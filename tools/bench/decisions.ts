@@ -69,7 +69,14 @@ export function timeDecisions(policy: SchedulingPolicy, count: number, queueLeng
   });
   const queue = new RequestQueue(policy.order);
   let now = 0;
-  const ctx = (): PolicyContext => ({ now, task, variant: (n) => byName.get(n), instances });
+  const ctx = (): PolicyContext => ({
+    now,
+    task,
+    variant: (n) => byName.get(n),
+    instances,
+    startAt: () => now,
+    expectedStartAt: () => now,
+  });
   for (let i = 0; i < queueLength; i++) {
     const r = mkRequest(now);
     policy.onArrival?.(r, ctx());

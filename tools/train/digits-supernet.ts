@@ -18,7 +18,7 @@ type Ops = ReturnType<typeof makeOps>;
 
 export const DIGITS_SUPERNET_TRAINING = {
   seed: 4242,
-  epochs: 4,
+  epochs: 16,
   batchSize: 128,
   lr: 0.004,
   shift: 2,

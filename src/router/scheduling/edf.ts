@@ -18,16 +18,18 @@ export class EdfPolicy implements SchedulingPolicy {
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
-    return takeByDeadline(inst, v, queue, ctx.now);
+    return takeByDeadline(inst, v, queue, ctx.startAt(inst));
   }
 }
 
 /**
  * Walks the queue in order, skipping requests this variant may not serve. The first eligible
- * request sets the budget: rows are added while l(rows, c) still ends before its deadline. A head
- * request that cannot finish in time even alone is dropped (unless it may be served late).
+ * request sets the budget: rows are added while l(rows, c) still ends before its deadline, the batch
+ * starting at `start` (now on an idle instance, later in a prefetch slot behind a running batch). A
+ * head request that cannot finish in time even alone is dropped here (unless it may be served late;
+ * the router keeps it if another instance can still make it).
  */
-export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: RequestQueue, now: number): NextBatch {
+export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: RequestQueue, start: number): NextBatch {
   const take: Request[] = [];
   const drop: Request[] = [];
   let rows = 0;
@@ -37,11 +39,11 @@ export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: Reque
     if (!eligible(r, v)) continue;
     if (take.length === 0) {
       const alone = v.latency(r.rows, inst.cores);
-      if (now + alone > r.deadline && !r.lateOk) {
+      if (start + alone > r.deadline && !r.lateOk) {
         drop.push(r);
         continue;
       }
-      budget = r.deadline - now;
+      budget = r.deadline - start;
     }
     const next = rows + r.rows;
     if (next > v.maxBatch) break;
@@ -50,5 +52,5 @@ export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: Reque
     rows = next;
   }
   if (take.length === 0) return { kind: "idle", drop };
-  return { kind: "batch", choice: { variant: v.name, take, drop } };
+  return { kind: "batch", choice: { variant: v.name, take, drop, predictedMs: v.latency(rows, inst.cores) } };
 }

@@ -71,7 +71,7 @@ export class InfaasPolicy implements SchedulingPolicy {
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
-    return takeByDeadline(inst, v, queue, ctx.now);
+    return takeByDeadline(inst, v, queue, ctx.startAt(inst));
   }
 
   onBatchDone(variant: string, rows: number, computeMs: number): void {

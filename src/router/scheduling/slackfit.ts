@@ -1,20 +1,32 @@
 // SuperServe's SlackFit (EXPERIMENTS.md; reconstructed, the paper's text was not available): one
 // EDF queue; a profile table of (subnet, batch) → (latency, accuracy) over the Pareto subnets, its
-// latency range cut into buckets of a fixed width. When an instance frees up, slack = deadline of
-// the most urgent request − now; among the configurations that fit the slack (and the requests
-// queued), take the bucket with the largest latency and, in it, the largest batch (ties: the more
-// accurate subnet); run that many requests in EDF order. Much slack picks slow, accurate subnets;
-// a burst shrinks the slack and so picks fast subnets with big batches, with no load estimator.
+// latency range cut into buckets of a fixed width. When an instance can take a batch, slack =
+// deadline of the most urgent request − when that batch would start; among the configurations that
+// fit the slack (and the requests queued), take the bucket with the largest latency and, in it, the
+// largest batch (ties: the more accurate subnet); run that many requests in EDF order. Much slack
+// picks slow, accurate subnets; a burst shrinks the slack and so picks fast subnets with big
+// batches, with no load estimator.
+//
+// The table holds what the profile measured: each (subnet, batch, cores) point's p99, interpolated
+// between profiled batch sizes (stats/measured-latency.ts), so a batch size whose time jumps off the
+// fitted curve is predicted as it ran. The batch may go to a prefetch slot behind a running batch
+// (the router's default two slots per instance): its slack is counted from when the batches ahead of
+// it are predicted to end, not from now. It is decided late, shortly before the running batch is
+// expected to end (its median), so that it travels to the worker while that batch still runs but
+// takes the requests that arrived meanwhile: filled at once, a prefetch slot would take whatever
+// single request came first and keep SlackFit from ever seeing a backlog to batch.
 //
 // Hopeless requests (no configuration meeting their floor finishes within their slack, even alone
 // on the fastest subnet) are dropped as 504, as every other policy here does: they are lost
 // either way, and running them would take the instance time the requests behind them still need.
 // A task that serves late instead runs them at once on the fastest subnet with as large a batch as
-// the queue fills, which ends their lateness and the backlog behind them soonest.
+// the queue fills, which ends their lateness and the backlog behind them soonest. Floors are checked
+// per subnet: a request is never run on a subnet below its floor.
 import type { RequestQueue } from "../queue.js";
 import type { Request } from "../request.js";
 import {
   eligible,
+  measuredP99,
   subnetFloor,
   type InstanceView,
   type NextBatch,
@@ -37,7 +49,26 @@ export interface SlackFitOptions {
   bucketFraction?: number;
   /** Bucket width in ms; wins over `bucketFraction`. */
   bucketMs?: number;
+  /**
+   * What the table's latencies come from: the profile's measured points (their p99, interpolated;
+   * the default) or its p99 fit (the earlier SlackFit, kept to measure the difference).
+   */
+  predictFrom?: "points" | "fit";
+  /**
+   * When a prefetch slot is filled: "late" (default), `prefetchLeadFraction` × SLO before the running
+   * batch is expected to end; "eager", as soon as the slot is free (as EDF does).
+   */
+  prefetch?: "late" | "eager";
+  /** Lead of a late prefetch as a fraction of the SLO (default SLACKFIT_DEFAULT_PREFETCH_LEAD). */
+  prefetchLeadFraction?: number;
 }
+
+/**
+ * A late prefetch is sent this fraction of the SLO before the running batch is expected to end: 1 ms
+ * for the digits supernet (SLO 50 ms), about a batch's trip to its worker on this machine; 10 ms for the
+ * vision one, whose inputs are 190 times larger.
+ */
+export const SLACKFIT_DEFAULT_PREFETCH_LEAD = 0.02;
 
 /** One row of the profile table. */
 export interface SlackFitConfig {
@@ -53,6 +84,10 @@ interface ProfileTable {
   lo: number;
   /** The subnets (or the variant itself) the table was built from. */
   models: readonly VariantModel[];
+  /** What the table's latencies come from, for batches it did not list. */
+  predict: (model: VariantModel, rows: number) => number;
+  /** A batch's expected (median) time. */
+  expect: (model: VariantModel, rows: number) => number;
 }
 
 export class SlackFitPolicy implements SchedulingPolicy {
@@ -71,22 +106,25 @@ export class SlackFitPolicy implements SchedulingPolicy {
   }
 
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
-    // SlackFit decides when an instance frees up: a batch queued behind a running one would start
-    // at an unknown time, and the slack it was sized for would be wrong.
-    if (inst.inFlight > 0) return { kind: "idle" };
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
+    const start = ctx.startAt(inst);
+    if (start > ctx.now && this.opts.prefetch !== "eager") {
+      const lead = (this.opts.prefetchLeadFraction ?? SLACKFIT_DEFAULT_PREFETCH_LEAD) * ctx.task.sloMs;
+      const until = ctx.expectedStartAt(inst) - lead;
+      if (until > ctx.now) return { kind: "wait", until };
+    }
     const table = this.table(v, inst.cores);
     const width = this.bucketWidth(ctx.task.sloMs);
     const drop: Request[] = [];
     for (let i = 0; i < queue.length; i++) {
       const head = queue.at(i)!;
-      if (!eligible(head, v)) continue;
+      if (!eligible(head, v, true)) continue;
       const floor = floorOf(head, v);
       const available = rowsAvailable(queue, i, v, v.maxBatch);
-      const pick = chooseConfig(table, head.deadline - ctx.now, available, floor, width);
-      if (pick) return batchOf(queue, i, v, pick.model, pick.batch, drop);
-      if (head.lateOk) return batchOf(queue, i, v, fastestModel(table, floor, head.rows, inst.cores), v.maxBatch, drop);
+      const pick = chooseConfig(table, head.deadline - start, available, floor, width);
+      if (pick) return batchOf(queue, i, v, pick.model, pick.batch, drop, table);
+      if (head.lateOk) return batchOf(queue, i, v, fastestModel(table, floor, head.rows), v.maxBatch, drop, table);
       drop.push(head);
     }
     return { kind: "idle", drop };
@@ -96,12 +134,21 @@ export class SlackFitPolicy implements SchedulingPolicy {
     const key = `${v.name}@${cores}`;
     let t = this.tables.get(key);
     if (!t) {
-      t = buildTable(v, cores);
+      const fit = this.opts.predictFrom === "fit";
+      t = buildTable(v, cores, fit ? byFit : measuredP99, fit ? byFit : measuredMedian);
       this.tables.set(key, t);
     }
     return t;
   }
 }
+
+/** Predicted latency of `rows` rows of a subnet (or variant) on `cores`. */
+type Predictor = (model: VariantModel, rows: number, cores: number) => number;
+
+const byFit: Predictor = (m, rows, cores) => m.latency(rows, cores);
+/** The measured points' median, else the fit. */
+const measuredMedian: Predictor = (m, rows, cores) =>
+  m.measured ? m.measured.median(rows, cores) : m.latency(rows, cores);
 
 /**
  * The configuration SlackFit runs: of those within `slack` whose batch the queue can fill and whose
@@ -135,21 +182,37 @@ export function chooseConfig(
 }
 
 /** Every (Pareto subnet, batch) of a variant on `cores`, fastest first; an ordinary variant is its own one subnet. */
-function buildTable(v: VariantModel, cores: number): ProfileTable {
-  const models = v.subnets?.length ? paretoSubnets(v.subnets, v.maxBatch, cores) : [v];
+export function buildTable(
+  v: VariantModel,
+  cores: number,
+  predict: Predictor = measuredP99,
+  expect: Predictor = measuredMedian,
+): ProfileTable {
+  const models = v.subnets?.length ? paretoSubnets(v.subnets, v.maxBatch, cores, predict) : [v];
   const configs: SlackFitConfig[] = [];
   for (const m of models)
-    for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: m.latency(b, cores) });
+    for (let b = 1; b <= v.maxBatch; b++) configs.push({ model: m, batch: b, latency: predict(m, b, cores) });
   configs.sort((a, b) => a.latency - b.latency || b.batch - a.batch || b.model.accuracy - a.model.accuracy);
-  return { configs, lo: configs[0]!.latency, models };
+  return {
+    configs,
+    lo: configs[0]!.latency,
+    models,
+    predict: (m, rows) => predict(m, rows, cores),
+    expect: (m, rows) => expect(m, rows, cores),
+  };
 }
 
 /**
  * Subnets no other subnet beats on accuracy and latency at every batch size. variant.yaml already
- * lists a Pareto front, but measured on one batch size and core count; the fits can disagree here.
+ * lists a Pareto front, but measured on one batch size and core count; the other points can disagree.
  */
-export function paretoSubnets(subnets: readonly VariantModel[], maxBatch: number, cores: number): VariantModel[] {
-  const lat = subnets.map((s) => Array.from({ length: maxBatch }, (_, b) => s.latency(b + 1, cores)));
+export function paretoSubnets(
+  subnets: readonly VariantModel[],
+  maxBatch: number,
+  cores: number,
+  predict: Predictor = measuredP99,
+): VariantModel[] {
+  const lat = subnets.map((s) => Array.from({ length: maxBatch }, (_, b) => predict(s, b + 1, cores)));
   return subnets.filter(
     (s, i) =>
       !subnets.some((o, j) => {
@@ -171,19 +234,19 @@ function rowsAvailable(queue: RequestQueue, from: number, v: VariantModel, cap: 
   let rows = 0;
   for (let i = from; i < queue.length && rows < cap; i++) {
     const r = queue.at(i)!;
-    if (eligible(r, v)) rows += r.rows;
+    if (eligible(r, v, true)) rows += r.rows;
   }
   return Math.min(rows, cap);
 }
 
 /** The fastest model meeting `floor` for `rows` rows (the most accurate when none meets it: a pin). */
-function fastestModel(table: ProfileTable, floor: number, rows: number, cores: number): VariantModel {
+function fastestModel(table: ProfileTable, floor: number, rows: number): VariantModel {
   const ok = table.models.filter((m) => m.accuracy >= floor);
   const pool = ok.length > 0 ? ok : table.models;
-  return pool.reduce((a, b) => (b.latency(rows, cores) < a.latency(rows, cores) ? b : a));
+  return pool.reduce((a, b) => (table.predict(b, rows) < table.predict(a, rows) ? b : a));
 }
 
-/** Up to `batch` rows from `from` on, in EDF order, of requests `model` may serve. */
+/** Up to `batch` rows from `from` on, in EDF order, of requests whose floor `model` meets. */
 function batchOf(
   queue: RequestQueue,
   from: number,
@@ -191,15 +254,26 @@ function batchOf(
   model: VariantModel,
   batch: number,
   drop: Request[],
+  table: ProfileTable,
 ): NextBatch {
   const take: Request[] = [];
   let rows = 0;
   for (let i = from; i < queue.length && rows < batch; i++) {
     const r = queue.at(i)!;
-    if (!eligible(r, v) || floorOf(r, v) > model.accuracy) continue;
+    if (!eligible(r, v, true) || floorOf(r, v) > model.accuracy) continue;
     if (take.length > 0 && rows + r.rows > batch) break;
     take.push(r);
     rows += r.rows;
   }
-  return { kind: "batch", choice: { variant: v.name, subnet: model.subnet, take, drop } };
+  return {
+    kind: "batch",
+    choice: {
+      variant: v.name,
+      subnet: model.subnet,
+      take,
+      drop,
+      predictedMs: table.predict(model, rows),
+      expectedMs: table.expect(model, rows),
+    },
+  };
 }

@@ -2,6 +2,7 @@
 // time it is handed: it never reads the wall clock or touches processes, so the simulator runs the
 // very same code as the live router.
 import type { LatencyParams } from "../../stats/latency-model.js";
+import type { LatencyQuantiles } from "../../stats/measured-latency.js";
 import type { RequestQueue } from "../queue.js";
 import type { Request } from "../request.js";
 
@@ -18,6 +19,12 @@ export interface VariantModel {
   latency(rows: number, cores: number): number;
   /** The profile's p99 fit l(b,c) = α·b/c + β·b + γ/c + ζ, which planners reason with. */
   fit: LatencyParams;
+  /**
+   * The profile's measured points, interpolated (p50 and p99 per batch and cores), for policies that
+   * predict from what was measured rather than from the fit (SlackFit). Absent for a variant known only
+   * by a fit.
+   */
+  measured?: LatencyQuantiles;
   /** Cold start in ms (spawn + load + warm-up). */
   loadMs: number;
   /** Resident memory of one instance in GB (the revised Themis cost n·(mem + 18·cores)); unknown when absent. */
@@ -50,6 +57,13 @@ export interface PolicyContext {
   variant(name: string): VariantModel | undefined;
   /** Ready instances of this task. */
   instances: readonly InstanceView[];
+  /**
+   * When a batch handed to `inst` now is predicted to start: now for an idle instance; behind a busy
+   * one, when the batches it holds are predicted to end (a prefetched batch waits for the running one).
+   */
+  startAt(inst: InstanceView): number;
+  /** The same by the held batches' expected (median) times: when the instance will most likely be free. */
+  expectedStartAt(inst: InstanceView): number;
 }
 
 export interface BatchChoice {
@@ -59,6 +73,10 @@ export interface BatchChoice {
   take: Request[];
   /** Requests that cannot meet their deadline anywhere and are answered at once (504). */
   drop: Request[];
+  /** What the policy predicts the batch takes (ms, a high quantile); the router times the instance's queue with it. */
+  predictedMs?: number;
+  /** Its expected (median) time, where the policy knows it; default `predictedMs`. */
+  expectedMs?: number;
 }
 
 /** `batch`: run it now; `wait`: nothing yet, ask again at that time; `idle`: nothing for this instance. */
@@ -82,23 +100,34 @@ export interface SchedulingPolicy {
   tick?(ctx: PolicyContext, queue: RequestQueue): void;
 }
 
-/** May `instance` (of `variant`) serve `r`? Pins, on-arrival assignments and accuracy floors. */
-export function eligible(r: Request, variant: VariantModel): boolean {
+/**
+ * May `instance` (of `variant`) serve `r`? Pins, on-arrival assignments and accuracy floors. A policy
+ * that switches subnets may serve a request on any subnet that meets its floor; any other policy runs a
+ * supernet's default subnet, whose accuracy is the variant's.
+ */
+export function eligible(r: Request, variant: VariantModel, switchesSubnets = false): boolean {
   if (r.pinned) return r.pinned === variant.name;
   if (r.assigned) return r.assigned === variant.name;
-  return variant.accuracy >= r.minAccuracy;
+  return (
+    (switchesSubnets && variant.subnets?.length ? topAccuracy(variant.subnets) : variant.accuracy) >= r.minAccuracy
+  );
+}
+
+/** The latency a policy that predicts from measured points sees: their p99, else the fit. */
+export function measuredP99(v: VariantModel, rows: number, cores: number): number {
+  return v.measured ? v.measured.p99(rows, cores) : v.latency(rows, cores);
 }
 
 /**
  * Least predicted latency of `r` on `variant` (on `cores`): the variant itself, or, when the policy
- * switches subnets, its fastest subnet that meets the request's floor (the pin or the variant's
- * floor check has already admitted the request).
+ * switches subnets, its fastest subnet that meets the request's floor by the measured points' p99, as
+ * SlackFit predicts (the pin or the variant's floor check has already admitted the request).
  */
 export function fastestOn(r: Request, variant: VariantModel, cores: number, switchesSubnets: boolean): number {
   if (!switchesSubnets || !variant.subnets?.length) return variant.latency(r.rows, cores);
   const floor = subnetFloor(r, variant.subnets);
   let best = Infinity;
-  for (const s of variant.subnets) if (s.accuracy >= floor) best = Math.min(best, s.latency(r.rows, cores));
+  for (const s of variant.subnets) if (s.accuracy >= floor) best = Math.min(best, measuredP99(s, r.rows, cores));
   return best;
 }
 
@@ -109,7 +138,11 @@ export function fastestOn(r: Request, variant: VariantModel, cores: number, swit
  */
 export function subnetFloor(r: Request, subnets: readonly VariantModel[]): number {
   if (!r.pinned) return r.minAccuracy;
+  return Math.min(r.minAccuracy, topAccuracy(subnets));
+}
+
+function topAccuracy(subnets: readonly VariantModel[]): number {
   let top = 0;
   for (const s of subnets) top = Math.max(top, s.accuracy);
-  return Math.min(r.minAccuracy, top);
+  return top;
 }

@@ -34,7 +34,14 @@ function req(over: Partial<Request> = {}): Request {
   };
 }
 function ctx(now: number, instances: InstanceView[] = []): PolicyContext {
-  return { now, task: TASK, variant: (n) => TASK.variants.find((v) => v.name === n), instances };
+  return {
+    now,
+    task: TASK,
+    variant: (n) => TASK.variants.find((v) => v.name === n),
+    instances,
+    startAt: () => now,
+    expectedStartAt: () => now,
+  };
 }
 const inst = (variantName: string, cores = 1, inFlight = 0): InstanceView => ({
   id: `${variantName}#1`,
