@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../../../src/autoscaler/scaling/index.js";
 import { IpaPolicy, IPA_INTERVAL_MS } from "../../../src/autoscaler/scaling/ipa.js";
 import { loadHighsSolver } from "../../../src/autoscaler/planner/ipa-milp.js";
+import { ipaForecaster } from "../../../src/autoscaler/scaling/ipa-setup.js";
+import { MaxTrendForecaster } from "../../../src/autoscaler/forecast/max-trend.js";
 import type { Observation, PipelineObservation, PipelineScalingPolicy, Plan } from "../../../src/autoscaler/types.js";
 import { fittedModel } from "../../../src/core/variant-model.js";
 import type { VariantModel } from "../../../src/router/scheduling/types.js";
@@ -143,5 +145,13 @@ describe("IPA's baselines", () => {
     const custom = makeScalingPolicy("rim-low", { rimLowReplicas: [2, 3] }) as PipelineScalingPolicy;
     const plans = custom.decidePipeline(pipeline(5), null).plans;
     expect(plans.map((p) => p.instances.length)).toEqual([2, 3]);
+  });
+});
+
+describe("IPA's experiment setup", () => {
+  it("forecasts the next 20 s: a burst 15 s ago still counts, where the loop's 10-s forecaster has forgotten it", async () => {
+    const history = Array.from({ length: 60 }, (_, i) => (i === 45 ? 50 : 10));
+    expect(await ipaForecaster().predict(history)).toBeGreaterThanOrEqual(50);
+    expect(await new MaxTrendForecaster().predict(history)).toBeLessThan(50);
   });
 });
