@@ -200,7 +200,8 @@ describe("the fa2 policy against horizontal", () => {
 
   it("differ on the constructed stage: fa2 plans one 2-core replica where horizontal plans four 1-core ones", () => {
     const o = obs("setup-heavy", { alpha: 10, beta: 0, gamma: 60, zeta: 0 }, 100, 120);
-    const h = new HorizontalPolicy().decide(o, null).plan;
+    const hp: PipelineScalingPolicy = new HorizontalPolicy();
+    const h = hp.decide(o, hp.initialState()).plan;
     const f = new Fa2Policy().decide(o, null).plan;
     expect(h.instances.map((i) => i.cores)).toEqual([1, 1, 1, 1]);
     expect(f.instances.map((i) => i.cores)).toEqual([2]);
