@@ -1,10 +1,12 @@
 // The scaling policies by the names task.yaml, pipeline.yaml and `--autoscaler` use: the one list the
 // repository schema, the CLI and the serving core read. "none" (no autoscaling) is not a policy.
 import type { ScalingPolicy } from "../types.js";
+import { Fa2Policy, fa2High, fa2Low, type Fa2Options } from "./fa2.js";
 import { HorizontalPolicy, type HorizontalOptions } from "./horizontal.js";
 import { HpaPolicy, type HpaOptions } from "./hpa.js";
 import { InfaasScalingPolicy } from "./infaas.js";
 import { InferlinePolicy, type InferlineOptions } from "./inferline.js";
+import { IpaPolicy, RIM_REPLICAS, type IpaOptions } from "./ipa.js";
 import { KpaPolicy, type KpaOptions } from "./kpa.js";
 import { RayPolicy, type RayOptions } from "./ray.js";
 import { SpongePolicy, type VerticalOptions } from "./sponge.js";
@@ -25,6 +27,12 @@ export interface ScalingSettings {
   hpa?: Partial<HpaOptions>;
   ray?: Partial<RayOptions>;
   il?: Partial<InferlineOptions>;
+  /** ipa (and the rim baselines, which share its solver): preset, weights, cores, B_max, … */
+  ipa?: Partial<IpaOptions>;
+  fa2?: Partial<Fa2Options>;
+  /** RIM's fixed replicas per stage (one number for all stages, or one per stage). */
+  rimLowReplicas?: number | readonly number[];
+  rimHighReplicas?: number | readonly number[];
 }
 
 const FACTORIES = {
@@ -38,6 +46,14 @@ const FACTORIES = {
   hpa: (s: ScalingSettings) => new HpaPolicy(s.hpa),
   ray: (s: ScalingSettings) => new RayPolicy(s.ray),
   infaas: () => new InfaasScalingPolicy(),
+  ipa: (s: ScalingSettings) => new IpaPolicy(s.ipa),
+  fa2: (s: ScalingSettings) => new Fa2Policy(s.fa2),
+  "fa2-low": () => fa2Low(),
+  "fa2-high": () => fa2High(),
+  "rim-low": (s: ScalingSettings) =>
+    new IpaPolicy({ ...s.ipa, name: "rim-low", fixedReplicas: s.rimLowReplicas ?? RIM_REPLICAS.low }),
+  "rim-high": (s: ScalingSettings) =>
+    new IpaPolicy({ ...s.ipa, name: "rim-high", fixedReplicas: s.rimHighReplicas ?? RIM_REPLICAS.high }),
 } satisfies Record<string, (s: ScalingSettings) => ScalingPolicy>;
 
 export type ScalingPolicyName = keyof typeof FACTORIES;
