@@ -377,6 +377,7 @@ program
 
 registerBenchCommand(program);
 registerSimulateCommand(program);
+(await import("./variants.js")).registerVariantsCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RepositoryError) log(err.message);

@@ -148,9 +148,9 @@ function renderSample(r: Rand, fonts: string[], index: number): LabelledImage {
   const doc = r() < 0.35;
   const st = style(r);
   const tags = [doc ? "document" : "line", ...st.tags];
-  const small = r() < 0.2;
+  const small = r() < 0.25;
   if (small) tags.push("small");
-  const sizeOf = () => (small ? int(r, 9, 13) : doc ? int(r, 14, 30) : int(r, 16, 44));
+  const sizeOf = () => (small ? int(r, 8, 12) : doc ? int(r, 14, 30) : int(r, 16, 44));
   const scratch = createCanvas(8, 8).getContext("2d");
   const drawn: Drawn[] = [];
   let width: number;

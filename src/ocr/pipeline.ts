@@ -35,6 +35,8 @@ export interface OcrOptions {
   db?: Partial<DbOptions>;
   /** Rows per classifier / recogniser run (default: 8). */
   batch?: number;
+  /** Lines read with a lower mean character probability are dropped, as PaddleOCR does (default 0.5). */
+  minConfidence?: number;
 }
 
 async function runOne(engine: Engine, data: Float32Array, rows: number, rowShape: number[]): Promise<Float32Array> {
@@ -121,11 +123,14 @@ export async function ocr(image: RgbaImage, engines: OcrEngines, options: OcrOpt
   const quads = boxes.map((b) => b.quad);
   const flips = engines.cls ? await classify(engines.cls, image, quads, options.batch) : quads.map(() => false);
   const lines = await recognise(engines.rec, engines.charset, image, quads, flips, options.batch);
-  return boxes.map((b, i) => ({
-    text: lines[i]!.text,
-    confidence: lines[i]!.confidence,
-    quad: b.quad,
-    boxScore: b.score,
-    flipped: flips[i]!,
-  }));
+  const minConfidence = options.minConfidence ?? 0.5;
+  return boxes
+    .map((b, i) => ({
+      text: lines[i]!.text,
+      confidence: lines[i]!.confidence,
+      quad: b.quad,
+      boxScore: b.score,
+      flipped: flips[i]!,
+    }))
+    .filter((l) => l.text.length > 0 && l.confidence >= minConfidence);
 }

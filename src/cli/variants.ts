@@ -1,0 +1,70 @@
+// `sloserve variants`: generate a task's variants from its ONNX model (int8, graph-optimised, other
+// input resolutions), profile and measure them, and keep the Pareto front.
+import { Command, InvalidArgumentError } from "commander";
+import { fmt, printTable } from "./table.js";
+import { DEFAULT_MODELS_DIR, prepareZoo } from "./zoo-setup.js";
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+export function registerVariantsCommand(program: Command): void {
+  const variants = program.command("variants").description("derive variants of a task's model (INFaaS' generator)");
+  variants
+    .command("generate")
+    .description(
+      "derive int8, graph-optimised and (detector) input-resolution variants, profile them, measure their accuracy, and write those on the accuracy/latency Pareto front",
+    )
+    .requiredOption("-t, --task <name>", "task whose variants to generate (ocr-det, ocr-rec, digits)")
+    .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS_DIR)
+    .option("--from <variants>", "source variant(s), comma-separated (default: every variant not itself generated)")
+    .option("--recipes <names>", "only these recipes, comma-separated (e.g. int8,opt,r320)")
+    .option("--images <n>", "measure accuracy on the first n images of the labelled set (default: all)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new InvalidArgumentError(`--images needs a positive integer, got '${v}'`);
+      return n;
+    })
+    .option("--dry-run", "measure and print, write nothing")
+    .action(
+      async (opts: {
+        task: string;
+        models: string;
+        from?: string;
+        recipes?: string;
+        images?: number;
+        dryRun?: boolean;
+      }) => {
+        await prepareZoo(opts.models, log);
+        const { generateVariants } = await import("../variants/generate.js");
+        const result = await generateVariants({
+          modelsDir: opts.models,
+          task: opts.task,
+          from: opts.from?.split(",").map((s) => s.trim()),
+          recipes: opts.recipes?.split(",").map((s) => s.trim()),
+          evalImages: opts.images,
+          dryRun: opts.dryRun,
+          log,
+        });
+        const rows = result.sources.map((s) => [
+          s.name,
+          "(source)",
+          fmt(s.accuracy * 100),
+          fmt(s.latencyMs),
+          "1.00",
+          "kept",
+        ]);
+        for (const c of result.candidates) {
+          const src = result.sources.find((s) => c.name.startsWith(`${s.name}-`));
+          rows.push([
+            c.name,
+            src?.name ?? "",
+            fmt(c.accuracy.value * 100),
+            fmt(c.latencyMs),
+            src ? fmt(src.latencyMs / c.latencyMs) : "",
+            c.reason,
+          ]);
+        }
+        printTable(["variant", "from", "accuracy %", "p50 b=1 c=1 ms", "speed-up", "kept"], rows);
+        if (opts.dryRun) log("(dry run: nothing written)");
+      },
+    );
+}
