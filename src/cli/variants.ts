@@ -65,6 +65,26 @@ export function registerVariantsCommand(program: Command): void {
         }
         printTable(["variant", "from", "accuracy %", "p50 b=1 c=1 ms", "speed-up", "kept"], rows);
         if (opts.dryRun) log("(dry run: nothing written)");
+        else if (opts.task === "ocr-det" || opts.task === "ocr-rec") await printE2e(opts.models);
       },
     );
+  variants
+    .command("ocr-e2e")
+    .description(
+      "re-measure the ocr pipeline's end-to-end accuracy for every det x rec variant combination (models/ocr-e2e.yaml)",
+    )
+    .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS_DIR)
+    .action(async (opts: { models: string }) => {
+      await prepareZoo(opts.models, log);
+      await printE2e(opts.models);
+    });
+}
+
+async function printE2e(models: string): Promise<void> {
+  const { refreshE2eRecord } = await import("../ocr/e2e-record.js");
+  const record = await refreshE2eRecord(models, log);
+  printTable(
+    ["det", "cls", "rec", "1-CER end to end %"],
+    record.combinations.map((c) => [c.det, c.cls, c.rec, fmt(c.value * 100)]),
+  );
 }
