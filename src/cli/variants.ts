@@ -58,12 +58,13 @@ export function registerVariantsCommand(program: Command): void {
             c.name,
             src?.name ?? "",
             fmt(c.accuracy.value * 100),
-            fmt(c.latencyMs),
-            src ? fmt(src.latencyMs / c.latencyMs) : "",
+            fmt(c.cpuMs),
+            src ? fmt(src.cpuMs / c.cpuMs) : "",
+            c.latencyMs === undefined ? "-" : fmt(c.latencyMs),
             c.reason,
           ]);
         }
-        printTable(["variant", "from", "accuracy %", "p50 b=1 c=1 ms", "speed-up", "kept"], rows);
+        printTable(["variant", "from", "accuracy %", "CPU ms b=1", "speed-up", "wall p50 b=1 c=1 ms", "kept"], rows);
         if (opts.dryRun) log("(dry run: nothing written)");
         else if (opts.task === "ocr-det" || opts.task === "ocr-rec") await printE2e(opts.models);
       },

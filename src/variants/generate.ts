@@ -16,6 +16,7 @@ import { VariantConfig, type Profile } from "../repository/schema.js";
 import { writeAtomic } from "../zoo/vision.js";
 import { decodeModel } from "./onnx-model.js";
 import { applyRecipe, describeTransforms, parseTransforms, sha256, type Transform } from "./recipe.js";
+import { cpuCostPerRun } from "./cost.js";
 import { taskSupport, type MeasuredAccuracy } from "./tasks.js";
 
 export const GENERATED_BY = "sloserve variants generate";
@@ -25,9 +26,14 @@ export interface Candidate {
   transforms: Transform[];
   bytes: Uint8Array;
   accuracy: MeasuredAccuracy;
-  profile: Profile;
-  /** p50 at batch 1 on 1 core, ms: the latency the Pareto front is cut on. */
-  latencyMs: number;
+  config: VariantConfig;
+  modelPath: string;
+  dir: string;
+  /** Kept variants only: their profile, and its p50 wall ms at batch 1 on 1 core. */
+  profile?: Profile;
+  latencyMs?: number;
+  /** Median CPU ms per batch-1 inference on one thread: the cost the Pareto front is cut on. */
+  cpuMs: number;
   kept: boolean;
   reason: string;
 }
@@ -48,7 +54,7 @@ export interface GenerateOptions {
 
 export interface GenerateResult {
   task: string;
-  sources: { name: string; accuracy: number; latencyMs: number }[];
+  sources: { name: string; accuracy: number; latencyMs: number; cpuMs: number }[];
   candidates: Candidate[];
 }
 
@@ -66,20 +72,15 @@ export function latencyAt(p: Profile, batch = 1, cores = 1): number {
   return pt.p50_ms;
 }
 
-/** Items not dominated by another: no other is at least as accurate and at least as fast, and better in one. */
-export function paretoFront<T extends { accuracy: number; latencyMs: number }>(items: T[]): Set<T> {
+/** Items not dominated by another: no other is at least as accurate and at least as cheap, and better in one. */
+export function paretoFront<T extends { accuracy: number; cost: number }>(items: T[]): Set<T> {
   const front = new Set<T>();
-  for (const a of items) {
-    const dominated = items.some(
-      (b) =>
-        b !== a &&
-        b.accuracy >= a.accuracy &&
-        b.latencyMs <= a.latencyMs &&
-        (b.accuracy > a.accuracy || b.latencyMs < a.latencyMs),
-    );
-    if (!dominated) front.add(a);
-  }
+  for (const a of items) if (!items.some((b) => dominates(b, a))) front.add(a);
   return front;
+}
+
+export function dominates(b: { accuracy: number; cost: number }, a: { accuracy: number; cost: number }): boolean {
+  return b !== a && b.accuracy >= a.accuracy && b.cost <= a.cost && (b.accuracy > a.accuracy || b.cost < a.cost);
 }
 
 export function variantYaml(
@@ -161,7 +162,13 @@ export async function generateVariants(opts: GenerateOptions): Promise<GenerateR
     const sourceAccuracy = await support.measure(sourceBytes, { images: opts.evalImages });
     const sourceProfile = source.profile ?? (await profileVariant(source, profileOpts));
     const sourceLatency = latencyAt(sourceProfile);
-    result.sources.push({ name: source.name, accuracy: sourceAccuracy.value, latencyMs: sourceLatency });
+    const sourceCpu = (await cpuCostPerRun(sourceBytes)).cpuMs;
+    result.sources.push({
+      name: source.name,
+      accuracy: sourceAccuracy.value,
+      latencyMs: sourceLatency,
+      cpuMs: sourceCpu,
+    });
     const mine: Candidate[] = [];
     for (const recipe of recipeNames) {
       const name = `${source.name}-${recipe}`;
@@ -179,50 +186,52 @@ export async function generateVariants(opts: GenerateOptions): Promise<GenerateR
         max_batch: source.config.max_batch,
         accuracy: { source: "measured", ...accuracy },
       });
-      const variant: Variant = {
-        name,
-        task: opts.task,
-        dir,
-        modelPath,
-        config,
-        signature: readOnnxSignature(bytes),
-        modelBytes: bytes.byteLength,
-      };
-      log(`${opts.task}/${name}: ${support.metric} ${accuracy.value}; profiling`);
-      const profile = await profileVariant(variant, profileOpts);
-      mine.push({
-        name,
-        transforms,
-        bytes,
-        accuracy,
-        profile,
-        latencyMs: latencyAt(profile),
-        kept: false,
-        reason: "",
-      });
+      const cpuMs = (await cpuCostPerRun(bytes)).cpuMs;
+      log(`${opts.task}/${name}: ${support.metric} ${accuracy.value}, ${cpuMs.toFixed(1)} CPU ms per inference`);
+      mine.push({ name, transforms, bytes, accuracy, config, modelPath, dir, cpuMs, kept: false, reason: "" });
     }
     const points = [
-      { name: source.name, accuracy: sourceAccuracy.value, latencyMs: sourceLatency, candidate: undefined },
-      ...mine.map((c) => ({ name: c.name, accuracy: c.accuracy.value, latencyMs: c.latencyMs, candidate: c })),
+      { name: source.name, accuracy: sourceAccuracy.value, cost: sourceCpu, candidate: undefined },
+      ...mine.map((c) => ({ name: c.name, accuracy: c.accuracy.value, cost: c.cpuMs, candidate: c })),
     ];
     const front = paretoFront(points);
     for (const p of points) {
       if (!p.candidate) continue;
       p.candidate.kept = front.has(p);
-      const by = points.find((q) => q !== p && q.accuracy >= p.accuracy && q.latencyMs <= p.latencyMs && front.has(q));
+      const by = points.find((q) => dominates(q, p) && front.has(q));
       p.candidate.reason = p.candidate.kept ? "on the Pareto front" : `dominated by ${by?.name ?? "another variant"}`;
+    }
+    // only what is kept is profiled: profile.json is for variants the server will serve
+    for (const c of mine) {
+      if (!c.kept || opts.dryRun) continue;
+      log(`${opts.task}/${c.name}: profiling`);
+      const variant: Variant = {
+        name: c.name,
+        task: opts.task,
+        dir: c.dir,
+        modelPath: c.modelPath,
+        config: c.config,
+        signature: readOnnxSignature(c.bytes),
+        modelBytes: c.bytes.byteLength,
+      };
+      c.profile = await profileVariant(variant, profileOpts);
+      c.latencyMs = latencyAt(c.profile);
     }
     result.candidates.push(...mine);
     if (opts.dryRun) return;
-    // a regeneration replaces what an earlier run generated from this source
+    // a regeneration replaces what an earlier run of the same recipes generated from this source
     for (const v of all)
-      if (v.config.derived_from?.variant === source.name && !mine.some((c) => c.kept && c.name === v.name))
+      if (
+        v.config.derived_from?.variant === source.name &&
+        mine.some((c) => c.name === v.name) &&
+        !mine.some((c) => c.kept && c.name === v.name)
+      )
         await rm(v.dir, { recursive: true, force: true });
     for (const c of mine) {
       if (!c.kept) continue;
       const dir = path.join(task.dir, c.name);
       const yaml = variantYaml(c.name, source, c.transforms, c.accuracy, sourceSha, sha256(c.bytes));
-      await writeVariant(dir, c.bytes, yaml, { ...c.profile, task: opts.task, variant: c.name });
+      await writeVariant(dir, c.bytes, yaml, { ...c.profile!, task: opts.task, variant: c.name });
       log(`${opts.task}/${c.name}: written`);
     }
   }

@@ -17,6 +17,9 @@ export const Transform = z.discriminatedUnion("kind", [
     .object({
       kind: z.literal("int8"),
       ops: z.array(z.enum(QUANTIZABLE_OPS as [string, ...string[]])).min(1),
+      first_layer: z.enum(["int8", "float"]).default("int8"),
+      /** Activation ranges clip this share of extreme values on each side (0: plain min/max). */
+      percentile: z.number().min(0).max(0.01).default(0),
       calibration: z.string().min(1),
     })
     .strict(),
@@ -55,7 +58,13 @@ export async function applyTransform(
     case "resolution":
       return resizeInputs(bytes, t.size);
     case "int8":
-      return (await quantizeInt8(bytes, await calibration(), { ops: t.ops })).bytes;
+      return (
+        await quantizeInt8(bytes, await calibration(), {
+          ops: t.ops,
+          firstLayerFloat: t.first_layer === "float",
+          percentile: t.percentile,
+        })
+      ).bytes;
   }
 }
 
@@ -75,7 +84,7 @@ export function describeTransforms(ts: Transform[]): string {
       t.kind === "resolution"
         ? `input ${t.size}x${t.size}`
         : t.kind === "int8"
-          ? `int8 (${t.ops.join("/")})`
+          ? `int8 (${t.ops.join("/")}${t.first_layer === "float" ? ", first layer float" : ""}${t.percentile ? `, ranges at ${t.percentile} percentile` : ""})`
           : t.kind === "ort-optimize"
             ? `onnxruntime ${t.level}`
             : "simplified",
