@@ -48,8 +48,9 @@ export function registerVariantsCommand(program: Command): void {
           s.name,
           "(source)",
           fmt(s.accuracy * 100),
-          fmt(s.latencyMs),
+          fmt(s.cpuMs),
           "1.00",
+          fmt(s.latencyMs),
           "kept",
         ]);
         for (const c of result.candidates) {
@@ -64,7 +65,7 @@ export function registerVariantsCommand(program: Command): void {
             c.reason,
           ]);
         }
-        printTable(["variant", "from", "accuracy %", "CPU ms b=1", "speed-up", "wall p50 b=1 c=1 ms", "kept"], rows);
+        printTable(["variant", "from", "accuracy %", "CPU ms / run", "speed-up", "wall p50 b=1 c=1 ms", "kept"], rows);
         if (opts.dryRun) log("(dry run: nothing written)");
         else if (opts.task === "ocr-det" || opts.task === "ocr-rec") await printE2e(opts.models);
       },

@@ -32,7 +32,7 @@ export interface Candidate {
   /** Kept variants only: their profile, and its p50 wall ms at batch 1 on 1 core. */
   profile?: Profile;
   latencyMs?: number;
-  /** Median CPU ms per batch-1 inference on one thread: the cost the Pareto front is cut on. */
+  /** Median CPU ms per inference (task's cost batch) on one thread: the cost the Pareto front is cut on. */
   cpuMs: number;
   kept: boolean;
   reason: string;
@@ -162,7 +162,7 @@ export async function generateVariants(opts: GenerateOptions): Promise<GenerateR
     const sourceAccuracy = await support.measure(sourceBytes, { images: opts.evalImages });
     const sourceProfile = source.profile ?? (await profileVariant(source, profileOpts));
     const sourceLatency = latencyAt(sourceProfile);
-    const sourceCpu = (await cpuCostPerRun(sourceBytes)).cpuMs;
+    const sourceCpu = (await cpuCostPerRun(sourceBytes, support.costBatch)).cpuMs;
     result.sources.push({
       name: source.name,
       accuracy: sourceAccuracy.value,
@@ -186,7 +186,7 @@ export async function generateVariants(opts: GenerateOptions): Promise<GenerateR
         max_batch: source.config.max_batch,
         accuracy: { source: "measured", ...accuracy },
       });
-      const cpuMs = (await cpuCostPerRun(bytes)).cpuMs;
+      const cpuMs = (await cpuCostPerRun(bytes, support.costBatch)).cpuMs;
       log(`${opts.task}/${name}: ${support.metric} ${accuracy.value}, ${cpuMs.toFixed(1)} CPU ms per inference`);
       mine.push({ name, transforms, bytes, accuracy, config, modelPath, dir, cpuMs, kept: false, reason: "" });
     }
@@ -195,9 +195,16 @@ export async function generateVariants(opts: GenerateOptions): Promise<GenerateR
       ...mine.map((c) => ({ name: c.name, accuracy: c.accuracy.value, cost: c.cpuMs, candidate: c })),
     ];
     const front = paretoFront(points);
+    const [sourcePoint] = points;
     for (const p of points) {
       if (!p.candidate) continue;
-      p.candidate.kept = front.has(p);
+      // a candidate no better than its source in either respect adds nothing to serve
+      const same = p.accuracy === sourcePoint!.accuracy && p.cost >= sourcePoint!.cost;
+      p.candidate.kept = front.has(p) && !same;
+      if (same) {
+        p.candidate.reason = `no better than ${source.name}`;
+        continue;
+      }
       const by = points.find((q) => dominates(q, p) && front.has(q));
       p.candidate.reason = p.candidate.kept ? "on the Pareto front" : `dominated by ${by?.name ?? "another variant"}`;
     }

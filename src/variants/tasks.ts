@@ -25,6 +25,8 @@ export interface TaskSupport {
   measure(bytes: Uint8Array, opts?: { images?: number; threads?: number }): Promise<MeasuredAccuracy>;
   calibration(): Promise<Feeds[]>;
   calibrationLabel: string;
+  /** Batch the CPU cost is measured at: 1 for the ocr stages, the full batch for models too small to time one row. */
+  costBatch: number;
   /** Candidate recipes, named by the suffix added to the source variant's name. */
   recipes(): Record<string, Transform[]>;
 }
@@ -82,6 +84,7 @@ const det: TaskSupport = {
     );
   },
   calibrationLabel: OCR_CAL_LABEL,
+  costBatch: 1,
   recipes() {
     // every conv in int8, activation ranges clipped at the 1e-4 percentile: on this set that keeps
     // recall within a point of fp32, where plain min/max ranges lose 1.6 points
@@ -121,16 +124,17 @@ const rec: TaskSupport = {
     return batches(rows, [3, REC_HEIGHT, REC_WIDTH], "line", 8);
   },
   calibrationLabel: OCR_CAL_LABEL,
+  costBatch: 1,
   recipes() {
     return {
       opt: [{ kind: "simplify" }, { kind: "ort-optimize", level: "extended" }],
       int8: [
         { kind: "simplify" },
-        { kind: "int8", ops: ["Conv", "MatMul"], first_layer: "float", percentile: 0, calibration: OCR_CAL_LABEL },
+        { kind: "int8", ops: ["Conv", "MatMul"], first_layer: "float", percentile: 1e-4, calibration: OCR_CAL_LABEL },
       ],
       "int8-conv": [
         { kind: "simplify" },
-        { kind: "int8", ops: ["Conv"], first_layer: "float", percentile: 0, calibration: OCR_CAL_LABEL },
+        { kind: "int8", ops: ["Conv"], first_layer: "float", percentile: 1e-4, calibration: OCR_CAL_LABEL },
       ],
     };
   },
@@ -151,6 +155,7 @@ const cls: TaskSupport = {
     throw new Error("ocr-cls has no calibration set: variants are generated for ocr-det, ocr-rec and digits");
   },
   calibrationLabel: "",
+  costBatch: 1,
   recipes: () => ({}),
 };
 
@@ -176,6 +181,7 @@ const digits: TaskSupport = {
     return batches(rows, [1, 28, 28], "image", 64);
   },
   calibrationLabel: DIGITS_CAL_LABEL,
+  costBatch: 64,
   recipes() {
     return {
       opt: [{ kind: "simplify" }, { kind: "ort-optimize", level: "extended" }],
