@@ -16,7 +16,6 @@ import {
   dimsOf,
   floatsOf,
   freshNamer,
-  producersOf,
   type GraphProto,
   type ModelProto,
   type NodeProto,
@@ -65,7 +64,6 @@ export function simplifyGraph(model: ModelProto): SimplifyReport {
       report.reorderedOperands++;
     }
   }
-  const producers = producersOf(graph);
   const consumers = consumersOf(graph);
   const outputs = new Set((graph.output ?? []).map((o) => o.name));
   const single = (t: string) => (consumers.get(t)?.length === 1 && !outputs.has(t) ? consumers.get(t)![0] : undefined);
@@ -115,7 +113,6 @@ export function simplifyGraph(model: ModelProto): SimplifyReport {
     const read = new Set(graph.node.flatMap((n) => n.input ?? []));
     graph.initializer = (graph.initializer ?? []).filter((t) => read.has(t.name!));
   }
-  void producers;
   foldAffines(graph, report);
   return report;
 }
@@ -147,8 +144,6 @@ function foldAffines(graph: GraphProto, report: SimplifyReport): void {
   const fresh = freshNamer(graph);
   const removed = new Set<NodeProto>();
   const rename = new Map<string, string>();
-  const uses = new Map<string, number>();
-  for (const n of graph.node ?? []) for (const x of n.input ?? []) uses.set(x, (uses.get(x) ?? 0) + 1);
   const setFloats = (name: string, dims: number[], data: Float32Array): string => {
     const fresh_ = fresh(`${name}_folded`);
     graph.initializer!.push(
@@ -184,7 +179,8 @@ function foldAffines(graph: GraphProto, report: SimplifyReport): void {
     if (!cw) continue;
     const m = cw.dims[0]!;
     const a = affineAfter(conv.output![0]!, m);
-    if (!a) continue;
+    // a graph output keeps its name and its producer
+    if (!a || outputs.has(a.out)) continue;
     const per = cw.w.length / m;
     const w = Float32Array.from(cw.w, (v, i) => v * a.s[Math.floor(i / per)]!);
     const b = Float32Array.from(cw.b, (v, c) => v * a.s[c]! + a.b[c]!);
@@ -230,9 +226,6 @@ function foldAffines(graph: GraphProto, report: SimplifyReport): void {
       n.input = (n.input ?? []).map((i) => rename.get(i) ?? i);
       return n;
     });
-  // a folded tensor that was also a graph output keeps its name: the conv writes it
-  for (const n of graph.node) n.output = (n.output ?? []).map((o) => o);
   const read = new Set(graph.node.flatMap((n) => n.input ?? []));
   graph.initializer = (graph.initializer ?? []).filter((t) => read.has(t.name!));
-  void uses;
 }
