@@ -254,7 +254,7 @@ emit(
           c.accuracy === undefined ? "-" : fmt(c.accuracy * 100),
         ]),
       },
-    ],
+    ].filter((t) => t.rows.length > 0),
     figures: {
       machine: describeMachine(),
       settings: { budget_ms: budgetMs, rounds, pipeline_images: Number(values.images) },
