@@ -11,7 +11,7 @@ import { registerSimulateCommand } from "./simulate.js";
 import { loadServeFile, mergeServeFile } from "./config-file.js";
 import { progress } from "../terminal/progress.js";
 import { fmt, printTable } from "../terminal/table.js";
-import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "../zoo/setup.js";
+import { DEFAULT_MODELS_DIR as DEFAULT_MODELS, prepareZoo } from "../bundled-zoo/prepare.js";
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -380,6 +380,7 @@ program
 
 registerBenchCommand(program);
 registerSimulateCommand(program);
+(await import("./variants.js")).registerVariantsCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RepositoryError) log(err.message);

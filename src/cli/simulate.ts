@@ -11,7 +11,7 @@ import { countsFromArrivals } from "../traces/index.js";
 import { loadRepository } from "../repository/repository.js";
 import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
 import { fmt, printTable } from "../terminal/table.js";
-import { DEFAULT_MODELS_DIR } from "../zoo/setup.js";
+import { DEFAULT_MODELS_DIR } from "../bundled-zoo/prepare.js";
 
 interface SimulateFlags {
   models: string;

@@ -74,6 +74,23 @@ export const SubnetDecl = z
   .strict();
 export type SubnetDecl = z.infer<typeof SubnetDecl>;
 
+/**
+ * A variant generated from another variant of the same task (`sloserve variants generate`): the
+ * transforms applied, in order, and the hashes that let the model be rebuilt and checked.
+ */
+export const DerivedFrom = z
+  .object({
+    variant: name,
+    transforms: z
+      .array(z.object({ kind: z.string().min(1) }).catchall(z.union([z.string(), z.number(), z.array(z.string())])))
+      .min(1),
+    source_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    generated_by: z.string().optional(),
+  })
+  .strict();
+export type DerivedFrom = z.infer<typeof DerivedFrom>;
+
 export const VariantConfig = z
   .object({
     name,
@@ -87,6 +104,7 @@ export const VariantConfig = z
     subnets: z.array(SubnetDecl).min(1).optional(),
     /** The subnet a batch that names none runs on (default: the most accurate listed). */
     default_subnet: name.optional(),
+    derived_from: DerivedFrom.optional(),
   })
   .strict()
   .superRefine((v, ctx) => {

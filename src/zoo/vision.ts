@@ -3,6 +3,7 @@
 // folded into each conv's weights and bias, as deployed inference graphs do, so every conv carries
 // a bias and no BatchNormalization node appears. Their outputs are meaningless by design: they
 // exist so that latency and model size are real; their accuracy is the published top-1, `declared`.
+import { writeAtomic } from "../repository/write-atomic.js";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -301,18 +302,6 @@ export interface EnsureVisionResult {
   present: string[];
   /** Wall milliseconds spent building (generating + serialising + writing) each built variant. */
   buildMs: Record<string, number>;
-}
-
-/** Writes `data` via a temp file and a rename, so an interrupted write never leaves a half file. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /**

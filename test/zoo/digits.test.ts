@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { DIGITS_SPLIT, loadDigits } from "../../src/zoo/digits-data.js";
-import { DIGITS_TASK_YAML, loadTf, makeOps, measureDigitsAccuracy } from "../../tools/train/digits.js";
+import { DIGITS_TASK_YAML, loadTf, makeOps } from "../../tools/train/digits.js";
+import { measureDigitsAccuracy } from "../../src/zoo/digits-accuracy.js";
 
 const digitsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../models/digits");
 

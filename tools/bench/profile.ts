@@ -3,7 +3,7 @@
 // ResNet-50's batch-1 latency at 1 and 2 cores.
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/zoo/setup.js";
+import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/bundled-zoo/prepare.js";
 import { progress } from "../../src/terminal/progress.js";
 import { fmt } from "../../src/terminal/table.js";
 import { median } from "../../src/stats/quantile.js";

@@ -13,7 +13,7 @@ import { Agent, request } from "undici";
 import { GRPC_PROTO_DIR } from "../../src/api/grpc.js";
 import { spawnWorker } from "../../src/cluster/local/worker-process.js";
 import { fmt } from "../../src/terminal/table.js";
-import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/zoo/setup.js";
+import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/bundled-zoo/prepare.js";
 import { quantile } from "../../src/stats/quantile.js";
 import { batchGrid } from "../../src/profiler/machine.js";
 import { pinProcess } from "../../src/worker/pin.js";

@@ -15,7 +15,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { spawnWorker } from "../../src/cluster/local/worker-process.js";
-import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/zoo/setup.js";
+import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/bundled-zoo/prepare.js";
 import { fmt } from "../../src/terminal/table.js";
 import { Engine } from "../../src/engine/engine.js";
 import { controlFeeds } from "../../src/engine/subnet-feeds.js";

@@ -7,7 +7,8 @@ import path from "node:path";
 import { Engine } from "../../src/engine/engine.js";
 import { controlFeeds } from "../../src/engine/subnet-feeds.js";
 import { DIGIT_PIXELS, DIGITS_SPLIT, loadDigits, type DigitSet } from "../../src/zoo/digits-data.js";
-import { argmax, DIGITS_MAX_BATCH, DIGITS_TASK_YAML } from "./digits.js";
+import { DIGITS_MAX_BATCH, DIGITS_TASK_YAML } from "./digits.js";
+import { argmax } from "../../src/zoo/digits-accuracy.js";
 import { buildSupernetModel, costOf } from "../../src/zoo/supernet/build.js";
 import {
   DIGITS_SUPERNET_ARCH,

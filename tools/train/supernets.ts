@@ -2,7 +2,7 @@
 // trains/builds them, cuts each to its Pareto subnets, profiles every subnet, prints the table.
 import path from "node:path";
 import { Command } from "commander";
-import { DEFAULT_MODELS_DIR } from "../../src/zoo/setup.js";
+import { DEFAULT_MODELS_DIR } from "../../src/bundled-zoo/prepare.js";
 import { profileSteps, profileVariant, writeProfile, type ProfileOptions } from "../../src/profiler/profiler.js";
 import { loadRepository } from "../../src/repository/repository.js";
 import { DIGITS_SUPERNET_TASK } from "../../src/zoo/supernet/digits-arch.js";
