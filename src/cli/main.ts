@@ -79,6 +79,24 @@ program
     "max-trend",
   )
   .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
+  .option(
+    "--admission <rule>",
+    "predictive: refuse at once (429 + Retry-After) a request the queue ahead would make late; queue: refuse only beyond max_queue",
+    admissionName,
+    "predictive",
+  )
+  .option(
+    "--body-timeout-ms <ms>",
+    "a request body that stalls this long is answered 408 and its connection closed",
+    (v) => positiveInt(v, "--body-timeout-ms"),
+    10_000,
+  )
+  .option(
+    "--max-connections <n>",
+    "client connections held at once (more are closed as they arrive)",
+    (v) => positiveInt(v, "--max-connections"),
+    4096,
+  )
   .option("--log-level <level>", "pino log level", "info")
   .option(
     "--cluster <backend>",
@@ -110,6 +128,9 @@ program
       maxBodyBytes: opts.maxBodyMb * 2 ** 20,
       adminToken: process.env.SLOSERVE_ADMIN_TOKEN || undefined,
       hotMs: opts.hotMs,
+      admission: opts.admission,
+      bodyTimeoutMs: opts.bodyTimeoutMs,
+      maxConnections: opts.maxConnections,
       autoscaler: opts.autoscaler,
       forecaster: opts.forecaster,
       decisionIntervalMs: opts.decisionIntervalMs,
@@ -141,6 +162,9 @@ interface ServeFlags {
   maxBodyMb: number;
   drainMs: number;
   hotMs: number;
+  admission: "predictive" | "queue";
+  bodyTimeoutMs: number;
+  maxConnections: number;
   autoscaler?: string;
   forecaster: "max-trend" | "lstm";
   decisionIntervalMs: number;
@@ -157,6 +181,12 @@ function nonNegativeInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 0, got '${v}'`);
   return n;
+}
+
+function admissionName(v: string): "predictive" | "queue" {
+  if (v !== "predictive" && v !== "queue")
+    throw new InvalidArgumentError(`--admission takes predictive or queue, got '${v}'`);
+  return v;
 }
 
 function clusterName(v: string): "local" | "kubernetes" {
@@ -383,7 +413,13 @@ registerSimulateCommand(program);
 (await import("./variants.js")).registerVariantsCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as NodeJS.ErrnoException & { port?: number };
   if (err instanceof RepositoryError) log(err.message);
-  else log(`error: ${(err as Error).message}`);
-  process.exitCode = 1;
+  else if (e.code === "EADDRINUSE")
+    log(
+      `error: ${e.message}: another server holds that port; stop it or pick other ports (--port, --grpc-port, --metrics-port)`,
+    );
+  else log(`error: ${e.message}`);
+  // exit now: a half-started server may hold handles (a worker's pipe, a timer) that keep the process alive
+  process.exit(1);
 });

@@ -9,7 +9,7 @@ import { OnDemandScaler } from "../autoscaler/on-demand.js";
 import { plansPipelines, type ScalingPolicy } from "../autoscaler/types.js";
 import type { Clock } from "../cluster/clock.js";
 import type { Cluster } from "../cluster/types.js";
-import type { Request } from "../router/request.js";
+import { refusedAtAdmission, type Request } from "../router/request.js";
 import { Router, type RouterOptions } from "../router/router.js";
 import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
@@ -51,6 +51,8 @@ export interface CoreOptions {
   slotsPerInstance?: number;
   /** Replaces an instance that stops answering (see RouterOptions.watchdog); absent: none. */
   watchdog?: RouterOptions["watchdog"];
+  /** How requests are refused at admission (see RouterOptions.admission; default "queue"). */
+  admission?: RouterOptions["admission"];
   /** Start instances for requests no instance can serve (default true). */
   onDemand?: boolean;
   /** The control loop; absent: no autoscaling. */
@@ -100,14 +102,14 @@ export class ServingCore {
     this.router = new Router(opts.clock, opts.cluster, {
       slotsPerInstance: opts.slotsPerInstance,
       watchdog: opts.watchdog,
+      admission: opts.admission,
     });
     this.meter = new TaskMeter(opts.clock);
     const meter = this.meter;
     this.router.on("arrived", (r) => meter.arrival(r.task, r.deadline - r.arrival));
     this.router.on("finished", (r, o) => {
       // A request refused at admission never "arrived", but it is load the task did not carry.
-      if (!o.ok && (o.reason === "queue_full" || o.reason === "no_capacity"))
-        meter.arrival(r.task, r.deadline - r.arrival);
+      if (!o.ok && refusedAtAdmission(o.reason)) meter.arrival(r.task, r.deadline - r.arrival);
       if (!o.ok || !o.sloMet) meter.miss(r.task);
     });
     this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant, b.subnet, b.computeMs));

@@ -49,6 +49,12 @@ export interface ServeOptions {
   adminToken?: string;
   /** Batches an instance may hold (one running + prefetched). */
   slotsPerInstance?: number;
+  /** How requests are refused at admission: "predictive" (default) sheds one that would be late; "queue" only at max_queue. */
+  admission?: "queue" | "predictive";
+  /** A request body that stalls this long mid-way is answered 408 and its connection closed (ms; default 10 s). */
+  bodyTimeoutMs?: number;
+  /** Client connections held at once, beyond which new ones are closed (default 4096). */
+  maxConnections?: number;
   /** Busy-poll the gateway's event loop this long around each request (ms; 0 = off). */
   hotMs?: number;
   /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
@@ -118,6 +124,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cluster,
     slotsPerInstance: opts.slotsPerInstance,
     watchdog: DEFAULT_WATCHDOG,
+    admission: opts.admission ?? "predictive",
     control: autoscaled
       ? {
           intervalMs: opts.decisionIntervalMs ?? 1000,
@@ -157,25 +164,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let tritonMetricsUrl: string;
   try {
-    // the initial instances are the leader's to start, and only where the cluster has none yet (another
-    // replica, or this one before a restart, may have started them)
-    const starts = deployment
-      .filter(
-        (spec) => core.isActive && !cluster.instances().some((i) => i.task === spec.task && i.variant === spec.variant),
-      )
-      .map(async (spec) => {
-        const r = await cluster.start(spec.task, spec.variant, spec.cores);
-        if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
-      });
-    await Promise.all(starts);
-    gateway.markStarted();
-    core.start();
-    live.start();
+    // the ports first: a port in use fails the start before any worker exists
     rest = await startRestServer(gateway, {
       host,
       port: opts.httpPort ?? 8000,
       maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20,
       adminToken: opts.adminToken,
+      bodyTimeoutMs: opts.bodyTimeoutMs,
+      maxConnections: opts.maxConnections,
       metrics,
       extend: (app) => registerDashboard(app, live, repo),
     });
@@ -190,6 +186,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       reply.type(metrics.contentType).send(await metrics.tritonText()),
     );
     tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
+    // the initial instances are the leader's to start, and only where the cluster has none yet (another
+    // replica, or this one before a restart, may have started them)
+    const starts = deployment
+      .filter(
+        (spec) => core.isActive && !cluster.instances().some((i) => i.task === spec.task && i.variant === spec.variant),
+      )
+      .map(async (spec) => {
+        const r = await cluster.start(spec.task, spec.variant, spec.cores);
+        if (!r.ok) log.warn({ event: "deploy_failed", ...spec, message: r.message });
+      });
+    await Promise.all(starts);
+    gateway.markStarted();
+    core.start();
+    live.start();
   } catch (err) {
     // a port in use or a failed start must not leave worker processes behind
     live.stop();
@@ -227,10 +237,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close(drainMs = 10_000) {
       closed ??= (async () => {
         gateway.stopAdmission();
+        rest!.drain();
         hot.stop();
         core.stop();
         live.stop();
         await core.router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
+        await rest!.settle(1000);
         await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
         await core.close();
         await k8s?.elector.stop({ release: true });

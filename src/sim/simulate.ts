@@ -41,6 +41,8 @@ export interface SimulationConfig {
   slotsPerInstance?: number;
   /** The router's hang watchdog (off by default: simulated instances hang only when made to). */
   watchdog?: RouterOptions["watchdog"];
+  /** Admission as the live server's ("predictive") or bounded by max_queue only ("queue", the default). */
+  admission?: RouterOptions["admission"];
   /** Start instances for requests no instance can serve, as the server does (default true). */
   onDemand?: boolean;
   /** The deployment pays its cold starts at t = 0 instead of being ready. */
@@ -181,6 +183,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     cluster,
     slotsPerInstance: config.slotsPerInstance,
     watchdog: config.watchdog,
+    admission: config.admission,
     onDemand: config.onDemand,
     control: scaled
       ? {
