@@ -83,6 +83,10 @@ function inputFacts(v: ValueInfoProto): TensorFacts {
     throw new Error(
       `graph input '${v.name}' has shape [${dims.join(",")}]: only its first (batch) dimension may be dynamic`,
     );
+  if (dims[0]! > 0)
+    throw new Error(
+      `graph input '${v.name}' has its first dimension fixed at ${dims[0]}; export the model with a dynamic batch dimension`,
+    );
   const datatype = datatypeOfOnnx(tt.elemType ?? 0) ?? null;
   return {
     name: v.name ?? "",

@@ -47,7 +47,7 @@ export async function writePartition(p: Partition, o: WriteOptions): Promise<Wri
     if (problem) throw new PartitionError(`'${n}' cannot name a task or pipeline: ${problem}; pass a shorter --name`);
   }
   const dirs = [o.name, ...stages].map((n) => path.join(o.root, n));
-  const taken = [];
+  const taken: string[] = [];
   for (const d of dirs) if (await exists(d)) taken.push(d);
   if (taken.length > 0 && !o.force)
     throw new PartitionError(

@@ -75,3 +75,12 @@ export function dynamicRowModel(): Uint8Array {
   g.output("y", DType.FLOAT, ["batch", "length"]);
   return g.toModel();
 }
+
+/** A batch dimension fixed at 1: a partition could not serve batches. */
+export function fixedBatchModel(): Uint8Array {
+  const g = new GraphBuilder("fixed");
+  const x = g.input("x", DType.FLOAT, [1, 4]);
+  g.rename(g.op("Relu", [g.op("Relu", [x])]), "y");
+  g.output("y", DType.FLOAT, [1, 4]);
+  return g.toModel();
+}

@@ -15,7 +15,7 @@ import {
   type Objective,
 } from "../../src/partition/plan.js";
 import { probeTensors } from "../../src/partition/probe.js";
-import { dynamicRowModel, foldedBatchModel, skipModel } from "./graphs.js";
+import { dynamicRowModel, fixedBatchModel, foldedBatchModel, skipModel } from "./graphs.js";
 
 async function analysisOf(bytes: Uint8Array): Promise<Analysis> {
   const g = readModelGraph(bytes);
@@ -98,9 +98,12 @@ describe("what crosses a cut", () => {
     expect(() => planAt(a, [1], { batch: 1 }, "sum")).toThrow(/does not lead with the batch/);
   });
 
-  it("refuses inputs with a dynamic dimension besides the batch, and impossible part counts", async () => {
+  it("refuses inputs with a dynamic dimension besides the batch or a fixed batch, and impossible part counts", async () => {
     await expect(partitionModel(dynamicRowModel(), { parts: 2, batch: 1 })).rejects.toThrow(
       /only its first \(batch\) dimension may be dynamic/,
+    );
+    await expect(partitionModel(fixedBatchModel(), { parts: 2, batch: 1 })).rejects.toThrow(
+      /first dimension fixed at 1; export the model with a dynamic batch dimension/,
     );
     await expect(partitionModel(skipModel(), { parts: 1, batch: 1 })).rejects.toThrow(/--parts must be 2 or more/);
     await expect(partitionModel(skipModel(), { parts: 14, batch: 1 })).rejects.toThrow(/too few for 14 parts/);
