@@ -53,6 +53,11 @@ export async function writePartition(p: Partition, o: WriteOptions): Promise<Wri
     throw new PartitionError(
       `${taken.join(", ")} already exist(s); pass --force to replace, or --name to choose another`,
     );
+  for (const d of taken)
+    if (!(await writtenByPartition(d)))
+      throw new PartitionError(
+        `${d} exists and was not written by sloserve partition; --force replaces only earlier partitions: remove it yourself or pass another --name`,
+      );
   for (const d of taken) await fs.rm(d, { recursive: true });
 
   const source = `${o.task.name}/${o.variant.name}`;
@@ -172,6 +177,13 @@ function yamlOf(value: unknown): string {
     },
   });
   return doc.toString({ lineWidth: 0 });
+}
+
+/** A pipeline folder with its partition.json, or a stage task whose task.yaml says partition cut it. */
+async function writtenByPartition(dir: string): Promise<boolean> {
+  if (await exists(path.join(dir, "partition.json"))) return true;
+  const task = await fs.readFile(path.join(dir, "task.yaml"), "utf8").catch(() => "");
+  return / cut by sloserve partition /.test(task);
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -66,6 +66,13 @@ describe("sloserve partition", () => {
     expect(await failure(sloserve("partition", "-m", repo, "--model", "digits/cnn-large", "--parts", "3"))).toMatch(
       /exit 1: .*already exist\(s\); pass --force/s,
     );
+    expect(
+      await failure(
+        sloserve("partition", "-m", repo, "--model", "digits/cnn-large", "--parts", "2", "--name", "digits", "--force"),
+      ),
+    ).toMatch(/\/digits exists and was not written by sloserve partition/);
+    await sloserve("partition", "-m", repo, "--model", "digits/cnn-large", "--parts", "3", "--force");
+    expect((await fs.readdir(path.join(repo, "digits"))).sort()).toEqual(["cnn-large", "task.yaml"]);
     expect(await failure(sloserve("partition", "-m", repo, "--model", "digits/nope", "--parts", "2"))).toMatch(
       /has no variant 'nope' \(it has: cnn-large\)/,
     );
