@@ -1,4 +1,4 @@
-// npm run bench:partition [-- --json] [--model vision/resnet50] [--parts 2,3] [--requests 30] [--concurrency 4]
+// npm run bench:partition [-- --json] [--model vision/resnet50] [--parts 2,3] [--requests 30] [--concurrency 4] [--rounds 3]
 //
 // NetNN's partitioning, measured on this machine: the variant is cut by `sloserve partition`'s own code
 // into 2 and 3 stages, written into a scratch repository beside the whole model, and each configuration
@@ -38,7 +38,7 @@ const { values } = parseArgs({
     parts: { type: "string", default: "2,3" },
     requests: { type: "string", default: "30" },
     concurrency: { type: "string", default: "4" },
-    rounds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
   },
 });
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -213,7 +213,7 @@ try {
   }
 
   // ---- throughput: each configuration alone on the machine (its own server, one 1-core instance per
-  // stage), `concurrency` requests in flight; the rounds alternate the order to spread drift evenly
+  // stage), `concurrency` requests in flight; the rounds alternate the order to spread drift, the median is kept
   const loaded: Config[] = [
     wholeConfig,
     { name: "whole ×2", target: taskName, deploy: [0, 1].map(() => ({ ...wholeConfig.deploy[0]! })) },
@@ -272,7 +272,7 @@ try {
         c.name === "whole ×2" ? null : round(quantile(gatewayCpu.get(base.name)!, 0.5), 2),
       stage_compute_ms_p50:
         c.name === "whole ×2" ? null : c.deploy.map((d) => round(quantile(compute.get(d.task) ?? [0], 0.5))),
-      throughput_rps: round(mean(throughput.get(c.name)!)),
+      throughput_rps: round(quantile(throughput.get(c.name)!, 0.5)),
       throughput_rounds_rps: throughput.get(c.name)!.map((x) => round(x)),
       mean_rows_per_batch_loaded: round(mean(loadedBatch.get(c.name)!), 2),
       max_abs_diff_vs_whole: eq.maxAbsDiff,
@@ -374,7 +374,7 @@ try {
           head: [
             "configuration",
             "instances",
-            "req/s loaded (rounds)",
+            "req/s loaded: median (rounds)",
             "rows/batch loaded",
             "largest RSS MB",
             "total RSS MB",
