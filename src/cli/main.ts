@@ -8,6 +8,7 @@ import { loadRepository, RepositoryError, type Variant } from "../repository/rep
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { registerBenchCommand } from "../loadgen/command.js";
 import { registerSimulateCommand } from "./simulate.js";
+import { registerPartitionCommand } from "./partition.js";
 import { loadServeFile, mergeServeFile } from "./config-file.js";
 import { progress } from "../terminal/progress.js";
 import { fmt, printTable } from "../terminal/table.js";
@@ -411,6 +412,7 @@ program
 registerBenchCommand(program);
 registerSimulateCommand(program);
 (await import("./variants.js")).registerVariantsCommand(program);
+registerPartitionCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as NodeJS.ErrnoException & { port?: number };
