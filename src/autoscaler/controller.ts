@@ -95,6 +95,8 @@ export class Controller {
   private readonly observedAt = new Map<string, number>();
   /** Each task's last non-empty served mix. */
   private readonly mix = new Map<string, readonly ServedShare[]>();
+  /** Tasks with a decision booked by poke(). */
+  private readonly poked = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
@@ -202,7 +204,32 @@ export class Controller {
     while (this.actuating.size > 0) await sleep(5);
   }
 
-  async tick(): Promise<void> {
+  /** Whether the loop is converging `task` to a plan right now. */
+  isActuating(task: string): boolean {
+    return this.actuating.has(task);
+  }
+
+  /**
+   * Decides for `task` now rather than at its next interval (it woke up from zero with requests waiting):
+   * the plan, not the number of requests, says how many instances the burst gets. A task planned as a
+   * pipeline stage, or one already converging, is left to the loop.
+   */
+  poke(task: string): void {
+    const t = this.tasks.get(task);
+    if (!t || this.stopped || this.poked.has(task)) return;
+    this.poked.add(task);
+    this.clock.setTimer(this.clock.now(), () => {
+      this.poked.delete(task);
+      if (this.stopped || this.actuating.has(task) || this.tasks.get(task) !== t) return;
+      if ([...this.pipelines.values()].some((p) => p.stages.some((s) => s.task === task))) return;
+      this.reindex();
+      this.quiet.delete(task);
+      this.due.set(task, this.clock.now() + this.intervalOf(t.policy));
+      void this.decide(t);
+    });
+  }
+
+  private reindex(): void {
     this.index = new Map();
     for (const i of this.cluster.instances()) {
       if (i.state === "stopped") continue;
@@ -210,6 +237,10 @@ export class Controller {
       if (list) list.push(i);
       else this.index.set(i.task, [i]);
     }
+  }
+
+  async tick(): Promise<void> {
+    this.reindex();
     const staged = new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
     const period = this.intervalMs;
     // A task still converging to its last plan is not judged by its transitional state (half-started

@@ -6,6 +6,8 @@ import { Controller, type ControllerEvents, type ScaledTask } from "../autoscale
 import type { Forecaster } from "../autoscaler/forecast/types.js";
 import { TaskMeter } from "../autoscaler/meter.js";
 import { OnDemandScaler } from "../autoscaler/on-demand.js";
+import { ZeroScaler } from "../autoscaler/scale-to-zero.js";
+import { WarmPoolPlanner, type WarmPoolSettings } from "../autoscaler/warm-pool.js";
 import { plansPipelines, type ScalingPolicy } from "../autoscaler/types.js";
 import type { Clock } from "../cluster/clock.js";
 import type { Cluster } from "../cluster/types.js";
@@ -25,6 +27,8 @@ export interface CoreTask {
   scaling?: ScalingPolicy;
   /** The variant the scaling policy scales while the task has no instance (default: the first). */
   scaleVariant?: string;
+  /** Stop the task's last instances after this long without a request (ms); absent: it keeps them. */
+  scaleToZeroAfterMs?: number;
 }
 
 export interface CorePipeline extends PipelineDef {
@@ -59,6 +63,8 @@ export interface CoreOptions {
   control?: ControlSettings;
   /** Events worth an operator's attention (on-demand starts, evictions, pipelines planned per stage). */
   log?: (event: Record<string, unknown>) => void;
+  /** Size the cluster's warm pool between these bounds (a backend with a pool only); absent: left as it is. */
+  warmPool?: WarmPoolSettings;
 }
 
 export interface TaskReadiness {
@@ -81,6 +87,10 @@ export class ServingCore {
   readonly meter: TaskMeter;
   readonly scaler: OnDemandScaler | null;
   readonly controller: Controller | null;
+  /** Stops a quiet task's last instances (tasks with scaleToZeroAfterMs). */
+  readonly zero: ZeroScaler;
+  /** Sizes the warm pool (null: none, or left to the backend). */
+  readonly pool: WarmPoolPlanner | null;
   private readonly tasks = new Map<string, CoreTask>();
   private readonly models = new Map<string, TaskModel>();
   private readonly pipelines = new Map<string, CorePipeline>();
@@ -110,7 +120,8 @@ export class ServingCore {
     this.router.on("finished", (r, o) => {
       // A request refused at admission never "arrived", but it is load the task did not carry.
       if (!o.ok && refusedAtAdmission(o.reason)) meter.arrival(r.task, r.deadline - r.arrival);
-      if (!o.ok || !o.sloMet) meter.miss(r.task);
+      // a request its client gave up on is not a miss of ours
+      if (o.ok ? !o.sloMet : o.reason !== "cancelled") meter.miss(r.task);
     });
     this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant, b.subnet, b.computeMs));
     const scaler =
@@ -118,7 +129,15 @@ export class ServingCore {
         ? null
         : new OnDemandScaler(opts.cluster, this.models, this.router, opts.clock, (e) => this.log(e));
     this.scaler = scaler;
-    if (scaler) this.router.setDemand((task, r) => this.active && scaler.demand(task, r));
+    if (scaler)
+      this.router.setDemand((task, r) => {
+        if (!this.active) return false;
+        const waking = !this.cluster.instances().some((i) => i.task === task && i.state !== "stopped");
+        const coming = scaler.demand(task, r);
+        // up from zero: the task's policy sizes the burst at once, instead of each request starting capacity
+        if (coming && waking) this.controller?.poke(task);
+        return coming;
+      });
     this.controller = opts.control
       ? new Controller(opts.clock, opts.cluster, this.router, this.meter, {
           intervalMs: opts.control.intervalMs,
@@ -128,6 +147,16 @@ export class ServingCore {
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
         })
       : null;
+    this.zero = new ZeroScaler(
+      opts.cluster,
+      opts.clock,
+      this.router,
+      (task) => !this.active || (this.controller?.isActuating(task) ?? false),
+    );
+    this.zero.on((e) => this.log({ event: "scaled_to_zero", task: e.task, instances: e.instances, idle_ms: e.idleMs }));
+    this.pool =
+      opts.warmPool && opts.cluster.setWarmPool ? new WarmPoolPlanner(opts.cluster, opts.clock, opts.warmPool) : null;
+    this.pool?.on((d) => this.log({ event: "warm_pool", size: d.size, before: d.before, reason: d.reason }));
     // An instance of a task that is not (or no longer) registered serves no one: an on-demand start or an
     // actuation that was under way when the task was unloaded ends here, cold start and all.
     opts.cluster.onChange(() => {
@@ -187,7 +216,8 @@ export class ServingCore {
         servable: true,
         reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant}×${i.cores}`).join(", ")}`,
       };
-    const coldMs = Math.min(...t.model.variants.map((v) => v.loadMs));
+    const warm = (this.cluster.pooled ?? 0) > 0;
+    const coldMs = Math.min(...t.model.variants.map((v) => (warm ? (v.warmLoadMs ?? v.loadMs) : v.loadMs)));
     if (mine.some((i) => i.state === "starting"))
       return { ready: false, servable: true, reason: `an instance is starting (cold start ~${coldMs.toFixed(0)} ms)` };
     const room = this.cluster.coreBudget - this.cluster.coresInUse() >= 1 || this.cluster.sharesCores === true;
@@ -213,6 +243,7 @@ export class ServingCore {
     this.tasks.set(name, t);
     this.models.set(name, t.model);
     this.router.addTask({ model: t.model, policy: t.scheduling, maxQueue: t.maxQueue });
+    this.zero.set(name, t.scaleToZeroAfterMs);
     if (this.controller && t.scaling) {
       this.controller.addTask({ ...this.scaledView(t), policy: t.scaling });
       this.keepLooping();
@@ -225,6 +256,7 @@ export class ServingCore {
   async removeTask(name: string, why: string): Promise<void> {
     this.tasks.delete(name);
     this.models.delete(name);
+    this.zero.forget(name);
     this.router.removeTask(name, why);
     this.controller?.removeTask(name);
     for (const p of this.pipelines.values()) if (p.stages.includes(name)) this.controller?.removePipeline(p.name);
@@ -290,14 +322,17 @@ export class ServingCore {
   /** Starts the control loop (once anything is autoscaled). */
   start(): void {
     this.started = true;
+    this.pool?.start();
     this.keepLooping();
   }
 
-  /** Stops the control loop. */
+  /** Stops the control loop (and the scale-to-zero and pool decisions). */
   stop(): void {
     this.started = false;
     this.looping = false;
     this.controller?.stop();
+    this.pool?.stop();
+    this.zero.close();
   }
 
   /** Stops the loop, waits for actuations in flight and frees the forecaster. */

@@ -48,6 +48,9 @@ export class WorkerServer {
   /** Control feeds per subnet, built once: switching subnets between batches only swaps feeds. */
   private readonly subnetFeeds = new Map<string, Record<string, ort.Tensor>>();
   private model: LoadedModel | null = null;
+  /** `infer` calls waiting behind the running batch, and those of them the gateway cancelled. */
+  private readonly waiting = new Set<number>();
+  private readonly skip = new Set<number>();
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
@@ -147,6 +150,11 @@ export class WorkerServer {
           return this.reply<"load">(socket, { id: h.id, ok: true, ...(await this.load(h)) });
         case "ping":
           return this.reply<"ping">(socket, { id: h.id, ok: true });
+        case "cancel": {
+          const dropped = this.waiting.has(h.target);
+          if (dropped) this.skip.add(h.target);
+          return this.reply<"cancel">(socket, { id: h.id, ok: true, dropped });
+        }
         case "shutdown":
           this.reply<"shutdown">(socket, { id: h.id, ok: true });
           return await this.shutdown();
@@ -191,8 +199,11 @@ export class WorkerServer {
       return { rows: p.rows, inputs };
     });
     this.inFlight += 1;
+    this.waiting.add(h.id);
     let t0 = 0;
     const run = this.chain.then(() => {
+      this.waiting.delete(h.id);
+      if (this.skip.delete(h.id)) return null;
       t0 = performance.now();
       return this.engine.runBatch(batch, controls);
     });
@@ -202,6 +213,18 @@ export class WorkerServer {
       results = await run;
     } finally {
       this.inFlight -= 1;
+      this.waiting.delete(h.id);
+    }
+    if (results === null) {
+      this.reply<"infer">(socket, {
+        id: h.id,
+        ok: true,
+        computeUs: 0,
+        threads: this.engine.threads,
+        parts: [],
+        cancelled: true,
+      });
+      return;
     }
     const computeUs = Math.round((performance.now() - t0) * 1000);
     this.served += 1;
