@@ -25,6 +25,8 @@ export interface SimVariant {
   /** How long a batch really takes in the simulator. */
   service: ServiceModel;
   coldStart: Duration;
+  /** Cold start from a warm-pool worker (model load only); absent: a start of it takes no pooled worker. */
+  warmStart?: Duration;
   resize: Duration;
   /** A supernet's served subnets: a batch naming one runs (and is predicted) as that subnet. */
   subnets?: SimSubnet[];
@@ -65,6 +67,8 @@ export interface SimTask {
   /** Serve hopeless requests late instead of answering 504 (task.yaml's late: serve). */
   lateOk?: boolean;
   minAccuracy?: number;
+  /** Stop the task's last instances after this long without a request (ms; task.yaml's scale_to_zero_after). */
+  scaleToZeroAfterMs?: number;
 }
 
 export interface SimDeployment {
@@ -98,6 +102,8 @@ export interface SimArrivals {
   rows?: number;
   /** Accuracy floor per request (default: the task's or pipeline's). */
   minAccuracy?: number;
+  /** Priority class of these requests (1 = highest; default 1). */
+  priority?: number;
 }
 
 /**
@@ -122,6 +128,10 @@ export function simVariantFromRepository(v: Variant, actuation = "local"): SimVa
     memGb: model.memGb,
     service: new ProfileServiceModel(p.points),
     coldStart: timed.load_ms.samples.length > 0 ? timed.load_ms.samples : timed.load_ms.p50,
+    // the warm pool is the local backend's: another backend's starts take no pooled worker
+    ...(actuation === "local" && p.warm_load_ms
+      ? { warmStart: p.warm_load_ms.samples.length > 0 ? p.warm_load_ms.samples : p.warm_load_ms.p50 }
+      : {}),
     resize: timed.resize_ms.samples.length > 0 ? timed.resize_ms.samples : timed.resize_ms.p50,
     ...(v.config.subnets ? { subnets: simSubnetsFromRepository(v) } : {}),
   };
@@ -153,6 +163,7 @@ export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {},
     maxQueue: c.max_queue,
     lateOk: c.late === "serve",
     minAccuracy: c.min_accuracy,
+    ...(c.scale_to_zero_after === undefined ? {} : { scaleToZeroAfterMs: c.scale_to_zero_after * 1000 }),
     ...overrides,
   };
 }
@@ -172,7 +183,12 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
 
 /** A simulated variant as policies see it (what a repository variant's profile gives the server). */
 export function simVariantModel(v: SimVariant): VariantModel {
-  const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart), measured: measuredOf(v.service) });
+  const m = fittedModel({
+    ...v,
+    loadMs: v.loadMs ?? medianDuration(v.coldStart),
+    warmLoadMs: v.warmStart === undefined ? undefined : medianDuration(v.warmStart),
+    measured: measuredOf(v.service),
+  });
   if (!v.subnets) return m;
   return {
     ...m,
