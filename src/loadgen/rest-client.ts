@@ -67,6 +67,9 @@ export class RestClient implements InferClient {
   sender(t: RequestTemplate): Send {
     const path = `${modelPath(t.model, t.version)}/infer`;
     const { body, headers } = this.o.binary ? binaryBody(t) : jsonBody(t);
+    // sloserve reads these before the body, so that a request it sheds costs it no decoding
+    if (typeof t.parameters.slo_ms === "number") headers["sloserve-slo-ms"] = String(t.parameters.slo_ms);
+    if (typeof t.parameters.priority === "number") headers["sloserve-priority"] = String(t.parameters.priority);
     const timeout = this.o.timeoutMs ?? 30_000;
     // dispatch() with a bare handler rather than request(): no body stream and no extra promise
     // per response, which is most of the client's own CPU at thousands of requests a second.

@@ -85,6 +85,12 @@ export function drainTime(lanes: readonly { free: number; rate: number }[], rows
   return t;
 }
 
+function waitDriftOf(ts: TaskState, priority: number): Drift {
+  let d = ts.waitDrift.get(priority);
+  if (!d) ts.waitDrift.set(priority, (d = new Drift(5)));
+  return d;
+}
+
 /** What the live server uses: a worker stopped or wedged for ~1 s is replaced, fast models or slow. */
 export const DEFAULT_WATCHDOG = { factor: 5, floorMs: 1000 } as const;
 
@@ -103,6 +109,8 @@ interface SentBatch {
   inst: Instance;
   /** Its requests not cancelled. */
   live: number;
+  /** Taken back for a higher class's request (see preemptFor). */
+  preempted: boolean;
 }
 
 interface TaskState {
@@ -116,7 +124,11 @@ interface TaskState {
   /** No eligible request needs longer than this anywhere: the slowest variant's full batch on one core. */
   slowestMs: number;
   /** Predictive admission's waits and batch times, observed against predicted. */
-  waitDrift: Drift;
+  /**
+   * Per priority class: a lower class waits longer than foreseen whenever a higher one comes ahead of it, which
+   * says nothing about the higher class's own waits.
+   */
+  waitDrift: Map<number, Drift>;
   runDrift: Drift;
 }
 
@@ -126,7 +138,10 @@ export class Router {
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
   /** Per instance, the batches it holds: when the running one started, each one's predicted and expected time. */
-  private readonly held = new Map<string, { since: number; predicted: number[]; expected: number[] }>();
+  private readonly held = new Map<
+    string,
+    { since: number; predicted: number[]; expected: number[]; batches: SentBatch[] }
+  >();
   private readonly slots: number;
   private readonly watchdog: RouterOptions["watchdog"];
   private readonly predictive: boolean;
@@ -186,7 +201,7 @@ export class Router {
       slowestMs: Math.max(
         ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
       ),
-      waitDrift: new Drift(5),
+      waitDrift: new Map(),
       runDrift: new Drift(1),
     };
     this.tasks.set(setup.model.name, ts);
@@ -275,6 +290,7 @@ export class Router {
     this.events.arrived(r);
     this.armExpiry(ts, r);
     if (this.predictive) this.shedBehind(ts, r);
+    this.preemptFor(ts, r);
     this.pump(ts);
   }
 
@@ -377,7 +393,7 @@ export class Router {
     let ahead = 0;
     for (const q of ts.queue) {
       if (q.priority > r.priority && !q.lateOk) {
-        const { wait, run } = this.predictWait(ts, lanes, ahead, q.rows);
+        const { wait, run } = this.predictWait(ts, lanes, ahead, q.rows, q.priority);
         const over = now + wait + run - q.deadline;
         // late even on an idle instance: its deadline, not the higher class, is the cause (the queue answers it)
         if (over > 0 && now + this.fastest(ts, q, ready) <= q.deadline) {
@@ -409,12 +425,13 @@ export class Router {
     lanes: readonly { free: number; rate: number; v: VariantModel; cores: number }[],
     ahead: number,
     rows: number,
+    priority: number,
   ): { predictedWait: number; wait: number; run: number } {
     const predictedWait = drainTime(lanes, ahead);
     const share = Math.ceil(ahead / lanes.length) + rows;
     let run = Infinity;
     for (const l of lanes) run = Math.min(run, l.v.latency(Math.min(l.v.maxBatch, share), l.cores));
-    return { predictedWait, wait: predictedWait * ts.waitDrift.ratio, run: run * ts.runDrift.ratio };
+    return { predictedWait, wait: predictedWait * waitDriftOf(ts, priority).ratio, run: run * ts.runDrift.ratio };
   }
 
   /** How long the ready instances need to take everything queued now (ms; 1000 when none is ready). */
@@ -449,7 +466,7 @@ export class Router {
     const lanes = this.lanes(ts, r);
     if (lanes.length === 0) return null; // nothing ready may serve it: the cold path decides
     const ahead = ts.queue.rowsAhead(r);
-    const { predictedWait, wait, run } = this.predictWait(ts, lanes, ahead, r.rows);
+    const { predictedWait, wait, run } = this.predictWait(ts, lanes, ahead, r.rows, r.priority);
     const now = this.clock.now();
     const over = now + wait + run - r.deadline;
     if (over <= 0) {
@@ -508,7 +525,7 @@ export class Router {
     const ahead = this.predictive ? ts.queue.rowsAhead(r) : 0;
     let finish = cold.readyAt + cold.latency;
     if (ahead > 0) {
-      const { predictedWait, run } = this.predictWait(ts, cold.lanes, ahead, r.rows);
+      const { predictedWait, run } = this.predictWait(ts, cold.lanes, ahead, r.rows, r.priority);
       finish = Math.max(finish, now + predictedWait + run);
     }
     if (finish <= r.deadline) return null;
@@ -623,10 +640,10 @@ export class Router {
     const rows = take.reduce((n, r) => n + r.rows, 0);
     const predicted = choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores);
     const watch = this.watchBatch(inst, this.predictedStart(inst.id) + predicted - sent, sent);
-    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted);
     const work: BatchWork = { task, variant, subnet, items: take };
-    const out: SentBatch = { work, inst, live: take.length };
+    const out: SentBatch = { work, inst, live: take.length, preempted: false };
     for (const r of take) r.batch = out;
+    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted, out);
     inst.run(work, (res) => {
       if (watch?.timer) this.clock.clearTimer(watch.timer);
       for (const r of take) r.batch = undefined;
@@ -635,9 +652,10 @@ export class Router {
         // the batch started when the one before it ended (or when it was sent, if the instance was idle)
         const started = Math.max(this.held.get(inst.id)?.since ?? sent, sent);
         ts.runDrift.add(now - started, predicted);
-        for (const r of take) if (r.admittedWait !== undefined) ts.waitDrift.add(started - r.arrival, r.admittedWait);
+        for (const r of take)
+          if (r.admittedWait !== undefined) waitDriftOf(ts, r.priority).add(started - r.arrival, r.admittedWait);
       }
-      this.release(inst.id, now);
+      this.release(inst.id, now, out);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         take.forEach((r, i) => {
@@ -667,6 +685,13 @@ export class Router {
           computeMs: res.computeMs,
         });
         ts.setup.policy.onBatchDone?.(variant, rows, res.computeMs, this.context(ts));
+      } else if (res.cancelled && out.preempted) {
+        // taken back for a higher class: its requests queue again, in their places
+        for (const r of take) {
+          if (r.answered) continue;
+          ts.queue.push(r);
+          this.armExpiry(ts, r);
+        }
       } else if (res.cancelled) {
         this.events.dropped({ task, variant, subnet, instance: inst.id, rows, requests: take.length });
       } else {
@@ -722,24 +747,57 @@ export class Router {
   }
 
   /** Batches run in the order they were sent: the first one held is the running one. */
-  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number): void {
+  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number, batch: SentBatch): void {
     const h = this.held.get(instanceId);
-    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs] });
+    if (!h)
+      this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs], batches: [batch] });
     else {
       if (h.predicted.length === 0) h.since = now;
       h.predicted.push(predictedMs);
       h.expected.push(expectedMs);
+      h.batches.push(batch);
     }
   }
 
-  /** The running batch ended: the next one held starts now. */
-  private release(instanceId: string, now: number): void {
+  /**
+   * A batch came back. The running one ended: the next one held starts now. One that waited behind it and was
+   * skipped (cancelled or preempted) just leaves the line.
+   */
+  private release(instanceId: string, now: number, batch: SentBatch): void {
     const h = this.held.get(instanceId);
     if (!h) return;
-    h.predicted.shift();
-    h.expected.shift();
-    h.since = now;
+    const k = Math.max(0, h.batches.indexOf(batch));
+    h.predicted.splice(k, 1);
+    h.expected.splice(k, 1);
+    h.batches.splice(k, 1);
+    if (k === 0) h.since = now;
     if (h.predicted.length === 0) this.held.delete(instanceId);
+  }
+
+  /**
+   * `r` was queued while every instance that may serve it is full: a batch waiting on one of them (sent, not
+   * started) that holds only requests of lower classes is taken back, so that `r` runs before them. They
+   * return to the queue unanswered when the instance confirms it skipped the batch; one already running
+   * finishes as sent.
+   */
+  private preemptFor(ts: TaskState, r: Request): void {
+    let victim: SentBatch | undefined;
+    for (const inst of this.readyInstances(r.task)) {
+      if (!this.canServe(ts, inst, r)) continue;
+      if (inst.inFlight < this.slots) return; // room: the pump sends it there
+      if (!inst.cancel) continue;
+      const h = this.held.get(inst.id);
+      for (let k = h ? h.batches.length - 1 : 0; k >= 1; k--) {
+        const b = h!.batches[k]!;
+        if (b.preempted || !(b.work.items as readonly Request[]).every((q) => q.priority > r.priority)) continue;
+        victim = b;
+        break;
+      }
+      if (victim) break;
+    }
+    if (!victim) return;
+    victim.preempted = true;
+    victim.inst.cancel!(victim.work);
   }
 
   /** A batch's predicted time when its policy gave none: its subnet's (or variant's) latency. */
@@ -819,7 +877,7 @@ export class Router {
     ts.queue.remove(gone);
     for (const r of gone) {
       // never dispatched: its wait so far is a lower bound of what it would have waited
-      if (r.admittedWait !== undefined) ts.waitDrift.add(now - r.arrival, r.admittedWait);
+      if (r.admittedWait !== undefined) waitDriftOf(ts, r.priority).add(now - r.arrival, r.admittedWait);
       this.fail(r, this.deadlineFailure(ts, r, now));
     }
     if (next < Infinity) ts.expiry = this.clock.setTimer(next, () => this.expire(ts));

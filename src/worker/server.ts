@@ -48,8 +48,11 @@ export class WorkerServer {
   /** Control feeds per subnet, built once: switching subnets between batches only swaps feeds. */
   private readonly subnetFeeds = new Map<string, Record<string, ort.Tensor>>();
   private model: LoadedModel | null = null;
-  /** `infer` calls waiting behind the running batch, and those of them the gateway cancelled. */
-  private readonly waiting = new Set<number>();
+  /**
+   * `infer` calls waiting behind the running batch, each with how to answer it skipped; and those the gateway
+   * cancelled (answered at once: the gateway may queue their requests elsewhere).
+   */
+  private readonly waiting = new Map<number, () => void>();
   private readonly skip = new Set<number>();
 
   constructor(private readonly opts: WorkerOptions) {
@@ -151,9 +154,13 @@ export class WorkerServer {
         case "ping":
           return this.reply<"ping">(socket, { id: h.id, ok: true });
         case "cancel": {
-          const dropped = this.waiting.has(h.target);
-          if (dropped) this.skip.add(h.target);
-          return this.reply<"cancel">(socket, { id: h.id, ok: true, dropped });
+          const skipped = this.waiting.get(h.target);
+          if (skipped) {
+            this.waiting.delete(h.target);
+            this.skip.add(h.target);
+            skipped();
+          }
+          return this.reply<"cancel">(socket, { id: h.id, ok: true, dropped: skipped !== undefined });
         }
         case "shutdown":
           this.reply<"shutdown">(socket, { id: h.id, ok: true });
@@ -199,7 +206,16 @@ export class WorkerServer {
       return { rows: p.rows, inputs };
     });
     this.inFlight += 1;
-    this.waiting.add(h.id);
+    this.waiting.set(h.id, () =>
+      this.reply<"infer">(socket, {
+        id: h.id,
+        ok: true,
+        computeUs: 0,
+        threads: this.engine.threads,
+        parts: [],
+        cancelled: true,
+      }),
+    );
     let t0 = 0;
     const run = this.chain.then(() => {
       this.waiting.delete(h.id);
@@ -215,17 +231,7 @@ export class WorkerServer {
       this.inFlight -= 1;
       this.waiting.delete(h.id);
     }
-    if (results === null) {
-      this.reply<"infer">(socket, {
-        id: h.id,
-        ok: true,
-        computeUs: 0,
-        threads: this.engine.threads,
-        parts: [],
-        cancelled: true,
-      });
-      return;
-    }
+    if (results === null) return; // skipped: answered when it was cancelled
     const computeUs = Math.round((performance.now() - t0) * 1000);
     this.served += 1;
     const out: WirePart[] = [];

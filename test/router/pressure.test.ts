@@ -164,7 +164,8 @@ describe("priority classes", () => {
     await w.clock.runUntil(10_000);
     const h = w.only(high);
     expect(h.o.ok).toBe(true);
-    expect(h.at).toBe(300); // behind the two batches already out, ahead of the queued low class
+    // the low-class batch waiting on the instance behind the running one was taken back for it: it runs second
+    expect(h.at).toBe(200);
   });
 
   it("a higher-class arrival refuses at once the lower-class requests it makes late", async () => {
@@ -176,7 +177,7 @@ describe("priority classes", () => {
     const highs = Array.from({ length: 8 }, () => w.submit({ priority: 1 }));
     for (const h of highs) expect(w.answers.has(h.seq)).toBe(false); // all admitted
     const shedNow = admitted.filter((r) => w.answers.has(r.seq));
-    expect(shedNow.length).toBeGreaterThanOrEqual(6);
+    expect(shedNow.length).toBeGreaterThanOrEqual(4);
     for (const r of shedNow) {
       expect(w.only(r).at).toBe(0);
       expect(w.only(r).o).toMatchObject({ ok: false, status: 429, reason: "overloaded" });
