@@ -98,6 +98,12 @@ program
     (v) => positiveInt(v, "--max-connections"),
     4096,
   )
+  .option(
+    "--warm-pool <n>",
+    "worker processes kept started (onnxruntime loaded, no model) so a cold start only loads its model",
+    (v) => nonNegativeInt(v, "--warm-pool"),
+    1,
+  )
   .option("--log-level <level>", "pino log level", "info")
   .option(
     "--cluster <backend>",
