@@ -36,6 +36,14 @@ export const TaskConfig = z
     max_queue: z.number().int().positive().default(1024),
     /** What to do with a request that can no longer meet its deadline: answer 504 now, or serve it late. */
     late: z.enum(["drop", "serve"]).default("drop"),
+    /**
+     * Its share when the tasks' plans want more cores than the budget (`serve --core-sharing fair`): the
+     * weight of its expected SLO violations in the objective, and cores it keeps however short the budget.
+     */
+    sharing: z
+      .object({ weight: z.number().positive().default(1), min_cores: z.number().int().nonnegative().default(0) })
+      .strict()
+      .default({ weight: 1, min_cores: 0 }),
   })
   .strict();
 export type TaskConfig = z.infer<typeof TaskConfig>;
