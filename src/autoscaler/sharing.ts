@@ -5,21 +5,19 @@
 //     min Σ_t w_t · V_t(g_t)   s.t.  Σ_t g_t ≤ B,  min(m_t, want_t) ≤ g_t ≤ want_t,  g_t integer,
 // with per-task weights w_t and guaranteed minimums m_t (task.yaml's `sharing`). V_t is each task's expected
 // violations per second at g cores, from its arrival rate λ, the corrected latency model and its SLO: g
-// 1-core servers each carrying κ requests/s (the best batch that meets the SLO behind one running batch);
-// what exceeds gκ is lost (a deadline-ordered queue drops what cannot make it and serves the rest on time),
-// and of what is served, the share that waits longer than the SLO leaves room for, by the M/M/c
-// (Erlang C) waiting-time tail at the admitted load, which is kept below saturation by those drops:
-//     V(g) = max(0, λ − gκ) + min(λ, gκ) · C(g, λₐ/κ) · e^{−(gκ − λₐ)·s},   λₐ = min(λ, ρ·gκ),
-// s = SLO − the batch's own time. The problem is separable, so an exact dynamic program over tasks and
-// cores solves it (the greedy marginal rule is used only where the DP would be too large); cores the
-// objective is indifferent to go to the tasks furthest below what they want, by weight.
+// 1-core servers each carrying κ requests/s (the best batch that meets the SLO behind one running batch),
+// and a queue that holds what can still make its deadline — a deadline-ordered queue answers the rest at
+// once — so the task is an M/M/c/K queue with c = g and K = g + ⌊g·κ·s⌋ (s: the SLO less the batch's own
+// time), and its violations are the arrivals it blocks:
+//     V(g) = λ · P_K(g),   P_K = (a^c / c!) ρ^(K−c) p₀,   a = λ/κ, ρ = a/c.
+// Overloaded, P_K tends to 1 − 1/ρ (what exceeds gκ is lost); lightly loaded, to the few requests that
+// arrive to a full queue. The problem is separable, so an exact dynamic program over tasks and cores solves
+// it (the greedy marginal rule is used only where the DP would be too large); cores the objective is
+// indifferent to go to the tasks furthest below what they want, by weight.
 import type { VariantModel } from "../router/scheduling/types.js";
 import { instanceCapacity } from "./scaling/capacity.js";
 
 export type CoreSharing = "arrival" | "fair";
-
-/** Highest utilisation the admitted load is taken at: the deadline-ordered queue drops the rest. */
-export const ADMITTED_UTILISATION = 0.95;
 
 export interface ShareClaim {
   task: string;
@@ -164,20 +162,28 @@ export function violationModel(d: ServiceDemand): (cores: number) => number {
   const slackS = Math.max(0, d.sloMs - d.model.latency(cap.batch, 1)) / 1000;
   return (cores) => {
     if (cores <= 0) return lambda;
-    const total = cores * kappa;
-    const admitted = Math.min(lambda, ADMITTED_UTILISATION * total);
-    const wait = erlangC(cores, admitted / kappa) * Math.exp(-(total - admitted) * slackS);
-    return Math.max(0, lambda - total) + Math.min(lambda, total) * wait;
+    return lambda * blocking(cores, cores + Math.floor(cores * kappa * slackS), lambda / kappa);
   };
 }
 
-/** Erlang C: the probability that an arrival waits, with c servers offered a < c erlangs. */
-export function erlangC(c: number, a: number): number {
+/** The blocking probability of an M/M/c/K queue offered `a` erlangs (in log space: a^c/c! overflows). */
+export function blocking(c: number, K: number, a: number): number {
   if (a <= 0) return 0;
-  if (a >= c) return 1;
-  let b = 1;
-  for (let k = 1; k <= c; k++) b = (a * b) / (k + a * b);
-  return (c * b) / (c - a * (1 - b));
+  const rho = a / c;
+  const logA = Math.log(a);
+  const logRho = Math.log(rho);
+  // log of each state's unnormalised probability, n = 0..K, then log-sum-exp
+  let log = 0;
+  let max = 0;
+  const logs = new Float64Array(K + 1);
+  for (let n = 1; n <= K; n++) {
+    log += n <= c ? logA - Math.log(n) : logRho;
+    logs[n] = log;
+    if (log > max) max = log;
+  }
+  let sum = 0;
+  for (let n = 0; n <= K; n++) sum += Math.exp(logs[n]! - max);
+  return Math.exp(logs[K]! - max) / sum;
 }
 
 /** A plan's instances cut down to `cores` cores: whole instances first, the last one shrunk to fit. */

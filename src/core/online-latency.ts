@@ -409,9 +409,28 @@ export class OnlineLatencyModel {
     return b;
   }
 
+  /**
+   * A new instance's log factor: the mean of the instances now at its place, else what that place showed
+   * last, else the mean of every instance now, else what the cluster showed last; 0 (the profile) before all.
+   */
   private prior(place: string | undefined): number {
+    let here = 0;
+    let hereN = 0;
+    let all = 0;
+    let allN = 0;
+    for (const b of this.books.values()) {
+      if (b.n === 0) continue;
+      all += b.log;
+      allN++;
+      if (place !== undefined && b.place === place) {
+        here += b.log;
+        hereN++;
+      }
+    }
+    if (hereN > 0) return here / hereN;
     const p = place === undefined ? undefined : this.places.get(place);
     if (p && p.n > 0) return p.log;
+    if (allN > 0) return all / allN;
     return this.machine.n > 0 ? this.machine.log : 0;
   }
 
@@ -436,10 +455,6 @@ export class OnlineLatencyModel {
       c.log += shift;
       c.n = Math.min(c.n, 1);
     }
-    if (book.place !== undefined) {
-      const p = this.places.get(book.place);
-      if (p) p.log += shift / Math.max(1, this.instancesAt(book.place));
-    }
     const e: DriftEvent = {
       at: this.now(),
       task: book.task,
@@ -458,12 +473,6 @@ export class OnlineLatencyModel {
     if (list.length > 20) list.shift();
     this.unreported.set(book.task, list);
     this.onDrift(e);
-  }
-
-  private instancesAt(place: string): number {
-    let n = 0;
-    for (const b of this.books.values()) if (b.place === place) n++;
-    return n;
   }
 
   /** Republishes the factors that moved by more than publishStep. */

@@ -251,5 +251,22 @@ export const Profile = z.object({
    * `sloserve simulate --actuation kubernetes` times actuations by them.
    */
   actuation: z.record(z.string(), z.object({ measured_at: z.string(), load_ms: Stat, resize_ms: Stat })).optional(),
+  /**
+   * Points measured while serving (the online latency model's batch times) that replaced or joined the
+   * profiled ones, written by `sloserve profile --update-from-serving`, and when.
+   */
+  updated_from_serving: z
+    .object({
+      at: z.string(),
+      source: z.string(),
+      points: z.array(
+        z.object({
+          subnet: z.string().optional(),
+          batch: z.number().int().positive(),
+          cores: z.number().int().positive(),
+        }),
+      ),
+    })
+    .optional(),
 });
 export type Profile = z.infer<typeof Profile>;
