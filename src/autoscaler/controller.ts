@@ -8,7 +8,14 @@ import type { Cluster, Instance } from "../cluster/types.js";
 import type { Router } from "../router/router.js";
 import type { VariantModel } from "../router/scheduling/types.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
-import { allocateCores, trimInstances, violationModel, type CoreSharing, type ShareClaim } from "./sharing.js";
+import {
+  allocateCores,
+  shareCost,
+  trimInstances,
+  type CoreSharing,
+  type ShareClaim,
+  type SharingObjective,
+} from "./sharing.js";
 import type { LatencyCorrection } from "../core/online-latency.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
@@ -91,6 +98,8 @@ export interface ControllerOptions {
   stopwatch?: () => number;
   /** How a core budget the plans overrun is shared (default "arrival": each plan takes what is free). */
   sharing?: CoreSharing;
+  /** What fair sharing optimises (default "utility"; see sharing.ts). */
+  sharingObjective?: SharingObjective;
   /** The online latency correction in use for a task, logged with each decision. */
   correction?: (task: string) => LatencyCorrection;
   /** An instance's slowness (its factor over the profile): a scale-in stops the slowest first. */
@@ -491,7 +500,7 @@ export class Controller {
       cores,
       weight: t?.weight ?? 1,
       minCores: t?.minCores ?? 0,
-      violations: violationModel({ lambda: peak, model, sloMs: obs.sloMs }),
+      violations: shareCost({ lambda: peak, model, sloMs: obs.sloMs }, this.opts.sharingObjective ?? "utility"),
     });
     // cores held by tasks outside the sharing (not autoscaled, or not yet decided for) are not the loop's to share
     let fixed = 0;
@@ -511,7 +520,7 @@ export class Controller {
     const grant = a.grants.get(task)!;
     const note: SharingNote = {
       budget,
-      objective: `least weighted expected SLO violations (${a.solver}): ${a.objective.toFixed(2)}/s`,
+      objective: `${objectiveName(this.opts.sharingObjective ?? "utility")} (${a.solver}): ${a.objective.toFixed(2)}`,
       wanted: Object.fromEntries(claims.map((c) => [c.task, c.want])),
       granted: Object.fromEntries(a.grants),
       cut: a.cut.map((c) => `${c.task}: ${c.want} → ${c.grant} cores (−${c.want - c.grant})`),
@@ -530,6 +539,10 @@ export class Controller {
   private emitDecision(d: Decision): void {
     for (const fn of this.listeners.decision) fn(d);
   }
+}
+
+function objectiveName(o: SharingObjective): string {
+  return o === "violations" ? "least Σ w·expected violations/s" : "most Σ w·λ·ln(expected attainment), as a cost";
 }
 
 /** The variant that served the most rows in a mix (undefined when nothing ran). */

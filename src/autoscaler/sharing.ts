@@ -19,6 +19,13 @@ import { instanceCapacity } from "./scaling/capacity.js";
 
 export type CoreSharing = "arrival" | "fair";
 
+/**
+ * "utility" (default): maximise Σ w·λ·ln(attainment) — each request's log expected attainment, a concave
+ * (proportionally fair) utility: like total violations where they are few, but starving a task costs without
+ * bound. "violations": minimise Σ w·V, the total weighted expected violations, whoever carries them.
+ */
+export type SharingObjective = "utility" | "violations";
+
 export interface ShareClaim {
   task: string;
   weight: number;
@@ -164,6 +171,16 @@ export function violationModel(d: ServiceDemand): (cores: number) => number {
     if (cores <= 0) return lambda;
     return lambda * blocking(cores, cores + Math.floor(cores * kappa * slackS), lambda / kappa);
   };
+}
+
+/**
+ * A claim's cost per core count under the objective: w is applied by the allocator. "utility" is
+ * −λ·ln(1 − V/λ) (attainment floored at 10⁻⁶), which is V to first order.
+ */
+export function shareCost(d: ServiceDemand, objective: SharingObjective): (cores: number) => number {
+  const v = violationModel(d);
+  if (objective === "violations" || !(d.lambda > 0)) return v;
+  return (cores) => -d.lambda * Math.log(Math.max(1e-6, 1 - v(cores) / d.lambda));
 }
 
 /** The blocking probability of an M/M/c/K queue offered `a` erlangs (in log space: a^c/c! overflows). */

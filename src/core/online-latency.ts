@@ -135,7 +135,10 @@ interface Base {
 
 class InstanceBook {
   log: number;
+  /** Samples the factor's weight counts (fewer than `seen` after a change point restarts it). */
   n = 0;
+  /** Batches learnt from. */
+  seen = 0;
   published: number;
   revision = 0;
   readonly cells = new Map<number, Cell>();
@@ -274,6 +277,7 @@ export class OnlineLatencyModel {
       if (cp) this.changed(book, cp.level, cp.direction, cp.samples);
     }
     book.n++;
+    book.seen++;
     book.log += Math.max(o.alpha, 1 / (book.n + o.priorWeight)) * (r - book.log);
     cell.n++;
     cell.log += Math.max(o.alpha, 1 / cell.n) * (r - cell.log);
@@ -305,7 +309,7 @@ export class OnlineLatencyModel {
         variant: b.variant,
         ...(b.place === undefined ? {} : { place: b.place }),
         factor: round(b.published),
-        batches: b.n,
+        batches: b.seen,
         error: { median: quantileSorted(errs, 0.5), p90: quantileSorted(errs, 0.9), batches: n },
         cells: [...b.cells.values()]
           .filter((c) => c.published === c.published)

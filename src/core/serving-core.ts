@@ -14,7 +14,7 @@ import { Router, type RouterOptions } from "../router/router.js";
 import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
 import { OnlineLatencyModel, type OnlineLatencyOptions } from "./online-latency.js";
-import type { CoreSharing } from "../autoscaler/sharing.js";
+import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
 
 export interface CoreTask {
   model: TaskModel;
@@ -54,6 +54,8 @@ export interface ControlSettings {
    * take what is free when it is carried out.
    */
   sharing?: CoreSharing;
+  /** What fair sharing optimises (default "utility"; see src/autoscaler/sharing.ts). */
+  sharingObjective?: SharingObjective;
 }
 
 export interface CoreOptions {
@@ -183,6 +185,7 @@ export class ServingCore {
           stopwatch: opts.control.stopwatch,
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
           sharing: opts.control.sharing,
+          sharingObjective: opts.control.sharingObjective,
           correction: online ? (task) => online.correction(task) : undefined,
           speed: online ? (id) => online.speedOf(id) : undefined,
         })

@@ -18,7 +18,7 @@ import { VirtualClock, type FlushMode } from "./virtual-clock.js";
 import { FrontEndCore, type FrontEndModel } from "./front-end.js";
 import { Xoshiro128 } from "../stats/random.js";
 import type { OnlineLatencyOptions } from "../core/online-latency.js";
-import type { CoreSharing } from "../autoscaler/sharing.js";
+import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
 
 /** A node (or one instance) that becomes slower, or faster, by a factor at a given time. */
 export interface SimSlowdown {
@@ -50,6 +50,8 @@ export interface SimulationConfig {
     log?: (d: Decision) => void;
     /** How plans that overrun the core budget share it (default "arrival"; see ControlSettings.sharing). */
     sharing?: CoreSharing;
+    /** What fair sharing optimises (default "utility"). */
+    sharingObjective?: SharingObjective;
   };
   /**
    * The online latency model (src/core/online-latency.ts), as the server runs it by default: policies read
@@ -209,6 +211,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
           forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
           sharing: c.sharing,
+          sharingObjective: c.sharingObjective,
         }
       : undefined,
     onlineLatency: config.onlineLatency,
