@@ -84,8 +84,12 @@ export interface InstanceCorrection {
   place?: string;
   factor: number;
   batches: number;
-  /** |predicted − measured| / measured of its last batches, each predicted before it was learnt from: median and count. */
-  error: { median: number; p90: number; batches: number };
+  /**
+   * How its last batches compared with what was predicted for each before it was learnt from: `median` and
+   * `p90` of |predicted − measured| / measured (each batch's error, the noise included), and `bias`, the
+   * median of measured / predicted − 1 (how far off the model is as a whole: what planning depends on).
+   */
+  error: { median: number; p90: number; bias: number; batches: number };
   /** Cells in use: subnet, cores, batch range, factor, samples. */
   cells: { subnet?: string; cores: number; batches: string; factor: number; samples: number }[];
 }
@@ -144,6 +148,8 @@ class InstanceBook {
   readonly cells = new Map<number, Cell>();
   readonly detector: ChangeDetector;
   readonly errors: Float64Array;
+  /** measured / predicted of the same batches. */
+  readonly ratios: Float64Array;
   errorCount = 0;
   /** Views of this instance by subnet index. */
   readonly views = new Map<number, VariantModel>();
@@ -161,6 +167,7 @@ class InstanceBook {
     this.published = Math.exp(prior);
     this.detector = new ChangeDetector(o.changePoint);
     this.errors = new Float64Array(o.errorWindow);
+    this.ratios = new Float64Array(o.errorWindow);
   }
 
   cell(subnet: number, cores: number, bucket: number): Cell {
@@ -270,7 +277,9 @@ export class OnlineLatencyModel {
     const cell = book.cell(si, cores, batchBucket(b.rows));
     // the prediction the policies held for this batch, before it is learnt from
     const used = cell.published === cell.published ? cell.published : book.published;
-    book.errors[book.errorCount++ % book.errors.length] = Math.abs(used * expected - b.computeMs) / b.computeMs;
+    const slot = book.errorCount++ % book.errors.length;
+    book.errors[slot] = Math.abs(used * expected - b.computeMs) / b.computeMs;
+    book.ratios[slot] = b.computeMs / (used * expected);
     const o = this.o;
     if (book.n >= o.warmSamples) {
       const cp = book.detector.push(r - (cell.n >= o.cellSamples ? cell.log : book.log), r);
@@ -302,6 +311,7 @@ export class OnlineLatencyModel {
     return [...this.books.values()].map((b) => {
       const n = Math.min(b.errorCount, b.errors.length);
       const errs = Float64Array.from(b.errors.subarray(0, n)).sort();
+      const ratios = Float64Array.from(b.ratios.subarray(0, n)).sort();
       const base = this.bases.get(b.task)?.get(b.variant);
       return {
         instance: b.id,
@@ -310,7 +320,12 @@ export class OnlineLatencyModel {
         ...(b.place === undefined ? {} : { place: b.place }),
         factor: round(b.published),
         batches: b.seen,
-        error: { median: quantileSorted(errs, 0.5), p90: quantileSorted(errs, 0.9), batches: n },
+        error: {
+          median: quantileSorted(errs, 0.5),
+          p90: quantileSorted(errs, 0.9),
+          bias: quantileSorted(ratios, 0.5) - 1,
+          batches: n,
+        },
         cells: [...b.cells.values()]
           .filter((c) => c.published === c.published)
           .map((c) => ({
