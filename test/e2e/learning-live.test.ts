@@ -64,10 +64,16 @@ async function run(online: boolean, rate: number): Promise<Run> {
         ).then(
           (r) => {
             if (sent >= hogAt)
-              met.push({ at: sent - hogAt, ok: r.status === 200 && r.json.parameters?.slo_met === true });
+              met.push({
+                at: sent - hogAt,
+                ok: r.status === 200 && r.json.parameters?.slo_met === true,
+                status: r.status,
+                latencyMs: performance.now() - sent,
+              });
           },
           () => {
-            if (sent >= hogAt) met.push({ at: sent - hogAt, ok: false });
+            if (sent >= hogAt)
+              met.push({ at: sent - hogAt, ok: false, status: 0, latencyMs: performance.now() - sent });
           },
         ),
       );
