@@ -508,7 +508,8 @@ export class Controller {
     const budget = this.cluster.coreBudget - fixed;
     let wanted = 0;
     for (const w of this.wants.values()) wanted += w.cores;
-    if (wanted <= budget) return { plan };
+    // one task alone has no one to share with: its plan stands, and the actuator says what did not fit
+    if (wanted <= budget || this.wants.size < 2) return { plan };
     const claims: ShareClaim[] = [...this.wants].map(([name, w]) => ({
       task: name,
       weight: w.weight,
