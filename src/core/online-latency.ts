@@ -300,7 +300,8 @@ export class OnlineLatencyModel {
     const variants: Record<string, number> = {};
     for (const v of this.bases.get(task)?.keys() ?? []) variants[v] = round(this.fleetFactor(task, v));
     const instances: Record<string, number> = {};
-    for (const b of this.books.values()) if (b.task === task && b.n > 0) instances[b.id] = round(b.published);
+    for (const v of this.bases.get(task)?.keys() ?? [])
+      for (const b of this.fleetOf(task, v).books) if (b.n > 0) instances[b.id] = round(b.published);
     const changes = this.unreported.get(task) ?? [];
     this.unreported.delete(task);
     return { variants, instances, changes };
@@ -358,11 +359,6 @@ export class OnlineLatencyModel {
   /** Every change point so far (the last 200). */
   changes(): readonly DriftEvent[] {
     return this.drift;
-  }
-
-  /** One instance's prediction error over its last batches (see InstanceCorrection.error). */
-  errorOf(instance: string): InstanceCorrection["error"] | undefined {
-    return this.instances().find((i) => i.instance === instance)?.error;
   }
 
   /** The measured times kept (keepSamples > 0) as profile points: what `sloserve profile --update-from-serving` writes. */
