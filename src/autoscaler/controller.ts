@@ -480,8 +480,9 @@ export class Controller {
   /**
    * Fair sharing: records what this task's plan wants and, when all the scaled tasks' latest plans together
    * want more cores than the budget leaves them, cuts this plan to the task's share of the allocation that
-   * minimises the weighted expected SLO violations (sharing.ts). The other tasks are cut to theirs at their
-   * own next decisions; the note says who was cut and by how much.
+   * best serves the objective (sharing.ts: expected attainment from each task's rate, corrected latency model
+   * and SLO, weighted). The other tasks are cut to theirs at their own next decisions; the note says who was
+   * cut and by how much.
    */
   private share(
     obs: Observation,

@@ -50,8 +50,8 @@ export interface ControlSettings {
   stopwatch?: () => number;
   /**
    * When the tasks' plans want more cores than the budget has: "fair" allocates them by an explicit objective
-   * (least weighted expected SLO violations, src/autoscaler/sharing.ts); "arrival" (default) lets each plan
-   * take what is free when it is carried out.
+   * over each task's expected SLO attainment, weighted (src/autoscaler/sharing.ts); "arrival" (default) lets
+   * each plan take what is free when it is carried out.
    */
   sharing?: CoreSharing;
   /** What fair sharing optimises (default "utility"; see src/autoscaler/sharing.ts). */
