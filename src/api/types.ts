@@ -129,8 +129,9 @@ export interface Gateway {
   infer(request: InferRequest): Promise<InferResponse>;
   /**
    * Admission before a request's body is read: throws the ApiError a request to `model` gets now anyway
-   * (shutting down, overloaded), so shedding costs no decoding. `sloMs` and `priority` are the client's hints
-   * (headers), if any; the body's parameters decide once it is read.
+   * (shutting down, queue full, or overloaded for the SLO the client states ahead, `sloMs`), so shedding
+   * costs no decoding. `sloMs` and `priority` are the client's hints (headers), if any; the body's parameters
+   * decide once it is read.
    */
   admit(model: string, version?: string, sloMs?: number, priority?: number): void;
   repositoryIndex(readyOnly?: boolean): RepositoryEntry[];

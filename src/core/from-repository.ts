@@ -29,6 +29,8 @@ export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
     scaleVariant: choice.scaleVariant?.(task.name),
     scaleToZeroAfterMs:
       choice.scaleToZeroAfterMs ?? (c.scale_to_zero_after === undefined ? undefined : c.scale_to_zero_after * 1000),
+    weight: c.sharing.weight,
+    minCores: c.sharing.min_cores,
   };
 }
 

@@ -67,7 +67,7 @@ export class RestClient implements InferClient {
   sender(t: RequestTemplate): Send {
     const path = `${modelPath(t.model, t.version)}/infer`;
     const { body, headers } = this.o.binary ? binaryBody(t) : jsonBody(t);
-    // sloserve reads these before the body, so that a request it sheds costs it no decoding
+    // the SLO stated ahead of the body, so an overloaded server can refuse without decoding it
     if (typeof t.parameters.slo_ms === "number") headers["sloserve-slo-ms"] = String(t.parameters.slo_ms);
     if (typeof t.parameters.priority === "number") headers["sloserve-priority"] = String(t.parameters.priority);
     const timeout = this.o.timeoutMs ?? 30_000;

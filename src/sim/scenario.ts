@@ -69,6 +69,9 @@ export interface SimTask {
   minAccuracy?: number;
   /** Stop the task's last instances after this long without a request (ms; task.yaml's scale_to_zero_after). */
   scaleToZeroAfterMs?: number;
+  /** Weight and guaranteed cores when a short budget is shared fairly (task.yaml's sharing). */
+  weight?: number;
+  minCores?: number;
 }
 
 export interface SimDeployment {
@@ -164,6 +167,8 @@ export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {},
     lateOk: c.late === "serve",
     minAccuracy: c.min_accuracy,
     ...(c.scale_to_zero_after === undefined ? {} : { scaleToZeroAfterMs: c.scale_to_zero_after * 1000 }),
+    weight: c.sharing.weight,
+    minCores: c.sharing.min_cores,
     ...overrides,
   };
 }
