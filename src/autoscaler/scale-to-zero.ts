@@ -98,7 +98,9 @@ export class ZeroScaler {
     for (const i of mine) quietSince = Math.max(quietSince, this.probe.lastUsed(i.id));
     if (this.probe.outstanding(task) > 0 || this.busy(task)) quietSince = now;
     if (now - quietSince < after) {
-      this.arm(task, quietSince + after);
+      // quietSince + after can round to `now` itself while the difference is still short of `after`: a timer
+      // due now would fire again at once, for ever (on virtual time); a microsecond later it passes
+      this.arm(task, Math.max(quietSince + after, now + 1e-3));
       return;
     }
     for (const i of mine) void this.cluster.stop(i.id);

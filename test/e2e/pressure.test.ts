@@ -82,7 +82,7 @@ describe("cancellation", () => {
   it("1,000 REST clients that disconnect leave no queued work and no extra batches", async () => {
     const r = await disconnects({ clients: 1000 });
     process.stdout.write(`1,000 disconnects: ${JSON.stringify(r)}\n`);
-    expect(r.queuedBefore).toBeGreaterThanOrEqual(900);
+    expect(r.queuedBefore).toBeGreaterThanOrEqual(800); // the rest were served while the bodies came in
     expect(r.queuedAfter).toBe(0);
     // at most the batches already out when they left: one running, one prefetched
     expect(r.batchesAfter).toBeLessThanOrEqual(2);
@@ -112,12 +112,20 @@ describe("cancellation", () => {
         }
         await new Promise((r) => setTimeout(r, 1000));
         const text = await (await fetch(`${s.httpUrl}/metrics`)).text();
-        expect(metricSum(text, "sloserve_pending_requests", { model: BURN_TASK })).toBe(0);
-        expect(metricSum(text, "sloserve_cancelled_requests_total", { model: BURN_TASK })).toBeGreaterThan(100);
-        // a cancelled request is answered once, under its own reason, in Triton's vocabulary too
-        expect(
-          metricSum(text, "sloserve_inference_request_failure_total", { model: BURN_TASK, reason: "cancelled" }),
-        ).toBeGreaterThan(100);
+        const m = (name: string, labels: Record<string, string> = {}) =>
+          metricSum(text, name, { model: BURN_TASK, ...labels });
+        expect(m("sloserve_pending_requests")).toBe(0);
+        // calls whose deadline passed before they reached the server never queued; every one that did is gone
+        const cancelled = m("sloserve_cancelled_requests_total");
+        expect(cancelled).toBeGreaterThan(50);
+        // a cancelled request is answered once, under its own reason, and is the only failure
+        expect(m("sloserve_inference_request_failure_total", { reason: "cancelled" })).toBe(cancelled);
+        expect(m("sloserve_inference_request_failure_total")).toBe(cancelled);
+        // no row of a cancelled queued request ran: the rows run are the served ones and those already out
+        expect(m("sloserve_inferences_total")).toBeLessThanOrEqual(
+          m("sloserve_inference_request_success_total") +
+            m("sloserve_cancelled_requests_total", { where: "dispatched" }),
+        );
       },
     );
   });

@@ -382,7 +382,9 @@ export interface DisconnectResult {
  * own; once they are queued, every client disconnects.
  */
 export async function disconnects(o: { clients: number }): Promise<DisconnectResult> {
-  const { root } = await burnTask({ sloMs: 120_000, maxQueue: 4 * o.clients });
+  // an SLO long enough for predictive admission to take them all: they queue, and wait
+  const sloMs = 3_600_000;
+  const { root } = await burnTask({ sloMs, maxQueue: 4 * o.clients });
   const server = await startServerProcess({
     modelsDir: root,
     cores: 1,
@@ -393,12 +395,13 @@ export async function disconnects(o: { clients: number }): Promise<DisconnectRes
     const rows = BURN_ROW.reduce((a, b) => a * b, 1);
     const header = Buffer.from(
       JSON.stringify({
-        parameters: { slo_ms: 120_000 },
+        parameters: { slo_ms: sloMs },
         inputs: [{ name: "x", datatype: "FP32", shape: [1, ...BURN_ROW], parameters: { binary_data_size: 4 * rows } }],
       }),
     );
     const body = Buffer.concat([header, Buffer.from(new Float32Array(rows).fill(0.5).buffer)]);
     const sockets: http.ClientRequest[] = [];
+    let sent = 0;
     for (let i = 0; i < o.clients; i++) {
       const req = http.request(`${url}/v2/models/${BURN_TASK}/infer`, {
         method: "POST",
@@ -410,11 +413,25 @@ export async function disconnects(o: { clients: number }): Promise<DisconnectRes
         },
       });
       req.on("error", () => undefined); // we are the ones hanging up
+      req.on("finish", () => sent++);
       req.end(body);
       sockets.push(req);
     }
     const pending = async () => metricSum(await metrics(url), "sloserve_pending_requests", { model: BURN_TASK });
-    await until("the requests queued", async () => (await pending()) >= o.clients * 0.9, 60_000);
+    // every body written, and the server's queue no longer growing: all that will queue has
+    await until("every body sent", () => sent === o.clients, 60_000);
+    let last = -1;
+    await until(
+      "the queue to stop growing",
+      async () => {
+        const now = await pending();
+        const settled = now <= last;
+        last = now;
+        if (!settled) await sleep(200);
+        return settled;
+      },
+      60_000,
+    );
     const before = await metrics(url);
     const queuedBefore = metricSum(before, "sloserve_pending_requests", { model: BURN_TASK });
     const execBefore = metricSum(before, "sloserve_executions_total", { model: BURN_TASK });
