@@ -262,6 +262,13 @@ export interface ClassResult {
   p99Ms: number;
   /** Refused at once (429/503) over every request sent. */
   shedPct: number;
+  /**
+   * The server's own account: answered with slo_met over every request sent, and the p99 of the latency it
+   * reports for the served ones. A load generator sharing a small, busy machine adds its own delays to the
+   * client's figures; these leave them out.
+   */
+  serverAttainmentPct: number;
+  serverP99Ms: number;
   byStatus: Record<string, number>;
 }
 
@@ -322,13 +329,18 @@ export async function overloadClasses(o: {
         const s = run.summary;
         const rec = run.recorder;
         const lat: number[] = [];
+        const serverLat: number[] = [];
         const byStatus: Record<string, number> = {};
         let shed = 0;
+        let serverMet = 0;
         for (let i = 0; i < rec.sent; i++) {
           const st = rec.statuses[rec.status[i]!] ?? "no answer";
           byStatus[st] = (byStatus[st] ?? 0) + 1;
-          if (st === "200") lat.push(rec.clientLatencyMs(i));
-          else if (st === "HTTP 429" || st === "HTTP 503") shed++;
+          if (st === "200") {
+            lat.push(rec.clientLatencyMs(i));
+            if (!Number.isNaN(rec.serverLatencyUs[i]!)) serverLat.push(rec.serverLatencyUs[i]! / 1000);
+            if (rec.serverSloMet[i] === 1) serverMet++;
+          } else if (st === "HTTP 429" || st === "HTTP 503") shed++;
         }
         return {
           priority,
@@ -338,6 +350,8 @@ export async function overloadClasses(o: {
           p50Ms: lat.length ? quantile(lat, 0.5) : NaN,
           p99Ms: lat.length ? quantile(lat, 0.99) : NaN,
           shedPct: (100 * shed) / Math.max(1, rec.sent),
+          serverAttainmentPct: (100 * serverMet) / Math.max(1, rec.sent),
+          serverP99Ms: serverLat.length ? quantile(serverLat, 0.99) : NaN,
           byStatus,
         };
       };

@@ -129,8 +129,9 @@ async function main(): Promise<void> {
       zero_refused_at_once: cannot.status === 503 && cannot.latencyMs < 250 && Number(cannot.retryAfter) >= 1,
       herd_starts_planned_only: herdNone.starts === herdNone.planned && herdKpa.starts === herdKpa.planned,
       pool_at_least_2x_every_variant: minRatio >= 2,
-      high_class_99pct_within_slo: over.high.attainmentPct >= 99 && over.high.p99Ms <= sloMs,
-      disconnects_leave_nothing: gone.queuedAfter === 0 && gone.batchesAfter <= 2,
+      high_class_99pct_within_slo_server: over.high.serverAttainmentPct >= 99 && over.high.serverP99Ms <= sloMs,
+      high_class_99pct_within_slo_client: over.high.attainmentPct >= 99 && over.high.p99Ms <= sloMs,
+      disconnects_leave_nothing: gone.queuedAfter === 0 && gone.batchesAfter <= 3,
     },
   };
   const ms = (x: number) => `${fmt(x, 0)} ms`;
@@ -174,9 +175,15 @@ async function main(): Promise<void> {
             ]),
             [
               `overload ${factor}×, high class`,
-              "within SLO, p99",
-              `${fmt(over.high.attainmentPct, 1)} %, ${ms(over.high.p99Ms)} (${over.high.sent} sent)`,
+              "within SLO, p99 (server)",
+              `${fmt(over.high.serverAttainmentPct, 1)} %, ${ms(over.high.serverP99Ms)} (${over.high.sent} sent)`,
               `≥ 99 %, ≤ ${sloMs} ms`,
+            ],
+            [
+              `overload ${factor}×, high class`,
+              "within SLO, p99 (client)",
+              `${fmt(over.high.attainmentPct, 1)} %, ${ms(over.high.p99Ms)}`,
+              "",
             ],
             [
               `overload ${factor}×, low class`,
@@ -194,14 +201,14 @@ async function main(): Promise<void> {
               `${clients} disconnects`,
               "batches run after; skipped",
               `${gone.batchesAfter}; ${gone.skippedBatches} skipped (cancelled: ${gone.cancelledQueued} queued, ${gone.cancelledDispatched} dispatched)`,
-              "≤ 2 (those already out)",
+              "≤ 3 (those out, one ending)",
             ],
           ],
         },
       ],
       figures,
       notes: [
-        `Overload: the burn task (test/support/burn-model.ts, profiled on this machine: ${fmt(over.capacityPerS, 1)} rows/s on one core) in a server process of its own; the high class (priority 1) offered a quarter of capacity, the low class (priority 2) the rest of ${factor}×; attainment is by the client's clock over every request sent.`,
+        `Overload: the burn task (test/support/burn-model.ts, profiled on this machine: ${fmt(over.capacityPerS, 1)} rows/s on one core) in a server process of its own; the high class (priority 1) offered a quarter of capacity, the low class (priority 2) the rest of ${factor}×; attainment over every request sent, by the server's account (the slo_met and latency it reports) and by the load generator's clock (which shares this machine and adds its own delays).`,
         "Pool: LocalCluster start of the variant on one core, a new worker process against a warm-pool worker (onnxruntime loaded, no model), rounds alternating.",
         "Wall-clock figures on a shared machine: compare within one run.",
       ],
