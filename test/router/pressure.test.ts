@@ -282,6 +282,23 @@ describe("scale to zero", () => {
     expect(r.summary.meanCores).toBeLessThan(0.5);
   });
 
+  it("a quiet time that rounds to the re-check's own time does not spin the clock", async () => {
+    // 1096.2857142857142 + 3000 rounds to a float whose distance from it is just short of 3000: re-armed at
+    // that same time, the check fired again at once, for ever
+    const last = 1096.2857142857142;
+    expect(last + 3000 - last).toBeLessThan(3000);
+    const zeroed: number[] = [];
+    await simulate({
+      tasks: [task(3000)],
+      arrivals: [{ target: "t", times: [0, last, 20_000] }],
+      deployment: [{ task: "t", variant: "v", cores: 1 }],
+      nodes: [2],
+      observe: (core) => core.zero.on(() => zeroed.push(core.clock.now())),
+    });
+    expect(zeroed).toHaveLength(1);
+    expect(zeroed[0]).toBeCloseTo(last + 3000, 1);
+  }, 5000);
+
   it("without scale_to_zero_after the task keeps its instance", async () => {
     const r = await simulate({
       tasks: [task(undefined)],
