@@ -99,12 +99,6 @@ program
     4096,
   )
   .option(
-    "--warm-pool <n>",
-    "worker processes kept started (onnxruntime loaded, no model) so a cold start only loads its model",
-    (v) => nonNegativeInt(v, "--warm-pool"),
-    1,
-  )
-  .option(
     "--online-latency <on|off>",
     "correct the profiles from every batch's measured time (policies read the corrected model); off: trust the profiles",
     onOff("--online-latency"),
