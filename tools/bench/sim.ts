@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 
 const GOAL = 1_000_000;
-const repo = await loadRepository(path.resolve("models"));
+const repo = await loadRepository(path.resolve("models"), { profilesOnly: true });
 
 interface Run {
   scenario: string;

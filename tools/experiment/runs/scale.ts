@@ -24,7 +24,7 @@ const Config = z.object({
 
 export default async function run(ctx: ExperimentContext): Promise<void> {
   const cfg = Config.parse(YAML.parse(await readFile(path.join(ctx.dir, "config.yaml"), "utf8")));
-  const repo = await loadRepository(path.resolve("models"));
+  const repo = await loadRepository(path.resolve("models"), { profilesOnly: true });
   const { config, requests } = scaleScenario(repo, {
     azureFile: cfg.azure,
     tasks: cfg.tasks,
