@@ -42,6 +42,8 @@ export interface ControlSettings {
   forecaster: Forecaster;
   /** Measures solver time (the wall clock by default). */
   stopwatch?: () => number;
+  /** Skip decisions whose answer the policy promised (default false); see ControllerOptions.holds. */
+  holds?: boolean;
 }
 
 export interface CoreOptions {
@@ -123,6 +125,7 @@ export class ServingCore {
           maxCores: opts.control.maxCores,
           forecaster: opts.control.forecaster,
           stopwatch: opts.control.stopwatch,
+          holds: opts.control.holds,
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
         })
       : null;

@@ -36,6 +36,12 @@ export interface SimulationConfig {
     /** Default: max-trend. It must settle its promises without real I/O (see VirtualClock). */
     forecaster?: () => Forecaster;
     log?: (d: Decision) => void;
+    /**
+     * Skip the decisions a policy promised the answer of (ScalingPolicy.holdsUntil): the results are the same,
+     * the run is faster, and the decision log holds only the decisions taken (the others are counted in
+     * summary.decisionsSkipped). Default false.
+     */
+    holds?: boolean;
   };
   /** Batches an instance may hold (the router's default is 2: one running, one prefetched). */
   slotsPerInstance?: number;
@@ -97,7 +103,10 @@ export interface SimSummary {
   /** Per task or pipeline that received arrivals. */
   perTarget: Record<string, TargetSummary>;
   actuations: { start: number; resize: number; stop: number };
+  /** Decisions the control loop took. */
   decisions: number;
+  /** Decisions it did not take because the policy had promised their answer (see ScalingPolicy.holdsUntil). */
+  decisionsSkipped: number;
   events: number;
   flushes: number;
   wallMs: number;
@@ -187,6 +196,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           intervalMs: c.intervalMs ?? 1000,
           maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
           forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
+          holds: c.holds,
         }
       : undefined,
   });
@@ -380,7 +390,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     simulatedSeconds: end / 1000,
     perTarget,
     actuations,
-    decisions: controller?.decisions.length ?? 0,
+    decisions: controller?.taken ?? 0,
+    decisionsSkipped: controller?.skipped ?? 0,
     events: clock.events,
     flushes: clock.flushes,
     wallMs,

@@ -19,6 +19,12 @@ export interface Forecaster {
    * it once per decision.
    */
   predict(history: readonly number[]): Promise<number>;
+  /**
+   * Optional: a number no forecast exceeds, of `history` or of any history it becomes as its seconds pass
+   * with no arrivals (oldest counts dropping out, zeros coming in). The control loop uses it to know that a
+   * policy's answer cannot change while a task has no traffic (see ScalingPolicy.holdsUntil).
+   */
+  ceiling?(history: readonly number[]): number;
   /** Frees what the forecaster holds (the LSTM's onnxruntime session). */
   close?(): Promise<void>;
 }

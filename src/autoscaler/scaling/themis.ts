@@ -15,7 +15,8 @@
 // budgeted as (b−1) p99 exponential inter-arrivals. The actuator makes before it breaks: new instances are
 // ready before old ones shrink or stop, and a resize with no room on its node becomes a new instance of
 // the new size and the old one's stop.
-import { horizontal, vertical, type StagesPlan } from "../planner/dp.js";
+import { vertical, type StagesPlan } from "../planner/dp.js";
+import { HorizontalMemo } from "../planner/memo.js";
 import { throughput } from "../planner/model.js";
 import {
   currentPlan,
@@ -27,7 +28,7 @@ import {
   type PipelineScalingPolicy,
   type Plan,
 } from "../types.js";
-import { planOptions, singleStage, stageRates, stageView, type StageView } from "./stages.js";
+import { planOptions, recentMax, singleStage, stageRates, stageView, type StageView } from "./stages.js";
 
 export interface ThemisOptions {
   /** Decision interval (ms). */
@@ -65,6 +66,17 @@ export interface ThemisState {
 }
 
 const SEMANTICS = "revised" as const;
+/** Sets of inputs whose answers holdsUntil and unchangedBy keep at once. */
+const KEPT_INPUTS = 8;
+
+interface Signals {
+  batch: number;
+  lambda: number;
+  capacity: number;
+  inc: boolean;
+  maxed: boolean;
+  fit: StageView["model"];
+}
 const QUEUE = "exp-p99" as const;
 
 export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
@@ -87,6 +99,218 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
     return state.mode === "horizontal" && state.stable >= this.o.stableDecisions;
   }
 
+  /**
+   * A decision that the state after it is the next of: counting agreeing horizontal decisions up to
+   * stableDecisions; every other state stays as it is.
+   */
+  advance(state: ThemisState): ThemisState {
+    return state.mode === "horizontal" && state.stable < this.o.stableDecisions
+      ? { ...state, stable: state.stable + 1 }
+      : state;
+  }
+
+  /**
+   * Warm-up answers the same until it ends. Past it, decisions keep the instances and advance the state for
+   * as long as the observation changes only as time passes: λ changes as the last seconds' counts leave its
+   * window (each new λ is tried), and the forecast changes as seconds end — which matters only while it
+   * could exceed the capacity T (then the promise ends with the second), not at C_max.
+   */
+  holdsUntil(obs: Observation, _before: ThemisState, after: ThemisState, forecastCeiling: number): number | null {
+    if (after.mode === "warmup") return after.since === null ? null : after.since + this.o.warmupMs;
+    if (after.since === null || after.batch.length !== 1) return null;
+    const { lambda: now, capacity, maxed } = this.signals(obs, after.batch[0]!);
+    if (!this.keepsAll(obs, after, now, obs.ratePred > capacity)) return null;
+    const second = Math.floor(obs.now / 1000);
+    if (!maxed && !(forecastCeiling <= capacity)) return (second + 1) * 1000;
+    const r = obs.recent;
+    let lambda = now;
+    for (let k = 1; k <= r.length; k++) {
+      // λ once k more seconds have passed with no arrivals, as recentMax would read the shifted counts
+      let m = 0;
+      for (let i = Math.max(0, r.length - this.o.rateWindowS) + k; i < r.length; i++) m = Math.max(m, r[i]!);
+      const next = Math.ceil(m - 1e-9);
+      if (Object.is(next, lambda)) continue;
+      lambda = next;
+      // (the forecast stays at most T: it does not exceed it)
+      if (!this.keepsAll(obs, after, next, false, k)) return (second + k) * 1000;
+    }
+    return Infinity;
+  }
+
+  /**
+   * Deciding on `now` from a state of the held decision's run of agreeing decisions keeps the instances and
+   * advances the state when everything the rule reads is the same as it was then (warm-up: the instances;
+   * past it also the variant, its served latency model, λ and whether the forecast exceeds the capacity);
+   * otherwise the rule is asked.
+   */
+  unchangedBy(held: Observation, now: Observation, state: ThemisState): boolean {
+    if (
+      held.variants !== now.variants ||
+      held.variant !== now.variant ||
+      held.sloMs !== now.sloMs ||
+      held.maxCores !== now.maxCores ||
+      state.since === null ||
+      !sameInstances(held.instances, now.instances)
+    )
+      return false;
+    const warm = now.now - state.since >= this.o.warmupMs;
+    if (warm !== held.now - state.since >= this.o.warmupMs) return false;
+    if (!warm) return true;
+    if (state.batch.length !== 1) return false;
+    const a = this.signals(held, state.batch[0]!);
+    const b = this.signals(now, state.batch[0]!);
+    const same =
+      Object.is(a.lambda, b.lambda) &&
+      a.inc === b.inc &&
+      Object.is(a.fit.alpha, b.fit.alpha) &&
+      Object.is(a.fit.beta, b.fit.beta) &&
+      Object.is(a.fit.gamma, b.fit.gamma) &&
+      Object.is(a.fit.zeta, b.fit.zeta);
+    return same || this.keeps(now, state, b.lambda, b.inc);
+  }
+
+  /**
+   * Whether deciding keeps the instances and advances the state from every state of `state`'s run of agreeing
+   * decisions, at λ `lambda` with the forecast above T or not (`inc`), on `obs` — or on it `shift` seconds
+   * later with no arrivals. Below the last count the rule does the same whatever the count, so `state`, the
+   * last count and the full count stand for all of them.
+   */
+  private keepsAll(obs: Observation, state: ThemisState, lambda: number, inc: boolean, shift = 0): boolean {
+    if (!this.keeps(obs, state, lambda, inc, shift)) return false;
+    if (state.mode !== "horizontal" || state.stable >= this.o.stableDecisions) return true;
+    const last = this.o.stableDecisions - 1;
+    return (
+      (state.stable === last || this.keeps(obs, { ...state, stable: last }, lambda, inc, shift)) &&
+      this.keeps(obs, { ...state, stable: this.o.stableDecisions }, lambda, inc, shift)
+    );
+  }
+
+  /**
+   * Whether deciding from `state` returns the instances that live now and advance(state), at λ `lambda` with
+   * the forecast above T or not (`inc`), on `obs` or on it `shift` seconds later with no arrivals. Past
+   * warm-up nothing else the rule reads changes with them — the instances, the variant, its served model,
+   * the rest of the state — so the answers are kept by λ, `inc` and where the count stands (below its last
+   * step, at it, or full) until any of that changes.
+   */
+  private keeps(obs: Observation, state: ThemisState, lambda: number, inc: boolean, shift = 0): boolean {
+    const later = (): Observation => {
+      if (shift === 0) return obs;
+      const recent = [...obs.recent.slice(shift), ...new Array<number>(shift).fill(0)];
+      return { ...obs, now: (Math.floor(obs.now / 1000) + shift) * 1000, recent, ratePred: 0 };
+    };
+    const warm = state.since !== null && obs.now - state.since >= this.o.warmupMs && state.batch.length === 1;
+    if (!warm) return this.decidesToKeep(later(), state);
+    const s = this.signals(obs, state.batch[0]!);
+    const at = this.kept.findIndex(
+      (k) =>
+        k.mode === state.mode &&
+        k.since === state.since &&
+        k.batch === state.batch[0] &&
+        k.variants === obs.variants &&
+        k.variant === obs.variant &&
+        k.sloMs === obs.sloMs &&
+        k.maxCores === obs.maxCores &&
+        sameInstances(k.instances, obs.instances) &&
+        Object.is(k.fit.alpha, s.fit.alpha) &&
+        Object.is(k.fit.beta, s.fit.beta) &&
+        Object.is(k.fit.gamma, s.fit.gamma) &&
+        Object.is(k.fit.zeta, s.fit.zeta) &&
+        Object.is(k.fit.memGb, s.fit.memGb),
+    );
+    let answers: Map<number | string, boolean>;
+    if (at >= 0) answers = this.kept[at]!.answers;
+    else {
+      // a few sets of inputs at once: a busy task's served model moves between a few values
+      answers = new Map();
+      this.kept.unshift({
+        mode: state.mode,
+        since: state.since,
+        batch: state.batch[0]!,
+        variants: obs.variants,
+        variant: obs.variant,
+        sloMs: obs.sloMs,
+        maxCores: obs.maxCores,
+        instances: obs.instances.map((i) => ({ ...i })),
+        fit: s.fit,
+        answers,
+      });
+      if (this.kept.length > KEPT_INPUTS) this.kept.pop();
+    }
+    const full = this.o.stableDecisions;
+    const count = state.stable + 1 < full ? 0 : state.stable + 1 === full ? 1 : 2 + state.stable;
+    // λ is −0 or a whole number of requests (see recentMax)
+    const key =
+      Number.isSafeInteger(lambda) && lambda >= 0 && count < 64
+        ? (lambda * 2 + (inc ? 1 : 0)) * 64 + count
+        : `${Object.is(lambda, -0) ? "-0" : lambda}|${inc}|${count}`;
+    let answer = answers.get(key);
+    if (answer === undefined) {
+      answer = this.decidesToKeep(later(), state);
+      answers.set(key, answer);
+    }
+    return answer;
+  }
+
+  private decidesToKeep(obs: Observation, state: ThemisState): boolean {
+    const { plans, state: next } = this.decidePipeline(singleStage(obs), state);
+    return sameState(next, this.advance(state)) && sameLayout(currentPlan(obs, "").instances, plans[0]!);
+  }
+
+  private readonly kept: {
+    mode: ThemisState["mode"];
+    since: number | null;
+    batch: number;
+    variants: Observation["variants"];
+    variant: string;
+    sloMs: number;
+    maxCores: number;
+    instances: Observation["instances"];
+    fit: StageView["model"];
+    answers: Map<number | string, boolean>;
+  }[] = [];
+
+  /** What a single-stage decision turns on besides the instances (kept per observation: it is asked twice). */
+  private signals(obs: Observation, batch: number): Signals {
+    const cached = this.seen.get(obs);
+    if (cached && cached.batch === batch) return cached;
+    // the served model, the capacity and C_max depend on what did not change since the last observation
+    const last = this.lastSignals;
+    let fit: StageView["model"];
+    let capacity: number;
+    let maxed: boolean;
+    if (
+      last !== null &&
+      last.signals.batch === batch &&
+      last.obs.served === obs.served &&
+      last.obs.variant === obs.variant &&
+      last.obs.variants === obs.variants &&
+      last.obs.maxCores === obs.maxCores &&
+      sameInstances(last.obs.instances, obs.instances)
+    ) {
+      ({ fit, capacity, maxed } = last.signals);
+    } else {
+      const view = stageView(obs);
+      fit = view.model;
+      capacity = liveInstances(obs).reduce((sum, inst) => sum + throughput(fit, batch, inst.cores, SEMANTICS), 0);
+      maxed = view.cores >= obs.maxCores; // planOptions' C_max for one stage
+    }
+    const s: Signals = {
+      batch,
+      lambda: recentMax(obs, this.o.rateWindowS),
+      capacity,
+      inc: obs.ratePred > capacity,
+      maxed,
+      fit,
+    };
+    this.seen.set(obs, s);
+    this.lastSignals = { obs, signals: s };
+    return s;
+  }
+
+  private lastSignals: { obs: Observation; signals: Signals } | null = null;
+  private readonly seen = new WeakMap<Observation, Signals>();
+  private readonly hPlans = new HorizontalMemo();
+
   decide(obs: Observation, state: ThemisState): Decided<ThemisState> {
     const d = this.decidePipeline(singleStage(obs), state);
     return { plan: d.plans[0]!, state: d.state };
@@ -107,7 +331,7 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
     const cMax = common.cMax;
     const lambda = stageRates(p.stages, this.o.rateWindowS);
     const target = lambda.map((l) => l + Math.sqrt(l));
-    const hPlan = horizontal(models, { ...common, cMax: 1, lambda: target });
+    const hPlan = this.hPlans.plan(models, { ...common, cMax: 1 }, target);
     const batch = views.map((_, i) => state.batch[i] ?? hPlan?.stages[i]!.batch ?? 1);
     const capacity = views.map((v, i) =>
       liveInstances(v.obs).reduce((sum, inst) => sum + throughput(v.model, batch[i]!, inst.cores, SEMANTICS), 0),
@@ -238,6 +462,23 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
       },
     };
   }
+}
+
+function sameInstances(a: Observation["instances"], b: Observation["instances"]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((x, i) => x.variant === b[i]!.variant && x.cores === b[i]!.cores && x.state === b[i]!.state)
+  );
+}
+
+function sameState(a: ThemisState, b: ThemisState): boolean {
+  return (
+    a.mode === b.mode &&
+    a.stable === b.stable &&
+    a.since === b.since &&
+    a.batch.length === b.batch.length &&
+    a.batch.every((x, i) => x === b.batch[i])
+  );
 }
 
 /** Does the plan ask for exactly the instances (variant and cores) that live now? */
