@@ -507,11 +507,13 @@ export class Controller {
     if (spacing > MAX_HELD_SPACING_MS) return;
     const h = this.history;
     const history = h && h.task === t.task && h.at === now ? h.values : this.meter.perSecond(t.task, HISTORY_SECONDS);
-    const ceiling = this.opts.forecaster.ceiling?.(history) ?? Infinity;
-    let until = policy.holdsUntil(obs, before, after, ceiling);
+    // what this second's arrivals so far add to the history when it ends; further ones wake the task
+    const arriving = this.meter.arrivalsThisSecond(t.task);
+    let most = arriving;
+    for (let i = 0; i < history.length; i++) if (history[i]! > most) most = history[i]!;
+    const ceiling = this.opts.forecaster.ceiling?.(most) ?? Infinity;
+    const until = policy.holdsUntil(obs, before, after, ceiling, arriving);
     if (until === null || !(until > now)) return;
-    // the policy counted on no arrivals from this second on; this second's count shows when it ends
-    if (this.meter.arrivalsThisSecond(t.task) > 0) until = Math.min(until, (Math.floor(now / 1000) + 1) * 1000);
     let wakeAt = until === Infinity ? Infinity : now + Math.max(1, Math.ceil((until - now) / spacing)) * spacing;
     // the first tick at which the last arrival is far enough back for the task to be quiet …
     const last = this.meter.lastArrival(t.task);
@@ -524,8 +526,7 @@ export class Controller {
     // forecaster's ceiling of zeros is 0. If that cannot be told, the hold ends with that decision, taken for real.
     const lastBefore = Math.ceil((quietTick - now) / spacing) - 1;
     let quietAt = Infinity;
-    if (this.zeroCeiling === null)
-      this.zeroCeiling = this.opts.forecaster.ceiling?.(new Array<number>(HISTORY_SECONDS).fill(0));
+    if (this.zeroCeiling === null) this.zeroCeiling = this.opts.forecaster.ceiling?.(0);
     if (lastBefore === 0 && quiet) quietAt = quietTick;
     else if (this.zeroCeiling !== 0) wakeAt = Math.min(wakeAt, now + Math.max(1, lastBefore) * spacing);
     else {

@@ -39,15 +39,13 @@ export class MaxTrendForecaster implements Forecaster {
 
   /**
    * With every count in [0, M]: the maximum term is at most M, and the least-squares slope over m points is at
-   * most M·Σ⁺(x − x̄)/Σ(x − x̄)² (the counts at 0 where x < x̄, at M where x > x̄), so no forecast of this
-   * history or of its zero-padded successors exceeds M·(1 + horizonShift·Σ⁺(x − x̄)/Σ(x − x̄)²).
+   * most M·Σ⁺(x − x̄)/Σ(x − x̄)² (the counts at 0 where x < x̄, at M where x > x̄), so no forecast exceeds
+   * M·(1 + horizonShift·Σ⁺(x − x̄)/Σ(x − x̄)²).
    */
-  ceiling(history: readonly number[]): number {
-    const n = history.length;
-    let m = 0;
-    for (let i = 0; i < n; i++) m = Math.max(m, finite(history[i]!));
+  ceiling(maxCount: number): number {
+    const m = Math.max(0, maxCount);
     if (m === 0) return 0;
-    const points = Math.min(n, this.trendWindow);
+    const points = Math.min(HISTORY_SECONDS, this.trendWindow);
     if (points < 2) return m;
     const mean = (points - 1) / 2;
     let up = 0;

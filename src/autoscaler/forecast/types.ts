@@ -20,11 +20,11 @@ export interface Forecaster {
    */
   predict(history: readonly number[]): Promise<number>;
   /**
-   * Optional: a number no forecast exceeds, of `history` or of any history it becomes as its seconds pass
-   * with no arrivals (oldest counts dropping out, zeros coming in). The control loop uses it to know that a
-   * policy's answer cannot change while a task has no traffic (see ScalingPolicy.holdsUntil).
+   * Optional: a number no forecast exceeds, of any HISTORY_SECONDS-long history whose counts are all between
+   * 0 and `maxCount`. The control loop uses it to know that a policy's answer cannot change while a task's
+   * history only drains (see ScalingPolicy.holdsUntil).
    */
-  ceiling?(history: readonly number[]): number;
+  ceiling?(maxCount: number): number;
   /** Frees what the forecaster holds (the LSTM's onnxruntime session). */
   close?(): Promise<void>;
 }

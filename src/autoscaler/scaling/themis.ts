@@ -66,8 +66,15 @@ export interface ThemisState {
 }
 
 const SEMANTICS = "revised" as const;
-/** Sets of inputs whose answers holdsUntil and unchangedBy keep at once. */
+/** Sets of inputs whose answers holdsUntil and unchangedBy keep at once, per policy and shared. */
 const KEPT_INPUTS = 8;
+const MAX_SHARED = 4096;
+/**
+ * Answers of keeps() by everything the rule reads past warm-up but λ, the forecast against T and the count,
+ * shared by all policies: the rule is a pure function of those. Whatever the rule comes to read from an
+ * observation or a variant must be in the key (see answersFor).
+ */
+const SHARED_ANSWERS = new Map<string, Map<number | string, boolean>>();
 
 interface Signals {
   batch: number;
@@ -115,24 +122,33 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
    * window (each new λ is tried), and the forecast changes as seconds end — which matters only while it
    * could exceed the capacity T (then the promise ends with the second), not at C_max.
    */
-  holdsUntil(obs: Observation, _before: ThemisState, after: ThemisState, forecastCeiling: number): number | null {
+  holdsUntil(
+    obs: Observation,
+    _before: ThemisState,
+    after: ThemisState,
+    forecastCeiling: number,
+    arriving = 0,
+  ): number | null {
     if (after.mode === "warmup") return after.since === null ? null : after.since + this.o.warmupMs;
     if (after.since === null || after.batch.length !== 1) return null;
     const { lambda: now, capacity, maxed } = this.signals(obs, after.batch[0]!);
     if (!this.keepsAll(obs, after, now, obs.ratePred > capacity)) return null;
     const second = Math.floor(obs.now / 1000);
     if (!maxed && !(forecastCeiling <= capacity)) return (second + 1) * 1000;
-    const r = obs.recent;
+    // the counts recent will hold: this second's arrivals once it ends, then zeros
+    const counts = [...obs.recent, arriving];
+    const n = obs.recent.length;
     let lambda = now;
-    for (let k = 1; k <= r.length; k++) {
-      // λ once k more seconds have passed with no arrivals, as recentMax would read the shifted counts
+    for (let k = 1; k <= n + 1; k++) {
+      // λ k seconds on, as recentMax reads the last rateWindowS of counts[k .. k + n) (zeros past the end)
       let m = 0;
-      for (let i = Math.max(0, r.length - this.o.rateWindowS) + k; i < r.length; i++) m = Math.max(m, r[i]!);
+      for (let i = Math.max(k, k + n - this.o.rateWindowS); i < Math.min(counts.length, k + n); i++)
+        m = Math.max(m, counts[i]!);
       const next = Math.ceil(m - 1e-9);
       if (Object.is(next, lambda)) continue;
       lambda = next;
       // (the forecast stays at most T: it does not exceed it)
-      if (!this.keepsAll(obs, after, next, false, k)) return (second + k) * 1000;
+      if (!this.keepsAll(obs, after, next, false, k, counts)) return (second + k) * 1000;
     }
     return Infinity;
   }
@@ -166,7 +182,7 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
       Object.is(a.fit.beta, b.fit.beta) &&
       Object.is(a.fit.gamma, b.fit.gamma) &&
       Object.is(a.fit.zeta, b.fit.zeta);
-    return same || this.keeps(now, state, b.lambda, b.inc);
+    return same || this.keeps(this.answersFor(now, state), now, state, b.lambda, b.inc, 0, now.recent, state.stable);
   }
 
   /**
@@ -175,34 +191,35 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
    * later with no arrivals. Below the last count the rule does the same whatever the count, so `state`, the
    * last count and the full count stand for all of them.
    */
-  private keepsAll(obs: Observation, state: ThemisState, lambda: number, inc: boolean, shift = 0): boolean {
-    if (!this.keeps(obs, state, lambda, inc, shift)) return false;
+  private keepsAll(
+    obs: Observation,
+    state: ThemisState,
+    lambda: number,
+    inc: boolean,
+    shift = 0,
+    counts: readonly number[] = obs.recent,
+  ): boolean {
+    const answers = this.answersFor(obs, state);
+    if (!this.keeps(answers, obs, state, lambda, inc, shift, counts, state.stable)) return false;
     if (state.mode !== "horizontal" || state.stable >= this.o.stableDecisions) return true;
     const last = this.o.stableDecisions - 1;
     return (
-      (state.stable === last || this.keeps(obs, { ...state, stable: last }, lambda, inc, shift)) &&
-      this.keeps(obs, { ...state, stable: this.o.stableDecisions }, lambda, inc, shift)
+      (state.stable === last || this.keeps(answers, obs, state, lambda, inc, shift, counts, last)) &&
+      this.keeps(answers, obs, state, lambda, inc, shift, counts, this.o.stableDecisions)
     );
   }
 
   /**
-   * Whether deciding from `state` returns the instances that live now and advance(state), at λ `lambda` with
-   * the forecast above T or not (`inc`), on `obs` or on it `shift` seconds later with no arrivals. Past
-   * warm-up nothing else the rule reads changes with them — the instances, the variant, its served model,
-   * the rest of the state — so the answers are kept by λ, `inc` and where the count stands (below its last
-   * step, at it, or full) until any of that changes.
+   * The answers kept for deciding on `obs` from `state`: past warm-up the rule reads nothing else that
+   * changes with λ, the forecast against T and the count — the instances, the variant, its served model, the
+   * rest of the state — so its answers are kept by those three until any of the rest changes (for a few sets
+   * of the rest at once: a busy task's served model moves between a few values). Null in warm-up.
    */
-  private keeps(obs: Observation, state: ThemisState, lambda: number, inc: boolean, shift = 0): boolean {
-    const later = (): Observation => {
-      if (shift === 0) return obs;
-      const recent = [...obs.recent.slice(shift), ...new Array<number>(shift).fill(0)];
-      return { ...obs, now: (Math.floor(obs.now / 1000) + shift) * 1000, recent, ratePred: 0 };
-    };
-    const warm = state.since !== null && obs.now - state.since >= this.o.warmupMs && state.batch.length === 1;
-    if (!warm) return this.decidesToKeep(later(), state);
-    const s = this.signals(obs, state.batch[0]!);
-    const at = this.kept.findIndex(
-      (k) =>
+  private answersFor(obs: Observation, state: ThemisState): Map<number | string, boolean> | null {
+    if (state.since === null || obs.now - state.since < this.o.warmupMs || state.batch.length !== 1) return null;
+    const fit = this.signals(obs, state.batch[0]!).fit;
+    for (const k of this.kept)
+      if (
         k.mode === state.mode &&
         k.since === state.since &&
         k.batch === state.batch[0] &&
@@ -211,33 +228,67 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
         k.sloMs === obs.sloMs &&
         k.maxCores === obs.maxCores &&
         sameInstances(k.instances, obs.instances) &&
-        Object.is(k.fit.alpha, s.fit.alpha) &&
-        Object.is(k.fit.beta, s.fit.beta) &&
-        Object.is(k.fit.gamma, s.fit.gamma) &&
-        Object.is(k.fit.zeta, s.fit.zeta) &&
-        Object.is(k.fit.memGb, s.fit.memGb),
-    );
-    let answers: Map<number | string, boolean>;
-    if (at >= 0) answers = this.kept[at]!.answers;
-    else {
-      // a few sets of inputs at once: a busy task's served model moves between a few values
-      answers = new Map();
-      this.kept.unshift({
-        mode: state.mode,
-        since: state.since,
-        batch: state.batch[0]!,
-        variants: obs.variants,
-        variant: obs.variant,
-        sloMs: obs.sloMs,
-        maxCores: obs.maxCores,
-        instances: obs.instances.map((i) => ({ ...i })),
-        fit: s.fit,
-        answers,
-      });
-      if (this.kept.length > KEPT_INPUTS) this.kept.pop();
+        Object.is(k.fit.alpha, fit.alpha) &&
+        Object.is(k.fit.beta, fit.beta) &&
+        Object.is(k.fit.gamma, fit.gamma) &&
+        Object.is(k.fit.zeta, fit.zeta) &&
+        Object.is(k.fit.memGb, fit.memGb)
+      )
+        return k.answers;
+    // policies with the same settings share answers: many tasks copy one model and see the same few λ
+    const key = exactJson([
+      this.o,
+      state.mode,
+      state.since,
+      state.batch[0],
+      obs.variant,
+      obs.variants.find((v) => v.name === obs.variant)?.maxBatch,
+      obs.sloMs,
+      obs.maxCores,
+      obs.instances.map((i) => [i.variant, i.cores, i.state]),
+      [fit.alpha, fit.beta, fit.gamma, fit.zeta, fit.memGb],
+    ]);
+    let answers = SHARED_ANSWERS.get(key);
+    if (!answers) {
+      if (SHARED_ANSWERS.size >= MAX_SHARED) SHARED_ANSWERS.clear();
+      answers = new Map<number | string, boolean>();
+      SHARED_ANSWERS.set(key, answers);
     }
+    this.kept.unshift({
+      mode: state.mode,
+      since: state.since,
+      batch: state.batch[0]!,
+      variants: obs.variants,
+      variant: obs.variant,
+      sloMs: obs.sloMs,
+      maxCores: obs.maxCores,
+      instances: obs.instances.map((i) => ({ ...i })),
+      fit,
+      answers,
+    });
+    if (this.kept.length > KEPT_INPUTS) this.kept.pop();
+    return answers;
+  }
+
+  /**
+   * Whether deciding from `state` with its count at `stable` returns the instances that live now and the
+   * state advanced, at λ `lambda` with the forecast above T or not (`inc`), on `obs` or on it `shift` seconds
+   * later with no arrivals; `answers` (from answersFor) keeps the answer.
+   */
+  private keeps(
+    answers: Map<number | string, boolean> | null,
+    obs: Observation,
+    state: ThemisState,
+    lambda: number,
+    inc: boolean,
+    shift: number,
+    counts: readonly number[],
+    stable: number,
+  ): boolean {
+    const from = stable === state.stable ? state : { ...state, stable };
+    if (answers === null) return this.decidesToKeep(shifted(obs, shift, counts), from);
     const full = this.o.stableDecisions;
-    const count = state.stable + 1 < full ? 0 : state.stable + 1 === full ? 1 : 2 + state.stable;
+    const count = stable + 1 < full ? 0 : stable + 1 === full ? 1 : 2 + stable;
     // λ is −0 or a whole number of requests (see recentMax)
     const key =
       Number.isSafeInteger(lambda) && lambda >= 0 && count < 64
@@ -245,7 +296,7 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
         : `${Object.is(lambda, -0) ? "-0" : lambda}|${inc}|${count}`;
     let answer = answers.get(key);
     if (answer === undefined) {
-      answer = this.decidesToKeep(later(), state);
+      answer = this.decidesToKeep(shifted(obs, shift, counts), from);
       answers.set(key, answer);
     }
     return answer;
@@ -462,6 +513,24 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
       },
     };
   }
+}
+
+/** JSON that keeps −0, NaN and ±Infinity apart (a key, not a message). */
+function exactJson(x: unknown): string {
+  return JSON.stringify(x, (_k, v: unknown) =>
+    typeof v === "number" && (Object.is(v, -0) || !Number.isFinite(v)) ? `#${Object.is(v, -0) ? "-0" : v}` : v,
+  );
+}
+
+/**
+ * `obs` as it reads `shift` seconds on, as far as the rule is concerned: recent holds counts[shift .. shift + n)
+ * (zeros past the end), and the forecast is at most T (ratePred 0).
+ */
+function shifted(obs: Observation, shift: number, counts: readonly number[]): Observation {
+  if (shift === 0) return obs;
+  const n = obs.recent.length;
+  const recent = Array.from({ length: n }, (_, i) => counts[shift + i] ?? 0);
+  return { ...obs, now: (Math.floor(obs.now / 1000) + shift) * 1000, recent, ratePred: 0 };
 }
 
 function sameInstances(a: Observation["instances"], b: Observation["instances"]): boolean {
