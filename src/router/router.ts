@@ -58,8 +58,11 @@ interface TaskState {
 
 const NO_INSTANCES: readonly Instance[] = Object.freeze([]);
 
-/** `instances` by how many batches each holds, fewest first (a stable sort, into a new array). */
-function leastLoadedFirst(instances: readonly Instance[]): Instance[] {
+/** `instances` by how many batches each holds, fewest first (a stable sort; a new array unless already so). */
+function leastLoadedFirst(instances: readonly Instance[]): readonly Instance[] {
+  let sorted = true;
+  for (let i = 1; i < instances.length && sorted; i++) sorted = instances[i - 1]!.inFlight <= instances[i]!.inFlight;
+  if (sorted) return instances;
   const out = instances.slice();
   for (let i = 1; i < out.length; i++) {
     const x = out[i]!;
@@ -495,7 +498,7 @@ export class Router {
     h.predicted.shift();
     h.expected.shift();
     h.since = now;
-    if (h.predicted.length === 0) this.held.delete(instanceId);
+    // an instance that holds nothing keeps its entry (empty) for its next batch: no allocation per batch
   }
 
   /** A batch's predicted time when its policy gave none: its subnet's (or variant's) latency. */

@@ -3,6 +3,7 @@
 // server builds it, against SimCluster instead of worker processes. Only the clock, the cluster and the
 // arrivals are simulated.
 import type { Decision } from "../autoscaler/controller.js";
+import type { Timer } from "../cluster/clock.js";
 import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../autoscaler/forecast/types.js";
 import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
@@ -296,13 +297,14 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const rows = a.rows ?? 1;
     const { times, budgets } = a;
     let i = 0;
-    // one pending clock event per stream: the heap stays small whatever the trace length
+    // one pending clock event per stream, the same one each time: the heap stays small whatever the trace length
+    let next: Timer | null = null;
     const fire = (): void => {
       const now = clock.now();
       const budget = budgets ? budgets[i]! : sloMs;
       const deadline = now + budget;
       i++;
-      if (i < times.length) clock.setTimer(times[i]!, fire);
+      if (i < times.length) next = clock.rearm(next, times[i]!, fire);
       else streamsLeft--;
       const row = recorder.arrival(target, now, deadline);
       if (pipeline) {
@@ -346,7 +348,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       }
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };
-    clock.setTimer(times[0]!, fire);
+    next = clock.setTimer(times[0]!, fire);
   }
   const secondTick = () => {
     recorder.roll(clock.now());

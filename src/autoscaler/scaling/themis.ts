@@ -29,6 +29,7 @@ import {
   type Plan,
 } from "../types.js";
 import { planOptions, recentMax, singleStage, stageRates, stageView, type StageView } from "./stages.js";
+import { servedFit } from "./served-model.js";
 
 export interface ThemisOptions {
   /** Decision interval (ms). */
@@ -329,15 +330,29 @@ export class ThemisPolicy implements PipelineScalingPolicy<ThemisState> {
     let fit: StageView["model"];
     let capacity: number;
     let maxed: boolean;
-    if (
+    const alike =
       last !== null &&
       last.signals.batch === batch &&
-      last.obs.served === obs.served &&
       last.obs.variant === obs.variant &&
       last.obs.variants === obs.variants &&
       last.obs.maxCores === obs.maxCores &&
-      sameInstances(last.obs.instances, obs.instances)
+      sameInstances(last.obs.instances, obs.instances);
+    const served =
+      alike && last.obs.served !== obs.served
+        ? servedFit(
+            obs.variants.find((v) => v.name === obs.variant)!,
+            obs.served,
+          )
+        : null;
+    if (
+      alike &&
+      (served === null ||
+        (Object.is(served.alpha, last.signals.fit.alpha) &&
+          Object.is(served.beta, last.signals.fit.beta) &&
+          Object.is(served.gamma, last.signals.fit.gamma) &&
+          Object.is(served.zeta, last.signals.fit.zeta)))
     ) {
+      // (the same variant: its memory is the same too)
       ({ fit, capacity, maxed } = last.signals);
     } else {
       const view = stageView(obs);
