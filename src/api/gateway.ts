@@ -15,10 +15,11 @@ import {
   type Repository,
   type Task,
 } from "../repository/repository.js";
-import { nameProblem } from "../repository/safe-path.js";
+import { nameProblem, quoted } from "../repository/safe-path.js";
 import type { TaskConfig } from "../repository/schema.js";
 import type { Outcome, Served } from "../router/request.js";
 import type { HotLoop } from "../worker/hot-loop.js";
+import { checkDistinctOutputs } from "./limits.js";
 import { sloTerms, type SloTerms } from "./slo-params.js";
 import { elementCount } from "./tensor-codec.js";
 import {
@@ -109,11 +110,20 @@ export class SloGateway implements Gateway {
     const target = this.resolve(model, version);
     if (this.stopping) return { ready: false, reason: "server is shutting down" };
     if (!this.loaded(model))
-      return { ready: false, reason: `'${model}' is unloaded; load it with POST /v2/repository/models/${model}/load` };
-    // A loaded task is servable even with no instance running: one is started on demand.
+      return {
+        ready: false,
+        reason: `${quoted(model)} is unloaded; load it with POST /v2/repository/models/${model}/load`,
+      };
+    // Ready means a request is served now or as soon as an instance is up: one ready, starting, or startable
     const tasks = target.kind === "pipeline" ? target.pipeline.config.stages : [model];
-    for (const t of tasks) if (!this.loaded(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
-    return { ready: true };
+    const reasons: string[] = [];
+    for (const t of tasks) {
+      if (!this.loaded(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
+      const r = this.d.core.readiness(t);
+      if (!r.servable) return { ready: false, reason: tasks.length > 1 ? `stage '${t}': ${r.reason}` : r.reason };
+      reasons.push(tasks.length > 1 ? `${t}: ${r.reason}` : r.reason);
+    }
+    return { ready: true, reason: reasons.join("; ") };
   }
 
   modelMetadata(model: string, version?: string): ModelMetadata {
@@ -191,15 +201,11 @@ export class SloGateway implements Gateway {
 
   repositoryIndex(readyOnly = false): RepositoryEntry[] {
     const out: RepositoryEntry[] = [];
-    for (const t of this.d.repo.tasks.values()) {
-      const state = this.loaded(t.name) ? "READY" : "UNAVAILABLE";
-      if (!readyOnly || state === "READY")
-        out.push({ name: t.name, state, reason: state === "READY" ? "" : "unloaded" });
-    }
-    for (const p of this.d.repo.pipelines.values()) {
-      const state = this.loaded(p.name) ? "READY" : "UNAVAILABLE";
-      if (!readyOnly || state === "READY")
-        out.push({ name: p.name, state, reason: state === "READY" ? "" : "unloaded" });
+    for (const name of [...this.d.repo.tasks.keys(), ...this.d.repo.pipelines.keys()]) {
+      const r = this.loaded(name) ? this.modelReady(name) : { ready: false, reason: "unloaded" };
+      const state = r.ready ? "READY" : "UNAVAILABLE";
+      // as Triton's index: a reason only for what is not ready
+      if (!readyOnly || state === "READY") out.push({ name, state, reason: r.ready ? "" : (r.reason ?? "") });
     }
     return out;
   }
@@ -211,7 +217,8 @@ export class SloGateway implements Gateway {
     try {
       fresh = await loadRepository(this.d.repo.root, { tasks: [model] });
     } catch (err) {
-      if (err instanceof RepositoryError) throw new ApiError(400, err.message);
+      // the repository's place on disk is the operator's business, not the caller's
+      if (err instanceof RepositoryError) throw new ApiError(400, err.message.replaceAll(this.d.repo.root, "<models>"));
       throw err;
     }
     const pipeline = fresh.pipelines.get(model);
@@ -226,7 +233,7 @@ export class SloGateway implements Gateway {
     try {
       for (const v of task.variants.values()) variantModel(v);
     } catch (err) {
-      throw new ApiError(400, (err as Error).message);
+      throw new ApiError(400, (err as Error).message.replaceAll(this.d.repo.root, "<models>"));
     }
     this.d.repo.tasks.set(model, task);
     this.d.core.addTask(coreTaskOf(task, this.d.scaling));
@@ -247,11 +254,22 @@ export class SloGateway implements Gateway {
     }
   }
 
+  admit(model: string, version?: string, sloMs?: number): void {
+    if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
+    const task = this.d.repo.tasks.get(model);
+    if (!task || !this.loaded(model)) return; // a pipeline, or an error the request itself will get
+    const refused = this.d.core.router.admitEarly(model, sloMs, version);
+    if (refused) throw new ApiError(refused.status, refused.message, refused.retryAfterMs);
+  }
+
   private async inferNow(req: InferRequest): Promise<InferResponse> {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const target = this.resolve(req.model, req.version);
     if (!this.loaded(req.model))
-      throw new ApiError(503, `'${req.model}' is unloaded; load it with POST /v2/repository/models/${req.model}/load`);
+      throw new ApiError(
+        503,
+        `${quoted(req.model)} is unloaded; load it with POST /v2/repository/models/${req.model}/load`,
+      );
     const now = this.d.core.clock.now();
     if (target.kind === "pipeline") return this.inferPipeline(target.pipeline, req, now);
     const task = target.task;
@@ -310,7 +328,7 @@ export class SloGateway implements Gateway {
         done: resolve,
       }),
     );
-    if (!o.ok) throw new ApiError(o.status, o.message);
+    if (!o.ok) throw new ApiError(o.status, o.message, o.retryAfterMs);
     const end = this.d.core.clock.now();
     const final = o.stages[o.stages.length - 1]!;
     const { queueMs, computeMs } = stageTotals(o.stages);
@@ -359,7 +377,7 @@ export class SloGateway implements Gateway {
 
   private expectServed(o: Outcome): Served {
     if (o.ok) return o;
-    throw new ApiError(o.status, o.message);
+    throw new ApiError(o.status, o.message, o.retryAfterMs);
   }
 
   private resolve(
@@ -371,7 +389,7 @@ export class SloGateway implements Gateway {
       if (version !== undefined && !task.variants.has(version)) {
         throw new ApiError(
           404,
-          `task '${model}' has no variant '${version}'; its variants are: ${[...task.variants.keys()].join(", ")}`,
+          `task '${model}' has no variant ${quoted(version)}; its variants are: ${[...task.variants.keys()].join(", ")}`,
         );
       }
       return { kind: "task", task };
@@ -379,13 +397,16 @@ export class SloGateway implements Gateway {
     const pipeline = this.d.repo.pipelines.get(model);
     if (pipeline) {
       if (version !== undefined && version !== "1")
-        throw new ApiError(404, `pipeline '${model}' has no versions to pin; address it as /v2/models/${model}`);
+        throw new ApiError(
+          404,
+          `pipeline '${model}' has no versions to pin (got ${quoted(version)}); address it as /v2/models/${model}`,
+        );
       return { kind: "pipeline", pipeline };
     }
     const known = [...this.d.repo.tasks.keys(), ...this.d.repo.pipelines.keys()];
     throw new ApiError(
       404,
-      `unknown model '${model}': it is neither a task nor a pipeline of this server (known: ${known.join(", ")})`,
+      `unknown model ${quoted(model)}: it is neither a task nor a pipeline of this server (known: ${known.join(", ")})`,
     );
   }
 
@@ -400,7 +421,7 @@ export class SloGateway implements Gateway {
     const prefix = where ? `${where}: ` : "";
     const byName = new Map<string, Tensor>();
     for (const t of tensors) {
-      if (byName.has(t.name)) throw new ApiError(400, `${prefix}input '${t.name}' is given twice`);
+      if (byName.has(t.name)) throw new ApiError(400, `${prefix}input ${quoted(t.name)} is given twice`);
       byName.set(t.name, t);
     }
     const input: Tensors = {};
@@ -435,7 +456,10 @@ export class SloGateway implements Gateway {
     if (byName.size > 0)
       throw new ApiError(
         400,
-        `${prefix}unknown input${byName.size > 1 ? "s" : ""} ${[...byName.keys()].map((n) => `'${n}'`).join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`,
+        `${prefix}unknown input${byName.size > 1 ? "s" : ""} ${[...byName.keys()]
+          .slice(0, 5)
+          .map((n) => quoted(n))
+          .join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`,
       );
     const maxBatch = Math.max(...[...task.variants.values()].map((v) => v.config.max_batch));
     if (rows > maxBatch)
@@ -459,22 +483,23 @@ export class SloGateway implements Gateway {
   private checkOutputs(task: Task, req: InferRequest): string[] {
     const names = task.config.outputs.map((o) => o.name);
     if (!req.outputs || req.outputs.length === 0) return names;
+    checkDistinctOutputs(req.outputs.map((o) => o.name));
     const classes = new Map<string, number>();
     for (const o of req.outputs) {
       if (!names.includes(o.name))
         throw new ApiError(
           400,
-          `unknown output '${o.name}'; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`,
+          `unknown output ${quoted(o.name)}; '${req.model}' produces ${names.map((n) => `'${n}'`).join(", ")}`,
         );
       if (o.classCount === undefined || o.classCount === 0) continue;
       if (!Number.isInteger(o.classCount) || o.classCount < 0)
         throw new ApiError(
           400,
-          `output '${o.name}': classification must be a positive integer (the number of top classes), got ${o.classCount}`,
+          `output ${quoted(o.name)}: classification must be a positive integer (the number of top classes), got ${o.classCount}`,
         );
       const decl = task.config.outputs.find((d) => d.name === o.name)!;
       if (decl.datatype === "BYTES" || decl.datatype === "BOOL")
-        throw new ApiError(400, `output '${o.name}' is ${decl.datatype}: classification needs a numeric output`);
+        throw new ApiError(400, `output ${quoted(o.name)} is ${decl.datatype}: classification needs a numeric output`);
       if (this.d.repo.pipelines.has(req.model))
         throw new ApiError(400, `classification is not available on pipelines; ask '${task.name}' directly`);
       classes.set(o.name, o.classCount);

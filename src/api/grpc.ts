@@ -1,7 +1,6 @@
 // The gRPC front-end: KServe v2 / Triton's GRPCInferenceService and grpc.health.v1, translated
 // to and from the `Gateway` types. Like Triton, outputs always travel in raw_output_contents,
 // which is what stock clients read.
-import { createHash, timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -9,6 +8,9 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { TypedArray } from "../engine/engine.js";
 import type { ServerMetrics } from "../metrics/metrics.js";
 import type { OipDatatype } from "../repository/datatypes.js";
+import { quoted } from "../repository/safe-path.js";
+import { checkAdminToken } from "./admin-guard.js";
+import { checkCount, checkId } from "./limits.js";
 import { repositoryParameters } from "./repository-params.js";
 import { TritonView } from "./triton-view.js";
 import { elementCount, parseDatatype, parseShape, tensorFromBytes, tensorToBytes } from "./tensor-codec.js";
@@ -122,6 +124,7 @@ const NARROW_INTS = {
 const GRPC_CODE: Partial<Record<number, grpc.status>> = {
   400: grpc.status.INVALID_ARGUMENT,
   401: grpc.status.UNAUTHENTICATED,
+  403: grpc.status.PERMISSION_DENIED,
   404: grpc.status.NOT_FOUND,
   413: grpc.status.RESOURCE_EXHAUSTED,
   429: grpc.status.RESOURCE_EXHAUSTED,
@@ -144,12 +147,11 @@ export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promis
 
   const admin = (md: grpc.Metadata) => {
     const given = md.get("authorization")[0];
-    if (opts.adminToken && !(typeof given === "string" && sameSecret(given, `Bearer ${opts.adminToken}`))) {
-      throw new ApiError(
-        401,
-        "repository changes need metadata 'authorization: Bearer <token>' (SLOSERVE_ADMIN_TOKEN)",
-      );
-    }
+    checkAdminToken(
+      { token: opts.adminToken, host: opts.host },
+      typeof given === "string" ? given : undefined,
+      "metadata 'authorization: Bearer <token>'",
+    );
   };
   const repositoryChange = (
     action: "load" | "unload",
@@ -260,26 +262,40 @@ function unary(fn: (request: any, metadata: grpc.Metadata) => unknown): grpc.han
   };
 }
 
-function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (err instanceof ApiError) return { code: GRPC_CODE[err.status] ?? grpc.status.INTERNAL, details: err.message };
-  const first = (err instanceof Error ? err.message : String(err)).split("\n")[0];
-  return { code: grpc.status.INTERNAL, details: `internal error: ${first}` };
-}
+// A status message travels in an HTTP/2 trailer, which a peer refuses past its header-list limit (8 KB by
+// default): a longer one would lose the answer, and the connection with it.
+const MAX_DETAILS = 1000;
 
-function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
+function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  const cut = (s: string) => (s.length <= MAX_DETAILS ? s : `${s.slice(0, MAX_DETAILS)}… (cut)`);
+  if (err instanceof ApiError) {
+    const out: Partial<grpc.ServiceError> = {
+      code: GRPC_CODE[err.status] ?? grpc.status.INTERNAL,
+      details: cut(err.message),
+    };
+    if (err.retryAfterMs !== undefined) {
+      // gRPC's retry pushback: clients with a retry policy wait this long before trying again
+      out.metadata = new grpc.Metadata();
+      out.metadata.set("grpc-retry-pushback-ms", String(Math.max(0, Math.round(err.retryAfterMs))));
+    }
+    return out;
+  }
+  const first = (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+  return { code: grpc.status.INTERNAL, details: cut(`internal error: ${first}`) };
 }
 
 export function inferRequestFromWire(req: WireInferRequest, receivedAtUnixMs: number): InferRequest {
   if (!req.model_name) throw new ApiError(400, "model_name is required");
+  checkId(req.id);
+  checkCount("inputs", req.inputs.length);
+  checkCount("outputs", req.outputs.length);
   const raw = req.raw_input_contents;
   if (raw.length > 0) {
     const mixed = req.inputs.find((i) => hasContents(i.contents));
     if (mixed) {
       throw new ApiError(
         400,
-        `input '${mixed.name}' has contents while raw_input_contents is used; send every input raw or every input in contents, not both`,
+        `input ${quoted(mixed.name)} has contents while raw_input_contents is used; send every input raw or every input in contents, not both`,
       );
     }
     if (raw.length !== req.inputs.length) {
@@ -290,7 +306,7 @@ export function inferRequestFromWire(req: WireInferRequest, receivedAtUnixMs: nu
     }
   }
   const inputs = req.inputs.map((input, i): Tensor => {
-    const where = `input '${input.name}'`;
+    const where = `input ${quoted(input.name)}`;
     const datatype = parseDatatype(input.datatype, where);
     const shape = parseShape(input.shape.map(Number), where);
     return raw.length > 0
@@ -312,7 +328,7 @@ function requestedOutput(o: WireInferRequest["outputs"][number]): { name: string
   const params = paramsFromWire(o.parameters ?? {});
   const k = params.classification;
   if (k !== undefined && typeof k !== "number")
-    throw new ApiError(400, `output '${o.name}': classification must be an integer (how many top classes)`);
+    throw new ApiError(400, `output ${quoted(o.name)}: classification must be an integer (how many top classes)`);
   return k === undefined ? { name: o.name } : { name: o.name, classCount: k };
 }
 
@@ -326,7 +342,7 @@ function tensorFromContents(
   shape: number[],
   contents: WireContents | null,
 ): Tensor {
-  const where = `input '${name}'`;
+  const where = `input ${quoted(name)}`;
   if (datatype === "FP16")
     throw new ApiError(400, `${where}: FP16 has no typed contents field; send it in raw_input_contents`);
   const field = CONTENTS_FIELD[datatype];

@@ -1,5 +1,6 @@
 // REST bodies of the Open Inference Protocol: a JSON document, optionally followed by raw tensors
 // (binary tensor extension, `Inference-Header-Content-Length`), in and out.
+import { quoted } from "../repository/safe-path.js";
 import {
   parseDatatype,
   parseShape,
@@ -8,6 +9,7 @@ import {
   tensorToBytes,
   tensorToJson,
 } from "./tensor-codec.js";
+import { checkCount, checkId } from "./limits.js";
 import { ApiError, type InferRequest, type InferResponse, type ParamValue, type Tensor } from "./types.js";
 
 type Json = Record<string, unknown>;
@@ -57,13 +59,15 @@ export function parseInferRequest(
   receivedAtUnixMs: number,
 ): InferRequest {
   if (json.id !== undefined && typeof json.id !== "string") throw new ApiError(400, "'id' must be a string");
+  if (typeof json.id === "string") checkId(json.id);
   if (!Array.isArray(json.inputs) || json.inputs.length === 0)
     throw new ApiError(400, "'inputs' must be a non-empty array of {name, shape, datatype, data}");
+  checkCount("inputs", json.inputs.length);
   let offset = 0;
   const inputs: Tensor[] = json.inputs.map((raw, i) => {
     if (!isObject(raw) || typeof raw.name !== "string")
       throw new ApiError(400, `inputs[${i}] must be an object with a string 'name'`);
-    const where = `input '${raw.name}'`;
+    const where = `input ${quoted(raw.name)}`;
     const datatype = parseDatatype(raw.datatype, where);
     const shape = parseShape(raw.shape, where);
     const p = params(raw.parameters, where);
@@ -99,14 +103,15 @@ export function parseInferRequest(
   const requestParams = params(json.parameters, "request");
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) throw new ApiError(400, "'outputs' must be an array of {name, parameters?}");
+    checkCount("outputs", json.outputs.length);
     outputs = json.outputs.map((o, i) => {
       if (!isObject(o) || typeof o.name !== "string")
         throw new ApiError(400, `outputs[${i}] must be an object with a string 'name'`);
-      const p = params(o.parameters, `output '${o.name}'`);
+      const p = params(o.parameters, `output ${quoted(o.name)}`);
       if (p.binary_data !== undefined && typeof p.binary_data !== "boolean")
-        throw new ApiError(400, `output '${o.name}': binary_data must be true or false`);
+        throw new ApiError(400, `output ${quoted(o.name)}: binary_data must be true or false`);
       if (p.classification !== undefined && typeof p.classification !== "number")
-        throw new ApiError(400, `output '${o.name}': classification must be a number (how many top classes)`);
+        throw new ApiError(400, `output ${quoted(o.name)}: classification must be a number (how many top classes)`);
       return { name: o.name, binary: p.binary_data, classCount: p.classification };
     });
   }

@@ -1,7 +1,10 @@
 // The REST front-end (fastify): every call of API.md, JSON and the binary tensor extension,
 // errors as {"error": "..."} with the right status, Prometheus metrics at /metrics.
+import { STATUS_CODES } from "node:http";
+import net, { type Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ServerMetrics } from "../metrics/metrics.js";
+import { checkAdminRequest, checkAdminToken } from "./admin-guard.js";
 import { compressFor, decompressBody } from "./http-compression.js";
 import { repositoryParameters } from "./repository-params.js";
 import { encodeInferResponse, parseInferRequest, splitBody } from "./rest-codec.js";
@@ -13,6 +16,10 @@ export interface RestOptions {
   port: number;
   maxBodyBytes: number;
   adminToken?: string;
+  /** A request body that stalls this long (no bytes) is answered 408 and its connection closed (default 10 s). */
+  bodyTimeoutMs?: number;
+  /** Connections held at once; further ones are closed as they arrive (default 4096). */
+  maxConnections?: number;
   metrics: ServerMetrics;
   /** Extra routes (the dashboard) registered on the same server. */
   extend?: (app: FastifyInstance) => void;
@@ -20,12 +27,108 @@ export interface RestOptions {
 
 type Params = { m?: string; v?: string };
 
-export async function startRestServer(
-  inner: Gateway,
-  opts: RestOptions,
-): Promise<{ app: FastifyInstance; url: string }> {
+export interface RestServer {
+  app: FastifyInstance;
+  url: string;
+  /**
+   * Stops accepting connections and makes every answer close its connection. The open keep-alive connections
+   * stay: a request already on its way on one is answered (503 once admission has stopped), not reset.
+   */
+  drain(): void;
+  /** Waits until no request is in flight or has come for a moment, or `ms`; `app.close` then closes the idle. */
+  settle(ms: number): Promise<void>;
+}
+
+/** Longest path segment routed; a model or variant name has at most 64 characters. */
+const MAX_SEGMENT = 256;
+/** An error message longer than this is cut: no answer echoes a huge input back. */
+const MAX_MESSAGE = 2000;
+
+const cut = (s: string) => (s.length <= MAX_MESSAGE ? s : `${s.slice(0, MAX_MESSAGE)}… (cut)`);
+
+/** What a malformed HTTP message gets, by Node's parser error code: status and what to fix. */
+function clientErrorAnswer(code: string | undefined, reason: string): [number, string] {
+  switch (code) {
+    case "HPE_HEADER_OVERFLOW":
+      return [431, "the request line and headers exceed 16 KB; send shorter headers and put data in the body"];
+    case "HPE_UNEXPECTED_CONTENT_LENGTH":
+      return [400, "the request has both Content-Length and Transfer-Encoding; send one of them"];
+    case "HPE_INVALID_CONTENT_LENGTH":
+      return [400, "Content-Length must be a single decimal number of bytes"];
+    case "HPE_INVALID_CHUNK_SIZE":
+    case "HPE_INVALID_TRANSFER_ENCODING":
+      return [400, "the chunked body is malformed; each chunk is a hex size line, the data and CRLF"];
+    case "HPE_INVALID_METHOD":
+      return [400, "unknown HTTP method; this server answers GET and POST"];
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return [408, "the request took too long to arrive; send it at once"];
+    default:
+      return [400, `the request is not valid HTTP/1.1 (${reason}); check the request line, headers and body framing`];
+  }
+}
+
+function answerClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] = clientErrorAnswer(err.code, err.reason ?? err.message);
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export async function startRestServer(inner: Gateway, opts: RestOptions): Promise<RestServer> {
   const gateway = TritonView.of(inner);
-  const app = Fastify({ bodyLimit: opts.maxBodyBytes, logger: false, keepAliveTimeout: 65_000 });
+  const app = Fastify({
+    bodyLimit: opts.maxBodyBytes,
+    logger: false,
+    keepAliveTimeout: 65_000,
+    routerOptions: { maxParamLength: MAX_SEGMENT },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (err, req, reply) => {
+      const long = err.code === "FST_ERR_MAX_PARAM_LENGTH";
+      const r = reply as FastifyReply;
+      void r.code(long ? 414 : 400).send({
+        error: long
+          ? `a path segment of the ${req.url.length}-character URL is longer than ${MAX_SEGMENT} characters; model and variant names have at most 64`
+          : "the URL path is not valid percent-encoding; encode each path segment with encodeURIComponent",
+      });
+    },
+  });
+  app.server.maxConnections = opts.maxConnections ?? 4096;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? 10_000;
+  // A body that stops arriving holds its connection and buffer: after bodyTimeoutMs without a byte it is
+  // answered 408 and the connection closed. Armed for bodies only, and disarmed once the body is in
+  // (`bodyIn`): an inference may run long.
+  const armBodyTimeout = (req: FastifyRequest, reply: FastifyReply) => {
+    const socket = req.raw.socket;
+    if (req.raw.complete || !socket) return;
+    socket.setTimeout(bodyTimeoutMs);
+    req.raw.once("timeout", () => {
+      if (reply.sent) return;
+      void reply
+        .code(408)
+        .header("Connection", "close")
+        .send({
+          error: `the request body stalled for ${bodyTimeoutMs} ms before its Content-Length was reached; send the whole body at once`,
+        });
+    });
+  };
+  const bodyIn = (req: FastifyRequest) => req.raw.socket?.setTimeout(0);
+  const withBody = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => armBodyTimeout(req, reply) };
+  let draining = false;
+  let inFlight = 0;
+  let lastRequest = 0;
+  app.server.on("request", (_req, res) => {
+    inFlight++;
+    lastRequest = Date.now();
+    res.once("close", () => inFlight--);
+    // while draining every answer closes its connection: a client does not reuse one that is about to go
+    // away (and see it reset), it reconnects to another replica
+    if (draining) res.shouldKeepAlive = false;
+  });
   // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec,
   // after undoing a Content-Encoding (tritonclient's request_compression_algorithm).
   app.removeAllContentTypeParsers();
@@ -38,28 +141,45 @@ export async function startRestServer(
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    if (err instanceof ApiError) return reply.code(err.status).send({ error: err.message });
+    if (err instanceof ApiError) {
+      if (err.retryAfterMs !== undefined) reply.header("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
+      return reply.code(err.status).send({
+        error: cut(err.message),
+        ...(err.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(err.retryAfterMs) } : {}),
+      });
+    }
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return reply.code(413).send({
         error: `request body is larger than the ${opts.maxBodyBytes} byte limit; send fewer rows per request or raise --max-body-mb`,
       });
     }
+    if (err.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH")
+      return reply.code(400).send({ error: "the body is shorter or longer than its Content-Length; send them equal" });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
-      return reply.code(err.statusCode).send({ error: err.message });
-    return reply.code(500).send({ error: `internal error: ${err.message}` });
+      return reply.code(err.statusCode).send({ error: cut(`${err.message} (${err.code ?? "client error"})`) });
+    return reply.code(500).send({ error: cut(`internal error: ${err.message}`) });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({
-      error: `no such endpoint: ${req.method} ${req.url} (see the Open Inference Protocol v2 paths in the README)`,
+      error: `no such endpoint: ${req.method} ${req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url} (see the Open Inference Protocol v2 paths in the README)`,
     }),
   );
 
   const health = (r: { ready: boolean; reason?: string }, key: "live" | "ready", reply: FastifyReply) =>
     r.ready ? reply.send({ [key]: true }) : reply.code(503).send({ error: r.reason ?? "not ready" });
   const admin = (req: FastifyRequest) => {
-    if (opts.adminToken && req.headers.authorization !== `Bearer ${opts.adminToken}`) {
-      throw new ApiError(401, "repository changes need 'Authorization: Bearer <token>' (SLOSERVE_ADMIN_TOKEN)");
-    }
+    checkAdminRequest(header(req, "origin"), header(req, "host"), header(req, "content-type"));
+    checkAdminToken(
+      { token: opts.adminToken, host: opts.host },
+      header(req, "authorization"),
+      "'Authorization: Bearer <token>'",
+    );
+  };
+  // Shedding before the body is read: an overloaded task refuses a request for the price of its headers.
+  const admitEarly = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const hint = Number(header(req, "sloserve-slo-ms"));
+    gateway.admit(req.params.m!, req.params.v, Number.isFinite(hint) && hint > 0 ? hint : undefined);
+    armBodyTimeout(req, reply);
   };
   const body = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
@@ -72,13 +192,14 @@ export async function startRestServer(
     app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) => {
       const r = gateway.modelReady(req.params.m!, req.params.v);
       return r.ready
-        ? reply.send({ name: req.params.m, ready: true })
+        ? reply.send({ name: req.params.m, ready: true, ...(r.reason ? { reason: r.reason } : {}) })
         : reply.code(503).send({ error: r.reason ?? "not ready" });
     });
     app.get<{ Params: Params }>(prefix, (req) => gateway.modelMetadata(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/config`, (req) => gateway.modelConfig(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/stats`, (req) => gateway.statistics(req.params.m!, req.params.v));
-    app.post<{ Params: Params }>(`${prefix}/infer`, async (req, reply) => {
+    app.post<{ Params: Params }>(`${prefix}/infer`, { onRequest: admitEarly }, async (req, reply) => {
+      bodyIn(req);
       const receivedAt = Date.now();
       const t0 = performance.now();
       const { json, binary } = splitBody(body(req), header(req, "inference-header-content-length"));
@@ -100,7 +221,8 @@ export async function startRestServer(
     });
   }
   app.get("/v2/models/stats", () => gateway.statistics());
-  app.post("/v2/repository/index", (req) => {
+  app.post("/v2/repository/index", withBody, (req) => {
+    bodyIn(req);
     const raw = body(req);
     let readyOnly = false;
     if (raw.byteLength > 0) {
@@ -112,13 +234,15 @@ export async function startRestServer(
     }
     return gateway.repositoryIndex(readyOnly);
   });
-  app.post<{ Params: Params }>("/v2/repository/models/:m/load", async (req) => {
+  app.post<{ Params: Params }>("/v2/repository/models/:m/load", withBody, async (req) => {
+    bodyIn(req);
     admin(req);
     repositoryParameters("load", jsonParameters(body(req)));
     await gateway.load(req.params.m!);
     return {};
   });
-  app.post<{ Params: Params }>("/v2/repository/models/:m/unload", async (req) => {
+  app.post<{ Params: Params }>("/v2/repository/models/:m/unload", withBody, async (req) => {
+    bodyIn(req);
     admin(req);
     const { unloadDependents } = repositoryParameters("unload", jsonParameters(body(req)));
     if (unloadDependents) await gateway.unloadWithDependents(req.params.m!);
@@ -127,7 +251,20 @@ export async function startRestServer(
   });
   opts.extend?.(app);
   const url = await app.listen({ host: opts.host, port: opts.port });
-  return { app, url };
+  return {
+    app,
+    url,
+    drain: () => {
+      draining = true;
+      // net's close, not http's: http's would also close the idle keep-alive connections at once
+      if (app.server.listening) net.Server.prototype.close.call(app.server);
+    },
+    settle: async (ms) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until && (inFlight > 0 || Date.now() - lastRequest < 100))
+        await new Promise((r) => setTimeout(r, 10));
+    },
+  };
 }
 
 /** The `parameters` object of a repository request's (optional) JSON body. */

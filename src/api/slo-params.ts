@@ -18,6 +18,19 @@ function num(params: Record<string, ParamValue>, key: string): number | undefine
   return n;
 }
 
+/** 2001-09-09 in Unix ms: an absolute time below it is a duration or seconds sent by mistake. */
+const UNIX_MS_FLOOR = 1e12;
+
+function unixMs(params: Record<string, ParamValue>, key: string): number | undefined {
+  const v = num(params, key);
+  if (v !== undefined && v < UNIX_MS_FLOOR)
+    throw new ApiError(
+      400,
+      `parameter '${key}' must be an absolute Unix time in milliseconds (like Date.now() + 50), got ${v}; for a duration use 'slo_ms'`,
+    );
+  return v;
+}
+
 /**
  * Precedence: `slo_ms`; else `deadline_unix_ms` (the remaining budget, measured from arrival or
  * from `sent_at_unix_ms` when the client's clock runs ahead of ours); else Triton's `timeout` (µs);
@@ -30,14 +43,14 @@ export function sloTerms(
   now: number,
 ): SloTerms {
   const slo = num(params, "slo_ms");
-  const deadlineUnix = num(params, "deadline_unix_ms");
-  const sentAt = num(params, "sent_at_unix_ms");
+  const deadlineUnix = unixMs(params, "deadline_unix_ms");
+  const sentAt = unixMs(params, "sent_at_unix_ms");
   const timeoutUs = num(params, "timeout");
   const minAccuracy = num(params, "min_accuracy") ?? defaults.minAccuracy;
   const priority = num(params, "priority") ?? 0;
   if (slo !== undefined && slo <= 0) throw new ApiError(400, `parameter 'slo_ms' must be positive, got ${slo}`);
-  if (timeoutUs !== undefined && timeoutUs <= 0)
-    throw new ApiError(400, `parameter 'timeout' (µs) must be positive, got ${timeoutUs}`);
+  if (timeoutUs !== undefined && (!Number.isInteger(timeoutUs) || timeoutUs <= 0))
+    throw new ApiError(400, `parameter 'timeout' must be a positive integer number of µs (Triton's), got ${timeoutUs}`);
   if (minAccuracy < 0 || minAccuracy > 1)
     throw new ApiError(400, `parameter 'min_accuracy' must be within 0..1 (a fraction, e.g. 0.98), got ${minAccuracy}`);
   if (!Number.isInteger(priority) || priority < 0)

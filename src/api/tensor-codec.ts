@@ -1,8 +1,13 @@
 // Open Inference Protocol tensors in and out of JSON and the binary tensor extension: checks
 // datatype, shape and element count, and says exactly what is wrong when they disagree.
+import { quoted } from "../repository/safe-path.js";
 import type { TypedArray } from "../engine/engine.js";
 import { DATATYPES, OIP_DATATYPES, type OipDatatype } from "../repository/datatypes.js";
+import { REQUEST_LIMITS } from "./limits.js";
 import { ApiError, type Tensor } from "./types.js";
+
+/** The largest finite float32: JSON numbers beyond it would silently become ±Infinity. */
+const FP32_MAX = 3.4028234663852886e38;
 
 /** Value ranges of the integer datatypes, for JSON data (binary data cannot be out of range). */
 const INT_RANGE: Partial<Record<OipDatatype, [number, number]>> = {
@@ -52,11 +57,11 @@ export function elementCount(shape: readonly number[]): number {
 
 /** A tensor from JSON `data` (flat or nested, row-major). */
 export function tensorFromJson(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
-  const where = `input '${name}'`;
+  const where = `input ${quoted(name)}`;
   if (datatype === "FP16")
     throw new ApiError(400, `${where}: FP16 can only be sent as binary data (binary tensor extension)`);
   if (!Array.isArray(data)) throw new ApiError(400, `${where}: 'data' must be an array (flat or nested, row-major)`);
-  const flat = (data as unknown[]).flat(Infinity);
+  const flat = flattenData(data, where);
   const n = elementCount(shape);
   if (flat.length !== n)
     throw new ApiError(400, `${where}: shape [${shape.join(",")}] needs ${n} elements, 'data' has ${flat.length}`);
@@ -81,6 +86,11 @@ export function tensorFromJson(name: string, datatype: OipDatatype, shape: numbe
       out[i] = v ? 1 : 0;
     } else if (typeof v !== "number" || !Number.isFinite(v)) {
       throw new ApiError(400, `${where}: element ${i} must be a finite number, got ${JSON.stringify(v)}`);
+    } else if (datatype === "FP32" && Math.abs(v) > FP32_MAX) {
+      throw new ApiError(
+        400,
+        `${where}: element ${i} (${v}) is out of range for FP32 (±${FP32_MAX.toExponential(6)}); scale the input or send FP64`,
+      );
     } else if (range) {
       if (!Number.isInteger(v)) throw new ApiError(400, `${where}: element ${i} must be an integer for ${datatype}`);
       // typed arrays wrap silently (300 becomes 44 in UINT8): refuse instead
@@ -98,10 +108,45 @@ export function tensorFromJson(name: string, datatype: OipDatatype, shape: numbe
   return { name, datatype, shape, data: out };
 }
 
+/**
+ * JSON `data`, flat or nested, as one row-major list. Nested data must be rectangular (every list at one
+ * depth as long as the others, numbers only at the deepest level) and at most REQUEST_LIMITS.nesting deep;
+ * walked level by level, so no nesting depth reaches the call stack.
+ */
+function flattenData(data: unknown[], where: string): unknown[] {
+  let level = data;
+  for (let depth = 1; ; depth++) {
+    let lists = 0;
+    for (const v of level) if (Array.isArray(v)) lists++;
+    if (lists === 0) return level;
+    if (lists !== level.length)
+      throw new ApiError(
+        400,
+        `${where}: 'data' mixes numbers and lists at depth ${depth}; send it flat or nested evenly along the shape`,
+      );
+    if (depth >= REQUEST_LIMITS.nesting)
+      throw new ApiError(
+        400,
+        `${where}: 'data' is nested more than ${REQUEST_LIMITS.nesting} deep; send it flat or nested along the shape`,
+      );
+    const width = (level[0] as unknown[]).length;
+    const next: unknown[] = [];
+    for (const v of level as unknown[][]) {
+      if (v.length !== width)
+        throw new ApiError(
+          400,
+          `${where}: 'data' is ragged at depth ${depth + 1}: lists of ${width} and ${v.length} elements; every list at one depth must be as long as the others`,
+        );
+      for (const x of v) next.push(x);
+    }
+    level = next;
+  }
+}
+
 /** A tensor from raw little-endian bytes (binary tensor extension, gRPC raw contents). */
 export function tensorFromBytes(name: string, datatype: OipDatatype, shape: number[], bytes: Uint8Array): Tensor {
   const n = elementCount(shape);
-  const where = `input '${name}'`;
+  const where = `input ${quoted(name)}`;
   if (datatype === "BYTES") {
     const items: Uint8Array[] = [];
     let off = 0;

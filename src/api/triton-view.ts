@@ -7,6 +7,7 @@
 // the request's tensors, encoding the response's): perf_analyzer insists that their counts equal
 // compute_infer's. Both are booked when a request succeeds, in the same run of microtasks as the
 // core books compute_infer, so no statistics call can fall between them.
+import { quoted } from "../repository/safe-path.js";
 import { ApiError, type Gateway, type InferRequest, type ModelStats } from "./types.js";
 
 const NUMBER = /^[1-9][0-9]{0,8}$/;
@@ -54,7 +55,7 @@ export class TritonView implements Gateway {
     if (k > names.length)
       throw new ApiError(
         404,
-        `'${model}' has no variant '${version}': versions 1..${names.length} are its variants ${names.join(", ")}`,
+        `'${model}' has no variant ${quoted(version)}: versions 1..${names.length} are its variants ${names.join(", ")}`,
       );
     return names[k - 1];
   }
@@ -93,6 +94,8 @@ export class TritonView implements Gateway {
       }),
     };
   };
+
+  admit: Gateway["admit"] = (m, v, sloMs) => this.inner.admit(m, this.variantOf(m, v), sloMs);
 
   infer: Gateway["infer"] = (req: InferRequest) =>
     this.inner.infer(req.version === undefined ? req : { ...req, version: this.variantOf(req.model, req.version) });

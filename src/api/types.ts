@@ -97,12 +97,14 @@ export interface RepositoryEntry {
 }
 
 /** HTTP status carried by every error the core raises; front-ends map it to their own codes. */
-export type ErrorStatus = 400 | 401 | 404 | 413 | 429 | 500 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 413 | 414 | 415 | 429 | 431 | 500 | 503 | 504;
 
 export class ApiError extends Error {
   constructor(
     readonly status: ErrorStatus,
     message: string,
+    /** When a retry could succeed (overload, a cold start): REST sends Retry-After, gRPC retry pushback. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = "ApiError";
@@ -120,6 +122,12 @@ export interface Gateway {
   modelConfig(model: string, version?: string): Record<string, unknown>;
   statistics(model?: string, version?: string): { model_stats: ModelStats[] };
   infer(request: InferRequest): Promise<InferResponse>;
+  /**
+   * Admission before a request's body is read: throws the ApiError a request to `model` gets now anyway
+   * (shutting down, queue full, or overloaded for the SLO the client states ahead, `sloMs`), so shedding
+   * costs no decoding.
+   */
+  admit(model: string, version?: string, sloMs?: number): void;
   repositoryIndex(readyOnly?: boolean): RepositoryEntry[];
   /** Admin: needs the bearer token when SLOSERVE_ADMIN_TOKEN is set (checked by the front-end). */
   load(model: string): Promise<void>;

@@ -28,6 +28,9 @@ export const ServeFile = z
     "max-body-mb": positive,
     "drain-ms": positive,
     "hot-ms": z.number().nonnegative(),
+    admission: z.enum(["predictive", "queue"]),
+    "body-timeout-ms": positive,
+    "max-connections": positive,
     autoscaler: z.string(),
     forecaster: z.enum(["max-trend", "lstm"]),
     "decision-interval-ms": positive,
@@ -37,6 +40,8 @@ export const ServeFile = z
     kubeconfig: z.string(),
     namespace: z.string(),
     "pod-memory": z.string(),
+    "online-latency": z.union([z.boolean(), z.enum(["on", "off"]).transform((v) => v === "on")]),
+    "core-sharing": z.enum(["fair", "arrival"]),
   })
   .partial()
   .strict();

@@ -8,6 +8,7 @@ import { loadRepository, RepositoryError, type Variant } from "../repository/rep
 import { profileSteps, profileVariant, writeProfile } from "../profiler/profiler.js";
 import { registerBenchCommand } from "../loadgen/command.js";
 import { registerSimulateCommand } from "./simulate.js";
+import { registerPartitionCommand } from "./partition.js";
 import { loadServeFile, mergeServeFile } from "./config-file.js";
 import { progress } from "../terminal/progress.js";
 import { fmt, printTable } from "../terminal/table.js";
@@ -79,6 +80,42 @@ program
     "max-trend",
   )
   .option("--decision-interval-ms <ms>", "control-loop period", (v) => positiveInt(v, "--decision-interval-ms"), 1000)
+  .option(
+    "--admission <rule>",
+    "predictive: refuse at once (429 + Retry-After) a request the queue ahead would make late; queue: refuse only beyond max_queue",
+    admissionName,
+    "predictive",
+  )
+  .option(
+    "--body-timeout-ms <ms>",
+    "a request body that stalls this long is answered 408 and its connection closed",
+    (v) => positiveInt(v, "--body-timeout-ms"),
+    10_000,
+  )
+  .option(
+    "--max-connections <n>",
+    "client connections held at once (more are closed as they arrive)",
+    (v) => positiveInt(v, "--max-connections"),
+    4096,
+  )
+  .option(
+    "--warm-pool <n>",
+    "worker processes kept started (onnxruntime loaded, no model) so a cold start only loads its model",
+    (v) => nonNegativeInt(v, "--warm-pool"),
+    1,
+  )
+  .option(
+    "--online-latency <on|off>",
+    "correct the profiles from every batch's measured time (policies read the corrected model); off: trust the profiles",
+    onOff("--online-latency"),
+    true,
+  )
+  .option(
+    "--core-sharing <mode>",
+    "when the plans want more cores than --cores: fair (least weighted expected SLO violations; task.yaml sharing) or arrival (first come)",
+    sharingMode,
+    "fair",
+  )
   .option("--log-level <level>", "pino log level", "info")
   .option(
     "--cluster <backend>",
@@ -110,6 +147,9 @@ program
       maxBodyBytes: opts.maxBodyMb * 2 ** 20,
       adminToken: process.env.SLOSERVE_ADMIN_TOKEN || undefined,
       hotMs: opts.hotMs,
+      admission: opts.admission,
+      bodyTimeoutMs: opts.bodyTimeoutMs,
+      maxConnections: opts.maxConnections,
       autoscaler: opts.autoscaler,
       forecaster: opts.forecaster,
       decisionIntervalMs: opts.decisionIntervalMs,
@@ -117,6 +157,8 @@ program
       warmPool: opts.warmPool,
       cluster: opts.cluster,
       kubernetes: { kubeconfig: opts.kubeconfig, namespace: opts.namespace, podMemory: opts.podMemory },
+      onlineLatency: opts.onlineLatency,
+      coreSharing: opts.coreSharing,
     });
     log(
       `sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`,
@@ -141,6 +183,9 @@ interface ServeFlags {
   maxBodyMb: number;
   drainMs: number;
   hotMs: number;
+  admission: "predictive" | "queue";
+  bodyTimeoutMs: number;
+  maxConnections: number;
   autoscaler?: string;
   forecaster: "max-trend" | "lstm";
   decisionIntervalMs: number;
@@ -151,12 +196,34 @@ interface ServeFlags {
   namespace?: string;
   podMemory: string;
   config?: string;
+  onlineLatency: boolean;
+  coreSharing: "fair" | "arrival";
+}
+
+function onOff(flag: string) {
+  return (v: string | boolean): boolean => {
+    if (v === true || v === "on" || v === "true") return true;
+    if (v === false || v === "off" || v === "false") return false;
+    throw new InvalidArgumentError(`${flag} takes on or off, got '${String(v)}'`);
+  };
+}
+
+function sharingMode(v: string): "fair" | "arrival" {
+  if (v !== "fair" && v !== "arrival")
+    throw new InvalidArgumentError(`--core-sharing takes fair or arrival, got '${v}'`);
+  return v;
 }
 
 function nonNegativeInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 0, got '${v}'`);
   return n;
+}
+
+function admissionName(v: string): "predictive" | "queue" {
+  if (v !== "predictive" && v !== "queue")
+    throw new InvalidArgumentError(`--admission takes predictive or queue, got '${v}'`);
+  return v;
 }
 
 function clusterName(v: string): "local" | "kubernetes" {
@@ -238,6 +305,17 @@ program
   .option("--budget-ms <ms>", "time spent per grid point", (v) => Number(v), 600)
   .option("--missing", "profile only variants that have no profile.json yet")
   .option("--dry-run", "measure and print, but do not write profile.json")
+  .option(
+    "--update-from-serving",
+    "measure nothing: write the batch times a running server measured (its online latency model) into profile.json",
+  )
+  .option("--url <url>", "the running server, for --update-from-serving", "http://127.0.0.1:8000")
+  .option(
+    "--min-samples <n>",
+    "with --update-from-serving: points measured fewer times are left as profiled",
+    (v) => positiveInt(v, "--min-samples"),
+    20,
+  )
   .action(
     async (opts: {
       models: string;
@@ -248,8 +326,12 @@ program
       budgetMs: number;
       missing?: boolean;
       dryRun?: boolean;
+      updateFromServing?: boolean;
+      url: string;
+      minSamples: number;
     }) => {
       if (opts.variant && !opts.task) throw new InvalidArgumentError("--variant needs --task");
+      if (opts.updateFromServing) return updateFromServing(opts);
       await prepareZoo(opts.models, log);
       const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined });
       const variants: Variant[] = [];
@@ -288,6 +370,51 @@ program
       if (opts.dryRun) log("(dry run: no profile.json written)");
     },
   );
+
+/** `profile --update-from-serving`: the served points into profile.json, the only way they reach the disk. */
+async function updateFromServing(opts: {
+  models: string;
+  task?: string;
+  variant?: string;
+  url: string;
+  minSamples: number;
+  dryRun?: boolean;
+}): Promise<void> {
+  const { fetchServedPoints, mergeServedPoints } = await import("../profiler/from-serving.js");
+  const { defaultSubnetOf } = await import("../repository/schema.js");
+  const served = await fetchServedPoints(opts.url);
+  const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined, profilesOnly: true });
+  const rows: string[][] = [];
+  for (const task of repo.tasks.values())
+    for (const v of task.variants.values()) {
+      if ((opts.variant && v.name !== opts.variant) || !v.profile) continue;
+      const u = mergeServedPoints(v.profile, served, {
+        minSamples: opts.minSamples,
+        source: opts.url,
+        defaultSubnet: defaultSubnetOf(v.config)?.name,
+      });
+      if (!u) continue;
+      if (!opts.dryRun) await writeProfile(v, u.profile);
+      for (const c of u.changes)
+        rows.push([
+          `${v.task}/${v.name}${c.subnet ? `/${c.subnet}` : ""}`,
+          String(c.batch),
+          String(c.cores),
+          c.from === undefined ? "(new)" : fmt(c.from),
+          fmt(c.to),
+          c.from === undefined ? "" : `${fmt(c.to / c.from, 2)}×`,
+          String(c.samples),
+        ]);
+    }
+  if (rows.length === 0) {
+    log(
+      `nothing to write: no point measured at least ${opts.minSamples} times on ${opts.url}${opts.task ? ` for ${opts.task}` : ""} (serve longer, or lower --min-samples)`,
+    );
+    return;
+  }
+  printTable(["variant", "batch", "cores", "profiled p50 ms", "served p50 ms", "ratio", "samples"], rows);
+  log(opts.dryRun ? "(dry run: no profile.json written)" : `wrote ${rows.length} point(s) from ${opts.url}`);
+}
 
 program
   .command("plan")
@@ -381,9 +508,16 @@ program
 registerBenchCommand(program);
 registerSimulateCommand(program);
 (await import("./variants.js")).registerVariantsCommand(program);
+registerPartitionCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as NodeJS.ErrnoException & { port?: number };
   if (err instanceof RepositoryError) log(err.message);
-  else log(`error: ${(err as Error).message}`);
-  process.exitCode = 1;
+  else if (e.code === "EADDRINUSE")
+    log(
+      `error: ${e.message}: another server holds that port; stop it or pick other ports (--port, --grpc-port, --metrics-port)`,
+    );
+  else log(`error: ${e.message}`);
+  // exit now: a half-started server may hold handles (a worker's pipe, a timer) that keep the process alive
+  process.exit(1);
 });

@@ -15,6 +15,7 @@ type MV = "model" | "version";
 export const TRITON_REASON: Record<string, "REJECTED" | "CANCELED" | "BACKEND" | "OTHER"> = {
   // refused by the scheduler: queue full, deadline unreachable (Triton's queue timeout), no instance
   queue_full: "REJECTED",
+  overloaded: "REJECTED",
   deadline: "REJECTED",
   no_capacity: "REJECTED",
   // the instance (Triton's backend) failed while running the batch

@@ -35,6 +35,16 @@ export class RequestQueue {
     this.rowsQueued += r.rows;
   }
 
+  /** Rows queued that a request like `r` would wait behind (it is not in the queue). */
+  rowsAhead(r: Request): number {
+    let rows = 0;
+    for (const q of this.items) {
+      if (!this.before(q, r)) break;
+      rows += q.rows;
+    }
+    return rows;
+  }
+
   /** Removes the given requests (any order); returns how many were found. */
   remove(rs: readonly Request[]): number {
     if (rs.length === 0) return 0;

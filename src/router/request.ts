@@ -21,13 +21,18 @@ export interface Failed {
   ok: false;
   status: FailStatus;
   /** Short machine-readable cause, used as a metrics label. */
-  reason: "queue_full" | "deadline" | "no_capacity" | "instance_failed" | "shutdown" | "internal";
+  reason: "queue_full" | "overloaded" | "deadline" | "no_capacity" | "instance_failed" | "shutdown" | "internal";
   message: string;
   /** When trying again could succeed (a cold start under way): the front ends send it as Retry-After. */
   retryAfterMs?: number;
 }
 
 export type Outcome = Served | Failed;
+
+/** Refused at admission, before it was queued: load the task was offered and did not carry. */
+export function refusedAtAdmission(reason: Failed["reason"]): boolean {
+  return reason === "queue_full" || reason === "overloaded" || reason === "no_capacity";
+}
 
 /** Which stage of which pipeline request a stage request is (absent for a request to a task). */
 export interface StageRef {

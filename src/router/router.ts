@@ -37,6 +37,62 @@ export interface RouterOptions {
    * Absent: no watchdog (the simulator's instances never hang unless a test makes them).
    */
   watchdog?: { factor: number; floorMs: number };
+  /**
+   * "predictive": a request that the rows queued ahead of it would make late on the instances that may serve
+   * it is refused at once (429, with when to retry) instead of being queued to miss, so the requests admitted
+   * meet their deadlines under overload; "queue" (default): only max_queue refuses.
+   */
+  admission?: "queue" | "predictive";
+}
+
+/**
+ * What predictive admission learns fades with time as well as with new observations: while it sheds,
+ * fewer requests run to teach it otherwise, and an estimate from a past burst must not refuse forever.
+ */
+const FADE_HALF_LIFE_MS = 2000;
+
+const fade = (since: number, now: number) => Math.pow(0.5, Math.max(0, now - since) / FADE_HALF_LIFE_MS);
+
+/**
+ * Observed over predicted batch time, decayed per observation and with time: how much slower than its
+ * profile an instance runs on this machine now (other work on its core, for one).
+ */
+class SlowDown {
+  private observed = 0;
+  private predicted = 0;
+  private at = 0;
+
+  add(observed: number, predicted: number, now: number): void {
+    const f = 0.98 * fade(this.at, now);
+    this.observed = this.observed * f + observed;
+    this.predicted = this.predicted * f + predicted;
+    this.at = now;
+  }
+
+  /** 1 ms of prior on both sides keeps a few tiny samples from swinging it. */
+  ratio(now: number): number {
+    const f = fade(this.at, now);
+    return Math.min(20, Math.max(0.5, (this.observed * f + 1) / (this.predicted * f + 1)));
+  }
+}
+
+/**
+ * When lanes, each free `free` ms from now and from then on taking `rate` rows per ms, have taken `rows`
+ * rows between them (ms from now): water-filling over the lanes in the order they free up.
+ */
+export function drainTime(lanes: readonly { free: number; rate: number }[], rows: number): number {
+  const sorted = [...lanes].sort((a, b) => a.free - b.free);
+  let t = Math.max(0, sorted[0]?.free ?? 0);
+  let rate = 0;
+  let left = rows;
+  for (let k = 0; k < sorted.length; k++) {
+    rate += sorted[k]!.rate;
+    const next = k + 1 < sorted.length ? Math.max(t, sorted[k + 1]!.free) : Infinity;
+    if (left <= rate * (next - t)) return t + left / rate;
+    left -= rate * (next - t);
+    t = next;
+  }
+  return t;
 }
 
 /** What the live server uses: a worker stopped or wedged for ~1 s is replaced, fast models or slow. */
@@ -54,6 +110,8 @@ interface TaskState {
   slowestMs: number;
   /** The context pump() hands its policy, made once per task (null while a pump holds it). */
   context: PolicyContext | null;
+  /** Predictive admission's waits and batch times, observed against predicted. */
+  slowDown: SlowDown;
 }
 
 const NO_INSTANCES: readonly Instance[] = Object.freeze([]);
@@ -85,6 +143,7 @@ export class Router {
   private readonly held = new Map<string, { since: number; predicted: number[]; expected: number[] }>();
   private readonly slots: number;
   private readonly watchdog: RouterOptions["watchdog"];
+  private readonly predictive: boolean;
   /** When each instance still starting was first seen starting (clock ms). */
   private readonly startedAt = new Map<string, number>();
   /** Live and ready instances per task, rebuilt lazily after a cluster change (the router asks per request). */
@@ -102,6 +161,7 @@ export class Router {
   ) {
     this.slots = opts.slotsPerInstance ?? 2;
     this.watchdog = opts.watchdog;
+    this.predictive = opts.admission === "predictive";
     cluster.onChange(() => {
       this.byTask = null;
       const now = this.clock.now();
@@ -142,6 +202,7 @@ export class Router {
       slowestMs: Math.max(
         ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
       ),
+      slowDown: new SlowDown(),
     };
     ts.context = {
       now: 0,
@@ -200,12 +261,7 @@ export class Router {
     }
     ts.lastArrival = this.clock.now();
     if (ts.queue.length >= ts.setup.maxQueue) {
-      this.fail(r, {
-        ok: false,
-        status: 429,
-        reason: "queue_full",
-        message: `queue of '${r.task}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml`,
-      });
+      this.fail(r, this.queueFull(ts));
       return;
     }
     if (ts.setup.policy.onArrival) ts.setup.policy.onArrival(r, this.context(ts));
@@ -233,10 +289,113 @@ export class Router {
       });
       return;
     }
+    const late = this.predictive && !r.lateOk ? this.overload(ts, r) : null;
+    if (late) {
+      this.fail(r, late);
+      return;
+    }
     ts.queue.push(r);
     this.events.arrived(r);
     this.armExpiry(ts, r);
     this.pump(ts);
+  }
+
+  /**
+   * Admission before a request's body is read (the front end knows its task and, when the client states it
+   * ahead, its SLO): refuses and answers one the task cannot take now, so that shedding costs no decoding.
+   * Without a stated SLO only a full queue refuses here (the body may carry any slo_ms); the body decides the
+   * rest. Null when it may come in.
+   */
+  admitEarly(task: string, sloMs: number | undefined, pinned?: string): Failed | null {
+    const ts = this.tasks.get(task);
+    if (!ts || this.closing) return null;
+    const now = this.clock.now();
+    const probe: Request = {
+      seq: this.seq + 1,
+      id: "",
+      task,
+      arrival: now,
+      deadline: now + (sloMs ?? Infinity),
+      priority: 1,
+      rows: 1,
+      minAccuracy: 0,
+      pinned,
+      lateOk: false,
+      input: null,
+      done: () => undefined,
+    };
+    const refused =
+      ts.queue.length >= ts.setup.maxQueue
+        ? this.queueFull(ts)
+        : this.predictive && sloMs !== undefined
+          ? this.overload(ts, probe)
+          : null;
+    if (refused) this.fail(probe, refused);
+    return refused;
+  }
+
+  private queueFull(ts: TaskState): Failed {
+    return {
+      ok: false,
+      status: 429,
+      reason: "queue_full",
+      message: `queue of '${ts.setup.model.name}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml`,
+      retryAfterMs: this.drainEstimate(ts),
+    };
+  }
+
+  /** How long the ready instances need to take everything queued now (ms; 1000 when none is ready). */
+  private drainEstimate(ts: TaskState): number {
+    const lanes = this.lanes(ts, null);
+    return lanes.length === 0 ? 1000 : Math.ceil(drainTime(lanes, ts.queue.rows));
+  }
+
+  /**
+   * Each ready instance that may serve `r` (any request when null): when it is free, and its full-batch rate,
+   * both as slow as its batches have been running lately.
+   */
+  private lanes(ts: TaskState, r: Request | null): { free: number; rate: number; v: VariantModel; cores: number }[] {
+    const now = this.clock.now();
+    const slow = ts.slowDown.ratio(now);
+    const out: { free: number; rate: number; v: VariantModel; cores: number }[] = [];
+    for (const inst of this.readyInstances(ts.setup.model.name)) {
+      const v = ts.variants.get(inst.variant);
+      if (!v || (r && !this.canServe(ts, inst, r))) continue;
+      out.push({
+        free: (this.predictedStart(inst.id) - now) * slow,
+        rate: v.maxBatch / (v.latency(v.maxBatch, inst.cores) * slow),
+        v,
+        cores: inst.cores,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Why `r` would be late behind the rows queued ahead of it, or null: the ready instances that may serve it
+   * take those rows at their full-batch rates (each from when its held batches end), then `r` runs in a batch
+   * as large as its share of the queue; every batch as much slower than its profile as batches have run lately.
+   */
+  private overload(ts: TaskState, r: Request): Failed | null {
+    const lanes = this.lanes(ts, r);
+    if (lanes.length === 0) return null; // nothing ready may serve it: the cold path decides
+    const ahead = ts.queue.rowsAhead(r);
+    const wait = drainTime(lanes, ahead);
+    const now = this.clock.now();
+    const share = Math.ceil(ahead / lanes.length) + r.rows;
+    const run =
+      ts.slowDown.ratio(now) * Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
+    const over = now + wait + run - r.deadline;
+    if (over <= 0) return null;
+    // late even on an idle instance: the deadline, not the load, is the cause (the queue answers it 504)
+    if (now + this.fastest(ts, r, this.readyInstances(r.task)) > r.deadline) return null;
+    return {
+      ok: false,
+      status: 429,
+      reason: "overloaded",
+      message: `overloaded: ${ahead} rows are queued ahead of this request on '${r.task}', it would finish in ~${(wait + run).toFixed(0)} ms, past its deadline (${(r.deadline - now).toFixed(0)} ms left); retry in ~${Math.ceil(over)} ms, or send a longer slo_ms`,
+      retryAfterMs: Math.ceil(over),
+    };
   }
 
   private canServe(ts: TaskState, inst: InstanceView, r: Request): boolean {
@@ -400,6 +559,11 @@ export class Router {
     inst.run({ task, variant, subnet, items: take }, (res) => {
       if (watch?.timer) this.clock.clearTimer(watch.timer);
       const now = this.clock.now();
+      if (this.predictive && res.ok) {
+        // the batch started when the one before it ended (or when it was sent, if the instance was idle)
+        const started = Math.max(this.held.get(inst.id)?.since ?? sent, sent);
+        ts.slowDown.add(now - started, predicted, now);
+      }
       this.release(inst.id, now);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
@@ -576,7 +740,9 @@ export class Router {
       else next = Math.min(next, at);
     }
     ts.queue.remove(gone);
-    for (const r of gone) this.fail(r, this.deadlineFailure(ts, r, now));
+    for (const r of gone) {
+      this.fail(r, this.deadlineFailure(ts, r, now));
+    }
     if (next < Infinity) ts.expiry = this.clock.setTimer(next, () => this.expire(ts));
   }
 

@@ -27,6 +27,8 @@ import { subnetTableOf } from "../repository/subnets.js";
 import { HotLoop } from "../worker/hot-loop.js";
 import { openKubernetes, type KubernetesServeOptions } from "./kubernetes.js";
 import { observeStatistics, StatsBook } from "./statistics.js";
+import type { CoreSharing } from "../autoscaler/sharing.js";
+import { registerLatencyModel } from "./latency-model-route.js";
 
 export interface DeploySpec {
   task: string;
@@ -49,6 +51,12 @@ export interface ServeOptions {
   adminToken?: string;
   /** Batches an instance may hold (one running + prefetched). */
   slotsPerInstance?: number;
+  /** How requests are refused at admission: "predictive" (default) sheds one that would be late; "queue" only at max_queue. */
+  admission?: "queue" | "predictive";
+  /** A request body that stalls this long mid-way is answered 408 and its connection closed (ms; default 10 s). */
+  bodyTimeoutMs?: number;
+  /** Client connections held at once, beyond which new ones are closed (default 4096). */
+  maxConnections?: number;
   /** Busy-poll the gateway's event loop this long around each request (ms; 0 = off). */
   hotMs?: number;
   /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
@@ -65,7 +73,17 @@ export interface ServeOptions {
   /** Where instances run: worker processes on this machine (default), or pods of a Kubernetes cluster. */
   cluster?: "local" | "kubernetes";
   kubernetes?: Omit<KubernetesServeOptions, "coreBudget" | "log">;
+  /**
+   * Correct the profiles online from every batch's measured time (default true): policies then read what
+   * the instances really take; false: the profiles as measured (src/core/online-latency.ts).
+   */
+  onlineLatency?: boolean;
+  /** How the tasks share a core budget their plans overrun (default "fair"; see ControlSettings.sharing). */
+  coreSharing?: CoreSharing;
 }
+
+/** Measured batch times kept per (variant, subnet, cores, batch) for `sloserve profile --update-from-serving`. */
+const SERVED_SAMPLES = 256;
 
 export interface RunningServer {
   httpUrl: string;
@@ -118,14 +136,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cluster,
     slotsPerInstance: opts.slotsPerInstance,
     watchdog: DEFAULT_WATCHDOG,
+    admission: opts.admission ?? "predictive",
     control: autoscaled
       ? {
           intervalMs: opts.decisionIntervalMs ?? 1000,
           maxCores: cluster.coreBudget,
           forecaster: opts.forecaster === "lstm" ? await loadLstmForecaster() : new MaxTrendForecaster(),
+          sharing: opts.coreSharing ?? "fair",
         }
       : undefined,
     log: (e) => log.info(e),
+    onlineLatency: opts.onlineLatency === false ? false : { keepSamples: SERVED_SAMPLES },
   });
   if (k8s) {
     const lead = (leader: boolean) => {
@@ -157,6 +178,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let tritonMetricsUrl: string;
   try {
+    // the ports first: a port in use fails the start before any worker exists
+    rest = await startRestServer(gateway, {
+      host,
+      port: opts.httpPort ?? 8000,
+      maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20,
+      adminToken: opts.adminToken,
+      bodyTimeoutMs: opts.bodyTimeoutMs,
+      maxConnections: opts.maxConnections,
+      metrics,
+      extend: (app) => {
+        registerDashboard(app, live, repo);
+        registerLatencyModel(app, core);
+      },
+    });
+    grpc = await startGrpcServer(gateway, {
+      host,
+      port: opts.grpcPort ?? 8001,
+      adminToken: opts.adminToken,
+      maxMessageBytes: opts.maxBodyBytes,
+      metrics,
+    });
+    tritonMetrics.get("/metrics", async (_req, reply) =>
+      reply.type(metrics.contentType).send(await metrics.tritonText()),
+    );
+    tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
     // the initial instances are the leader's to start, and only where the cluster has none yet (another
     // replica, or this one before a restart, may have started them)
     const starts = deployment
@@ -171,25 +217,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     gateway.markStarted();
     core.start();
     live.start();
-    rest = await startRestServer(gateway, {
-      host,
-      port: opts.httpPort ?? 8000,
-      maxBodyBytes: opts.maxBodyBytes ?? 64 * 2 ** 20,
-      adminToken: opts.adminToken,
-      metrics,
-      extend: (app) => registerDashboard(app, live, repo),
-    });
-    grpc = await startGrpcServer(gateway, {
-      host,
-      port: opts.grpcPort ?? 8001,
-      adminToken: opts.adminToken,
-      maxMessageBytes: opts.maxBodyBytes,
-      metrics,
-    });
-    tritonMetrics.get("/metrics", async (_req, reply) =>
-      reply.type(metrics.contentType).send(await metrics.tritonText()),
-    );
-    tritonMetricsUrl = `${await tritonMetrics.listen({ host, port: opts.metricsPort ?? 8002 })}/metrics`;
   } catch (err) {
     // a port in use or a failed start must not leave worker processes behind
     live.stop();
@@ -227,10 +254,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close(drainMs = 10_000) {
       closed ??= (async () => {
         gateway.stopAdmission();
+        rest!.drain();
         hot.stop();
         core.stop();
         live.stop();
         await core.router.shutdown(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
+        await rest!.settle(1000);
         await Promise.all([rest!.app.close(), grpc!.close(1000), tritonMetrics.close()]);
         await core.close();
         await k8s?.elector.stop({ release: true });

@@ -3,7 +3,7 @@
 // when the run ends); cost is the cores held, integrated over time. Per-second series count
 // requests in the second they were answered (arrivals in the second they arrived), like a
 // Prometheus scrape would; cores are the time-average over the second.
-import type { Failed } from "../router/request.js";
+import { refusedAtAdmission, type Failed } from "../router/request.js";
 import { LatencyHistogram } from "./histogram.js";
 import type { SimCluster } from "./sim-cluster.js";
 
@@ -56,11 +56,7 @@ export const STATUS = { met: 0, late: 1, dropped: 2, rejected: 3, failed: 4, una
 
 /** How a failed outcome counts. */
 export function failureStatus(reason: Failed["reason"]): number {
-  return reason === "deadline"
-    ? STATUS.dropped
-    : reason === "queue_full" || reason === "no_capacity"
-      ? STATUS.rejected
-      : STATUS.failed;
+  return reason === "deadline" ? STATUS.dropped : refusedAtAdmission(reason) ? STATUS.rejected : STATUS.failed;
 }
 
 export interface Tally {

@@ -167,6 +167,7 @@ export function clientGroup(
         SLOSERVE_GRPC: s.grpc,
         SLOSERVE_ADMIN_TOKEN: ADMIN_TOKEN,
         SLOSERVE_DATA: s.data,
+        SLOSERVE_MODELS: s.server.repo.root,
         ...(await extraEnv(s)),
       });
     });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { fittedModel } from "../../src/core/variant-model.js";
 import type { Outcome, Request } from "../../src/router/request.js";
-import { Router } from "../../src/router/router.js";
+import { drainTime, Router } from "../../src/router/router.js";
 import { EdfPolicy } from "../../src/router/scheduling/edf.js";
 import type { TaskModel } from "../../src/router/scheduling/types.js";
 import { ConstantServiceModel } from "../../src/sim/service-model.js";
@@ -47,14 +47,19 @@ function request(router: Router, clock: VirtualClock, done: Request["done"], ove
   };
 }
 
-function setup(opts: { instances: number; maxQueue?: number; watchdog?: { factor: number; floorMs: number } }) {
+function setup(opts: {
+  instances: number;
+  maxQueue?: number;
+  watchdog?: { factor: number; floorMs: number };
+  admission?: "queue" | "predictive";
+}) {
   const clock = new VirtualClock();
   const cluster = new SimCluster(clock, {
     nodes: [8],
     seed: 1,
     runtime: () => ({ service: new ConstantServiceModel(100), coldStart: 500, resize: 50 }),
   });
-  const router = new Router(clock, cluster, { watchdog: opts.watchdog });
+  const router = new Router(clock, cluster, { watchdog: opts.watchdog, admission: opts.admission });
   router.addTask({ model: MODEL, policy: new EdfPolicy(), maxQueue: opts.maxQueue ?? 1024 });
   for (let i = 0; i < opts.instances; i++) cluster.place("t", "v", 1);
   const answers = new Map<number, { at: number; o: Outcome }[]>();
@@ -196,5 +201,57 @@ describe("Router", () => {
     }
     for (const r of rs) expect(answers.get(r.seq)).toHaveLength(1);
     expect(events).toHaveLength(rs.length);
+  });
+
+  it("with predictive admission refuses at once, with when to retry, what the queue ahead would make late", async () => {
+    for (const admission of ["queue", "predictive"] as const) {
+      const { clock, submit, answers } = setup({ instances: 1, admission });
+      // 4 rows per 100 ms: of 40 one-row requests due in 1050 ms, ~38 can make it (2 batches are held at once)
+      const rs = Array.from({ length: 40 }, () => submit({ deadline: 1050 }));
+      await clock.runUntil(3000);
+      const outcomes = rs.map((r) => answers.get(r.seq)!);
+      expect(outcomes.every((a) => a.length === 1)).toBe(true);
+      const got = outcomes.map((a) => a[0]!);
+      const served = got.filter((a) => a.o.ok);
+      expect(served.every((a) => a.o.ok && a.o.sloMet)).toBe(true);
+      if (admission === "queue") {
+        // the rest wait until they are hopeless and are answered 504 then
+        expect(got.filter((a) => !a.o.ok).every((a) => !a.o.ok && a.o.status === 504 && a.at > 0)).toBe(true);
+        continue;
+      }
+      const shed = got.filter((a) => !a.o.ok);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(served.length).toBeGreaterThanOrEqual(32);
+      for (const a of shed) {
+        expect(a.at).toBe(0); // at arrival
+        expect(a.o).toMatchObject({ ok: false, status: 429, reason: "overloaded" });
+        expect(!a.o.ok && a.o.retryAfterMs).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("with predictive admission leaves a deadline no idle instance could make to the deadline path (504)", async () => {
+    const { clock, submit, answers } = setup({ instances: 1, admission: "predictive" });
+    const r = submit({ deadline: 50 }); // one batch takes 100 ms: hopeless whatever the queue
+    await clock.runUntil(1000);
+    expect(answers.get(r.seq)![0]!.o).toMatchObject({ ok: false, status: 504, reason: "deadline" });
+  });
+});
+
+describe("drainTime", () => {
+  it("water-fills the rows over the lanes in the order they free up", () => {
+    expect(drainTime([{ free: 0, rate: 1 }], 10)).toBe(10);
+    // the second lane joins at 4 ms: 4 rows by then, 6 more at 3 rows per ms
+    expect(
+      drainTime(
+        [
+          { free: 4, rate: 2 },
+          { free: 0, rate: 1 },
+        ],
+        10,
+      ),
+    ).toBe(6);
+    expect(drainTime([{ free: 7, rate: 1 }], 0)).toBe(7);
+    expect(drainTime([], 5)).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ export interface ClientResponse {
   json: Record<string, any>;
   /** Binary outputs by name (raw bytes) when the response used the binary extension. */
   binary: Record<string, Uint8Array>;
+  headers: Headers;
 }
 
 export async function infer(
@@ -59,7 +60,7 @@ export async function readResponse(res: Response): Promise<ClientResponse> {
       off += size;
     }
   }
-  return { status: res.status, json, binary };
+  return { status: res.status, json, binary, headers: res.headers };
 }
 
 export async function get(base: string, path: string): Promise<{ status: number; json: any }> {

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 
-from common import AUTH, DIGITS_VERSIONS, GRPC, IMAGES, LABELS, RAW, SPARE_TASK, accuracy, expect_error
+from common import AUTH, DIGITS_VERSIONS, MLP_SMALL, GRPC, IMAGES, LABELS, RAW, SPARE_TASK, accuracy, expect_error
 
 GRPC_AUTH = {k.lower(): v for k, v in AUTH.items()}
 
@@ -51,8 +51,8 @@ def check_model_config():
     config = c.get_model_config("digits").config
     assert isinstance(config, model_config_pb2.ModelConfig)
     assert config.max_batch_size >= 1 and config.input[0].name == "image"
-    assert list(config.version_policy.specific.versions) == [1, 2, 3, 4, 5]
-    assert list(c.get_model_config("digits", "mlp-small").config.version_policy.specific.versions) == [5]
+    assert list(config.version_policy.specific.versions) == list(range(1, len(DIGITS_VERSIONS) + 1))
+    assert list(c.get_model_config("digits", "mlp-small").config.version_policy.specific.versions) == [MLP_SMALL]
     ensemble = c.get_model_config("mnist-e2e", as_json=True)["config"]
     assert [s["model_name"] for s in ensemble["ensemble_scheduling"]["step"]] == ["mnist-prep", "digits"]
     json_format.ParseDict(ensemble, model_config_pb2.ModelConfig())
@@ -62,7 +62,7 @@ def check_model_ready():
     c = client()
     assert c.is_model_ready("digits") is True
     assert c.is_model_ready("digits", "mlp-small") is True
-    assert c.is_model_ready("digits", "5") is True
+    assert c.is_model_ready("digits", str(MLP_SMALL)) is True
     assert c.is_model_ready("mnist-e2e") is True
     # Triton answers OK with ready=false for a model it does not know; the client returns False
     assert c.is_model_ready("nope") is False
@@ -78,7 +78,7 @@ def check_infer():
     r = c.infer("digits", [digits_input(2)], model_version="mlp-small", request_id="g-1")
     resp = r.get_response(as_json=True)
     assert resp["id"] == "g-1" and resp["model_version"] == "mlp-small"
-    assert c.infer("digits", [digits_input(1)], model_version="5").get_response().model_version == "mlp-small"
+    assert c.infer("digits", [digits_input(1)], model_version=str(MLP_SMALL)).get_response().model_version == "mlp-small"
 
 
 def check_infer_pipeline():
@@ -162,7 +162,7 @@ def check_statistics():
         if s.get("version", ""):
             int(s["version"])
     mine = c.get_inference_statistics("digits", "mlp-small").model_stats
-    assert len(mine) == 1 and mine[0].version == "5"
+    assert len(mine) == 1 and mine[0].version == str(MLP_SMALL)
     assert mine[0].inference_stats.success.count >= 1
     expect_error(lambda: c.get_inference_statistics("nope"), "unknown model")
 

@@ -14,6 +14,7 @@ from tritonclient.utils import InferenceServerException
 from common import (
     AUTH,
     DIGITS_VERSIONS,
+    MLP_SMALL,
     HTTP,
     IMAGES,
     LABELS,
@@ -62,22 +63,22 @@ def check_model_metadata():
 def check_model_config_parses_as_triton_model_config():
     """Each config must be a valid Triton ModelConfig: protobuf's ParseDict refuses unknown fields and types."""
     c = client()
-    for args in [("digits",), ("digits", "mlp-small"), ("digits", "5"), ("mnist-e2e",), ("mnist-prep",)]:
+    for args in [("digits",), ("digits", "mlp-small"), ("digits", str(MLP_SMALL)), ("mnist-e2e",), ("mnist-prep",)]:
         config = c.get_model_config(*args)
         parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig())
         assert parsed.name == args[0]
         assert parsed.max_batch_size >= 1
     digits = json_format.ParseDict(c.get_model_config("digits"), model_config_pb2.ModelConfig())
-    assert list(digits.version_policy.specific.versions) == [1, 2, 3, 4, 5]
+    assert list(digits.version_policy.specific.versions) == list(range(1, len(DIGITS_VERSIONS) + 1))
     pinned = json_format.ParseDict(c.get_model_config("digits", "mlp-small"), model_config_pb2.ModelConfig())
-    assert list(pinned.version_policy.specific.versions) == [5]
+    assert list(pinned.version_policy.specific.versions) == [MLP_SMALL]
 
 
 def check_model_ready():
     c = client()
     assert c.is_model_ready("digits") is True
     assert c.is_model_ready("digits", "mlp-small") is True
-    assert c.is_model_ready("digits", "5") is True
+    assert c.is_model_ready("digits", str(MLP_SMALL)) is True
     assert c.is_model_ready("mnist-e2e") is True
     assert c.is_model_ready("nope") is False
     assert c.is_model_ready("digits", "nope") is False
@@ -112,7 +113,7 @@ def check_infer_binary():
 
 
 def check_infer_pinned_by_version_number():
-    r = client().infer("digits", [digits_input(2)], model_version="5")
+    r = client().infer("digits", [digits_input(2)], model_version=str(MLP_SMALL))
     assert r.get_response()["model_version"] == "mlp-small"
 
 
@@ -215,7 +216,7 @@ def check_errors():
         lambda: c.infer("digits", [digits_input(1)], outputs=[httpclient.InferRequestedOutput("logits")]),
         "unknown output 'logits'",
     )
-    expect_error(lambda: c.infer("digits", [digits_input(1)], model_version="9"), "no variant")
+    expect_error(lambda: c.infer("digits", [digits_input(1)], model_version=str(len(DIGITS_VERSIONS) + 1)), "no variant")
 
 
 def check_json_out_of_range_integers_are_refused():
@@ -267,9 +268,9 @@ def check_statistics():
         if s["version"] != "":  # failures: see check_statistics_have_no_empty_versions
             int(s["version"])  # perf_analyzer parses versions as integers (std::stoll)
     mine = c.get_inference_statistics("digits", "mlp-small")["model_stats"]
-    assert len(mine) == 1 and mine[0]["version"] == "5", mine
+    assert len(mine) == 1 and mine[0]["version"] == str(MLP_SMALL), mine
     assert mine[0]["inference_stats"]["success"]["count"] >= 1
-    assert c.get_inference_statistics("digits", "5")["model_stats"][0]["version"] == "5"
+    assert c.get_inference_statistics("digits", str(MLP_SMALL))["model_stats"][0]["version"] == str(MLP_SMALL)
     assert len(c.get_inference_statistics()["model_stats"]) >= 1
     expect_error(lambda: c.get_inference_statistics("nope"), "unknown model")
 

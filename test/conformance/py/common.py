@@ -17,8 +17,13 @@ IMAGES = np.fromfile(os.path.join(DATA, "digits.f32"), dtype=np.float32).reshape
 LABELS = np.fromfile(os.path.join(DATA, "digits.labels"), dtype=np.uint8)
 RAW = np.rint(IMAGES[:, 0] * 255).astype(np.uint8)  # what the mnist-e2e pipeline takes
 
-# sloserve's variants of `digits` in their Triton version numbers (positions in the metadata's list)
-DIGITS_VERSIONS = ["cnn-large", "cnn-small", "linear", "mlp-large", "mlp-small"]
+# sloserve's variants of `digits` in their Triton version numbers (positions in the metadata's list,
+# which names the repository's variant folders in sorted order)
+DIGITS_VERSIONS = sorted(
+    d for d in os.listdir(os.path.join(os.environ["SLOSERVE_MODELS"], "digits"))
+    if os.path.exists(os.path.join(os.environ["SLOSERVE_MODELS"], "digits", d, "variant.yaml"))
+)
+MLP_SMALL = DIGITS_VERSIONS.index("mlp-small") + 1  # mlp-small's Triton version number
 SPARE_TASK = "digits-supernet"  # unloaded and loaded again by the repository checks
 
 
