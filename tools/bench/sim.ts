@@ -1,7 +1,8 @@
-// npm run bench:sim [-- --json] [--minutes N]: how fast the simulator runs the product's own router,
-// policies and control loop, in simulated requests per wall-clock second, and its peak memory.
+// npm run bench:sim [-- --json] [--minutes N] [--every-decision]: how fast the simulator runs the product's own
+// router, policies and control loop, in simulated requests per wall-clock second, and its peak memory.
 //   scale — the `scale` experiment's setting (500 tasks on the 500 busiest Azure functions, 1,000 nodes
-//           × 8 cores, themis), for --minutes of the day (default 60; the experiment runs all 1,440);
+//           × 8 cores, themis), for --minutes of the day (default 60; the experiment runs all 1,440), with
+//           holds (decisions Themis promised the answer of are skipped; --every-decision takes them all);
 //   dense — the request path alone: 8 digits tasks at 2,000 req/s each (Poisson) for 30 s, no autoscaler.
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -17,6 +18,7 @@ const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     minutes: { type: "string", default: "60" },
+    "every-decision": { type: "boolean", default: false },
     azure: {
       type: "string",
       default: path.resolve("../shared/traces/azure-functions-2019/invocations_per_function_1day_675fn.csv"),
@@ -24,13 +26,15 @@ const { values } = parseArgs({
   },
 });
 
-const GOAL = 1_000_000;
+/** Simulated requests per wall second (issue 17). */
+const GOAL = { dense: 1_000_000, scale: 50_000 };
 const repo = await loadRepository(path.resolve("models"), { profilesOnly: true });
 
 interface Run {
   scenario: string;
   requests: number;
   decisions: number;
+  decisions_skipped: number;
   wall_s: number;
   requests_per_wall_s: number;
   decisions_per_wall_s: number;
@@ -38,13 +42,14 @@ interface Run {
 }
 
 async function measure(scenario: string, config: SimulationConfig): Promise<Run> {
-  let decisions = 0;
-  const r = await simulate({ ...config, controller: { ...config.controller, log: () => void decisions++ } });
+  const r = await simulate(config);
   const wall = r.summary.wallMs / 1000;
+  const decisions = r.summary.decisions + r.summary.decisionsSkipped;
   return {
     scenario,
     requests: r.summary.requests,
     decisions,
+    decisions_skipped: r.summary.decisionsSkipped,
     wall_s: wall,
     requests_per_wall_s: r.summary.requests / wall,
     decisions_per_wall_s: decisions / wall,
@@ -62,6 +67,7 @@ const scale = scaleScenario(repo, {
   scaling: "themis",
   scheduling: "edf",
   seed: 2024,
+  holds: !values["every-decision"],
 });
 const runs: Run[] = [await measure(`scale (${values.minutes} min)`, scale.config)];
 
@@ -88,11 +94,21 @@ emit(
     title: `bench:sim — simulated requests per wall-clock second (${m.cpu}, ${m.cores} cores, Node ${m.node})`,
     tables: [
       {
-        head: ["scenario", "requests", "decisions", "wall s", "requests / wall s", "decisions / wall s", "attainment"],
+        head: [
+          "scenario",
+          "requests",
+          "decisions",
+          "of which skipped",
+          "wall s",
+          "requests / wall s",
+          "decisions / wall s",
+          "attainment",
+        ],
         rows: runs.map((r) => [
           r.scenario,
           String(r.requests),
           String(r.decisions),
+          String(r.decisions_skipped),
           fmt(r.wall_s, 2),
           fmt(r.requests_per_wall_s, 0),
           fmt(r.decisions_per_wall_s, 0),
@@ -103,6 +119,7 @@ emit(
     figures: {
       machine: { cpu: m.cpu, cores: m.cores },
       goal_requests_per_wall_s: GOAL,
+      holds: !values["every-decision"],
       scale_requests_per_wall_s: runs[0]!.requests_per_wall_s,
       dense_requests_per_wall_s: runs[1]!.requests_per_wall_s,
       peak_rss_mb: peakRssMb,
@@ -110,8 +127,15 @@ emit(
     },
     notes: [
       `peak RSS of the whole run: ${fmt(peakRssMb, 0)} MB`,
-      `goal ≥ ${GOAL.toLocaleString("en")} simulated req / wall s on scale: ${runs[0]!.requests_per_wall_s >= GOAL ? "met" : "MISSED"} (${fmt(runs[0]!.requests_per_wall_s, 0)}); the scale setting is control-loop bound (see the decisions column), dense shows the request path alone`,
+      goalNote("dense", runs[1]!, GOAL.dense),
+      goalNote("scale", runs[0]!, GOAL.scale),
+      `decisions: those the loop owed (one per active task per interval); skipped: promised by the policy (holds), not computed${values["every-decision"] ? " — none with --every-decision" : ""}`,
     ],
   },
   values.json!,
 );
+
+function goalNote(name: string, r: Run, goal: number): string {
+  const verdict = r.requests_per_wall_s >= goal ? "met" : "MISSED";
+  return `goal ≥ ${goal.toLocaleString("en")} simulated req / wall s on ${name}: ${verdict} (${fmt(r.requests_per_wall_s, 0)})`;
+}
