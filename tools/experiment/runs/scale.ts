@@ -74,7 +74,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
       title: "scale: 500 tasks, 1,000 nodes, one day",
       command: "npm run experiment scale",
       intro: [
-        `**Setting.** ${cfg.tasks} tasks, each a copy of the \`${cfg.template}\` zoo task (its five variants with the profiles measured on this machine), mapped onto the ${cfg.tasks} busiest functions of ../shared/traces/azure-functions-2019 (per-minute counts for ${cfg.minutes} minutes, spread as Poisson); ${cfg.nodes} nodes × ${cfg.cores_per_node} cores; scheduling ${cfg.scheduling}, scaling ${cfg.scaling} (decisions every 1 s per task; a task idle for its whole 60-s forecast history with a steady policy is skipped; with holds, a decision whose answer Themis promised while only time passes is counted, not computed — the plans and so all results are those of computing it, test/sim/equivalence.test.ts); each task starts with one 1-core instance of its most accurate variant.`,
+        `**Setting.** ${cfg.tasks} tasks, each a copy of the \`${cfg.template}\` zoo task (its five variants with the profiles measured on this machine), mapped onto the ${cfg.tasks} busiest functions of ../shared/traces/azure-functions-2019 (per-minute counts for ${cfg.minutes} minutes, spread as Poisson); ${cfg.nodes} nodes × ${cfg.cores_per_node} cores; scheduling ${cfg.scheduling}, scaling ${cfg.scaling} (decisions at the policy's own interval, 0.5 s for Themis, per task; a task idle for its whole 60-s forecast history with a steady policy is skipped; with holds, a decision whose answer Themis promised while only time passes is counted, not computed — the plans and so all results are those of computing it, test/sim/equivalence.test.ts); each task starts with one 1-core instance of its most accurate variant.`,
       ],
       sections: [
         {
@@ -115,7 +115,7 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
               ],
             ),
             "![scale](scale.svg)",
-            "**Reading.** The Azure file's 500 busiest functions carry about half a million invocations in the day — a few requests per second across the whole cluster — so without holds the simulation's time goes to the control loop (one Themis decision per active task per second, each solving its DPs), not to the requests; holds skip the decisions whose answer is known, and `npm run bench:sim` measures both settings.",
+            "**Reading.** The Azure file's 500 busiest functions carry about half a million invocations in the day — a few requests per second across the whole cluster — so without holds the simulation's time goes to the control loop (one Themis decision per active task every half second, each solving its DPs), not to the requests; holds skip the decisions whose answer is known, and `npm run bench:sim` measures both settings.",
           ],
         },
       ],
