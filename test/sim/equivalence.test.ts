@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Repository } from "../../src/repository/repository.js";
+import { simulate, type SimulationConfig } from "../../src/sim/index.js";
 import { SCENARIOS, runScenario, scenarioRepository, type Fingerprint } from "./equivalence/scenarios.js";
 
 const recorded = JSON.parse(
@@ -49,4 +50,18 @@ describe("the simulator's results do not move", () => {
       }
     });
   }
+});
+
+describe("holds", () => {
+  // a promise covers a task's own inputs: fair sharing and the online model decide from other tasks' too
+  it("skip decisions on their own, and none under fair sharing or the online latency model", async () => {
+    const s = SCENARIOS.find((x) => x.name === "sporadic-themis")!;
+    const run = (extra: Partial<SimulationConfig>, c: SimulationConfig["controller"] = {}) => {
+      const config = s.config(repo);
+      return simulate({ ...config, ...extra, controller: { ...config.controller, ...c, holds: true } });
+    };
+    expect((await run({})).summary.decisionsSkipped).toBeGreaterThan(0);
+    expect((await run({}, { sharing: "fair" })).summary.decisionsSkipped).toBe(0);
+    expect((await run({ onlineLatency: true })).summary.decisionsSkipped).toBe(0);
+  });
 });
