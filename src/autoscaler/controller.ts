@@ -17,7 +17,7 @@ import {
   type ShareClaim,
   type SharingObjective,
 } from "./sharing.js";
-import type { LatencyCorrection } from "../core/online-latency.js";
+import type { LatencyCorrection } from "./types.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
 import {

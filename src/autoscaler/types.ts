@@ -167,3 +167,26 @@ export function plansPipelines<S>(p: ScalingPolicy<S>): p is PipelineScalingPoli
 export function liveInstances(obs: Observation, variant = obs.variant): InstanceObservation[] {
   return obs.instances.filter((i) => i.variant === variant && i.state !== "draining" && i.state !== "stopped");
 }
+
+/** A change point of one instance. */
+export interface DriftEvent {
+  /** Clock ms. */
+  at: number;
+  task: string;
+  variant: string;
+  instance: string;
+  place?: string;
+  direction: "slower" | "faster";
+  /** Factor over the profile before and after. */
+  from: number;
+  to: number;
+  /** Batches the change was found over. */
+  samples: number;
+}
+
+/** What a decision was made with (the serving core's online latency model): the factor per variant (fleet), per instance, and the changes since the last one. */
+export interface LatencyCorrection {
+  variants: Record<string, number>;
+  instances: Record<string, number>;
+  changes: DriftEvent[];
+}

@@ -254,7 +254,7 @@ export class ServingCore {
       return {
         ready: true,
         servable: true,
-        reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant}×${i.cores}`).join(", ")}`,
+        reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant} on ${i.cores} core(s)`).join(", ")}`,
       };
     const coldMs = Math.min(...t.model.variants.map((v) => v.loadMs));
     if (mine.some((i) => i.state === "starting"))

@@ -11,7 +11,7 @@ import type {
   TaskModel,
   VariantModel,
 } from "./scheduling/types.js";
-import { eligible, fastestOn, measuredP99 } from "./scheduling/types.js";
+import { eligible, fastestOn, measuredP99, subnetFloor } from "./scheduling/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
 import { RouterEventHub, type RouterEvents } from "./events.js";
@@ -359,8 +359,9 @@ export class Router {
     const slow = ts.slowDown.ratio(now);
     const out: { free: number; rate: number; v: VariantModel; cores: number }[] = [];
     for (const inst of this.readyInstances(ts.setup.model.name)) {
-      const v = ts.variants.get(inst.variant);
-      if (!v || (r && !this.canServe(ts, inst, r))) continue;
+      const served = ts.variants.get(inst.variant);
+      if (!served || (r && !this.canServe(ts, inst, r))) continue;
+      const v = this.fastestSubnet(ts, served, r, inst.cores);
       out.push({
         free: (this.predictedStart(inst.id) - now) * slow,
         rate: v.maxBatch / (v.latency(v.maxBatch, inst.cores) * slow),
@@ -369,6 +370,22 @@ export class Router {
       });
     }
     return out;
+  }
+
+  /**
+   * What a loaded instance of `v` runs: a supernet under a policy that switches subnets drains its queue on
+   * the subnet with the most rows per second that `r` accepts (the policy moves there as slack runs out).
+   */
+  private fastestSubnet(ts: TaskState, v: VariantModel, r: Request | null, cores: number): VariantModel {
+    if (!ts.setup.policy.switchesSubnets || !v.subnets?.length) return v;
+    const floor = r ? subnetFloor(r, v.subnets) : 0;
+    let best = v;
+    let bestRate = 0;
+    for (const s of v.subnets) {
+      const rate = s.maxBatch / s.latency(s.maxBatch, cores);
+      if (s.accuracy >= floor && rate > bestRate) [best, bestRate] = [s, rate];
+    }
+    return best;
   }
 
   /**
