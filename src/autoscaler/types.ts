@@ -96,6 +96,28 @@ export interface ScalingPolicy<S = unknown> {
    */
   steady(state: S): boolean;
   /**
+   * Optional: after a decision on `obs` from state `before` that returned `after` and changed nothing, until
+   * when (clock ms) each further decision would return the same instances and the state advance() makes of
+   * the one before (`after`, then advance(after), …), as long as no request arrives for the task beyond the
+   * `arriving` ones already counted in the current second, none is answered, and no instance of it changes.
+   * Later observations then differ from `obs` only in `now`, `sinceMs`, the arrival figures as whole seconds
+   * pass (`recent` and `rateNow` taking `arriving` and then zeros, `tightestBudgetMs`, and `ratePred`, which
+   * stays at most `forecastCeiling`), and the figures of what happened since the last decision (`misses`,
+   * `busyMs` 0, `avgBatch` 1). Null: no promise. The control loop skips the decisions the promise covers.
+   */
+  holdsUntil?(obs: Observation, before: S, after: S, forecastCeiling: number, arriving: number): number | null;
+  /**
+   * Optional, with holdsUntil: the state a decision the promise covers leaves, from the one before it (a
+   * policy that counts agreeing decisions counts one more); absent, the state stays as it is.
+   */
+  advance?(state: S): S;
+  /**
+   * Optional, with holdsUntil: whether deciding on `now` from `state` — a state of a promise made on `held` —
+   * would return the same instances and advance(state). The loop asks when something happened to a task on
+   * a hold; true skips the decision.
+   */
+  unchangedBy?(held: Observation, now: Observation, state: S): boolean;
+  /**
    * How often the policy decides (ms), when its algorithm fixes that (Themis' revised loop: 500; Kubernetes'
    * HPA: its 15-s sync period); absent, the control loop's default interval.
    */

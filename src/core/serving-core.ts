@@ -48,6 +48,8 @@ export interface ControlSettings {
   forecaster: Forecaster;
   /** Measures solver time (the wall clock by default). */
   stopwatch?: () => number;
+  /** Skip decisions whose answer the policy promised (default false); see ControllerOptions.holds. */
+  holds?: boolean;
   /**
    * When the tasks' plans want more cores than the budget has: "fair" allocates them by an explicit objective
    * over each task's expected SLO attainment, weighted (src/autoscaler/sharing.ts); "arrival" (default) lets
@@ -185,6 +187,9 @@ export class ServingCore {
           maxCores: opts.control.maxCores,
           forecaster: opts.control.forecaster,
           stopwatch: opts.control.stopwatch,
+          // a promise covers only the task's own inputs; fair sharing (the other tasks' plans) and the online
+          // model (other instances' batches move the fleet factor) change a decision from outside them
+          holds: opts.control.holds === true && !online && opts.control.sharing !== "fair",
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
           sharing: opts.control.sharing,
           sharingObjective: opts.control.sharingObjective,

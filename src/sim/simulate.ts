@@ -3,6 +3,7 @@
 // server builds it, against SimCluster instead of worker processes. Only the clock, the cluster and the
 // arrivals are simulated.
 import type { Decision } from "../autoscaler/controller.js";
+import type { Timer } from "../cluster/clock.js";
 import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../autoscaler/forecast/types.js";
 import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
@@ -48,6 +49,12 @@ export interface SimulationConfig {
     /** Default: max-trend. It must settle its promises without real I/O (see VirtualClock). */
     forecaster?: () => Forecaster;
     log?: (d: Decision) => void;
+    /**
+     * Skip the decisions a policy promised the answer of (ScalingPolicy.holdsUntil): the results are the same,
+     * the run is faster, and the decision log holds only the decisions taken (the others are counted in
+     * summary.decisionsSkipped). Default false.
+     */
+    holds?: boolean;
     /** How plans that overrun the core budget share it (default "arrival"; see ControlSettings.sharing). */
     sharing?: CoreSharing;
     /** What fair sharing optimises (default "utility"). */
@@ -122,7 +129,10 @@ export interface SimSummary {
   /** Per task or pipeline that received arrivals. */
   perTarget: Record<string, TargetSummary>;
   actuations: { start: number; resize: number; stop: number };
+  /** Decisions the control loop took. */
   decisions: number;
+  /** Decisions it did not take because the policy had promised their answer (see ScalingPolicy.holdsUntil). */
+  decisionsSkipped: number;
   events: number;
   flushes: number;
   wallMs: number;
@@ -213,6 +223,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           intervalMs: c.intervalMs ?? 1000,
           maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
           forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
+          holds: c.holds,
           sharing: c.sharing,
           sharingObjective: c.sharingObjective,
         }
@@ -320,13 +331,14 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const rows = a.rows ?? 1;
     const { times, budgets } = a;
     let i = 0;
-    // one pending clock event per stream: the heap stays small whatever the trace length
+    // one pending clock event per stream, the same one each time: the heap stays small whatever the trace length
+    let next: Timer | null = null;
     const fire = (): void => {
       const now = clock.now();
       const budget = budgets ? budgets[i]! : sloMs;
       const deadline = now + budget;
       i++;
-      if (i < times.length) clock.setTimer(times[i]!, fire);
+      if (i < times.length) next = clock.rearm(next, times[i]!, fire);
       else streamsLeft--;
       const row = recorder.arrival(target, now, deadline);
       if (pipeline) {
@@ -370,7 +382,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       }
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };
-    clock.setTimer(times[0]!, fire);
+    next = clock.setTimer(times[0]!, fire);
   }
   const secondTick = () => {
     recorder.roll(clock.now());
@@ -414,7 +426,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     simulatedSeconds: end / 1000,
     perTarget,
     actuations,
-    decisions: controller?.decisions.length ?? 0,
+    decisions: controller?.taken ?? 0,
+    decisionsSkipped: controller?.skipped ?? 0,
     events: clock.events,
     flushes: clock.flushes,
     wallMs,
