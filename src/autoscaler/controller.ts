@@ -13,6 +13,7 @@ import type { TaskMeter } from "./meter.js";
 import {
   RECENT_SECONDS,
   type Observation,
+  type PipelineGraphObservation,
   type PipelineScalingPolicy,
   type Plan,
   type ScalingPolicy,
@@ -35,6 +36,8 @@ export interface ScaledPipeline {
   /** Stage tasks in order (their own policies are not consulted). */
   stages: Omit<ScaledTask, "policy">[];
   sloMs: number;
+  /** The stage graph with its measured fan-out (absent: a chain). */
+  graph?: () => PipelineGraphObservation;
 }
 
 export interface Decision {
@@ -335,7 +338,7 @@ export class Controller {
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
     const { plans, state } = p.policy.decidePipeline(
-      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages },
+      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages, ...(p.graph ? { graph: p.graph() } : {}) },
       this.stateOf(p.pipeline, p.policy),
     );
     const solverMs = watch() - t0;
