@@ -329,7 +329,7 @@ export class SloGateway implements Gateway {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const task = this.d.repo.tasks.get(model);
     if (!task || !this.loaded(model)) return; // a pipeline, or an error the request itself will get
-    const refused = this.d.core.router.admitEarly(model, sloMs ?? task.config.slo_ms, version);
+    const refused = this.d.core.router.admitEarly(model, sloMs, version);
     if (refused) throw new ApiError(refused.status, refused.message, refused.retryAfterMs);
   }
 

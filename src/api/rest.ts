@@ -100,10 +100,11 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
   app.server.maxConnections = opts.maxConnections ?? 4096;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? 10_000;
   // A body that stops arriving holds its connection and buffer: after bodyTimeoutMs without a byte it is
-  // answered 408 and the connection closed. The timer covers the body only (an inference may run long).
-  app.addHook("onRequest", (req, reply, done) => {
+  // answered 408 and the connection closed. Armed for bodies only, and disarmed once the body is in
+  // (`bodyIn`): an inference may run long.
+  const armBodyTimeout = (req: FastifyRequest, reply: FastifyReply) => {
     const socket = req.raw.socket;
-    if (req.raw.complete || !socket) return done();
+    if (req.raw.complete || !socket) return;
     socket.setTimeout(bodyTimeoutMs);
     req.raw.once("timeout", () => {
       if (reply.sent) return;
@@ -114,14 +115,9 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
           error: `the request body stalled for ${bodyTimeoutMs} ms before its Content-Length was reached; send the whole body at once`,
         });
     });
-    done();
-  });
-  app.addHook("preHandler", (req, _reply, done) => {
-    req.raw.socket?.setTimeout(0);
-    done();
-  });
-  // While the server drains, every answer closes its connection: a client does not reuse one that is
-  // about to go away (and see it reset), it reconnects to another replica.
+  };
+  const bodyIn = (req: FastifyRequest) => req.raw.socket?.setTimeout(0);
+  const withBody = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => armBodyTimeout(req, reply) };
   let draining = false;
   let inFlight = 0;
   let lastRequest = 0;
@@ -129,10 +125,9 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     inFlight++;
     lastRequest = Date.now();
     res.once("close", () => inFlight--);
-  });
-  app.addHook("onSend", (_req, reply, payload, done) => {
-    if (draining) void reply.header("Connection", "close");
-    done(null, payload);
+    // while draining every answer closes its connection: a client does not reuse one that is about to go
+    // away (and see it reset), it reconnects to another replica
+    if (draining) res.shouldKeepAlive = false;
   });
   // Every body arrives as bytes: JSON and binary-extension bodies are both parsed by the codec,
   // after undoing a Content-Encoding (tritonclient's request_compression_algorithm).
@@ -181,9 +176,10 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     );
   };
   // Shedding before the body is read: an overloaded task refuses a request for the price of its headers.
-  const admitEarly = async (req: FastifyRequest<{ Params: Params }>) => {
+  const admitEarly = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const hint = Number(header(req, "sloserve-slo-ms"));
     gateway.admit(req.params.m!, req.params.v, Number.isFinite(hint) && hint > 0 ? hint : undefined);
+    armBodyTimeout(req, reply);
   };
   const body = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
@@ -196,13 +192,14 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) => {
       const r = gateway.modelReady(req.params.m!, req.params.v);
       return r.ready
-        ? reply.send({ name: req.params.m, ready: true })
+        ? reply.send({ name: req.params.m, ready: true, ...(r.reason ? { reason: r.reason } : {}) })
         : reply.code(503).send({ error: r.reason ?? "not ready" });
     });
     app.get<{ Params: Params }>(prefix, (req) => gateway.modelMetadata(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/config`, (req) => gateway.modelConfig(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/stats`, (req) => gateway.statistics(req.params.m!, req.params.v));
     app.post<{ Params: Params }>(`${prefix}/infer`, { onRequest: admitEarly }, async (req, reply) => {
+      bodyIn(req);
       const receivedAt = Date.now();
       const t0 = performance.now();
       const { json, binary } = splitBody(body(req), header(req, "inference-header-content-length"));
@@ -224,7 +221,8 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     });
   }
   app.get("/v2/models/stats", () => gateway.statistics());
-  app.post("/v2/repository/index", (req) => {
+  app.post("/v2/repository/index", withBody, (req) => {
+    bodyIn(req);
     const raw = body(req);
     let readyOnly = false;
     if (raw.byteLength > 0) {
@@ -236,13 +234,15 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     }
     return gateway.repositoryIndex(readyOnly);
   });
-  app.post<{ Params: Params }>("/v2/repository/models/:m/load", async (req) => {
+  app.post<{ Params: Params }>("/v2/repository/models/:m/load", withBody, async (req) => {
+    bodyIn(req);
     admin(req);
     repositoryParameters("load", jsonParameters(body(req)));
     await gateway.load(req.params.m!);
     return {};
   });
-  app.post<{ Params: Params }>("/v2/repository/models/:m/unload", async (req) => {
+  app.post<{ Params: Params }>("/v2/repository/models/:m/unload", withBody, async (req) => {
+    bodyIn(req);
     admin(req);
     const { unloadDependents } = repositoryParameters("unload", jsonParameters(body(req)));
     if (unloadDependents) await gateway.unloadWithDependents(req.params.m!);

@@ -124,7 +124,8 @@ export interface Gateway {
   infer(request: InferRequest): Promise<InferResponse>;
   /**
    * Admission before a request's body is read: throws the ApiError a request to `model` gets now anyway
-   * (shutting down, overloaded), so shedding costs no decoding. `sloMs` is the client's hint, if any.
+   * (shutting down, queue full, or overloaded for the SLO the client states ahead, `sloMs`), so shedding
+   * costs no decoding.
    */
   admit(model: string, version?: string, sloMs?: number): void;
   repositoryIndex(readyOnly?: boolean): RepositoryEntry[];

@@ -20,15 +20,24 @@ export interface ActuationReport {
   short: string[];
 }
 
-/** The actions that turn the task's current instances into the plan's (no side effects). */
-export function diff(current: readonly Instance[], plan: Plan): Action[] {
+/** An instance's slowness (its factor over the profile, lower is faster); undefined when unknown. */
+export type Speed = (instance: string) => number | undefined;
+
+/**
+ * The actions that turn the task's current instances into the plan's (no side effects). Among instances of
+ * one size, the fastest are kept (by `speed`, where known): a scale-in stops the slowest.
+ */
+export function diff(current: readonly Instance[], plan: Plan, speed?: Speed): Action[] {
   const actions: Action[] = [];
   const variants = new Set([
     ...(plan.scope === "task" ? current.map((i) => i.variant) : []),
     ...plan.instances.map((i) => i.variant),
   ]);
   for (const variant of variants) {
-    const have = current.filter((i) => i.variant === variant).sort((a, b) => b.cores - a.cores);
+    const slow = (i: Instance) => speed?.(i.id) ?? 1;
+    const have = current
+      .filter((i) => i.variant === variant)
+      .sort((a, b) => b.cores - a.cores || (speed ? slow(a) - slow(b) : 0));
     const want = plan.instances
       .filter((i) => i.variant === variant)
       .map((i) => i.cores)
@@ -52,9 +61,9 @@ export function diff(current: readonly Instance[], plan: Plan): Action[] {
  * so capacity never dips while new instances warm up; then shrink and stop; then whatever only fits
  * in the cores that freed. What still does not fit is reported in `short`, not failed.
  */
-export async function converge(cluster: Cluster, task: string, plan: Plan): Promise<ActuationReport> {
+export async function converge(cluster: Cluster, task: string, plan: Plan, speed?: Speed): Promise<ActuationReport> {
   const current = cluster.instances().filter((i) => i.task === task && (i.state === "ready" || i.state === "starting"));
-  const actions = diff(current, plan);
+  const actions = diff(current, plan, speed);
   const results: ActuationReport["results"] = [];
   const freeing = actions.filter((a) => a.kind === "stop" || (a.kind === "resize" && a.cores < (a.from ?? 0)));
   const growing = actions.filter((a) => !freeing.includes(a));

@@ -8,6 +8,15 @@ import type { Cluster, Instance } from "../cluster/types.js";
 import type { Router } from "../router/router.js";
 import type { VariantModel } from "../router/scheduling/types.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
+import {
+  allocateCores,
+  shareCost,
+  trimInstances,
+  type CoreSharing,
+  type ShareClaim,
+  type SharingObjective,
+} from "./sharing.js";
+import type { LatencyCorrection } from "../core/online-latency.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
 import {
@@ -27,6 +36,19 @@ export interface ScaledTask {
   variant: string;
   variants: readonly VariantModel[];
   sloMs: number;
+  /** Weight when a short core budget is shared fairly (default 1). */
+  weight?: number;
+  /** Cores kept however short the budget (default 0). */
+  minCores?: number;
+}
+
+/** How a short core budget was shared at a decision: what each task wanted and got, who was cut and by how much. */
+export interface SharingNote {
+  budget: number;
+  objective: string;
+  wanted: Record<string, number>;
+  granted: Record<string, number>;
+  cut: string[];
 }
 
 /** A pipeline whose stage tasks one policy plans jointly under the end-to-end SLO. */
@@ -54,6 +76,10 @@ export interface Decision {
   solverMs: number;
   /** The policy's state after this decision (its windows, counters, mode). */
   state: unknown;
+  /** The online latency correction the decision was made with (absent when the model is off). */
+  correction?: LatencyCorrection;
+  /** Set when the tasks' plans wanted more cores than the budget and it was shared fairly. */
+  sharing?: SharingNote;
   actuation?: { ms: number; short: string[]; failed: string[]; scaledOutInstead?: string[] };
 }
 
@@ -73,6 +99,22 @@ export interface ControllerOptions {
   reclaim?: (cores: number, task: string) => Promise<number>;
   /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
   stopwatch?: () => number;
+  /** How a core budget the plans overrun is shared (default "arrival": each plan takes what is free). */
+  sharing?: CoreSharing;
+  /** What fair sharing optimises (default "utility"; see sharing.ts). */
+  sharingObjective?: SharingObjective;
+  /** The online latency correction in use for a task, logged with each decision. */
+  correction?: (task: string) => LatencyCorrection;
+  /** An instance's slowness (its factor over the profile): a scale-in stops the slowest first. */
+  speed?: (instance: string) => number | undefined;
+}
+
+/** What a task's latest plan wants, for sharing a short budget. */
+interface Want {
+  cores: number;
+  weight: number;
+  minCores: number;
+  violations: (cores: number) => number;
 }
 
 export class Controller {
@@ -98,6 +140,8 @@ export class Controller {
   private readonly observedAt = new Map<string, number>();
   /** Each task's last non-empty served mix. */
   private readonly mix = new Map<string, readonly ServedShare[]>();
+  /** Each scaled task's latest plan, in cores, and what it expects to lose with fewer. */
+  private readonly wants = new Map<string, Want>();
 
   constructor(
     private readonly clock: Clock,
@@ -122,6 +166,7 @@ export class Controller {
   }
 
   private forget(name: string): void {
+    this.wants.delete(name);
     this.states.delete(name);
     this.quiet.delete(name);
     this.due.delete(name);
@@ -312,7 +357,7 @@ export class Controller {
     const { plan, state } = t.policy.decide(obs, this.stateOf(t.task, t.policy));
     const solverMs = watch() - t0;
     this.states.set(t.task, state);
-    const d = this.enact(obs, t.policy.name, plan, solverMs, state);
+    const d = this.enact(obs, t.policy.name, plan, solverMs, state, undefined, t);
     if (
       d.changes.length === 0 &&
       t.policy.steady(state) &&
@@ -346,7 +391,7 @@ export class Controller {
     // A stage nobody has used yet (the pipeline idle, its task's own traffic none) is left for the router's
     // demand hook to start, as an idle task is.
     stages.forEach((obs, i) => {
-      if (!idle(obs)) this.enact(obs, p.policy.name, plans[i]!, solverMs, state, p.pipeline);
+      if (!idle(obs)) this.enact(obs, p.policy.name, plans[i]!, solverMs, state, p.pipeline, p.stages[i]);
     });
   }
 
@@ -367,14 +412,16 @@ export class Controller {
   private enact(
     obs: Observation,
     policy: string,
-    plan: Plan,
+    wanted: Plan,
     solverMs: number,
     state: unknown,
     pipeline?: string,
+    share?: Pick<ScaledTask, "weight" | "minCores">,
   ): Decision {
     const task = obs.task;
+    const { plan, note } = this.opts.sharing === "fair" ? this.share(obs, wanted, share) : { plan: wanted };
     const current = this.instancesOf(task).filter((i) => i.state === "ready" || i.state === "starting");
-    const changes = diff(current, plan).map((a) =>
+    const changes = diff(current, plan, this.opts.speed).map((a) =>
       a.kind === "resize"
         ? `resize ${a.instance} ${a.from}→${a.cores} cores`
         : a.kind === "stop"
@@ -399,6 +446,8 @@ export class Controller {
       changes,
       solverMs,
       state,
+      ...(this.opts.correction ? { correction: this.opts.correction(task) } : {}),
+      ...(note ? { sharing: note } : {}),
     };
     this.decisions.push(d);
     if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
@@ -406,7 +455,7 @@ export class Controller {
       this.actuating.add(task);
       const started = this.clock.now();
       void this.makeRoom(task, plan)
-        .then(() => converge(this.cluster, task, plan))
+        .then(() => converge(this.cluster, task, plan, this.opts.speed))
         .then((report: ActuationReport) => {
           d.actuation = {
             ms: this.clock.now() - started,
@@ -431,9 +480,74 @@ export class Controller {
     return d;
   }
 
+  /**
+   * Fair sharing: records what this task's plan wants and, when all the scaled tasks' latest plans together
+   * want more cores than the budget leaves them, cuts this plan to the task's share of the allocation that
+   * best serves the objective (sharing.ts: expected attainment from each task's rate, corrected latency model
+   * and SLO, weighted). The other tasks are cut to theirs at their own next decisions; the note says who was
+   * cut and by how much.
+   */
+  private share(
+    obs: Observation,
+    plan: Plan,
+    t: Pick<ScaledTask, "weight" | "minCores"> | undefined,
+  ): { plan: Plan; note?: SharingNote } {
+    const task = obs.task;
+    const cores = plan.instances.reduce((n, i) => n + i.cores, 0);
+    const counts = new Map<string, number>();
+    for (const i of plan.instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
+    const main = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? obs.variant;
+    const model = obs.variants.find((v) => v.name === main) ?? obs.variants.find((v) => v.name === obs.variant)!;
+    let peak = obs.rateNow;
+    for (let i = Math.max(0, obs.recent.length - 5); i < obs.recent.length; i++) peak = Math.max(peak, obs.recent[i]!);
+    this.wants.set(task, {
+      cores,
+      weight: t?.weight ?? 1,
+      minCores: t?.minCores ?? 0,
+      violations: shareCost({ lambda: peak, model, sloMs: obs.sloMs }, this.opts.sharingObjective ?? "utility"),
+    });
+    // cores held by tasks outside the sharing (not autoscaled, or not yet decided for) are not the loop's to share
+    let fixed = 0;
+    for (const i of this.cluster.instances()) if (i.state !== "stopped" && !this.wants.has(i.task)) fixed += i.cores;
+    const budget = this.cluster.coreBudget - fixed;
+    let wanted = 0;
+    for (const w of this.wants.values()) wanted += w.cores;
+    // one task alone has no one to share with: its plan stands, and the actuator says what did not fit
+    if (wanted <= budget || this.wants.size < 2) return { plan };
+    const claims: ShareClaim[] = [...this.wants].map(([name, w]) => ({
+      task: name,
+      weight: w.weight,
+      minCores: w.minCores,
+      want: w.cores,
+      violations: w.violations,
+    }));
+    const a = allocateCores(claims, budget);
+    const grant = a.grants.get(task)!;
+    const note: SharingNote = {
+      budget,
+      objective: `${objectiveName(this.opts.sharingObjective ?? "utility")} (${a.solver}): ${a.objective.toFixed(2)}`,
+      wanted: Object.fromEntries(claims.map((c) => [c.task, c.want])),
+      granted: Object.fromEntries(a.grants),
+      cut: a.cut.map((c) => `${c.task}: ${c.want} → ${c.grant} cores (−${c.want - c.grant})`),
+    };
+    if (grant >= cores) return { plan, note };
+    return {
+      plan: {
+        ...plan,
+        instances: trimInstances(plan.instances, grant),
+        reason: `${plan.reason}; core budget short (${wanted} wanted, ${budget} to share): cut to ${grant} of ${cores} cores`,
+      },
+      note,
+    };
+  }
+
   private emitDecision(d: Decision): void {
     for (const fn of this.listeners.decision) fn(d);
   }
+}
+
+function objectiveName(o: SharingObjective): string {
+  return o === "violations" ? "least Σ w·expected violations/s" : "most Σ w·λ·ln(expected attainment), as a cost";
 }
 
 /** The variant that served the most rows in a mix (undefined when nothing ran). */

@@ -40,6 +40,8 @@ export const ServeFile = z
     kubeconfig: z.string(),
     namespace: z.string(),
     "pod-memory": z.string(),
+    "online-latency": z.union([z.boolean(), z.enum(["on", "off"]).transform((v) => v === "on")]),
+    "core-sharing": z.enum(["fair", "arrival"]),
   })
   .partial()
   .strict();

@@ -98,6 +98,24 @@ program
     (v) => positiveInt(v, "--max-connections"),
     4096,
   )
+  .option(
+    "--warm-pool <n>",
+    "worker processes kept started (onnxruntime loaded, no model) so a cold start only loads its model",
+    (v) => nonNegativeInt(v, "--warm-pool"),
+    1,
+  )
+  .option(
+    "--online-latency <on|off>",
+    "correct the profiles from every batch's measured time (policies read the corrected model); off: trust the profiles",
+    onOff("--online-latency"),
+    true,
+  )
+  .option(
+    "--core-sharing <mode>",
+    "when the plans want more cores than --cores: fair (least weighted expected SLO violations; task.yaml sharing) or arrival (first come)",
+    sharingMode,
+    "fair",
+  )
   .option("--log-level <level>", "pino log level", "info")
   .option(
     "--cluster <backend>",
@@ -139,6 +157,8 @@ program
       warmPool: opts.warmPool,
       cluster: opts.cluster,
       kubernetes: { kubeconfig: opts.kubeconfig, namespace: opts.namespace, podMemory: opts.podMemory },
+      onlineLatency: opts.onlineLatency,
+      coreSharing: opts.coreSharing,
     });
     log(
       `sloserve is serving ${[...server.repo.tasks.keys(), ...server.repo.pipelines.keys()].join(", ")} at ${server.httpUrl} (REST) and ${opts.host}:${server.grpcPort} (gRPC)`,
@@ -176,6 +196,22 @@ interface ServeFlags {
   namespace?: string;
   podMemory: string;
   config?: string;
+  onlineLatency: boolean;
+  coreSharing: "fair" | "arrival";
+}
+
+function onOff(flag: string) {
+  return (v: string | boolean): boolean => {
+    if (v === true || v === "on" || v === "true") return true;
+    if (v === false || v === "off" || v === "false") return false;
+    throw new InvalidArgumentError(`${flag} takes on or off, got '${String(v)}'`);
+  };
+}
+
+function sharingMode(v: string): "fair" | "arrival" {
+  if (v !== "fair" && v !== "arrival")
+    throw new InvalidArgumentError(`--core-sharing takes fair or arrival, got '${v}'`);
+  return v;
 }
 
 function nonNegativeInt(v: string, flag: string): number {
@@ -269,6 +305,17 @@ program
   .option("--budget-ms <ms>", "time spent per grid point", (v) => Number(v), 600)
   .option("--missing", "profile only variants that have no profile.json yet")
   .option("--dry-run", "measure and print, but do not write profile.json")
+  .option(
+    "--update-from-serving",
+    "measure nothing: write the batch times a running server measured (its online latency model) into profile.json",
+  )
+  .option("--url <url>", "the running server, for --update-from-serving", "http://127.0.0.1:8000")
+  .option(
+    "--min-samples <n>",
+    "with --update-from-serving: points measured fewer times are left as profiled",
+    (v) => positiveInt(v, "--min-samples"),
+    20,
+  )
   .action(
     async (opts: {
       models: string;
@@ -279,8 +326,12 @@ program
       budgetMs: number;
       missing?: boolean;
       dryRun?: boolean;
+      updateFromServing?: boolean;
+      url: string;
+      minSamples: number;
     }) => {
       if (opts.variant && !opts.task) throw new InvalidArgumentError("--variant needs --task");
+      if (opts.updateFromServing) return updateFromServing(opts);
       await prepareZoo(opts.models, log);
       const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined });
       const variants: Variant[] = [];
@@ -319,6 +370,51 @@ program
       if (opts.dryRun) log("(dry run: no profile.json written)");
     },
   );
+
+/** `profile --update-from-serving`: the served points into profile.json, the only way they reach the disk. */
+async function updateFromServing(opts: {
+  models: string;
+  task?: string;
+  variant?: string;
+  url: string;
+  minSamples: number;
+  dryRun?: boolean;
+}): Promise<void> {
+  const { fetchServedPoints, mergeServedPoints } = await import("../profiler/from-serving.js");
+  const { defaultSubnetOf } = await import("../repository/schema.js");
+  const served = await fetchServedPoints(opts.url);
+  const repo = await loadRepository(opts.models, { tasks: opts.task ? [opts.task] : undefined, profilesOnly: true });
+  const rows: string[][] = [];
+  for (const task of repo.tasks.values())
+    for (const v of task.variants.values()) {
+      if ((opts.variant && v.name !== opts.variant) || !v.profile) continue;
+      const u = mergeServedPoints(v.profile, served, {
+        minSamples: opts.minSamples,
+        source: opts.url,
+        defaultSubnet: defaultSubnetOf(v.config)?.name,
+      });
+      if (!u) continue;
+      if (!opts.dryRun) await writeProfile(v, u.profile);
+      for (const c of u.changes)
+        rows.push([
+          `${v.task}/${v.name}${c.subnet ? `/${c.subnet}` : ""}`,
+          String(c.batch),
+          String(c.cores),
+          c.from === undefined ? "(new)" : fmt(c.from),
+          fmt(c.to),
+          c.from === undefined ? "" : `${fmt(c.to / c.from, 2)}×`,
+          String(c.samples),
+        ]);
+    }
+  if (rows.length === 0) {
+    log(
+      `nothing to write: no point measured at least ${opts.minSamples} times on ${opts.url}${opts.task ? ` for ${opts.task}` : ""} (serve longer, or lower --min-samples)`,
+    );
+    return;
+  }
+  printTable(["variant", "batch", "cores", "profiled p50 ms", "served p50 ms", "ratio", "samples"], rows);
+  log(opts.dryRun ? "(dry run: no profile.json written)" : `wrote ${rows.length} point(s) from ${opts.url}`);
+}
 
 program
   .command("plan")

@@ -10,7 +10,13 @@ import { plansPipelines } from "../autoscaler/types.js";
 import { stageTasks } from "../repository/pipeline-graph.js";
 import { countsFromArrivals } from "../traces/index.js";
 import { loadRepository } from "../repository/repository.js";
-import { simPipelineFromRepository, simTaskFromRepository, simulate, type SimDeployment } from "../sim/index.js";
+import {
+  simPipelineFromRepository,
+  simTaskFromRepository,
+  simulate,
+  type SimDeployment,
+  type SimSlowdown,
+} from "../sim/index.js";
 import { fmt, printTable } from "../terminal/table.js";
 import { DEFAULT_MODELS_DIR } from "../bundled-zoo/prepare.js";
 
@@ -36,6 +42,19 @@ interface SimulateFlags {
   actuation: string;
   seriesCsv?: string;
   json: boolean;
+  onlineLatency: boolean;
+  coreSharing: "fair" | "arrival";
+  slowdown: SimSlowdown[];
+}
+
+/** `node:factor@seconds`, e.g. 0:1.5@300: node 0's batches take 1.5× as long from 300 s on. */
+function slowdownSpec(v: string, prev: SimSlowdown[]): SimSlowdown[] {
+  const m = /^(\d+):([0-9.]+)@([0-9.]+)$/.exec(v.trim());
+  const factor = Number(m?.[2]);
+  const at = Number(m?.[3]);
+  if (!m || !(factor > 0) || !(at >= 0))
+    throw new InvalidArgumentError(`--slowdown takes node:factor@seconds, e.g. 0:1.5@300; got '${v}'`);
+  return [...prev, { node: Number(m[1]), factor, atMs: at * 1000 }];
 }
 
 const positive = (flag: string) => (v: string) => {
@@ -86,6 +105,31 @@ export function registerSimulateCommand(program: Command): void {
       "--actuation <backend>",
       "cold starts and resizes as measured by: local (sloserve profile) or kubernetes (npm run bench:k8s -- --write-profile)",
       "local",
+    )
+    .option(
+      "--online-latency <on|off>",
+      "correct the profiles from the simulated batches, as the server does by default",
+      (v: string) => {
+        if (v !== "on" && v !== "off") throw new InvalidArgumentError(`--online-latency takes on or off, got '${v}'`);
+        return v === "on";
+      },
+      true,
+    )
+    .option(
+      "--core-sharing <mode>",
+      "a budget the plans overrun is shared fair (least weighted expected violations) or by arrival, as serve's flag",
+      (v: string) => {
+        if (v !== "fair" && v !== "arrival")
+          throw new InvalidArgumentError(`--core-sharing takes fair or arrival, got '${v}'`);
+        return v;
+      },
+      "fair",
+    )
+    .option(
+      "--slowdown <node:factor@s>",
+      "make a node slower (or faster) mid-run, e.g. 0:1.5@300; repeatable",
+      slowdownSpec,
+      [] as SimSlowdown[],
     )
     .option("--series-csv <file>", "write the per-second series as CSV")
     .option("--json", "print the summary as one JSON object", false)
@@ -163,6 +207,9 @@ export function registerSimulateCommand(program: Command): void {
         deployment,
         nodes: { count: f.nodes, cores: f.coresPerNode },
         seed: f.seed,
+        onlineLatency: f.onlineLatency,
+        controller: { sharing: f.coreSharing },
+        slowdowns: f.slowdown,
       });
       const s = r.summary;
       // what each autoscaled target ran with, in words (a result means little without its configuration)

@@ -65,4 +65,9 @@ export interface Cluster {
    * fail (and may be retried elsewhere) and it is replaced as a dead instance is.
    */
   suspect(id: string, why: string): void;
+  /**
+   * Where an instance runs, in words (its node, or the cores it is pinned to): instances in one place share
+   * its speed, so the online latency model starts a new one there from what the others showed.
+   */
+  placeOf?(id: string): string | undefined;
 }

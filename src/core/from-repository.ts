@@ -25,6 +25,8 @@ export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
     lateOk: c.late === "serve",
     scaling: scaling === "none" ? undefined : makeScalingPolicy(scaling, choice.settings),
     scaleVariant: choice.scaleVariant?.(task.name),
+    weight: c.sharing.weight,
+    minCores: c.sharing.min_cores,
   };
 }
 

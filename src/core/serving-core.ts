@@ -16,6 +16,8 @@ import { edges, stageTasks } from "../repository/pipeline-graph.js";
 import { FanOutMeter } from "./fan-out.js";
 import { PipelineAccuracy, SKIP_STAGE, type MeasuredCombination } from "./pipeline-accuracy.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
+import { OnlineLatencyModel, type OnlineLatencyOptions } from "./online-latency.js";
+import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
 
 export interface CoreTask {
   model: TaskModel;
@@ -28,6 +30,10 @@ export interface CoreTask {
   scaling?: ScalingPolicy;
   /** The variant the scaling policy scales while the task has no instance (default: the first). */
   scaleVariant?: string;
+  /** Its weight when a short core budget is shared (default 1; task.yaml's sharing.weight). */
+  weight?: number;
+  /** Cores it keeps however short the budget (default 0; task.yaml's sharing.min_cores). */
+  minCores?: number;
 }
 
 export interface CorePipeline extends PipelineDef {
@@ -49,6 +55,14 @@ export interface ControlSettings {
   forecaster: Forecaster;
   /** Measures solver time (the wall clock by default). */
   stopwatch?: () => number;
+  /**
+   * When the tasks' plans want more cores than the budget has: "fair" allocates them by an explicit objective
+   * over each task's expected SLO attainment, weighted (src/autoscaler/sharing.ts); "arrival" (default) lets
+   * each plan take what is free when it is carried out.
+   */
+  sharing?: CoreSharing;
+  /** What fair sharing optimises (default "utility"; see src/autoscaler/sharing.ts). */
+  sharingObjective?: SharingObjective;
 }
 
 export interface CoreOptions {
@@ -66,6 +80,11 @@ export interface CoreOptions {
   control?: ControlSettings;
   /** Events worth an operator's attention (on-demand starts, evictions, pipelines planned per stage). */
   log?: (event: Record<string, unknown>) => void;
+  /**
+   * Learn each instance's speed from its batches and let every policy read the corrected model
+   * (src/core/online-latency.ts); false or absent: the profiles as measured.
+   */
+  onlineLatency?: boolean | Partial<OnlineLatencyOptions>;
 }
 
 export interface TaskReadiness {
@@ -88,6 +107,8 @@ export class ServingCore {
   readonly meter: TaskMeter;
   readonly scaler: OnDemandScaler | null;
   readonly controller: Controller | null;
+  /** The online correction of the profiles (null when off). */
+  readonly latencyModel: OnlineLatencyModel | null;
   private readonly tasks = new Map<string, CoreTask>();
   private readonly models = new Map<string, TaskModel>();
   private readonly pipelines = new Map<string, CorePipeline>();
@@ -123,6 +144,45 @@ export class ServingCore {
       if (!o.ok || !o.sloMet) meter.miss(r.task);
     });
     this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant, b.subnet, b.computeMs));
+    const online = opts.onlineLatency
+      ? new OnlineLatencyModel(
+          opts.onlineLatency === true ? {} : opts.onlineLatency,
+          (id) => opts.cluster.placeOf?.(id),
+          () => opts.clock.now(),
+          (e) => this.log({ event: "latency_drift", ...e }),
+        )
+      : null;
+    this.latencyModel = online;
+    if (online) {
+      // The cores a batch ran on, read off the instance when it answers. A batch that was running when its
+      // instance was resized ran partly at either size: it teaches nothing and is left out.
+      const seen = new Map<string, { cores: number; changedAt: number }>();
+      let fresh = false;
+      opts.cluster.onChange(() => {
+        fresh = false;
+      });
+      const instance = (id: string) => {
+        if (!fresh) {
+          fresh = true;
+          const now = opts.clock.now();
+          const live = new Set<string>();
+          for (const i of opts.cluster.instances()) {
+            if (i.state === "stopped") continue;
+            live.add(i.id);
+            const s = seen.get(i.id);
+            if (!s) seen.set(i.id, { cores: i.cores, changedAt: Number.NEGATIVE_INFINITY });
+            else if (s.cores !== i.cores) seen.set(i.id, { cores: i.cores, changedAt: now });
+          }
+          for (const id of seen.keys()) if (!live.has(id)) seen.delete(id);
+          online.retain(live);
+        }
+        return seen.get(id);
+      };
+      this.router.on("batch", (b) => {
+        const i = instance(b.instance);
+        if (i && i.changedAt < opts.clock.now() - b.computeMs) online.observe(b, i.cores);
+      });
+    }
     const scaler =
       opts.onDemand === false
         ? null
@@ -136,6 +196,10 @@ export class ServingCore {
           forecaster: opts.control.forecaster,
           stopwatch: opts.control.stopwatch,
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
+          sharing: opts.control.sharing,
+          sharingObjective: opts.control.sharingObjective,
+          correction: online ? (task) => online.correction(task) : undefined,
+          speed: online ? (id) => online.speedOf(id) : undefined,
         })
       : null;
     // An instance of a task that is not (or no longer) registered serves no one: an on-demand start or an
@@ -248,9 +312,11 @@ export class ServingCore {
   }
 
   /** Registers a task (replacing one of the same name, whose queued requests are answered 503). */
-  addTask(t: CoreTask): void {
-    const name = t.model.name;
+  addTask(task: CoreTask): void {
+    const name = task.model.name;
     if (this.router.hasTask(name)) this.router.removeTask(name, `task '${name}' was reloaded; retry`);
+    // every policy (scheduling, scaling, on-demand) reads the corrected views, never the profile itself
+    const t = this.latencyModel ? { ...task, model: this.latencyModel.wrap(task.model) } : task;
     this.tasks.set(name, t);
     this.models.set(name, t.model);
     this.router.addTask({ model: t.model, policy: t.scheduling, maxQueue: t.maxQueue });
@@ -266,6 +332,7 @@ export class ServingCore {
   /** Unregisters a task: its queue is answered 503 with `why`, and its instances are stopped. */
   async removeTask(name: string, why: string): Promise<void> {
     this.tasks.delete(name);
+    this.latencyModel?.unregister(name);
     this.models.delete(name);
     this.router.removeTask(name, why);
     this.controller?.removeTask(name);
@@ -366,6 +433,8 @@ export class ServingCore {
       variant: t.scaleVariant ?? t.model.variants[0]!.name,
       variants: t.model.variants,
       sloMs: t.model.sloMs,
+      weight: t.weight ?? 1,
+      minCores: t.minCores ?? 0,
     };
   }
 

@@ -81,6 +81,7 @@ export async function writePartition(p: Partition, o: WriteOptions): Promise<Wri
       scaling: t.scaling,
       max_queue: t.max_queue,
       late: t.late,
+      sharing: t.sharing,
     };
     const variant: VariantConfig = {
       name: o.variant.name,

@@ -37,6 +37,14 @@ export const TaskConfig = z
     max_queue: z.number().int().positive().default(1024),
     /** What to do with a request that can no longer meet its deadline: answer 504 now, or serve it late. */
     late: z.enum(["drop", "serve"]).default("drop"),
+    /**
+     * Its share when the tasks' plans want more cores than the budget (`serve --core-sharing fair`): the
+     * weight of its expected SLO violations in the objective, and cores it keeps however short the budget.
+     */
+    sharing: z
+      .object({ weight: z.number().positive().default(1), min_cores: z.number().int().nonnegative().default(0) })
+      .strict()
+      .default({ weight: 1, min_cores: 0 }),
   })
   .strict();
 export type TaskConfig = z.infer<typeof TaskConfig>;
@@ -268,6 +276,23 @@ export const Profile = z.object({
    * `sloserve simulate --actuation kubernetes` times actuations by them.
    */
   actuation: z.record(z.string(), z.object({ measured_at: z.string(), load_ms: Stat, resize_ms: Stat })).optional(),
+  /**
+   * Points measured while serving (the online latency model's batch times) that replaced or joined the
+   * profiled ones, written by `sloserve profile --update-from-serving`, and when.
+   */
+  updated_from_serving: z
+    .object({
+      at: z.string(),
+      source: z.string(),
+      points: z.array(
+        z.object({
+          subnet: z.string().optional(),
+          batch: z.number().int().positive(),
+          cores: z.number().int().positive(),
+        }),
+      ),
+    })
+    .optional(),
 });
 export type Profile = z.infer<typeof Profile>;
 

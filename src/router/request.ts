@@ -64,8 +64,6 @@ export interface Request {
   allowed?: ReadonlySet<string>;
   /** Serve it even when late (counted as a miss) instead of answering 504. */
   lateOk: boolean;
-  /** The wait predictive admission foresaw for it (ms), to learn how far off such estimates run. */
-  admittedWait?: number;
   /** Retried once already after an instance died under it. */
   retried?: boolean;
   /** The tensors an instance runs (null in the simulator, which computes nothing). */

@@ -46,23 +46,33 @@ export interface RouterOptions {
 }
 
 /**
- * Observed over predicted, decayed per observation: how far admission's estimates run off on this machine
- * now (a gateway short of CPU takes longer to hand batches over than the profile says, for one).
+ * What predictive admission learns fades with time as well as with new observations: while it sheds,
+ * fewer requests run to teach it otherwise, and an estimate from a past burst must not refuse forever.
  */
-class Drift {
+const FADE_HALF_LIFE_MS = 2000;
+
+const fade = (since: number, now: number) => Math.pow(0.5, Math.max(0, now - since) / FADE_HALF_LIFE_MS);
+
+/**
+ * Observed over predicted batch time, decayed per observation and with time: how much slower than its
+ * profile an instance runs on this machine now (other work on its core, for one).
+ */
+class SlowDown {
   private observed = 0;
   private predicted = 0;
+  private at = 0;
 
-  /** `prior` ms on both sides keeps a few tiny samples from swinging the ratio. */
-  constructor(private readonly prior: number) {}
-
-  add(observed: number, predicted: number): void {
-    this.observed = this.observed * 0.98 + observed;
-    this.predicted = this.predicted * 0.98 + predicted;
+  add(observed: number, predicted: number, now: number): void {
+    const f = 0.98 * fade(this.at, now);
+    this.observed = this.observed * f + observed;
+    this.predicted = this.predicted * f + predicted;
+    this.at = now;
   }
 
-  get ratio(): number {
-    return Math.min(20, Math.max(0.5, (this.observed + this.prior) / (this.predicted + this.prior)));
+  /** 1 ms of prior on both sides keeps a few tiny samples from swinging it. */
+  ratio(now: number): number {
+    const f = fade(this.at, now);
+    return Math.min(20, Math.max(0.5, (this.observed * f + 1) / (this.predicted * f + 1)));
   }
 }
 
@@ -99,8 +109,7 @@ interface TaskState {
   /** No eligible request needs longer than this anywhere: the slowest variant's full batch on one core. */
   slowestMs: number;
   /** Predictive admission's waits and batch times, observed against predicted. */
-  waitDrift: Drift;
-  runDrift: Drift;
+  slowDown: SlowDown;
 }
 
 export class Router {
@@ -169,8 +178,7 @@ export class Router {
       slowestMs: Math.max(
         ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
       ),
-      waitDrift: new Drift(5),
-      runDrift: new Drift(1),
+      slowDown: new SlowDown(),
     };
     this.tasks.set(setup.model.name, ts);
     if (setup.policy.tick) this.scheduleTick(ts);
@@ -264,11 +272,12 @@ export class Router {
   }
 
   /**
-   * Admission before a request's body is read (the front-end knows its task and, at most, its SLO): refuses
-   * and answers one the task cannot take now (queue full or, with predictive admission, overloaded), so that
-   * shedding costs no decoding. Null when it may come in; its body then decides.
+   * Admission before a request's body is read (the front end knows its task and, when the client states it
+   * ahead, its SLO): refuses and answers one the task cannot take now, so that shedding costs no decoding.
+   * Without a stated SLO only a full queue refuses here (the body may carry any slo_ms); the body decides the
+   * rest. Null when it may come in.
    */
-  admitEarly(task: string, sloMs: number, pinned?: string): Failed | null {
+  admitEarly(task: string, sloMs: number | undefined, pinned?: string): Failed | null {
     const ts = this.tasks.get(task);
     if (!ts || this.closing) return null;
     const now = this.clock.now();
@@ -277,7 +286,7 @@ export class Router {
       id: "",
       task,
       arrival: now,
-      deadline: now + sloMs,
+      deadline: now + (sloMs ?? Infinity),
       priority: 1,
       rows: 1,
       minAccuracy: 0,
@@ -287,7 +296,11 @@ export class Router {
       done: () => undefined,
     };
     const refused =
-      ts.queue.length >= ts.setup.maxQueue ? this.queueFull(ts) : this.predictive ? this.overload(ts, probe) : null;
+      ts.queue.length >= ts.setup.maxQueue
+        ? this.queueFull(ts)
+        : this.predictive && sloMs !== undefined
+          ? this.overload(ts, probe)
+          : null;
     if (refused) this.fail(probe, refused);
     return refused;
   }
@@ -308,16 +321,20 @@ export class Router {
     return lanes.length === 0 ? 1000 : Math.ceil(drainTime(lanes, ts.queue.rows));
   }
 
-  /** Each ready instance that may serve `r` (any request when null): when it is free, and its full-batch rate. */
+  /**
+   * Each ready instance that may serve `r` (any request when null): when it is free, and its full-batch rate,
+   * both as slow as its batches have been running lately.
+   */
   private lanes(ts: TaskState, r: Request | null): { free: number; rate: number; v: VariantModel; cores: number }[] {
     const now = this.clock.now();
+    const slow = ts.slowDown.ratio(now);
     const out: { free: number; rate: number; v: VariantModel; cores: number }[] = [];
     for (const inst of this.readyInstances(ts.setup.model.name)) {
       const v = ts.variants.get(inst.variant);
       if (!v || (r && !this.canServe(ts, inst, r))) continue;
       out.push({
-        free: this.predictedStart(inst.id) - now,
-        rate: v.maxBatch / v.latency(v.maxBatch, inst.cores),
+        free: (this.predictedStart(inst.id) - now) * slow,
+        rate: v.maxBatch / (v.latency(v.maxBatch, inst.cores) * slow),
         v,
         cores: inst.cores,
       });
@@ -328,22 +345,19 @@ export class Router {
   /**
    * Why `r` would be late behind the rows queued ahead of it, or null: the ready instances that may serve it
    * take those rows at their full-batch rates (each from when its held batches end), then `r` runs in a batch
-   * as large as its share of the queue.
+   * as large as its share of the queue; every batch as much slower than its profile as batches have run lately.
    */
   private overload(ts: TaskState, r: Request): Failed | null {
     const lanes = this.lanes(ts, r);
     if (lanes.length === 0) return null; // nothing ready may serve it: the cold path decides
     const ahead = ts.queue.rowsAhead(r);
-    const predictedWait = drainTime(lanes, ahead);
-    const wait = predictedWait * ts.waitDrift.ratio;
-    const share = Math.ceil(ahead / lanes.length) + r.rows;
-    const run = ts.runDrift.ratio * Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
+    const wait = drainTime(lanes, ahead);
     const now = this.clock.now();
+    const share = Math.ceil(ahead / lanes.length) + r.rows;
+    const run =
+      ts.slowDown.ratio(now) * Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
     const over = now + wait + run - r.deadline;
-    if (over <= 0) {
-      r.admittedWait = predictedWait;
-      return null;
-    }
+    if (over <= 0) return null;
     // late even on an idle instance: the deadline, not the load, is the cause (the queue answers it 504)
     if (now + this.fastest(ts, r, this.readyInstances(r.task)) > r.deadline) return null;
     return {
@@ -481,8 +495,7 @@ export class Router {
       if (this.predictive && res.ok) {
         // the batch started when the one before it ended (or when it was sent, if the instance was idle)
         const started = Math.max(this.held.get(inst.id)?.since ?? sent, sent);
-        ts.runDrift.add(now - started, predicted);
-        for (const r of take) if (r.admittedWait !== undefined) ts.waitDrift.add(started - r.arrival, r.admittedWait);
+        ts.slowDown.add(now - started, predicted, now);
       }
       this.release(inst.id, now);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
@@ -660,8 +673,6 @@ export class Router {
     }
     ts.queue.remove(gone);
     for (const r of gone) {
-      // never dispatched: its wait so far is a lower bound of what it would have waited
-      if (r.admittedWait !== undefined) ts.waitDrift.add(now - r.arrival, r.admittedWait);
       this.fail(r, this.deadlineFailure(ts, r, now));
     }
     if (next < Infinity) ts.expiry = this.clock.setTimer(next, () => this.expire(ts));

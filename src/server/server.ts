@@ -29,6 +29,8 @@ import { subnetTableOf } from "../repository/subnets.js";
 import { HotLoop } from "../worker/hot-loop.js";
 import { openKubernetes, type KubernetesServeOptions } from "./kubernetes.js";
 import { observeStatistics, StatsBook } from "./statistics.js";
+import type { CoreSharing } from "../autoscaler/sharing.js";
+import { registerLatencyModel } from "./latency-model-route.js";
 
 export interface DeploySpec {
   task: string;
@@ -73,7 +75,17 @@ export interface ServeOptions {
   /** Where instances run: worker processes on this machine (default), or pods of a Kubernetes cluster. */
   cluster?: "local" | "kubernetes";
   kubernetes?: Omit<KubernetesServeOptions, "coreBudget" | "log">;
+  /**
+   * Correct the profiles online from every batch's measured time (default true): policies then read what
+   * the instances really take; false: the profiles as measured (src/core/online-latency.ts).
+   */
+  onlineLatency?: boolean;
+  /** How the tasks share a core budget their plans overrun (default "fair"; see ControlSettings.sharing). */
+  coreSharing?: CoreSharing;
 }
+
+/** Measured batch times kept per (variant, subnet, cores, batch) for `sloserve profile --update-from-serving`. */
+const SERVED_SAMPLES = 256;
 
 export interface RunningServer {
   httpUrl: string;
@@ -132,9 +144,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           intervalMs: opts.decisionIntervalMs ?? 1000,
           maxCores: cluster.coreBudget,
           forecaster: opts.forecaster === "lstm" ? await loadLstmForecaster() : new MaxTrendForecaster(),
+          sharing: opts.coreSharing ?? "fair",
         }
       : undefined,
     log: (e) => log.info(e),
+    onlineLatency: opts.onlineLatency === false ? false : { keepSamples: SERVED_SAMPLES },
   });
   if (k8s) {
     const lead = (leader: boolean) => {
@@ -177,7 +191,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       bodyTimeoutMs: opts.bodyTimeoutMs,
       maxConnections: opts.maxConnections,
       metrics,
-      extend: (app) => registerDashboard(app, live, repo, () => pipelineStats.reportAll()),
+      extend: (app) => {
+        registerDashboard(app, live, repo, () => pipelineStats.reportAll());
+        registerLatencyModel(app, core);
+      },
     });
     grpc = await startGrpcServer(gateway, {
       host,

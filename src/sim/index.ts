@@ -32,6 +32,7 @@ export {
 } from "./scenario.js";
 export {
   simulate,
+  type SimSlowdown,
   type SimSummary,
   type SimulationConfig,
   type SimulationResult,

@@ -67,6 +67,9 @@ export interface SimTask {
   /** Serve hopeless requests late instead of answering 504 (task.yaml's late: serve). */
   lateOk?: boolean;
   minAccuracy?: number;
+  /** Weight and guaranteed cores when a short budget is shared fairly (task.yaml's sharing). */
+  weight?: number;
+  minCores?: number;
 }
 
 export interface SimDeployment {
@@ -166,6 +169,8 @@ export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {},
     maxQueue: c.max_queue,
     lateOk: c.late === "serve",
     minAccuracy: c.min_accuracy,
+    weight: c.sharing.weight,
+    minCores: c.sharing.min_cores,
     ...overrides,
   };
 }

@@ -42,6 +42,8 @@ interface SimNode {
   index: number;
   cores: number;
   used: number;
+  /** Fault injection: batches here take this many times as long (a noisy neighbour, thermal limits). */
+  slowdown: number;
 }
 
 class SimInstance implements Instance {
@@ -60,6 +62,8 @@ class SimInstance implements Instance {
   private runningTimer: Timer | null = null;
   /** Fault injection: the process is wedged (SIGSTOP); nothing it holds finishes until it is killed. */
   hung = false;
+  /** Fault injection: its batches take this many times as long (on top of its node's slowdown). */
+  slowdown = 1;
   startTimer: Timer | null = null;
   settleStart: ((r: ActuationResult) => void) | null = null;
   settleStop: (() => void) | null = null;
@@ -102,7 +106,7 @@ class SimInstance implements Instance {
     const rs = work.items;
     for (let i = 0; i < rs.length; i++) rows += rs[i]!.rows;
     const service = (work.subnet !== undefined && this.runtime.subnets?.get(work.subnet)) || this.runtime.service;
-    this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng);
+    this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng) * this.node.slowdown * this.slowdown;
     if (!this.hung)
       this.runningTimer = this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
   }
@@ -186,7 +190,7 @@ export class SimCluster implements Cluster {
     const root = new Xoshiro128(opts.seed ?? 1);
     this.serviceRng = root.fork();
     this.actuationRng = root.fork();
-    this.nodes = opts.nodes.map((cores, index) => ({ index, cores, used: 0 }));
+    this.nodes = opts.nodes.map((cores, index) => ({ index, cores, used: 0, slowdown: 1 }));
     this.budget = opts.nodes.reduce((a, c) => a + c, 0);
     this.integratedAt = clock.now();
   }
@@ -225,6 +229,11 @@ export class SimCluster implements Cluster {
   /** The node an instance runs on. */
   nodeOf(id: string): number | undefined {
     return this.list.get(id)?.node.index;
+  }
+
+  placeOf(id: string): string | undefined {
+    const node = this.list.get(id)?.node;
+    return node === undefined ? undefined : `node ${node.index}`;
   }
 
   /** Places an instance that is ready at once (the deployment a run starts from). */
@@ -331,6 +340,25 @@ export class SimCluster implements Cluster {
   /** Only an instance made to hang is found hung; a slow one answers its probe. */
   suspect(id: string): void {
     if (this.list.get(id)?.hung) void this.crash(id);
+  }
+
+  /**
+   * Fault injection: from now on every batch that starts on this node takes `factor` times as long (1 restores
+   * its speed); batches already running keep their time.
+   */
+  slowNode(node: number, factor: number): void {
+    const n = this.nodes[node];
+    if (!n) throw new Error(`no node ${node}: the cluster has nodes 0..${this.nodes.length - 1}`);
+    if (!(factor > 0)) throw new Error(`a slowdown factor must be > 0, got ${factor}`);
+    n.slowdown = factor;
+  }
+
+  /** Fault injection: the same for one instance (a worker whose threads were halved behind the planner's back). */
+  slowInstance(id: string, factor: number): void {
+    const inst = this.list.get(id);
+    if (!inst) throw new Error(`no instance ${id}`);
+    if (!(factor > 0)) throw new Error(`a slowdown factor must be > 0, got ${factor}`);
+    inst.slowdown = factor;
   }
 
   /** Fault injection: the instance stops answering (as a worker under SIGSTOP) until something fails it. */

@@ -24,6 +24,18 @@ import { SimCluster, type Placement, type SimRuntime } from "./sim-cluster.js";
 import { VirtualClock, type FlushMode } from "./virtual-clock.js";
 import { FrontEndCore, type FrontEndModel } from "./front-end.js";
 import { Xoshiro128 } from "../stats/random.js";
+import type { OnlineLatencyOptions } from "../core/online-latency.js";
+import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
+
+/** A node (or one instance) that becomes slower, or faster, by a factor at a given time. */
+export interface SimSlowdown {
+  atMs: number;
+  /** The node's index; or `instance`. */
+  node?: number;
+  instance?: string;
+  /** Batch times are multiplied by this from `atMs` on (1 restores). */
+  factor: number;
+}
 
 export interface SimulationConfig {
   tasks: SimTask[];
@@ -43,7 +55,18 @@ export interface SimulationConfig {
     /** Default: max-trend. It must settle its promises without real I/O (see VirtualClock). */
     forecaster?: () => Forecaster;
     log?: (d: Decision) => void;
+    /** How plans that overrun the core budget share it (default "arrival"; see ControlSettings.sharing). */
+    sharing?: CoreSharing;
+    /** What fair sharing optimises (default "utility"). */
+    sharingObjective?: SharingObjective;
   };
+  /**
+   * The online latency model (src/core/online-latency.ts), as the server runs it by default: policies read
+   * profiles corrected by the batches they see. Default off, so that runs made without it reproduce.
+   */
+  onlineLatency?: boolean | Partial<OnlineLatencyOptions>;
+  /** Nodes or instances made slower (or faster) mid-run. */
+  slowdowns?: SimSlowdown[];
   /** Batches an instance may hold (the router's default is 2: one running, one prefetched). */
   slotsPerInstance?: number;
   /** The router's hang watchdog (off by default: simulated instances hang only when made to). */
@@ -197,9 +220,17 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           intervalMs: c.intervalMs ?? 1000,
           maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
           forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
+          sharing: c.sharing,
+          sharingObjective: c.sharingObjective,
         }
       : undefined,
+    onlineLatency: config.onlineLatency,
   });
+  for (const s of config.slowdowns ?? [])
+    clock.setTimer(s.atMs, () => {
+      if (s.node !== undefined) cluster.slowNode(s.node, s.factor);
+      if (s.instance !== undefined) cluster.slowInstance(s.instance, s.factor);
+    });
   for (const t of config.tasks) core.addTask(coreTaskOf(t, config.deployment));
   for (const p of pipelines.values())
     core.addPipeline({
@@ -460,6 +491,8 @@ function coreTaskOf(t: SimTask, deployment: SimDeployment[] | undefined): CoreTa
           ? makeScalingPolicy(t.scaling, t.scalingSettings)
           : undefined,
     scaleVariant: t.scaleVariant ?? deployment?.find((d) => d.task === t.name)?.variant,
+    weight: t.weight,
+    minCores: t.minCores,
   };
 }
 
@@ -498,6 +531,12 @@ function validate(config: SimulationConfig, tasks: Map<string, SimTask>, pipelin
     }
     if (a.budgets && a.budgets.length < a.times.length)
       throw new Error(`arrivals of '${a.target}': ${a.budgets.length} budgets for ${a.times.length} requests`);
+  }
+  for (const s of config.slowdowns ?? []) {
+    if (!(s.factor > 0) || !(s.atMs >= 0))
+      throw new Error(`slowdown needs atMs ≥ 0 and factor > 0, got ${JSON.stringify(s)}`);
+    if ((s.node === undefined) === (s.instance === undefined))
+      throw new Error(`a slowdown names a node or an instance (one of them): ${JSON.stringify(s)}`);
   }
   for (const d of config.deployment ?? []) {
     const t = tasks.get(d.task);

@@ -2,7 +2,8 @@ import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadServeFile, mergeServeFile } from "../../src/cli/config-file.js";
+import { execFileSync } from "node:child_process";
+import { loadServeFile, mergeServeFile, ServeFile } from "../../src/cli/config-file.js";
 
 const write = (text: string) => {
   const file = path.join(os.tmpdir(), `sloserve-config-${process.pid}-${Math.random().toString(36).slice(2)}.yaml`);
@@ -49,5 +50,10 @@ describe("serve config file", () => {
       /cores: .*\n.*deploy\.0: each entry is task=variant\[:cores\].*\n.*forecaster/s,
     );
     expect(() => loadServeFile(write("port: [1\n"))).toThrow(/config .*yaml/);
+  });
+
+  it("takes only keys that are also flags of serve, and every such flag exists", () => {
+    const help = execFileSync(process.execPath, ["bin/sloserve.js", "serve", "--help"], { encoding: "utf8" });
+    for (const key of Object.keys(ServeFile.shape)) expect(help, `--${key}`).toContain(`--${key} `);
   });
 });

@@ -3,6 +3,7 @@
 // failure names a case that repeats). Each case says how to send itself; what must hold of every answer is
 // the suite's business (fuzz.test.ts).
 import net from "node:net";
+import { OIP_DATATYPES } from "../../src/repository/datatypes.js";
 import { Mulberry32 } from "../../src/stats/random.js";
 
 export interface Answer {
@@ -102,25 +103,7 @@ function restJsonCases(): FuzzCase[] {
   for (const field of ["name", "datatype", "shape", "data"])
     out.push(mutated(`input ${field} missing`, (b) => delete input(b)[field]));
   // datatypes
-  for (const dt of [
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-    "fp32",
-    "FLOAT",
-    "STRING",
-    "BF16",
-  ])
+  for (const dt of [...OIP_DATATYPES, "fp32", "FLOAT", "STRING", "BF16"])
     out.push(mutated(`datatype ${dt}`, (b) => (input(b).datatype = dt)));
   for (const dt of ["UINT8", "INT64", "BOOL", "BYTES", "FP64", "INT8"])
     out.push(

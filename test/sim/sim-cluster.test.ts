@@ -117,6 +117,33 @@ describe("SimCluster", () => {
     expect(cluster.coresInUse()).toBe(0);
   });
 
+  it("makes a node, or one instance, slower by a factor from the next batch on (fault injection)", async () => {
+    const { clock, cluster } = setup([2, 2]);
+    const a = cluster.place("t", "v", 1).instance!; // node 0
+    const b = cluster.place("t", "v", 1).instance!; // node 1
+    const log: [number, BatchResult][] = [];
+    runBatch(cluster, a, clock, 1, log);
+    cluster.slowNode(0, 1.5); // the running batch keeps its time
+    await clock.runUntil(100);
+    runBatch(cluster, a, clock, 1, log);
+    runBatch(cluster, b, clock, 1, log);
+    await clock.runUntil(1000);
+    expect(log.map(([t, r]) => [t, r.ok && r.computeMs])).toEqual([
+      [100, 100],
+      [200, 100],
+      [250, 150],
+    ]);
+    cluster.slowInstance(b, 2);
+    cluster.slowNode(0, 1);
+    runBatch(cluster, a, clock, 1, log);
+    runBatch(cluster, b, clock, 1, log);
+    await clock.runUntil(2000);
+    expect(log.slice(3).map(([, r]) => r.ok && r.computeMs)).toEqual([100, 200]);
+    expect(cluster.placeOf(a)).toBe("node 0");
+    expect(() => cluster.slowNode(5, 2)).toThrow(/no node 5/);
+    expect(() => cluster.slowInstance(a, 0)).toThrow(/must be > 0/);
+  });
+
   it("places instances on nodes with room and refuses what no node can hold", async () => {
     const { cluster } = setup([4, 4]);
     expect(cluster.coreBudget).toBe(8);

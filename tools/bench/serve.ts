@@ -4,6 +4,7 @@
 // of pinned worker process, without sloserve around it); (b) the latency sloserve adds at low
 // load; (c) the scheduling policies' decision time with 50 variants.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "8" },
     decisions: { type: "string", default: "100000" },
     "hot-ms": { type: "string", default: "0" },
+    "cpu-rate": { type: "string", default: "1000" },
+    "cpu-seconds": { type: "string", default: "10" },
   },
 });
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -165,26 +168,36 @@ const grpcOnce = () =>
   );
 
 const echoAgent = new Agent({ connections: 1 });
-const echoLat: number[] = [];
-for (let i = 0; i < 300; i++) {
-  const t0 = performance.now();
+const echoOnce = (dispatcher: Agent) => async () => {
   const res = await request(`http://127.0.0.1:${echoPort}/echo`, {
     method: "POST",
-    dispatcher: echoAgent,
+    dispatcher,
     headers: { "content-type": "application/octet-stream" },
     body: body.bytes,
   });
   await res.body.arrayBuffer();
+};
+const echoLat: number[] = [];
+for (let i = 0; i < 300; i++) {
+  const t0 = performance.now();
+  await echoOnce(echoAgent)();
   echoLat.push(performance.now() - t0);
   await sleep(2);
 }
+// CPU of a front end per one-row request, at a fixed rate: read from /proc, so it holds on a noisy machine
+const cpuRate = Number(values["cpu-rate"]);
+const cpuMs = Number(values["cpu-seconds"]) * 1000;
+log(`front-end CPU per request at ${cpuRate} req/s: the bare fastify floor`);
+const echoPool = new Agent({ connections: 64 }); // as many connections as sloserve's client below
+const echoCpuUs = await cpuPerRequest(echo.pid!, echoOnce(echoPool), cpuRate, cpuMs);
 echo.kill();
-await echoAgent.close();
+await Promise.all([echoAgent.close(), echoPool.close()]);
 const httpFloor = { p50: quantile(echoLat.slice(20), 0.5), p99: quantile(echoLat.slice(20), 0.99) };
 
 const rows: Record<
   string,
   {
+    gateway_cpu_us_per_request: number;
     saturated_rows_per_s: number;
     ratio_to_raw: number;
     concurrency: number;
@@ -210,7 +223,11 @@ for (const [name, once] of [
   }
   const concurrency = Math.max(4, Math.min(2 * variant.config.max_batch, 64));
   const sat = await closedLoop(once, concurrency, seconds * 1000);
+  log(`sloserve over ${name}: gateway CPU per request at ${cpuRate} req/s`);
+  await sleep(500);
+  const gatewayCpuUs = await cpuPerRequest(server.pid!, once, cpuRate, cpuMs);
   rows[name] = {
+    gateway_cpu_us_per_request: gatewayCpuUs,
     saturated_rows_per_s: sat,
     ratio_to_raw: sat / rawBest.rowsPerS,
     concurrency,
@@ -245,6 +262,9 @@ const figures = {
   throughput_ratio_grpc: rows.grpc!.ratio_to_raw,
   added_p50_ms_rest_binary: rows.rest_binary!.added_p50_ms,
   added_p50_ms_grpc: rows.grpc!.added_p50_ms,
+  gateway_cpu_us_rest_binary: rows.rest_binary!.gateway_cpu_us_per_request,
+  gateway_cpu_us_grpc: rows.grpc!.gateway_cpu_us_per_request,
+  echo_cpu_us_per_request: echoCpuUs,
   decision_time: decisions,
 };
 emit(
@@ -264,6 +284,7 @@ emit(
           "p99 ms",
           "added p50 ms (goal ≤ 0.5)",
           "added p99 ms",
+          "gateway CPU µs/request (goal ≤ 40 REST, ≤ 60 gRPC)",
         ],
         rows: Object.entries(rows).map(([k, r]) => [
           k,
@@ -273,6 +294,7 @@ emit(
           fmt(r.lowload_p99_ms, 3),
           fmt(r.added_p50_ms, 3),
           fmt(r.added_p99_ms, 3),
+          fmt(r.gateway_cpu_us_per_request, 0),
         ]),
       },
       {
@@ -292,11 +314,35 @@ emit(
       `raw onnxruntime at low load (batch 1, ${LOW_LOAD_GAP_MS} ms apart like the client): p50 ${fmt(rawLow.p50, 3)} ms, p99 ${fmt(rawLow.p99, 3)} ms — the "added" columns subtract these.`,
       `floor of the transport: a bare fastify server answering the same body to the same client, same pacing: p50 ${fmt(httpFloor.p50, 3)} ms, p99 ${fmt(httpFloor.p99, 3)} ms.`,
       `INFaaS reports 2.2–3.5 ms of decision overhead per query; raw best batch is ${rawBest.batch}.`,
+      `front-end CPU per one-row request at ${cpuRate} req/s for ${cpuMs / 1000} s (user + system of the process, from /proc; workers excluded): the bare fastify server answering the same body costs ${fmt(echoCpuUs, 0)} µs.`,
     ],
   },
   values.json!,
 );
 process.exit(0);
+
+/** User + system CPU of a process (ms), from /proc. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks of 1/100 s
+}
+
+/** CPU µs per request that a process spends while `once` is sent at `rate` per second for `ms`. */
+async function cpuPerRequest(pid: number, once: () => Promise<void>, rate: number, ms: number): Promise<number> {
+  const before = processCpuMs(pid);
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; ; i++) {
+    const at = start + (i * 1000) / rate;
+    if (at > start + ms) break;
+    const wait = at - performance.now();
+    if (wait > 1) await sleep(wait);
+    pending.push(once());
+  }
+  await Promise.all(pending);
+  return ((processCpuMs(pid) - before) * 1000) / pending.length;
+}
 
 async function closedLoop(once: () => Promise<void>, concurrency: number, ms: number): Promise<number> {
   const warmEnd = performance.now() + 1000;

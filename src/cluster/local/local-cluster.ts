@@ -298,6 +298,11 @@ export class LocalCluster implements Cluster {
     })();
   }
 
+  placeOf(id: string): string | undefined {
+    const inst = this.list.get(id);
+    return inst && inst.cpus.length > 0 ? `cpu ${inst.cpus.join(",")}` : undefined;
+  }
+
   /** Port of an instance's worker channel (for operators and failure tests). */
   portOf(id: string): number | undefined {
     return this.list.get(id)?.handle?.port;

@@ -4,6 +4,7 @@ import type { RequestQueue } from "../queue.js";
 import type { Request } from "../request.js";
 import {
   eligible,
+  onInstance,
   type InstanceView,
   type NextBatch,
   type PolicyContext,
@@ -18,7 +19,7 @@ export class EdfPolicy implements SchedulingPolicy {
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
-    return takeByDeadline(inst, v, queue, ctx.startAt(inst));
+    return takeByDeadline(inst, onInstance(v, inst), queue, ctx.startAt(inst));
   }
 }
 

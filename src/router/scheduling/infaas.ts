@@ -6,7 +6,14 @@
 import type { RequestQueue } from "../queue.js";
 import type { Request } from "../request.js";
 import { takeByDeadline } from "./edf.js";
-import type { InstanceView, NextBatch, PolicyContext, SchedulingPolicy, VariantModel } from "./types.js";
+import {
+  onInstance,
+  type InstanceView,
+  type NextBatch,
+  type PolicyContext,
+  type SchedulingPolicy,
+  type VariantModel,
+} from "./types.js";
 
 /** CPU defaults of INFaaS' overloaded/interfered flag. */
 export const INFAAS_THRESHOLDS = {
@@ -71,7 +78,7 @@ export class InfaasPolicy implements SchedulingPolicy {
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
     const v = ctx.variant(inst.variant);
     if (!v) return { kind: "idle" };
-    return takeByDeadline(inst, v, queue, ctx.startAt(inst));
+    return takeByDeadline(inst, onInstance(v, inst), queue, ctx.startAt(inst));
   }
 
   onBatchDone(variant: string, rows: number, computeMs: number): void {

@@ -27,6 +27,7 @@ import type { Request } from "../request.js";
 import {
   eligible,
   measuredP99,
+  onInstance,
   subnetFloor,
   type InstanceView,
   type NextBatch,
@@ -94,7 +95,8 @@ export class SlackFitPolicy implements SchedulingPolicy {
   readonly name = "slackfit";
   readonly order = "deadline" as const;
   readonly switchesSubnets = true;
-  private readonly tables = new Map<string, ProfileTable>();
+  /** Per model (a variant, or one instance's corrected view of it) and core count, with the model's revision. */
+  private readonly tables = new WeakMap<VariantModel, Map<number, { revision: number; table: ProfileTable }>>();
 
   constructor(private readonly opts: SlackFitOptions = {}) {
     const w = opts.bucketMs ?? opts.bucketFraction;
@@ -106,8 +108,9 @@ export class SlackFitPolicy implements SchedulingPolicy {
   }
 
   nextBatch(inst: InstanceView, queue: RequestQueue, ctx: PolicyContext): NextBatch {
-    const v = ctx.variant(inst.variant);
-    if (!v) return { kind: "idle" };
+    const model = ctx.variant(inst.variant);
+    if (!model) return { kind: "idle" };
+    const v = onInstance(model, inst);
     const start = ctx.startAt(inst);
     if (start > ctx.now && this.opts.prefetch !== "eager") {
       const lead = (this.opts.prefetchLeadFraction ?? SLACKFIT_DEFAULT_PREFETCH_LEAD) * ctx.task.sloMs;
@@ -131,14 +134,16 @@ export class SlackFitPolicy implements SchedulingPolicy {
   }
 
   private table(v: VariantModel, cores: number): ProfileTable {
-    const key = `${v.name}@${cores}`;
-    let t = this.tables.get(key);
-    if (!t) {
+    let byCores = this.tables.get(v);
+    if (!byCores) this.tables.set(v, (byCores = new Map()));
+    const revision = v.revision ?? 0;
+    let t = byCores.get(cores);
+    if (!t || t.revision !== revision) {
       const fit = this.opts.predictFrom === "fit";
-      t = buildTable(v, cores, fit ? byFit : measuredP99, fit ? byFit : measuredMedian);
-      this.tables.set(key, t);
+      t = { revision, table: buildTable(v, cores, fit ? byFit : measuredP99, fit ? byFit : measuredMedian) };
+      byCores.set(cores, t);
     }
-    return t;
+    return t.table;
   }
 }
 

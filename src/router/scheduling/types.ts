@@ -35,6 +35,18 @@ export interface VariantModel {
    * latency fit; the instances are the variant's. Only policies that switch subnets look here.
    */
   subnets?: readonly VariantModel[];
+  /**
+   * The same model as it predicts for one instance, where predictions differ between instances (the online
+   * correction learns each instance's speed, src/core/online-latency.ts); absent: the same for every instance.
+   */
+  on?(instanceId: string): VariantModel;
+  /** Changes whenever the model's predictions change (a correction republished): caches of them recheck it. */
+  readonly revision?: number;
+}
+
+/** What `v` predicts on this instance (see VariantModel.on). */
+export function onInstance(v: VariantModel, inst: InstanceView): VariantModel {
+  return v.on ? v.on(inst.id) : v;
 }
 
 export interface TaskModel {
