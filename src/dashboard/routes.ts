@@ -26,6 +26,7 @@ const ASSETS = new Map<string, string>([
   ["live.js", path.join(PUBLIC, "live.js")],
   ["repository.js", path.join(PUBLIC, "repository.js")],
   ["charts.js", path.join(PUBLIC, "charts.js")],
+  ["graph.js", path.join(PUBLIC, "graph.js")],
   ["style.css", path.join(PUBLIC, "style.css")],
   ["uPlot.esm.js", path.join(UPLOT, "uPlot.esm.js")],
   ["uPlot.min.css", path.join(UPLOT, "uPlot.min.css")],
