@@ -522,7 +522,9 @@ export class Controller {
       violations: w.violations,
     }));
     const a = allocateCores(claims, budget);
-    const grant = a.grants.get(task)!;
+    // Where instances may share a core, a task keeps one: cut to none, its requests would wait for the
+    // on-demand scaler to start one anyway — a variant of its choosing, which the next plan stops again.
+    const grant = Math.max(a.grants.get(task)!, this.cluster.sharesCores === true && cores > 0 ? 1 : 0);
     const note: SharingNote = {
       budget,
       objective: `${objectiveName(this.opts.sharingObjective ?? "utility")} (${a.solver}): ${a.objective.toFixed(2)}`,

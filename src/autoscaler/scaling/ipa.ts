@@ -126,12 +126,36 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
 
   decidePipeline(p: PipelineObservation, _state: Stateless): { plans: Plan[]; state: Stateless } {
     const problem = this.problem(p);
-    const sol = this.solve(problem, p.graph?.accuracy);
-    if (sol) return { plans: this.plans(p, problem, sol, ""), state: null };
+    const sol = this.withinBudget(p, problem);
+    if (sol) return { plans: this.plans(p, problem, sol.solution, "", sol.note), state: null };
     // Nothing meets the SLO and carries the load: serve the load as fast as each stage can.
     const fallback = fastestPlan(problem);
     const why = `no configuration meets ${p.sloMs} ms and carries the load; fastest configuration per stage`;
     return { plans: this.plans(p, problem, fallback, why), state: null };
+  }
+
+  /**
+   * The optimum, within the cores the cluster has: a plan wanting more than the core budget (at least one
+   * 1-core instance per stage, which may share a core) would be cut by the control loop to what fits, and a
+   * stage left short of replicas serves its accurate variant late instead of a faster one on time. Cores are
+   * priced up (β doubled) until the optimum fits — a Lagrangian step on the budget, not an exact constraint;
+   * if nothing fits, the unconstrained optimum stands (RIM's fixed replicas may exceed any budget).
+   */
+  private withinBudget(p: PipelineObservation, problem: IpaProblem): { solution: IpaSolution; note: string } | null {
+    const measured = p.graph?.accuracy;
+    const sol = this.solve(problem, measured);
+    const cap = Math.max(p.stages[0]?.coreBudget ?? Infinity, p.stages.length);
+    if (!sol || sol.cores <= cap) return sol ? { solution: sol, note: "" } : null;
+    for (let k = 1; k <= 16; k++) {
+      const priced = { ...problem, weights: { ...problem.weights, beta: problem.weights.beta * 2 ** k } };
+      const fit = this.solve(priced, measured);
+      if (fit && fit.cores <= cap)
+        return {
+          solution: fit,
+          note: `cores priced ×${2 ** k} to fit the core budget of ${cap} (${sol.cores} wanted)`,
+        };
+    }
+    return { solution: sol, note: "" };
   }
 
   /**
@@ -164,7 +188,7 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
   problem(p: PipelineObservation): IpaProblem {
     const fixed = this.o.fixedReplicas;
     const stages: IpaStage[] = p.stages.map((obs, i) => {
-      const running = liveInstances(obs, obs.variant).length > 0;
+      const current = runningVariant(obs);
       return {
         name: obs.task,
         variants: scores(obs.variants, this.o.normalise),
@@ -173,7 +197,7 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
             ? this.o.cores.filter((c) => c <= obs.maxCores)
             : [1],
         lambda: stageRate(obs),
-        current: running ? obs.variant : undefined,
+        current,
         maxReplicas: this.o.maxReplicas ?? Math.max(1, obs.coreBudget),
         fixedReplicas: fixed === undefined ? undefined : typeof fixed === "number" ? fixed : fixed[i],
       };
@@ -211,8 +235,8 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
     };
   }
 
-  private plans(p: PipelineObservation, problem: IpaProblem, sol: IpaSolution, why: string): Plan[] {
-    const summary = `PAS ${sol.pas.toFixed(4)}, ${sol.cores} cores, objective ${sol.objective.toFixed(3)}, latency ${sol.latencyMs.toFixed(1)}/${p.sloMs} ms`;
+  private plans(p: PipelineObservation, problem: IpaProblem, sol: IpaSolution, why: string, note = ""): Plan[] {
+    const summary = `PAS ${sol.pas.toFixed(4)}, ${sol.cores} cores, objective ${sol.objective.toFixed(3)}, latency ${sol.latencyMs.toFixed(1)}/${p.sloMs} ms${note ? `; ${note}` : ""}`;
     return p.stages.map((obs, i) => {
       const s = sol.stages[i]!;
       const stage = problem.stages[i]!;
@@ -256,6 +280,21 @@ export function pipelineRates(p: PipelineObservation): number[] {
     weights: { alpha: 0, beta: 0, gamma: 0 },
     bMax: 1,
   });
+}
+
+/**
+ * The variant a stage serves with now: the task's variant while it runs, else the one most of its live
+ * instances run (another scaler, e.g. the on-demand one, may have started it) — a plan naming another
+ * variant is a switch, its cold start charged.
+ */
+export function runningVariant(obs: Observation): string | undefined {
+  if (liveInstances(obs, obs.variant).length > 0) return obs.variant;
+  const counts = new Map<string, number>();
+  for (const i of obs.instances)
+    if (i.state !== "draining" && i.state !== "stopped") counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [v, n] of counts) if (best === undefined || n > counts.get(best)!) best = v;
+  return best;
 }
 
 /** The load a stage plans for: the larger of the present rate and the forecast. */
