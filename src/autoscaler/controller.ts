@@ -23,6 +23,7 @@ import type { TaskMeter } from "./meter.js";
 import {
   RECENT_SECONDS,
   type Observation,
+  type PipelineGraphObservation,
   type PipelineScalingPolicy,
   type Plan,
   type ScalingPolicy,
@@ -58,6 +59,8 @@ export interface ScaledPipeline {
   /** Stage tasks in order (their own policies are not consulted). */
   stages: Omit<ScaledTask, "policy">[];
   sloMs: number;
+  /** The stage graph with its measured fan-out (absent: a chain). */
+  graph?: () => PipelineGraphObservation;
 }
 
 export interface Decision {
@@ -612,7 +615,7 @@ export class Controller {
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
     const { plans, state } = p.policy.decidePipeline(
-      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages },
+      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages, ...(p.graph ? { graph: p.graph() } : {}) },
       this.stateOf(p.pipeline, p.policy),
     );
     const solverMs = watch() - t0;
@@ -752,7 +755,9 @@ export class Controller {
       violations: w.violations,
     }));
     const a = allocateCores(claims, budget);
-    const grant = a.grants.get(task)!;
+    // Where instances may share a core, a task keeps one: cut to none, its requests would wait for the
+    // on-demand scaler to start one anyway — a variant of its choosing, which the next plan stops again.
+    const grant = Math.max(a.grants.get(task)!, this.cluster.sharesCores === true && cores > 0 ? 1 : 0);
     const note: SharingNote = {
       budget,
       objective: `${objectiveName(this.opts.sharingObjective ?? "utility")} (${a.solver}): ${a.objective.toFixed(2)}`,

@@ -152,6 +152,23 @@ export interface PipelineObservation {
   pipeline: string;
   sloMs: number;
   stages: Observation[];
+  /**
+   * The stage graph as measured, for policies that plan DAGs (ipa): absent, the stages form a chain in
+   * order, one row each. Policies that plan chains read a DAG's stages in their listed (topological) order,
+   * which over-counts parallel branches' latency, never under-counts it.
+   */
+  graph?: PipelineGraphObservation;
+}
+
+export interface PipelineGraphObservation {
+  /** Each edge with the mean rows one row of `from` became for `to` (fan-out), and how many requests showed it. */
+  edges: { from: string; to: string; fanOut: number; observed: number }[];
+  /** Per stage task: rows one of its requests carries, at a high quantile (a fan-out stage's group of rows). */
+  rows: Record<string, number>;
+  /** Stages requests may skip. */
+  optional: string[];
+  /** Measured end-to-end accuracy per combination of stage variants (absent: the product of the stages'). */
+  accuracy?: readonly { stages: Readonly<Record<string, string>>; value: number }[];
 }
 
 /** A policy that plans a pipeline's stages jointly (Themis' DPs); one plan per stage, in order. */
