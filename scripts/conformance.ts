@@ -1,7 +1,6 @@
 // `npm run conformance [-- --json]`: runs the conformance suite (test/conformance) and reports it
-// per client: passed, failed, skipped, and the checks expected to fail until the serving core lands
-// (it.fails; counted apart, neither passed nor failed). With --json, one JSON object; then, always,
-// a last line "N passed, M failed". Exits non-zero when a check failed.
+// per client: passed, failed, skipped. With --json, one JSON object; then, always, a last line
+// "N passed, M failed". Exits non-zero when a check failed.
 import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -14,13 +13,11 @@ const GROUPS: Record<string, string> = {
   "perf-analyzer.test.ts": "perf_analyzer",
   "triton-metrics.test.ts": "triton_metrics",
 };
-const EXPECTED_FAIL = "expected to fail until the serving core lands";
 
 interface Counts {
   passed: number;
   failed: number;
   skipped: number;
-  expected_fail: number;
   failures: string[];
 }
 
@@ -61,24 +58,17 @@ try {
 }
 await fs.rm(path.dirname(out), { recursive: true, force: true });
 
+const empty = (): Counts => ({ passed: 0, failed: 0, skipped: 0, failures: [] });
 const groups: Record<string, Counts> = {};
-for (const name of Object.values(GROUPS))
-  groups[name] = { passed: 0, failed: 0, skipped: 0, expected_fail: 0, failures: [] };
+for (const name of Object.values(GROUPS)) groups[name] = empty();
 for (const file of report.testResults) {
-  const group = (groups[GROUPS[path.basename(file.name)] ?? path.basename(file.name)] ??= {
-    passed: 0,
-    failed: 0,
-    skipped: 0,
-    expected_fail: 0,
-    failures: [],
-  });
+  const group = (groups[GROUPS[path.basename(file.name)] ?? path.basename(file.name)] ??= empty());
   if (file.assertionResults.length === 0 && file.message) {
     group.failed += 1;
     group.failures.push(`${path.basename(file.name)}: ${file.message.split("\n")[0]}`);
   }
   for (const t of file.assertionResults) {
-    if (t.status === "passed" && t.title.includes(EXPECTED_FAIL)) group.expected_fail += 1;
-    else if (t.status === "passed") group.passed += 1;
+    if (t.status === "passed") group.passed += 1;
     else if (t.status === "failed") {
       group.failed += 1;
       group.failures.push(`${t.title}: ${(t.failureMessages[0] ?? "").split("\n")[0]}`);
@@ -93,10 +83,10 @@ const total = Object.values(groups).reduce((a, g) => ({ passed: a.passed + g.pas
 if (json) {
   console.log(JSON.stringify(groups));
 } else {
-  console.log("client              passed  failed  skipped  expected to fail (core)");
+  console.log("client              passed  failed  skipped");
   for (const [name, g] of Object.entries(groups)) {
     console.log(
-      `${name.padEnd(20)}${String(g.passed).padStart(6)}${String(g.failed).padStart(8)}${String(g.skipped).padStart(9)}${String(g.expected_fail).padStart(10)}`,
+      `${name.padEnd(20)}${String(g.passed).padStart(6)}${String(g.failed).padStart(8)}${String(g.skipped).padStart(9)}`,
     );
     for (const f of g.failures) console.log(`  FAILED ${f}`);
   }

@@ -3,7 +3,16 @@
 // queues the request with the router and answers with what happened. Also health, metadata,
 // Triton-style config and statistics, and the repository API.
 import { coreTaskOf, corePipelineOf, type ScalingChoice } from "../core/from-repository.js";
-import { firstStage, lastStage, servedStages, stageTotals, type PipelineOutcome } from "../core/pipeline.js";
+import {
+  servedStages,
+  stageTotals,
+  type PipelineOutcome,
+  type StageInput,
+  type StageResult,
+} from "../core/pipeline.js";
+import { GlueInputError, type GlueRegistry, type GlueRun, type GlueTensorDecl } from "../pipelines/glue.js";
+import { glueRegistry } from "../pipelines/index.js";
+import { sinks, sources, stageTasks } from "../repository/pipeline-graph.js";
 import type { ServingCore } from "../core/serving-core.js";
 import { variantModel } from "../core/variant-model.js";
 import type { Tensors } from "../engine/engine.js";
@@ -63,15 +72,23 @@ export interface GatewayDeps {
   statistics: StatisticsSource;
   /** Busy-polls the gateway's event loop around requests (off unless configured). */
   hot?: HotLoop;
+  /** The code pipelines run between their stages (default: every glue of src/pipelines). */
+  glues?: GlueRegistry;
 }
+
+/** A pipeline request parameter: optional stages to skip, comma-separated. */
+export const SKIP_STAGES_PARAM = "skip_stages";
 
 export class SloGateway implements Gateway {
   /** Classification requests by the output list checkOutputs returned (see there). */
   private readonly classCounts = new WeakMap<string[], Map<string, number>>();
   private stopping = false;
   private starting = true;
+  private readonly glues: GlueRegistry;
 
-  constructor(private readonly d: GatewayDeps) {}
+  constructor(private readonly d: GatewayDeps) {
+    this.glues = d.glues ?? glueRegistry();
+  }
 
   private loaded(name: string): boolean {
     return this.d.core.task(name) !== undefined || this.d.core.pipeline(name) !== undefined;
@@ -115,7 +132,7 @@ export class SloGateway implements Gateway {
         reason: `${quoted(model)} is unloaded; load it with POST /v2/repository/models/${model}/load`,
       };
     // Ready means a request is served now or as soon as an instance is up: one ready, starting, or startable
-    const tasks = target.kind === "pipeline" ? target.pipeline.config.stages : [model];
+    const tasks = target.kind === "pipeline" ? stageTasks(target.pipeline.graph) : [model];
     const reasons: string[] = [];
     for (const t of tasks) {
       if (!this.loaded(t)) return { ready: false, reason: `stage '${t}' is unloaded` };
@@ -128,16 +145,44 @@ export class SloGateway implements Gateway {
 
   modelMetadata(model: string, version?: string): ModelMetadata {
     const target = this.resolve(model, version);
-    const first = target.kind === "pipeline" ? this.task(firstStage(target.pipeline.config)) : target.task;
-    const last = target.kind === "pipeline" ? this.task(lastStage(target.pipeline.config)) : target.task;
-    const meta = (decls: TaskConfig["inputs"]) =>
-      decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
+    const meta = (decls: readonly GlueTensorDecl[]) =>
+      decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+    if (target.kind === "pipeline") {
+      const sig = this.pipelineSignature(target.pipeline);
+      return {
+        name: model,
+        versions: ["1"],
+        platform: "ensemble",
+        inputs: meta(sig.inputs),
+        outputs: meta(sig.outputs),
+      };
+    }
+    const rows = (decls: TaskConfig["inputs"]) => decls.map((t) => ({ ...t, shape: [-1, ...t.shape] }));
     return {
       name: model,
-      versions: target.kind === "pipeline" ? ["1"] : version ? [version] : [...target.task.variants.keys()],
-      platform: target.kind === "pipeline" ? "ensemble" : "onnxruntime_onnx",
-      inputs: meta(first.config.inputs),
-      outputs: meta(last.config.outputs),
+      versions: version ? [version] : [...target.task.variants.keys()],
+      platform: "onnxruntime_onnx",
+      inputs: meta(rows(target.task.config.inputs)),
+      outputs: meta(rows(target.task.config.outputs)),
+    };
+  }
+
+  /**
+   * A pipeline's own inputs and outputs (full shapes, -1 where they vary): its glue's, else its source stages'
+   * inputs and its last stages' outputs.
+   */
+  private pipelineSignature(p: Pipeline): { inputs: GlueTensorDecl[]; outputs: GlueTensorDecl[] } {
+    if (p.config.glue) {
+      const sig = this.glues.signature(p.config.glue);
+      return { inputs: [...sig.inputs], outputs: [...sig.outputs] };
+    }
+    const rows = (decls: TaskConfig["inputs"]) =>
+      decls.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] }));
+    const inputs = new Map<string, GlueTensorDecl>();
+    for (const s of sources(p.graph)) for (const t of rows(this.task(s.task).config.inputs)) inputs.set(t.name, t);
+    return {
+      inputs: [...inputs.values()],
+      outputs: sinks(p.graph).flatMap((s) => rows(this.task(s.task).config.outputs)),
     };
   }
 
@@ -150,20 +195,44 @@ export class SloGateway implements Gateway {
         dims: t.shape,
       }));
     if (target.kind === "pipeline") {
-      const p = target.pipeline.config;
-      const first = this.task(firstStage(p));
-      const last = this.task(lastStage(p));
+      const p = target.pipeline;
+      const tasks = stageTasks(p.graph);
+      const sig = this.pipelineSignature(p);
+      const glued = p.config.glue !== undefined;
+      // Triton's dims leave out the batch dimension; a glue pipeline takes one request at a time (no batch)
+      const decl = (t: GlueTensorDecl) => ({
+        name: t.name,
+        data_type: `TYPE_${t.datatype === "BYTES" ? "STRING" : t.datatype}`,
+        dims: glued ? t.shape : t.shape.slice(1),
+        ...(t.optional ? { optional: true } : {}),
+      });
       return {
         name: model,
         platform: "ensemble",
-        max_batch_size: Math.min(
-          ...p.stages.map((s) => Math.max(...[...this.task(s).variants.values()].map((v) => v.config.max_batch))),
-        ),
-        input: dims(first.config.inputs),
-        output: dims(last.config.outputs),
-        ensemble_scheduling: { step: p.stages.map((s) => ({ model_name: s, model_version: -1 })) },
+        max_batch_size: glued
+          ? 0
+          : Math.min(
+              ...tasks.map((s) => Math.max(...[...this.task(s).variants.values()].map((v) => v.config.max_batch))),
+            ),
+        input: sig.inputs.map(decl),
+        output: sig.outputs.map(decl),
+        ensemble_scheduling: {
+          step: p.graph.stages.map((s) => ({
+            model_name: s.task,
+            model_version: -1,
+            ...(s.after.length > 0 ? { after: [...s.after] } : {}),
+            ...(s.optional ? { optional: true } : {}),
+          })),
+        },
         version_policy: { specific: { versions: [1] } },
-        parameters: { slo_ms: { string_value: String(p.slo_ms) } },
+        parameters: {
+          slo_ms: { string_value: String(p.config.slo_ms) },
+          min_accuracy: { string_value: String(p.config.min_accuracy) },
+          ...(p.config.glue ? { glue: { string_value: p.config.glue } } : {}),
+          accuracy: {
+            string_value: p.record ? "measured per combination of stage variants" : "product of the stages'",
+          },
+        },
       };
     }
     const t = target.task;
@@ -223,8 +292,10 @@ export class SloGateway implements Gateway {
     }
     const pipeline = fresh.pipelines.get(model);
     if (pipeline) {
-      for (const s of pipeline.config.stages)
+      for (const s of stageTasks(pipeline.graph))
         if (!this.d.repo.tasks.has(s)) throw new ApiError(400, `pipeline '${model}' needs task '${s}'; load it first`);
+      const problem = this.glueProblem(pipeline);
+      if (problem) throw new ApiError(400, problem);
       this.d.repo.pipelines.set(model, pipeline);
       this.d.core.addPipeline(corePipelineOf(pipeline, this.d.scaling));
       return;
@@ -281,7 +352,7 @@ export class SloGateway implements Gateway {
     );
     const { input, rows } = this.checkInputs(task, req.inputs);
     this.checkFloor(task, terms.minAccuracy, req.version);
-    const wanted = this.checkOutputs(task, req);
+    const wanted = this.checkOutputs(task.config.outputs, req);
     const served = this.expectServed(await this.submit(task, input, rows, terms, now, req.version, req.signal));
     return {
       model_name: req.model,
@@ -299,12 +370,17 @@ export class SloGateway implements Gateway {
       req.receivedAtUnixMs,
       now,
     );
-    const first = this.task(firstStage(p.config));
-    const last = this.task(lastStage(p.config));
-    const { input, rows } = this.checkInputs(first, req.inputs);
-    this.checkFloor(last, terms.minAccuracy);
-    const wanted = this.checkOutputs(last, req);
-    const stages = p.config.stages;
+    const skip = this.skipOf(p, req.parameters);
+    const accuracy = this.d.core.accuracyOf(p.name);
+    const best = accuracy.best(new Map(), skip);
+    if (best < terms.minAccuracy)
+      throw new ApiError(
+        400,
+        `no combination of the variants of '${p.name}'${skip.size > 0 ? ` skipping ${[...skip].join(", ")}` : ""} reaches min_accuracy ${terms.minAccuracy}; the most accurate ${accuracy.measured ? "measured " : ""}reaches ${Number.isFinite(best) ? best.toFixed(4) : "nothing (none measured)"}`,
+      );
+    const sig = this.pipelineSignature(p);
+    const wanted = this.checkOutputs(sig.outputs, req);
+    const flow = p.config.glue ? await this.glueFlow(p, req) : this.tensorFlow(p, req);
     const o = await new Promise<PipelineOutcome>((resolve) =>
       this.d.core.submitPipeline({
         id: req.id ?? "",
@@ -313,39 +389,173 @@ export class SloGateway implements Gateway {
         deadline: terms.deadline,
         priority: terms.priority,
         minAccuracy: terms.minAccuracy,
-        rows,
-        input,
-        next: (i, output) => {
-          const from = this.task(stages[i]!);
-          const to = this.task(stages[i + 1]!);
-          const tensors = this.outputsOf(
-            from,
-            output,
-            from.config.outputs.map((o) => o.name),
-          );
-          return this.checkInputs(to, tensors, `stage '${to.name}'`);
-        },
+        rows: flow.rows,
+        input: null,
+        skip,
+        stageInput: flow.stageInput,
         done: resolve,
       }),
     );
     if (!o.ok) throw new ApiError(o.status, o.message, o.retryAfterMs);
     const end = this.d.core.clock.now();
-    const final = o.stages[o.stages.length - 1]!;
+    let outputs: Tensor[];
+    try {
+      outputs = flow.answer(o.results);
+    } catch (err) {
+      throw new ApiError(500, `pipeline '${p.name}' could not assemble its answer: ${(err as Error).message}`);
+    }
+    const byName = new Map(outputs.map((t) => [t.name, t]));
     const { queueMs, computeMs } = stageTotals(o.stages);
+    const last = o.stages.reduce<(typeof o.stages)[number] | undefined>(
+      (a, s) => (!a || s.finishedAt >= a.finishedAt ? s : a),
+      undefined,
+    );
+    const params: Record<string, ParamValue> = {
+      variant: servedStages(o.stages, p.graph),
+      batch_size: last?.batchSize ?? 0,
+      queue_us: Math.round(queueMs * 1000),
+      compute_us: Math.round(computeMs * 1000),
+      slo_met: o.sloMet,
+      latency_us: Math.round((end - now) * 1000),
+    };
+    if (Number.isFinite(o.accuracy)) params.pipeline_accuracy = Number(o.accuracy.toFixed(6));
+    if (o.skipped.length > 0) params.skipped_stages = o.skipped.join(",");
     return {
       model_name: req.model,
       model_version: "1",
       id: req.id,
-      parameters: {
-        variant: servedStages(o.stages),
-        batch_size: final.batchSize,
-        queue_us: Math.round(queueMs * 1000),
-        compute_us: Math.round(computeMs * 1000),
-        slo_met: o.sloMet,
-        latency_us: Math.round((end - now) * 1000),
-      },
-      outputs: this.outputsOf(last, o.output, wanted),
+      parameters: params,
+      outputs: wanted.map((name) => {
+        const t = byName.get(name);
+        if (!t) throw new ApiError(500, `pipeline '${p.name}' did not produce output '${name}'`);
+        return t;
+      }),
     };
+  }
+
+  /** Optional stages the request skips (`skip_stages`: comma-separated stage names). */
+  private skipOf(p: Pipeline, params: Record<string, ParamValue>): Set<string> {
+    const raw = params[SKIP_STAGES_PARAM];
+    if (raw === undefined) return new Set();
+    if (typeof raw !== "string")
+      throw new ApiError(400, `parameter '${SKIP_STAGES_PARAM}' must be a string of stage names, comma-separated`);
+    const out = new Set<string>();
+    for (const name of raw
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0)) {
+      const s = p.graph.stages.find((x) => x.task === name);
+      const optional = p.graph.stages.filter((x) => x.optional).map((x) => `'${x.task}'`);
+      if (!s)
+        throw new ApiError(
+          400,
+          `parameter '${SKIP_STAGES_PARAM}': ${quoted(name)} is not a stage of '${p.name}' (its optional stages: ${optional.join(", ") || "none"})`,
+        );
+      if (!s.optional)
+        throw new ApiError(
+          400,
+          `parameter '${SKIP_STAGES_PARAM}': stage '${name}' of '${p.name}' is not optional (optional: ${optional.join(", ") || "none"})`,
+        );
+      out.add(name);
+    }
+    return out;
+  }
+
+  /** A glue pipeline: the glue decodes the request and feeds every stage. */
+  private async glueFlow(p: Pipeline, req: InferRequest): Promise<PipelineFlow> {
+    const problem = this.glueProblem(p);
+    if (problem) throw new ApiError(503, problem);
+    const glue = await this.glues.get(p.config.glue!);
+    let run: GlueRun;
+    try {
+      run = await glue.start(req.inputs);
+    } catch (err) {
+      if (err instanceof GlueInputError) throw new ApiError(400, err.message);
+      throw err;
+    }
+    return {
+      rows: 1,
+      stageInput: (task, upstream) => {
+        const next = run.stageInput(task, upstream);
+        if (next?.input) this.checkStageInput(this.task(task), next);
+        return next;
+      },
+      answer: (results) => run.answer(results),
+    };
+  }
+
+  /** A glue pipeline's glue must feed exactly its stages. */
+  private glueProblem(p: Pipeline): string | null {
+    if (!p.config.glue) return null;
+    const sig = this.glues.signature(p.config.glue);
+    const tasks = stageTasks(p.graph);
+    const foreign = tasks.filter((t) => !sig.stages.includes(t));
+    if (foreign.length > 0)
+      return `pipeline '${p.name}': glue '${p.config.glue}' feeds ${sig.stages.join(", ")}, not ${foreign.join(", ")}`;
+    return null;
+  }
+
+  /**
+   * A pipeline without glue: the request's tensors feed its source stages by name, every later stage takes
+   * its inputs by name from the outputs of the stages it waits for, and the last stages' outputs answer.
+   */
+  private tensorFlow(p: Pipeline, req: InferRequest): PipelineFlow {
+    const firsts = sources(p.graph).map((s) => this.task(s.task));
+    const declared = new Map(firsts.flatMap((t) => t.config.inputs.map((i) => [i.name, i] as const)));
+    for (const t of req.inputs)
+      if (!declared.has(t.name))
+        throw new ApiError(
+          400,
+          `unknown input ${quoted(t.name)}; '${p.name}' takes ${[...declared.keys()].map((n) => `'${n}'`).join(", ")}`,
+        );
+    const checked = firsts.map((task) => {
+      const mine = new Set(task.config.inputs.map((i) => i.name));
+      return this.checkInputs(
+        task,
+        req.inputs.filter((t) => mine.has(t.name)),
+        firsts.length > 1 ? `stage '${task.name}'` : "",
+      );
+    });
+    const rows = checked[0]!.rows;
+    if (checked.some((c) => c.rows !== rows))
+      throw new ApiError(400, `inputs disagree on the batch size: ${checked.map((c) => c.rows).join(" vs ")} rows`);
+    return {
+      rows,
+      stageInput: (task, upstream) => {
+        const to = this.task(task);
+        const at = firsts.indexOf(to);
+        if (at >= 0) return checked[at]!;
+        const tensors: Tensor[] = [];
+        for (const [from, r] of upstream) {
+          if (r.skipped) continue;
+          const f = this.task(from);
+          const names = f.config.outputs.map((o) => o.name).filter((n) => to.config.inputs.some((i) => i.name === n));
+          tensors.push(...this.outputsOf(f, r.output, names));
+        }
+        return this.checkInputs(to, tensors, `stage '${to.name}'`);
+      },
+      answer: (results) =>
+        sinks(p.graph).flatMap((s) => {
+          const t = this.task(s.task);
+          return this.outputsOf(
+            t,
+            results.get(s.task)?.output ?? null,
+            t.config.outputs.map((o) => o.name),
+          );
+        }),
+    };
+  }
+
+  /** What glue hands a stage must fit the stage's signature, as a client's request must. */
+  private checkStageInput(task: Task, next: StageInput): void {
+    const tensors: Tensor[] = Object.entries(next.input!).map(([name, t]) => ({
+      name,
+      datatype: task.config.inputs.find((i) => i.name === name)?.datatype ?? "FP32",
+      shape: t.dims,
+      data: t.data,
+    }));
+    const { rows } = this.checkInputs(task, tensors, `stage '${task.name}'`, false);
+    if (rows !== next.rows) throw new Error(`stage '${task.name}' was given ${rows} rows but told ${next.rows}`);
   }
 
   private submit(
@@ -426,7 +636,7 @@ export class SloGateway implements Gateway {
   }
 
   /** Inputs must be exactly the task's, with its datatypes and row shapes, and one batch size. */
-  private checkInputs(task: Task, tensors: Tensor[], where = ""): { input: Tensors; rows: number } {
+  private checkInputs(task: Task, tensors: Tensor[], where = "", capRows = true): { input: Tensors; rows: number } {
     const prefix = where ? `${where}: ` : "";
     const byName = new Map<string, Tensor>();
     for (const t of tensors) {
@@ -471,7 +681,8 @@ export class SloGateway implements Gateway {
           .join(", ")}; '${task.name}' takes ${task.config.inputs.map((i) => `'${i.name}'`).join(", ")}`,
       );
     const maxBatch = Math.max(...[...task.variants.values()].map((v) => v.config.max_batch));
-    if (rows > maxBatch)
+    // a pipeline's stage may take more rows than one batch: the walk splits them
+    if (capRows && rows > maxBatch)
       throw new ApiError(
         400,
         `${prefix}${rows} rows exceed the largest max_batch of '${task.name}' (${maxBatch}); split the request`,
@@ -489,8 +700,11 @@ export class SloGateway implements Gateway {
       );
   }
 
-  private checkOutputs(task: Task, req: InferRequest): string[] {
-    const names = task.config.outputs.map((o) => o.name);
+  private checkOutputs(
+    decls: readonly { name: string; datatype: string; labels?: string[] }[],
+    req: InferRequest,
+  ): string[] {
+    const names = decls.map((o) => o.name);
     if (!req.outputs || req.outputs.length === 0) return names;
     checkDistinctOutputs(req.outputs.map((o) => o.name));
     const classes = new Map<string, number>();
@@ -506,11 +720,11 @@ export class SloGateway implements Gateway {
           400,
           `output ${quoted(o.name)}: classification must be a positive integer (the number of top classes), got ${o.classCount}`,
         );
-      const decl = task.config.outputs.find((d) => d.name === o.name)!;
+      const decl = decls.find((d) => d.name === o.name)!;
       if (decl.datatype === "BYTES" || decl.datatype === "BOOL")
         throw new ApiError(400, `output ${quoted(o.name)} is ${decl.datatype}: classification needs a numeric output`);
       if (this.d.repo.pipelines.has(req.model))
-        throw new ApiError(400, `classification is not available on pipelines; ask '${task.name}' directly`);
+        throw new ApiError(400, `classification is not available on pipelines; ask one of its stage tasks directly`);
       classes.set(o.name, o.classCount);
     }
     const wanted = req.outputs.map((o) => o.name);
@@ -530,6 +744,13 @@ export class SloGateway implements Gateway {
       return k === undefined ? tensor : topClasses(tensor, k, decl.labels);
     });
   }
+}
+
+/** How a pipeline request's tensors come in, move between its stages, and go out. */
+interface PipelineFlow {
+  rows: number;
+  stageInput(task: string, upstream: ReadonlyMap<string, StageResult>): StageInput | null;
+  answer(results: ReadonlyMap<string, StageResult>): Tensor[];
 }
 
 function responseParams(s: Served, arrival: number): Record<string, ParamValue> {

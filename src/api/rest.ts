@@ -198,9 +198,10 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
   for (const prefix of ["/v2/models/:m", "/v2/models/:m/versions/:v"]) {
     app.get<{ Params: Params }>(`${prefix}/ready`, (req, reply) => {
       const r = gateway.modelReady(req.params.m!, req.params.v);
-      return r.ready
-        ? reply.send({ name: req.params.m, ready: true, ...(r.reason ? { reason: r.reason } : {}) })
-        : reply.code(503).send({ error: r.reason ?? "not ready" });
+      if (!r.ready) return reply.code(503).send({ error: r.reason ?? "not ready" });
+      // the body keeps the protocol's exact shape ({name, ready}): strict clients parse it into a schema
+      if (r.reason) reply.header("sloserve-ready-reason", r.reason);
+      return reply.send({ name: req.params.m, ready: true });
     });
     app.get<{ Params: Params }>(prefix, (req) => gateway.modelMetadata(req.params.m!, req.params.v));
     app.get<{ Params: Params }>(`${prefix}/config`, (req) => gateway.modelConfig(req.params.m!, req.params.v));

@@ -68,12 +68,18 @@ export async function converge(cluster: Cluster, task: string, plan: Plan, speed
   const freeing = actions.filter((a) => a.kind === "stop" || (a.kind === "resize" && a.cores < (a.from ?? 0)));
   const growing = actions.filter((a) => !freeing.includes(a));
   const need = (a: Action) => (a.kind === "start" ? a.cores : a.cores - (a.from ?? 0));
+  // A replacement (a variant switch) on a cluster that shares cores when short starts on a shared core
+  // rather than after the instance it replaces has stopped: the gap would serve no one, and the
+  // on-demand scaler would fill it with whatever variant it picks.
+  const replaces = freeing.some((f) => f.kind === "stop");
+  const shared = (a: Action) => cluster.sharesCores === true && replaces && a.kind === "start" && a.cores === 1;
   const fitting = (list: Action[]): [Action[], Action[]] => {
     let free = cluster.coreBudget - cluster.coresInUse();
     const now: Action[] = [];
     const later: Action[] = [];
     for (const a of list) {
-      if (need(a) <= free) {
+      if (shared(a) && need(a) > free) now.push(a);
+      else if (need(a) <= free) {
         free -= need(a);
         now.push(a);
       } else later.push(a);

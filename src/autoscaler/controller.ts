@@ -8,6 +8,7 @@ import type { Cluster, Instance } from "../cluster/types.js";
 import type { Router } from "../router/router.js";
 import type { VariantModel } from "../router/scheduling/types.js";
 import { converge, diff, type ActuationReport } from "./actuator.js";
+import { DecisionSchedule, type Hold } from "./decision-schedule.js";
 import {
   allocateCores,
   shareCost,
@@ -16,12 +17,13 @@ import {
   type ShareClaim,
   type SharingObjective,
 } from "./sharing.js";
-import type { LatencyCorrection } from "../core/online-latency.js";
+import type { LatencyCorrection } from "./types.js";
 import { HISTORY_SECONDS, type Forecaster } from "./forecast/types.js";
 import type { TaskMeter } from "./meter.js";
 import {
   RECENT_SECONDS,
   type Observation,
+  type PipelineGraphObservation,
   type PipelineScalingPolicy,
   type Plan,
   type ScalingPolicy,
@@ -57,6 +59,8 @@ export interface ScaledPipeline {
   /** Stage tasks in order (their own policies are not consulted). */
   stages: Omit<ScaledTask, "policy">[];
   sloMs: number;
+  /** The stage graph with its measured fan-out (absent: a chain). */
+  graph?: () => PipelineGraphObservation;
 }
 
 export interface Decision {
@@ -96,6 +100,12 @@ export interface ControllerOptions {
   reclaim?: (cores: number, task: string) => Promise<number>;
   /** Measures solver time; the wall clock by default (it is CPU time spent, whatever the clock). */
   stopwatch?: () => number;
+  /**
+   * Skip the decisions a policy promised the answer of (ScalingPolicy.holdsUntil), counting them in `skipped`
+   * instead of logging them. Default false: the live server logs a decision at every interval. The plans,
+   * and so everything the cluster does, are the same either way.
+   */
+  holds?: boolean;
   /** How a core budget the plans overrun is shared (default "arrival": each plan takes what is free). */
   sharing?: CoreSharing;
   /** What fair sharing optimises (default "utility"; see sharing.ts). */
@@ -113,6 +123,11 @@ interface Want {
   minCores: number;
   violations: (cores: number) => number;
 }
+
+/** Seconds without arrivals after which a steady task that changed nothing is quiet (see stillQuiet). */
+const QUIET_AFTER_MS = (HISTORY_SECONDS + 2) * 1000;
+/** Longest decision spacing a hold may stand for: one whose history has fully drained by QUIET_AFTER_MS. */
+const MAX_HELD_SPACING_MS = 1000;
 
 export class Controller {
   readonly decisions: Decision[] = [];
@@ -139,6 +154,23 @@ export class Controller {
   private readonly mix = new Map<string, readonly ServedShare[]>();
   /** Tasks with a decision booked by poke(). */
   private readonly poked = new Set<string>();
+  /** Which tasks the next tick looks at. */
+  private readonly schedule = new DecisionSchedule();
+  /** The index of instances is out of date (the cluster changed since it was built). */
+  private stale = true;
+  /** The cluster changed while the current tick was going through its tasks. */
+  private changedInTick = false;
+  /** The loop's period and the pipelines' stage tasks, kept until tasks or pipelines change. */
+  private period: number | null = null;
+  private staged: Set<string> | null = null;
+  /** When the last tick ran (clock ms). */
+  private lastTick = Number.NEGATIVE_INFINITY;
+  /** Decisions not taken because a hold promised their answer. */
+  private skippedBooked = 0;
+  /** Decisions taken. */
+  taken = 0;
+  /** Per task on a hold: the observation of the decision whose answers were promised. */
+  private readonly promised = new Map<string, Observation>();
   /** Each scaled task's latest plan, in cores, and what it expects to lose with fewer. */
   private readonly wants = new Map<string, Want>();
 
@@ -148,23 +180,35 @@ export class Controller {
     private readonly router: Router,
     private readonly meter: TaskMeter,
     private readonly opts: ControllerOptions,
-  ) {}
+  ) {
+    meter.watch((task) => this.schedule.wake(task));
+    cluster.onChange(() => {
+      this.stale = true;
+      this.changedInTick = true;
+      this.shapes.clear();
+    });
+  }
 
   on<K extends keyof ControllerEvents>(event: K, listener: ControllerEvents[K]): void {
     (this.listeners[event] as ControllerEvents[K][]).push(listener);
   }
 
   addTask(t: ScaledTask): void {
+    this.reschedule();
     this.tasks.set(t.task, t);
     this.forget(t.task);
+    this.schedule.add(t.task);
   }
 
   removeTask(task: string): void {
+    this.reschedule();
     this.tasks.delete(task);
     this.forget(task);
+    this.schedule.remove(task);
   }
 
   private forget(name: string): void {
+    this.promised.delete(name);
     this.wants.delete(name);
     this.states.delete(name);
     this.quiet.delete(name);
@@ -175,15 +219,36 @@ export class Controller {
 
   /** A pipeline planned as a whole; its stage tasks are left out of per-task decisions. */
   addPipeline(p: ScaledPipeline): void {
+    this.reschedule();
     this.pipelines.set(p.pipeline, p);
     this.states.delete(p.pipeline);
     this.due.delete(p.pipeline);
   }
 
   removePipeline(pipeline: string): void {
+    this.reschedule();
     this.pipelines.delete(pipeline);
     this.states.delete(pipeline);
     this.due.delete(pipeline);
+  }
+
+  /**
+   * Tasks or pipelines change (the period, the stages), or the loop starts again: every hold ends, as of the
+   * last tick, and every task is looked at again.
+   */
+  private reschedule(): void {
+    this.period = null;
+    this.staged = null;
+    const end = this.lastTick + this.intervalMs / 2;
+    this.schedule.wakeAll((name, h) => this.release(name, h, end));
+  }
+
+  /** Decisions skipped because a hold promised their answer, up to the last tick. */
+  get skipped(): number {
+    let n = this.skippedBooked;
+    const end = this.lastTick + this.intervalMs / 2;
+    for (const s of this.schedule.held) n += stoodFor(s.hold!, end).count;
+    return n;
   }
 
   /** Tasks and pipelines the loop decides for. */
@@ -203,9 +268,11 @@ export class Controller {
 
   /** The loop's period: the shortest interval any scaled task or pipeline asks for. */
   get intervalMs(): number {
+    if (this.period !== null) return this.period;
     let ms = this.defaultIntervalMs;
     for (const t of this.tasks.values()) ms = Math.min(ms, this.intervalOf(t.policy));
     for (const p of this.pipelines.values()) ms = Math.min(ms, this.intervalOf(p.policy));
+    this.period = ms;
     return ms;
   }
 
@@ -222,6 +289,8 @@ export class Controller {
 
   start(): void {
     this.stopped = false;
+    // the ticks start over: holds stood for decisions on the old ones
+    this.reschedule();
     const loop = () => {
       this.timer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => {
         void this.tick().finally(() => {
@@ -267,14 +336,19 @@ export class Controller {
       this.poked.delete(task);
       if (this.stopped || this.actuating.has(task) || this.tasks.get(task) !== t) return;
       if ([...this.pipelines.values()].some((p) => p.stages.some((s) => s.task === task))) return;
-      this.reindex();
+      this.refreshIndex();
       this.quiet.delete(task);
+      this.schedule.wake(task);
       this.due.set(task, this.clock.now() + this.intervalOf(t.policy));
       void this.decide(t);
     });
   }
 
-  private reindex(): void {
+  /** Rebuilds the index of instances per task when the cluster changed since; wakes sleepers it concerns. */
+  private refreshIndex(): void {
+    if (!this.stale && this.index !== null) return;
+    this.stale = false;
+    this.shapes.clear();
     this.index = new Map();
     for (const i of this.cluster.instances()) {
       if (i.state === "stopped") continue;
@@ -282,25 +356,79 @@ export class Controller {
       if (list) list.push(i);
       else this.index.set(i.task, [i]);
     }
+    // a sleeping task whose instances changed is looked at again
+    const changed: string[] = [];
+    for (const [name, shape] of this.schedule.sleepers((n) => this.quiet.get(n)))
+      if (this.shapeOf(name) !== shape) changed.push(name);
+    for (const name of changed) this.schedule.wake(name);
   }
 
+  /**
+   * Looks at every task and pipeline due, in registration order. A task the loop would find quiet, a stage
+   * of a pipeline planned as a whole, and a task on a hold sleep (see DecisionSchedule) and cost nothing
+   * until something happens to them; the decisions and the quiet checks are those of looking at every task.
+   */
   async tick(): Promise<void> {
-    this.reindex();
-    const staged = new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
+    const now = this.clock.now();
+    this.lastTick = now;
+    this.refreshIndex();
+    this.staged ??= new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
+    const staged = this.staged;
     const period = this.intervalMs;
-    // A task still converging to its last plan is not judged by its transitional state (half-started
-    // instances would read as a shortage and flip the mode); it is decided again once settled.
-    for (const t of this.tasks.values())
-      if (
-        !staged.has(t.task) &&
-        !this.actuating.has(t.task) &&
-        !this.stillQuiet(t) &&
-        this.isDue(t.task, t.policy, period)
-      )
-        await this.decide(t);
+    const release = (name: string, h: Hold) => this.release(name, h, now);
+    this.schedule.begin(now, period / 2, release);
+    this.changedInTick = false;
+    // Once a decision of this tick has started an actuation, its promises advance while the tick awaits the
+    // next decisions, and a decision sees how far they got: the tasks on a hold are then decided for real,
+    // each at its place in the order, rather than skipped without the awaits a decision takes.
+    let racing = false;
+    try {
+      for (let name = this.schedule.nextDue(); name !== null; name = this.schedule.nextDue()) {
+        const t = this.tasks.get(name);
+        if (!t) continue;
+        // A task still converging to its last plan is not judged by its transitional state (half-started
+        // instances would read as a shortage and flip the mode); it is decided again once settled.
+        if (staged.has(name)) this.schedule.rest(name);
+        else if (this.actuating.has(name)) continue;
+        else if (this.stillQuiet(t)) this.schedule.rest(name);
+        else if (this.isDue(name, t.policy, period)) {
+          await this.decide(t);
+          if (!racing && this.actuating.has(name)) {
+            racing = true;
+            for (const [sleeper, , held] of this.schedule.sleepers((n) => this.quiet.get(n), true))
+              if (held) this.schedule.wakeInTick(sleeper, release);
+          }
+        }
+        if (this.changedInTick) {
+          // an instance stopped during this tick shows in the observations of the tasks still to come
+          this.changedInTick = false;
+          for (const [sleeper, shape] of this.schedule.sleepers((n) => this.quiet.get(n), true))
+            if (this.shapeOf(sleeper) !== shape) this.schedule.wakeInTick(sleeper, release);
+        }
+      }
+    } finally {
+      this.schedule.settle();
+    }
     for (const p of this.pipelines.values())
       if (!p.stages.some((s) => this.actuating.has(s.task)) && this.isDue(p.pipeline, p.policy, period))
         await this.decidePipeline(p);
+  }
+
+  /**
+   * A hold ends (at `end`, a tick or a moment between ticks): books the decisions it stood for as taken —
+   * when the task was last decided and is next due, the skipped count — and whether the loop would have
+   * found the task quiet by then.
+   */
+  private release(name: string, h: Hold, end: number): void {
+    const t = this.tasks.get(name);
+    if (!t) return;
+    const { count, last } = stoodFor(h, end);
+    this.skippedBooked += count;
+    if (count > 0 && this.states.has(name)) this.states.set(name, advanceBy(t.policy, this.states.get(name), count));
+    this.due.set(name, last + this.intervalOf(t.policy));
+    this.observedAt.set(name, last);
+    if (h.quietAt <= end) this.quiet.set(name, h.shape);
+    else this.quiet.delete(name);
   }
 
   private instancesOf(task: string): readonly Instance[] {
@@ -308,10 +436,18 @@ export class Controller {
   }
 
   private shapeOf(task: string): string {
-    return this.instancesOf(task)
-      .map((i) => `${i.variant}:${i.cores}:${i.state}`)
-      .join(",");
+    let shape = this.shapes.get(task);
+    if (shape === undefined) {
+      shape = this.instancesOf(task)
+        .map((i) => `${i.variant}:${i.cores}:${i.state}`)
+        .join(",");
+      this.shapes.set(task, shape);
+    }
+    return shape;
   }
+
+  /** Shapes by task, until the cluster or the index of instances changes. */
+  private readonly shapes = new Map<string, string>();
 
   /**
    * A task that was quiet at its last decision — no traffic in the whole forecast history, nothing queued
@@ -323,7 +459,7 @@ export class Controller {
     const q = this.quiet.get(t.task);
     if (q === undefined) return false;
     const still =
-      this.meter.lastArrival(t.task) < this.clock.now() - (HISTORY_SECONDS + 2) * 1000 &&
+      this.meter.lastArrival(t.task) < this.clock.now() - QUIET_AFTER_MS &&
       this.router.outstanding(t.task) === 0 &&
       this.shapeOf(t.task) === q;
     if (!still) this.quiet.delete(t.task);
@@ -340,13 +476,11 @@ export class Controller {
     }));
     // The variant a one-variant policy scales: the one that served the most rows lately (model-less
     // selection and pinned requests decide that, not the policy), else the one with the most instances.
-    const counts = new Map<string, number>();
-    for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
     const fresh = this.meter.takeServed(t.task);
     const busiest = busiestVariant(fresh);
     const variant =
       (busiest !== undefined && t.variants.some((v) => v.name === busiest) ? busiest : undefined) ??
-      [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ??
+      mostInstances(instances) ??
       t.variant;
     if (fresh.length > 0) this.mix.set(t.task, fresh);
     const now = this.clock.now();
@@ -360,7 +494,7 @@ export class Controller {
       sloMs: t.sloMs,
       rateNow,
       recent,
-      ratePred: forecast ? await this.opts.forecaster.predict(this.meter.perSecond(t.task, HISTORY_SECONDS)) : rateNow,
+      ratePred: forecast ? await this.opts.forecaster.predict(this.historyOf(t.task)) : rateNow,
       concurrency: this.router.outstanding(t.task),
       queueLength: this.router.queueLength(t.task),
       misses: this.meter.takeMisses(t.task),
@@ -377,25 +511,127 @@ export class Controller {
     };
   }
 
+  /** The task's last HISTORY_SECONDS per-second counts, kept for the hold that may follow the forecast. */
+  private historyOf(task: string): number[] {
+    const values = this.meter.perSecond(task, HISTORY_SECONDS);
+    this.history = { task, at: this.clock.now(), values };
+    return values;
+  }
+
+  private history: { task: string; at: number; values: number[] } | null = null;
+
+  /** The forecaster's ceiling for a history of zeros (computed once). */
+  private zeroCeiling: number | undefined | null = null;
+
   private async decide(t: ScaledTask): Promise<Decision | null> {
     const obs = await this.observe(t);
     if (idle(obs)) return null;
+    const held = this.promised.get(t.task);
+    if (held && this.states.has(t.task)) {
+      const state = this.states.get(t.task);
+      if (t.policy.unchangedBy?.(held, obs, state)) {
+        // the answer promised: no decision to take, the task is looked at as if it had been decided
+        this.skippedBooked++;
+        const next = t.policy.advance ? t.policy.advance(state) : state;
+        this.states.set(t.task, next);
+        const quiet =
+          t.policy.steady(next) &&
+          obs.rateNow === 0 &&
+          obs.ratePred === 0 &&
+          obs.queueLength === 0 &&
+          obs.concurrency === 0;
+        if (quiet) this.quiet.set(t.task, this.shapeOf(t.task));
+        this.offerHold(t, obs, state, next, quiet);
+        return null;
+      }
+    }
+    this.promised.delete(t.task);
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
-    const { plan, state } = t.policy.decide(obs, this.stateOf(t.task, t.policy));
+    const before = this.stateOf(t.task, t.policy);
+    const { plan, state } = t.policy.decide(obs, before);
     const solverMs = watch() - t0;
     this.states.set(t.task, state);
     const d = this.enact(obs, t.policy.name, plan, solverMs, state, undefined, t);
-    if (
+    const quiet =
       d.changes.length === 0 &&
       t.policy.steady(state) &&
       obs.rateNow === 0 &&
       obs.ratePred === 0 &&
       obs.queueLength === 0 &&
-      obs.concurrency === 0
-    )
-      this.quiet.set(t.task, this.shapeOf(t.task));
+      obs.concurrency === 0;
+    if (quiet) this.quiet.set(t.task, this.shapeOf(t.task));
+    if (d.changes.length === 0) this.offerHold(t, obs, before, state, quiet);
     return d;
+  }
+
+  /**
+   * After a decision that changed nothing, asks the policy how long its answer holds and, if for a while,
+   * lets the task sleep until then (or until something happens to it). The hold stands for the decisions the
+   * loop would have taken on its ticks; it also works out when, deciding all along, the loop would have
+   * found the task quiet, so that the task turns quiet then rather than deciding again.
+   */
+  private offerHold(t: ScaledTask, obs: Observation, before: unknown, after: unknown, quiet: boolean): void {
+    const policy = t.policy;
+    if (!policy.holdsUntil || this.opts.holds !== true) return;
+    // the promise covers observations with nothing queued or running and the same instances, and later
+    // observations name the variant by the instances (no batch runs to name it)
+    if (obs.instances.length === 0 || obs.concurrency !== 0 || obs.queueLength !== 0) return;
+    if (obs.variant !== (mostInstances(obs.instances) ?? t.variant)) return;
+    const now = obs.now;
+    const period = this.intervalMs;
+    const due = now + this.intervalOf(policy);
+    let ticks = 1;
+    while (now + ticks * period < due - period / 2) ticks++;
+    const spacing = ticks * period;
+    if (spacing > MAX_HELD_SPACING_MS) return;
+    const h = this.history;
+    const history = h && h.task === t.task && h.at === now ? h.values : this.meter.perSecond(t.task, HISTORY_SECONDS);
+    // what this second's arrivals so far add to the history when it ends; further ones wake the task
+    const arriving = this.meter.arrivalsThisSecond(t.task);
+    let most = arriving;
+    for (let i = 0; i < history.length; i++) if (history[i]! > most) most = history[i]!;
+    const ceiling = this.opts.forecaster.ceiling?.(most) ?? Infinity;
+    const until = policy.holdsUntil(obs, before, after, ceiling, arriving);
+    if (until === null || !(until > now)) return;
+    let wakeAt = until === Infinity ? Infinity : now + Math.max(1, Math.ceil((until - now) / spacing)) * spacing;
+    // the first tick at which the last arrival is far enough back for the task to be quiet …
+    const last = this.meter.lastArrival(t.task);
+    let j = Math.max(1, Math.floor((last + QUIET_AFTER_MS - now) / period));
+    while (!(last < now + j * period - QUIET_AFTER_MS)) j++;
+    while (j > 1 && last < now + (j - 1) * period - QUIET_AFTER_MS) j--;
+    const quietTick = now + j * period;
+    // … and the first tick from then on after a decision that finds it quiet. From the decision before that tick
+    // on, every decision's whole history is zeros: it finds the task quiet once its state is steady, if the
+    // forecaster's ceiling of zeros is 0. If that cannot be told, the hold ends with that decision, taken for real.
+    const lastBefore = Math.ceil((quietTick - now) / spacing) - 1;
+    let quietAt = Infinity;
+    if (this.zeroCeiling === null) this.zeroCeiling = this.opts.forecaster.ceiling?.(0);
+    if (lastBefore === 0 && quiet) quietAt = quietTick;
+    else if (this.zeroCeiling !== 0) wakeAt = Math.min(wakeAt, now + Math.max(1, lastBefore) * spacing);
+    else {
+      // the states the decisions the hold stands for leave, from the one before quietTick until they settle
+      let k = Math.max(1, lastBefore);
+      let state = advanceBy(policy, after, k);
+      for (;;) {
+        if (policy.steady(state)) {
+          quietAt = k === lastBefore ? quietTick : now + k * spacing + period;
+          break;
+        }
+        const next = policy.advance ? policy.advance(state) : state;
+        if (next === state || now + (k + 1) * spacing >= wakeAt) break;
+        state = next;
+        k++;
+      }
+    }
+    this.promised.set(t.task, obs);
+    this.schedule.hold(t.task, {
+      from: now,
+      spacing,
+      wakeAt,
+      quietAt,
+      shape: this.shapeOf(t.task),
+    });
   }
 
   private async decidePipeline(p: ScaledPipeline): Promise<void> {
@@ -411,7 +647,7 @@ export class Controller {
     const watch = this.opts.stopwatch ?? (() => performance.now());
     const t0 = watch();
     const { plans, state } = p.policy.decidePipeline(
-      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages },
+      { now: this.clock.now(), pipeline: p.pipeline, sloMs: p.sloMs, stages, ...(p.graph ? { graph: p.graph() } : {}) },
       this.stateOf(p.pipeline, p.policy),
     );
     const solverMs = watch() - t0;
@@ -477,6 +713,7 @@ export class Controller {
       ...(this.opts.correction ? { correction: this.opts.correction(task) } : {}),
       ...(note ? { sharing: note } : {}),
     };
+    this.taken++;
     this.decisions.push(d);
     if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
     if (changes.length > 0 && !this.actuating.has(task) && !this.stopped) {
@@ -550,7 +787,9 @@ export class Controller {
       violations: w.violations,
     }));
     const a = allocateCores(claims, budget);
-    const grant = a.grants.get(task)!;
+    // Where instances may share a core, a task keeps one: cut to none, its requests would wait for the
+    // on-demand scaler to start one anyway — a variant of its choosing, which the next plan stops again.
+    const grant = Math.max(a.grants.get(task)!, this.cluster.sharesCores === true && cores > 0 ? 1 : 0);
     const note: SharingNote = {
       budget,
       objective: `${objectiveName(this.opts.sharingObjective ?? "utility")} (${a.solver}): ${a.objective.toFixed(2)}`,
@@ -574,12 +813,41 @@ export class Controller {
   }
 }
 
+/** The decisions a hold stood for before `end` (at most up to where the task turned quiet), and the last one's time. */
+function stoodFor(h: Hold, end: number): { count: number; last: number } {
+  const stop = Math.min(end, h.quietAt);
+  const count = Math.max(0, Math.ceil((stop - h.from) / h.spacing) - 1);
+  return { count, last: h.from + count * h.spacing };
+}
+
+/** The state after `n` decisions a promise covered: advance() n times, or until it stops changing. */
+function advanceBy(policy: ScalingPolicy, state: unknown, n: number): unknown {
+  if (!policy.advance) return state;
+  let s = state;
+  for (let k = 0; k < n; k++) {
+    const next = policy.advance(s);
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+
+/** The variant with the most instances (the first such in instance order); undefined without instances. */
+function mostInstances(instances: readonly { variant: string }[]): string | undefined {
+  const first = instances[0]?.variant;
+  if (instances.every((i) => i.variant === first)) return first;
+  const counts = new Map<string, number>();
+  for (const i of instances) counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
 function objectiveName(o: SharingObjective): string {
   return o === "violations" ? "least Σ w·expected violations/s" : "most Σ w·λ·ln(expected attainment), as a cost";
 }
 
 /** The variant that served the most rows in a mix (undefined when nothing ran). */
 function busiestVariant(mix: readonly ServedShare[]): string | undefined {
+  if (mix.length <= 1) return mix[0] !== undefined && mix[0].rows > 0 ? mix[0].variant : undefined;
   const rows = new Map<string, number>();
   for (const s of mix) rows.set(s.variant, (rows.get(s.variant) ?? 0) + s.rows);
   let best: string | undefined;

@@ -1,51 +1,68 @@
 // What the control loop observes per task, measured from the router's events: arrivals per second,
-// deadline misses, the tightest recent budget, and the batch sizes executed.
+// deadline misses, the tightest recent budget, and the batch sizes executed. Per-second figures live in
+// rings indexed by second number, so that counting an arrival allocates nothing.
 import type { Clock } from "../cluster/clock.js";
 import { servedBy } from "../router/request.js";
 import type { ServedShare } from "./types.js";
 
-interface Book {
-  /** arrivals per whole second, keyed by second number */
-  seconds: Map<number, number>;
-  misses: number;
-  lastArrival: number;
-  /** Tightest budget of the arrivals of each whole second, keyed by second number. */
-  budgets: Map<number, number>;
-  batchRows: number;
-  batches: number;
-  /** Rows served per variant and subnet (keyed by servedBy) since the last takeServed(). */
-  served: Map<string, ServedShare>;
-  /** Compute time of finished batches since the last takeBusyMs(). */
-  busyMs: number;
-}
-
+/** Seconds a ring holds (a power of two above the longest window anyone reads). */
+const RING = 128;
 /** Seconds of arrivals whose tightest budget Sponge's vertical scaler looks at. */
 const BUDGET_SECONDS = 5;
+/** Ring of the budget window (a power of two above BUDGET_SECONDS + 1). */
+const BUDGET_RING = 8;
+
+class Book {
+  /** Arrivals of second `second[k & (RING − 1)]`, for the last RING seconds that had any. */
+  readonly counts = new Int32Array(RING);
+  readonly second = new Float64Array(RING).fill(Number.NaN);
+  /** Tightest budget of the arrivals of second `budgetSecond[k & (BUDGET_RING − 1)]`. */
+  readonly budgets = new Float64Array(BUDGET_RING);
+  readonly budgetSecond = new Float64Array(BUDGET_RING).fill(Number.NaN);
+  misses = 0;
+  lastArrival = Number.NEGATIVE_INFINITY;
+  batchRows = 0;
+  batches = 0;
+  /** Rows served per variant and subnet (keyed by servedBy) since the last takeServed(). */
+  readonly served = new Map<string, ServedShare>();
+  /** Compute time of finished batches since the last takeBusyMs(). */
+  busyMs = 0;
+
+  count(s: number): number {
+    const k = s & (RING - 1);
+    return this.second[k] === s ? this.counts[k]! : 0;
+  }
+}
 
 export class TaskMeter {
   private readonly books = new Map<string, Book>();
+  private readonly watchers: ((task: string) => void)[] = [];
 
   constructor(
     private readonly clock: Clock,
+    /** Seconds of arrivals kept (at most the ring's). */
     private readonly keepSeconds = 70,
-  ) {}
+  ) {
+    if (!(keepSeconds >= 1 && keepSeconds < RING))
+      throw new Error(`the meter keeps 1 to ${RING - 1} seconds, not ${keepSeconds}`);
+  }
+
+  /** Calls `fn` with the task's name whenever anything is counted for it (arrival, miss, batch). */
+  watch(fn: (task: string) => void): void {
+    this.watchers.push(fn);
+  }
 
   private book(task: string): Book {
     let b = this.books.get(task);
     if (!b) {
-      b = {
-        seconds: new Map(),
-        misses: 0,
-        lastArrival: Number.NEGATIVE_INFINITY,
-        budgets: new Map(),
-        batchRows: 0,
-        batches: 0,
-        served: new Map(),
-        busyMs: 0,
-      };
+      b = new Book();
       this.books.set(task, b);
     }
     return b;
+  }
+
+  private touched(task: string): void {
+    for (let i = 0; i < this.watchers.length; i++) this.watchers[i]!(task);
   }
 
   arrival(task: string, budgetMs: number): void {
@@ -53,13 +70,18 @@ export class TaskMeter {
     const now = this.clock.now();
     b.lastArrival = now;
     const s = Math.floor(now / 1000);
-    b.seconds.set(s, (b.seconds.get(s) ?? 0) + 1);
-    if (b.seconds.size > this.keepSeconds)
-      for (const k of b.seconds.keys()) if (k < s - this.keepSeconds) b.seconds.delete(k);
-    const tightest = b.budgets.get(s);
-    if (tightest === undefined || budgetMs < tightest) b.budgets.set(s, budgetMs);
-    if (b.budgets.size > BUDGET_SECONDS + 1)
-      for (const k of b.budgets.keys()) if (k < s - BUDGET_SECONDS) b.budgets.delete(k);
+    const k = s & (RING - 1);
+    if (b.second[k] === s) b.counts[k]!++;
+    else {
+      b.second[k] = s;
+      b.counts[k] = 1;
+    }
+    const j = s & (BUDGET_RING - 1);
+    if (b.budgetSecond[j] !== s || budgetMs < b.budgets[j]!) {
+      b.budgetSecond[j] = s;
+      b.budgets[j] = budgetMs;
+    }
+    this.touched(task);
   }
 
   /** Clock ms of the task's latest arrival (−∞ before the first). */
@@ -67,8 +89,14 @@ export class TaskMeter {
     return this.books.get(task)?.lastArrival ?? Number.NEGATIVE_INFINITY;
   }
 
+  /** Arrivals so far in the current (unfinished) second. */
+  arrivalsThisSecond(task: string): number {
+    return this.books.get(task)?.count(Math.floor(this.clock.now() / 1000)) ?? 0;
+  }
+
   miss(task: string): void {
     this.book(task).misses += 1;
+    this.touched(task);
   }
 
   batch(task: string, rows: number, variant?: string, subnet?: string, computeMs = 0): void {
@@ -76,18 +104,26 @@ export class TaskMeter {
     b.batchRows += rows;
     b.batches += 1;
     b.busyMs += computeMs;
-    if (variant === undefined) return;
-    const key = servedBy(variant, subnet);
-    const share = b.served.get(key);
-    if (share) share.rows += rows;
-    else b.served.set(key, subnet === undefined ? { variant, rows } : { variant, subnet, rows });
+    if (variant !== undefined) {
+      const key = servedBy(variant, subnet);
+      const share = b.served.get(key);
+      if (share) share.rows += rows;
+      else b.served.set(key, subnet === undefined ? { variant, rows } : { variant, subnet, rows });
+    }
+    this.touched(task);
   }
 
   /** Arrivals in each of the last `n` whole seconds, oldest first (the current second excluded). */
   perSecond(task: string, n = 60): number[] {
-    const b = this.book(task);
+    const out = new Array<number>(n);
+    const b = this.books.get(task);
     const cur = Math.floor(this.clock.now() / 1000);
-    return Array.from({ length: n }, (_, i) => b.seconds.get(cur - n + i) ?? 0);
+    const oldest = cur - Math.min(n, this.keepSeconds);
+    for (let i = 0; i < n; i++) {
+      const s = cur - n + i;
+      out[i] = b && s >= oldest ? b.count(s) : 0;
+    }
+    return out;
   }
 
   /** Mean rate (req/s) over the last `windowS` whole seconds. */
@@ -106,16 +142,21 @@ export class TaskMeter {
 
   /** Tightest budget among the arrivals of the last 5 s (the current second included). */
   tightestBudget(task: string, fallback: number): number {
-    const b = this.book(task);
+    const b = this.books.get(task);
+    if (!b) return fallback;
     const cur = Math.floor(this.clock.now() / 1000);
     let min = Infinity;
-    for (const [s, ms] of b.budgets) if (s >= cur - BUDGET_SECONDS && ms < min) min = ms;
+    for (let s = cur - BUDGET_SECONDS; s <= cur; s++) {
+      const j = s & (BUDGET_RING - 1);
+      if (b.budgetSecond[j] === s && b.budgets[j]! < min) min = b.budgets[j]!;
+    }
     return min === Infinity ? fallback : min;
   }
 
   /** Rows served per variant and subnet since the last call (empty when nothing ran). */
   takeServed(task: string): ServedShare[] {
     const b = this.book(task);
+    if (b.served.size === 0) return [];
     const out = [...b.served.values()];
     b.served.clear();
     return out;

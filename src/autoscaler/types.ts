@@ -96,6 +96,28 @@ export interface ScalingPolicy<S = unknown> {
    */
   steady(state: S): boolean;
   /**
+   * Optional: after a decision on `obs` from state `before` that returned `after` and changed nothing, until
+   * when (clock ms) each further decision would return the same instances and the state advance() makes of
+   * the one before (`after`, then advance(after), …), as long as no request arrives for the task beyond the
+   * `arriving` ones already counted in the current second, none is answered, and no instance of it changes.
+   * Later observations then differ from `obs` only in `now`, `sinceMs`, the arrival figures as whole seconds
+   * pass (`recent` and `rateNow` taking `arriving` and then zeros, `tightestBudgetMs`, and `ratePred`, which
+   * stays at most `forecastCeiling`), and the figures of what happened since the last decision (`misses`,
+   * `busyMs` 0, `avgBatch` 1). Null: no promise. The control loop skips the decisions the promise covers.
+   */
+  holdsUntil?(obs: Observation, before: S, after: S, forecastCeiling: number, arriving: number): number | null;
+  /**
+   * Optional, with holdsUntil: the state a decision the promise covers leaves, from the one before it (a
+   * policy that counts agreeing decisions counts one more); absent, the state stays as it is.
+   */
+  advance?(state: S): S;
+  /**
+   * Optional, with holdsUntil: whether deciding on `now` from `state` — a state of a promise made on `held` —
+   * would return the same instances and advance(state). The loop asks when something happened to a task on
+   * a hold; true skips the decision.
+   */
+  unchangedBy?(held: Observation, now: Observation, state: S): boolean;
+  /**
    * How often the policy decides (ms), when its algorithm fixes that (Themis' revised loop: 500; Kubernetes'
    * HPA: its 15-s sync period); absent, the control loop's default interval.
    */
@@ -130,6 +152,23 @@ export interface PipelineObservation {
   pipeline: string;
   sloMs: number;
   stages: Observation[];
+  /**
+   * The stage graph as measured, for policies that plan DAGs (ipa): absent, the stages form a chain in
+   * order, one row each. Policies that plan chains read a DAG's stages in their listed (topological) order,
+   * which over-counts parallel branches' latency, never under-counts it.
+   */
+  graph?: PipelineGraphObservation;
+}
+
+export interface PipelineGraphObservation {
+  /** Each edge with the mean rows one row of `from` became for `to` (fan-out), and how many requests showed it. */
+  edges: { from: string; to: string; fanOut: number; observed: number }[];
+  /** Per stage task: rows one of its requests carries, at a high quantile (a fan-out stage's group of rows). */
+  rows: Record<string, number>;
+  /** Stages requests may skip. */
+  optional: string[];
+  /** Measured end-to-end accuracy per combination of stage variants (absent: the product of the stages'). */
+  accuracy?: readonly { stages: Readonly<Record<string, string>>; value: number }[];
 }
 
 /** A policy that plans a pipeline's stages jointly (Themis' DPs); one plan per stage, in order. */
@@ -144,4 +183,27 @@ export function plansPipelines<S>(p: ScalingPolicy<S>): p is PipelineScalingPoli
 /** Instances that count toward a plan: neither draining nor stopped. */
 export function liveInstances(obs: Observation, variant = obs.variant): InstanceObservation[] {
   return obs.instances.filter((i) => i.variant === variant && i.state !== "draining" && i.state !== "stopped");
+}
+
+/** A change point of one instance. */
+export interface DriftEvent {
+  /** Clock ms. */
+  at: number;
+  task: string;
+  variant: string;
+  instance: string;
+  place?: string;
+  direction: "slower" | "faster";
+  /** Factor over the profile before and after. */
+  from: number;
+  to: number;
+  /** Batches the change was found over. */
+  samples: number;
+}
+
+/** What a decision was made with (the serving core's online latency model): the factor per variant (fleet), per instance, and the changes since the last one. */
+export interface LatencyCorrection {
+  variants: Record<string, number>;
+  instances: Record<string, number>;
+  changes: DriftEvent[];
 }

@@ -7,6 +7,7 @@ import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } fr
 import { makeScalingPolicy, type ScalingSettings } from "../autoscaler/scaling/index.js";
 import { staticForPeak } from "../autoscaler/scaling/static.js";
 import { plansPipelines } from "../autoscaler/types.js";
+import { stageTasks } from "../repository/pipeline-graph.js";
 import { countsFromArrivals } from "../traces/index.js";
 import { loadRepository } from "../repository/repository.js";
 import {
@@ -155,7 +156,7 @@ export function registerSimulateCommand(program: Command): void {
         throw new InvalidArgumentError(
           `no pipeline '${f.pipeline}' in ${f.models}; have: ${[...repo.pipelines.keys()].join(", ") || "none"}`,
         );
-      const names = pipeline ? pipeline.config.stages : [f.task!];
+      const names = pipeline ? stageTasks(pipeline.graph) : [f.task!];
       const scaling = f.scaling === "none" ? undefined : f.scaling;
       if ((f.staticInstances || f.staticCores) && scaling !== "static")
         throw new InvalidArgumentError(

@@ -73,7 +73,7 @@ export function registerVariantsCommand(program: Command): void {
   variants
     .command("ocr-e2e")
     .description(
-      "re-measure the ocr pipeline's end-to-end accuracy for every det x rec variant combination (models/ocr-e2e.yaml)",
+      "re-measure the ocr pipeline's end-to-end accuracy for every combination of stage variants, skipping the classifier too, and its boxes per image (models/ocr/accuracy.yaml)",
     )
     .option("-m, --models <dir>", "model repository folder", DEFAULT_MODELS_DIR)
     .action(async (opts: { models: string }) => {
@@ -87,6 +87,11 @@ async function printE2e(models: string): Promise<void> {
   const record = await refreshE2eRecord(models, log);
   printTable(
     ["det", "cls", "rec", "1-CER end to end %"],
-    record.combinations.map((c) => [c.det, c.cls, c.rec, fmt(c.value * 100)]),
+    record.combinations.map((c) => [
+      c.stages["ocr-det"]!,
+      c.stages["ocr-cls"]!,
+      c.stages["ocr-rec"]!,
+      fmt(c.value * 100),
+    ]),
   );
 }

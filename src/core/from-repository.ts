@@ -40,8 +40,9 @@ export function corePipelineOf(p: Pipeline, choice: ScalingChoice = {}): CorePip
   const scaling = c.scaling === undefined ? undefined : (choice.autoscaler ?? c.scaling);
   return {
     name: p.name,
-    stages: c.stages,
+    graph: p.graph,
     sloMs: c.slo_ms,
+    ...(p.record ? { accuracy: p.record.combinations, ...(p.record.fan_out ? { fanOut: p.record.fan_out } : {}) } : {}),
     scaling: scaling === undefined || scaling === "none" ? undefined : makeScalingPolicy(scaling, choice.settings),
   };
 }

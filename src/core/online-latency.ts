@@ -23,6 +23,7 @@ import type { LatencyParams } from "../stats/latency-model.js";
 import type { LatencyQuantiles } from "../stats/measured-latency.js";
 import { quantileSorted } from "../stats/quantile.js";
 import { CHANGE_POINT_DEFAULTS, ChangeDetector, type ChangePointOptions } from "../stats/change-point.js";
+import type { DriftEvent, LatencyCorrection } from "../autoscaler/types.js";
 
 export interface OnlineLatencyOptions {
   /** Weight of a new batch in a warm factor (the forgetting rate). */
@@ -52,29 +53,6 @@ export const ONLINE_LATENCY_DEFAULTS: OnlineLatencyOptions = {
   keepSamples: 0,
   errorWindow: 32,
 };
-
-/** A change point of one instance. */
-export interface DriftEvent {
-  /** Clock ms. */
-  at: number;
-  task: string;
-  variant: string;
-  instance: string;
-  place?: string;
-  direction: "slower" | "faster";
-  /** Factor over the profile before and after. */
-  from: number;
-  to: number;
-  /** Batches the change was found over. */
-  samples: number;
-}
-
-/** What a decision was made with: the factor per variant (fleet), per instance, and the changes since the last one. */
-export interface LatencyCorrection {
-  variants: Record<string, number>;
-  instances: Record<string, number>;
-  changes: DriftEvent[];
-}
 
 /** One instance's correction, for operators (the server's /sloserve/latency-model). */
 export interface InstanceCorrection {

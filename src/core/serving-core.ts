@@ -14,6 +14,9 @@ import type { Cluster } from "../cluster/types.js";
 import { refusedAtAdmission, type Request } from "../router/request.js";
 import { Router, type RouterOptions } from "../router/router.js";
 import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
+import { edges, stageTasks } from "../repository/pipeline-graph.js";
+import { FanOutMeter } from "./fan-out.js";
+import { PipelineAccuracy, SKIP_STAGE, type MeasuredCombination } from "./pipeline-accuracy.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";
 import { OnlineLatencyModel, type OnlineLatencyOptions } from "./online-latency.js";
 import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
@@ -38,6 +41,10 @@ export interface CoreTask {
 }
 
 export interface CorePipeline extends PipelineDef {
+  /** Measured end-to-end accuracy per combination of stage variants (absent: the product of the stages'). */
+  accuracy?: readonly MeasuredCombination[];
+  /** Recorded fan-out: rows one row of a stage became downstream, sampled per variant of that stage. */
+  fanOut?: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
   /**
    * Plans the stages jointly under the end-to-end SLO when it can (a policy that plans pipelines);
    * absent, or a policy that plans tasks one by one: each stage task scales by its own policy.
@@ -52,6 +59,8 @@ export interface ControlSettings {
   forecaster: Forecaster;
   /** Measures solver time (the wall clock by default). */
   stopwatch?: () => number;
+  /** Skip decisions whose answer the policy promised (default false); see ControllerOptions.holds. */
+  holds?: boolean;
   /**
    * When the tasks' plans want more cores than the budget has: "fair" allocates them by an explicit objective
    * over each task's expected SLO attainment, weighted (src/autoscaler/sharing.ts); "arrival" (default) lets
@@ -116,6 +125,9 @@ export class ServingCore {
   private readonly models = new Map<string, TaskModel>();
   private readonly pipelines = new Map<string, CorePipeline>();
   private readonly walk: PipelineWalk;
+  /** Each pipeline's edges as measured: rows per row, and rows per stage request. */
+  readonly fanOut = new FanOutMeter();
+  private readonly accuracies = new Map<string, PipelineAccuracy>();
   private readonly listeners: { [K in keyof CoreEvents]: CoreEvents[K][] } = {
     pipelineArrived: [],
     pipelineFinished: [],
@@ -204,6 +216,9 @@ export class ServingCore {
           maxCores: opts.control.maxCores,
           forecaster: opts.control.forecaster,
           stopwatch: opts.control.stopwatch,
+          // a promise covers only the task's own inputs; fair sharing (the other tasks' plans) and the online
+          // model (other instances' batches move the fleet factor) change a decision from outside them
+          holds: opts.control.holds === true && !online && opts.control.sharing !== "fair",
           reclaim: scaler ? (cores, task) => scaler.reclaim(cores, task) : undefined,
           sharing: opts.control.sharing,
           sharingObjective: opts.control.sharingObjective,
@@ -233,10 +248,17 @@ export class ServingCore {
     this.walk = new PipelineWalk(
       this.router,
       opts.clock,
-      (name) => this.tasks.get(name),
+      (name) => {
+        const t = this.tasks.get(name);
+        if (!t) return undefined;
+        const vs = t.model.variants;
+        return { lateOk: t.lateOk, maxRows: Math.min(...vs.map((v) => v.maxBatch)), variants: vs.length };
+      },
+      (name) => this.accuracyOf(name),
       (p, o) => {
         for (const fn of this.listeners.pipelineFinished) fn(p, o);
       },
+      this.fanOut,
     );
   }
 
@@ -265,6 +287,30 @@ export class ServingCore {
     return this.pipelines.get(name);
   }
 
+  pipelineNames(): string[] {
+    return [...this.pipelines.keys()];
+  }
+
+  /**
+   * How a pipeline's end-to-end accuracy is judged from what served it, over the variants its stage tasks
+   * have now: its measured combinations, else the product of the stages' accuracies.
+   */
+  accuracyOf(name: string): PipelineAccuracy {
+    let a = this.accuracies.get(name);
+    if (a) return a;
+    const p = this.pipelines.get(name);
+    a = new PipelineAccuracy(
+      (p?.graph.stages ?? []).map((s) => ({
+        task: s.task,
+        optional: s.optional,
+        variants: (this.models.get(s.task)?.variants ?? []).map((v) => ({ name: v.name, accuracy: v.accuracy })),
+      })),
+      p?.accuracy,
+    );
+    this.accuracies.set(name, a);
+    return a;
+  }
+
   /**
    * Whether a task can serve now (an instance of it is ready), and whether it can serve at all (one is
    * starting, or one can be started on demand), with the reason in words.
@@ -278,7 +324,7 @@ export class ServingCore {
       return {
         ready: true,
         servable: true,
-        reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant}×${i.cores}`).join(", ")}`,
+        reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant} on ${i.cores} core(s)`).join(", ")}`,
       };
     const warm = (this.cluster.pooled ?? 0) > 0;
     const coldMs = Math.min(...t.model.variants.map((v) => (warm ? (v.warmLoadMs ?? v.loadMs) : v.loadMs)));
@@ -314,8 +360,9 @@ export class ServingCore {
       this.controller.addTask({ ...this.scaledView(t), policy: t.scaling });
       this.keepLooping();
     } else this.controller?.removeTask(name);
-    // a pipeline planned as a whole sees its stage's new variants
-    for (const p of this.pipelines.values()) if (p.stages.includes(name)) this.planPipeline(p);
+    // a pipeline planned as a whole sees its stage's new variants, as does its accuracy floor
+    this.accuracies.clear();
+    for (const p of this.pipelines.values()) if (stageTasks(p.graph).includes(name)) this.planPipeline(p);
   }
 
   /** Unregisters a task: its queue is answered 503 with `why`, and its instances are stopped. */
@@ -326,7 +373,9 @@ export class ServingCore {
     this.zero.forget(name);
     this.router.removeTask(name, why);
     this.controller?.removeTask(name);
-    for (const p of this.pipelines.values()) if (p.stages.includes(name)) this.controller?.removePipeline(p.name);
+    this.accuracies.clear();
+    for (const p of this.pipelines.values())
+      if (stageTasks(p.graph).includes(name)) this.controller?.removePipeline(p.name);
     await Promise.all(
       this.cluster
         .instances()
@@ -337,11 +386,15 @@ export class ServingCore {
 
   addPipeline(p: CorePipeline): void {
     this.pipelines.set(p.name, p);
+    this.accuracies.delete(p.name);
+    for (const [task, byVariant] of Object.entries(p.fanOut ?? {}))
+      this.fanOut.setPrior(p.name, task, Object.values(byVariant).flat());
     this.planPipeline(p);
   }
 
   removePipeline(name: string): void {
     this.pipelines.delete(name);
+    this.accuracies.delete(name);
     this.controller?.removePipeline(name);
   }
 
@@ -432,7 +485,7 @@ export class ServingCore {
   private planPipeline(p: CorePipeline): void {
     this.controller?.removePipeline(p.name);
     if (!this.controller || !p.scaling) return;
-    const stages = p.stages.map((s) => this.tasks.get(s));
+    const stages = stageTasks(p.graph).map((s) => this.tasks.get(s));
     if (!plansPipelines(p.scaling)) {
       this.log({
         event: "pipeline_scaling",
@@ -447,7 +500,34 @@ export class ServingCore {
       policy: p.scaling,
       stages: stages.map((t) => this.scaledView(t!)),
       sloMs: p.sloMs,
+      graph: () => ({
+        edges: edges(p.graph).map((e) => {
+          const f = this.fanOut.fanOut(p.name, e.from, e.to);
+          return { from: e.from, to: e.to, fanOut: f.mean, observed: f.observed };
+        }),
+        // a request's rows cross a stage together: the planner times the 95th percentile of them
+        rows: Object.fromEntries(
+          stageTasks(p.graph).map((t) => [t, this.fanOut.rowsQuantile(p.name, t, 0.95, recordedRows(p, t))]),
+        ),
+        optional: p.graph.stages.filter((s) => s.optional).map((s) => s.task),
+        // the planner plans for requests that run every stage
+        ...(p.accuracy ? { accuracy: p.accuracy.filter((c) => !Object.values(c.stages).includes(SKIP_STAGE)) } : {}),
+      }),
     });
     this.keepLooping();
   }
+}
+
+/**
+ * Rows a stage's requests carry by the record, when one stage feeds it and that stage's fan-out was recorded
+ * (its variants' samples pooled): OCR's recogniser gets a detector's boxes per image.
+ */
+function recordedRows(p: CorePipeline, task: string): number[] | undefined {
+  const node = p.graph.stages.find((s) => s.task === task);
+  if (!node || !p.fanOut) return undefined;
+  for (const from of node.after) {
+    const byVariant = p.fanOut[from];
+    if (byVariant) return Object.values(byVariant).flat();
+  }
+  return undefined;
 }

@@ -4,6 +4,7 @@
 import type { Decision } from "../autoscaler/controller.js";
 import { servedStages } from "../core/pipeline.js";
 import type { ServingCore } from "../core/serving-core.js";
+import { stageTasks } from "../repository/pipeline-graph.js";
 import type { Repository } from "../repository/repository.js";
 import { servedBy } from "../router/request.js";
 import type { DecisionView, LiveAggregator, Target } from "./live.js";
@@ -19,7 +20,8 @@ export function targetsOf(repo: Repository): Target[] {
     name: p.name,
     kind: "pipeline",
     sloMs: p.config.slo_ms,
-    stages: p.config.stages,
+    stages: stageTasks(p.graph),
+    graph: p.graph.stages.map((s) => ({ task: s.task, after: [...s.after], optional: s.optional })),
   }));
   return [...tasks, ...pipelines];
 }
@@ -34,7 +36,13 @@ export function observeDashboard(core: ServingCore, live: LiveAggregator): void 
   router.on("batch", (b) => live.batch(b.task, b.rows));
   core.on("pipelineArrived", (p) => live.arrived(p.pipeline));
   core.on("pipelineFinished", (p, o) => {
-    if (o.ok) live.finished(p.pipeline, servedStages(o.stages), o.finishedAt - p.arrival, o.sloMet);
+    if (o.ok)
+      live.finished(
+        p.pipeline,
+        servedStages(o.stages, core.pipeline(p.pipeline)?.graph),
+        o.finishedAt - p.arrival,
+        o.sloMet,
+      );
     else live.finished(p.pipeline, null, clock.now() - p.arrival, false);
   });
   core.onControl("decision", (d) => live.decision(decisionView(d, performance.timeOrigin + d.at)));

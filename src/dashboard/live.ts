@@ -11,6 +11,8 @@ export interface Target {
   kind: "task" | "pipeline";
   sloMs: number;
   stages: string[];
+  /** A pipeline's stage graph: what each stage waits for, and whether requests may skip it. */
+  graph?: { task: string; after: string[]; optional: boolean }[];
 }
 
 /** One second of one target. Latencies cover served requests; attainment counts failures as misses. */

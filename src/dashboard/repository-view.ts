@@ -1,5 +1,6 @@
 // The model repository as the dashboard's repository page shows it: tasks and their variants with
 // accuracy (and where that number comes from), the measured profile points and the fitted l(b,c).
+import { stageTasks } from "../repository/pipeline-graph.js";
 import type { Repository, Variant } from "../repository/repository.js";
 import type { LatencyFit } from "../repository/schema.js";
 
@@ -34,7 +35,17 @@ export interface RepositoryView {
     scaling: string;
     variants: VariantView[];
   }[];
-  pipelines: { name: string; description: string; stages: string[]; sloMs: number; minAccuracy: number }[];
+  pipelines: {
+    name: string;
+    description: string;
+    stages: string[];
+    graph: { task: string; after: string[]; optional: boolean }[];
+    sloMs: number;
+    minAccuracy: number;
+    glue: string | null;
+    /** Measured end-to-end accuracy per combination of stage variants (accuracy.yaml). */
+    combinations: { stages: Record<string, string>; value: number }[];
+  }[];
 }
 
 export function repositoryView(repo: Repository): RepositoryView {
@@ -51,9 +62,12 @@ export function repositoryView(repo: Repository): RepositoryView {
     pipelines: [...repo.pipelines.values()].map((p) => ({
       name: p.name,
       description: p.config.description,
-      stages: p.config.stages,
+      stages: stageTasks(p.graph),
+      graph: p.graph.stages.map((s) => ({ task: s.task, after: [...s.after], optional: s.optional })),
       sloMs: p.config.slo_ms,
       minAccuracy: p.config.min_accuracy,
+      glue: p.config.glue ?? null,
+      combinations: (p.record?.combinations ?? []).map((c) => ({ stages: c.stages, value: c.value })),
     })),
   };
 }

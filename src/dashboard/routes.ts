@@ -26,6 +26,7 @@ const ASSETS = new Map<string, string>([
   ["live.js", path.join(PUBLIC, "live.js")],
   ["repository.js", path.join(PUBLIC, "repository.js")],
   ["charts.js", path.join(PUBLIC, "charts.js")],
+  ["graph.js", path.join(PUBLIC, "graph.js")],
   ["style.css", path.join(PUBLIC, "style.css")],
   ["uPlot.esm.js", path.join(UPLOT, "uPlot.esm.js")],
   ["uPlot.min.css", path.join(UPLOT, "uPlot.min.css")],
@@ -34,7 +35,12 @@ const ASSETS = new Map<string, string>([
 /** A client this far behind (a stalled tab) is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 2 ** 20;
 
-export function registerDashboard(app: FastifyInstance, live: LiveAggregator, repo: Repository): void {
+export function registerDashboard(
+  app: FastifyInstance,
+  live: LiveAggregator,
+  repo: Repository,
+  pipelines: () => unknown[] = () => [],
+): void {
   const streams = new Set<ServerResponse>();
   const send = (file: string, reply: FastifyReply) =>
     fs.readFile(file).then((body) =>
@@ -53,6 +59,8 @@ export function registerDashboard(app: FastifyInstance, live: LiveAggregator, re
   });
   app.get("/dashboard/api/history", () => live.history());
   app.get("/dashboard/api/repository", () => repositoryView(repo));
+  // per pipeline: its graph, per-stage times, rows and skips, measured fan-out, end-to-end figures
+  app.get("/dashboard/api/pipelines", () => pipelines());
 
   // one subscription for all open pages: each event is serialised once, whatever the number of tabs
   live.subscribe((e: LiveEvent) => {

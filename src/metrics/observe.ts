@@ -13,7 +13,8 @@ export function observeMetrics(core: ServingCore, metrics: ServerMetrics): void 
   const { router, clock, cluster } = core;
   router.on("arrived", (r) => metrics.setPending(r.task, core.bookedVersion(r), router.queueLength(r.task)));
   router.on("finished", (r, o) => {
-    const totalMs = clock.now() - r.arrival;
+    // the answer's own end time: every observer books the same duration (Triton's stats and metrics agree)
+    const totalMs = (o.ok ? o.finishedAt : clock.now()) - r.arrival;
     if (o.ok) metrics.requestServed(r.task, o.variant, totalMs, o.queueMs, o.computeMs, o.sloMet);
     // a stage that fails a pipeline request fails the pipeline's request, counted there (below)
     else if (!r.stage) metrics.requestFailed(r.task, core.bookedVersion(r), o.reason);
@@ -33,7 +34,7 @@ export function observeMetrics(core: ServingCore, metrics: ServerMetrics): void 
   if (cluster.warmPoolSize !== undefined)
     metrics.watchWarmPool(() => ({ ready: cluster.pooled ?? 0, target: cluster.warmPoolSize ?? 0 }));
   core.on("pipelineFinished", (p, o) => {
-    const totalMs = clock.now() - p.arrival;
+    const totalMs = (o.ok ? o.finishedAt : clock.now()) - p.arrival;
     if (!o.ok) {
       metrics.requestFailed(p.pipeline, PIPELINE_VERSION, o.reason);
       return;

@@ -7,9 +7,12 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { nameProblem, resolveInside } from "./safe-path.js";
 import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
+import { graphOf, graphProblems, sinks, type PipelineGraph } from "./pipeline-graph.js";
 import {
   CONTROL_INPUT_PATTERN,
   PipelineConfig,
+  PipelineRecord,
+  SKIPPED,
   Profile,
   TaskConfig,
   VariantConfig,
@@ -39,7 +42,14 @@ export interface Pipeline {
   name: string;
   dir: string;
   config: PipelineConfig;
+  /** The stage graph of `config.stages`. */
+  graph: PipelineGraph;
+  /** accuracy.yaml: measured end-to-end accuracy per combination of stage variants, and fan-out. */
+  record?: PipelineRecord;
 }
+
+/** The measured record of a pipeline, beside its pipeline.yaml. */
+export const PIPELINE_RECORD_FILE = "accuracy.yaml";
 
 export interface Repository {
   root: string;
@@ -93,7 +103,18 @@ export async function loadRepository(root: string, options: LoadOptions = {}): P
     if (wanted && !wanted.has(entry.name)) continue;
     if (!nameProblem(entry.name) && (await exists(path.join(realRoot, entry.name, "pipeline.yaml")))) {
       const config = await readYaml(realRoot, path.join(entry.name, "pipeline.yaml"), PipelineConfig, problems);
-      if (config) pipelines.set(entry.name, { name: entry.name, dir: path.join(realRoot, entry.name), config });
+      const recordPath = path.join(entry.name, PIPELINE_RECORD_FILE);
+      const record = (await exists(path.join(realRoot, recordPath)))
+        ? await readYaml(realRoot, recordPath, PipelineRecord, problems)
+        : undefined;
+      if (config)
+        pipelines.set(entry.name, {
+          name: entry.name,
+          dir: path.join(realRoot, entry.name),
+          config,
+          graph: graphOf(config.stages),
+          ...(record ? { record } : {}),
+        });
       continue;
     }
     const task = await loadTask(realRoot, entry.name, problems, options.profilesOnly ?? false);
@@ -118,7 +139,11 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Every stage must exist, and stage k must produce every input of stage k+1 (same name, type, shape). */
+/**
+ * The graph must be acyclic with every stage in the repository; without glue, every input of a stage must
+ * come, by name, type and shape, from exactly one of the stages it waits for; the record must name stages
+ * and variants of this pipeline.
+ */
 function checkPipeline(p: Pipeline, tasks: Map<string, Task>, problems: Problem[], allLoaded: boolean): void {
   const rel = path.join(p.name, "pipeline.yaml");
   if (p.config.name !== p.name)
@@ -128,30 +153,93 @@ function checkPipeline(p: Pipeline, tasks: Map<string, Task>, problems: Problem[
     });
   if (tasks.has(p.name))
     problems.push({ path: rel, message: `a task is also called '${p.name}'; rename the pipeline` });
-  const stages = p.config.stages.map((s) => tasks.get(s));
-  p.config.stages.forEach((s, i) => {
-    if (!stages[i] && allLoaded)
-      problems.push({ path: rel, message: `stage ${i + 1} names task '${s}', which is not in the repository` });
+  const graphIssues = graphProblems(p.graph);
+  for (const message of graphIssues) problems.push({ path: rel, message });
+  p.graph.stages.forEach((s, i) => {
+    if (!tasks.get(s.task) && allLoaded)
+      problems.push({ path: rel, message: `stage ${i + 1} names task '${s.task}', which is not in the repository` });
   });
-  for (let i = 0; i + 1 < stages.length; i++) {
-    const from = stages[i];
-    const to = stages[i + 1];
-    if (!from || !to) continue;
+  if (graphIssues.length > 0) return;
+  if (p.config.glue === undefined) checkTensorFlow(p, tasks, rel, problems);
+  if (p.record) checkRecord(p, tasks, path.join(p.name, PIPELINE_RECORD_FILE), problems);
+}
+
+function checkTensorFlow(p: Pipeline, tasks: Map<string, Task>, rel: string, problems: Problem[]): void {
+  for (const s of p.graph.stages) {
+    const to = tasks.get(s.task);
+    if (!to || s.after.length === 0) continue;
+    const from = s.after.map((a) => tasks.get(a));
+    if (from.some((f) => !f)) continue;
     for (const input of to.config.inputs) {
-      const out = from.config.outputs.find((o) => o.name === input.name);
-      if (!out) {
+      const makers = from.filter((f) => f!.config.outputs.some((o) => o.name === input.name));
+      if (makers.length === 0) {
         problems.push({
           path: rel,
-          message: `stage '${to.name}' needs input '${input.name}', which stage '${from.name}' does not produce (it produces: ${from.config.outputs.map((o) => o.name).join(", ")})`,
+          message: `stage '${to.name}' needs input '${input.name}', which ${from.length === 1 ? `stage '${from[0]!.name}' does not produce (it produces: ${from[0]!.config.outputs.map((o) => o.name).join(", ")})` : `none of the stages it waits for (${s.after.join(", ")}) produces`}`,
         });
-      } else if (out.datatype !== input.datatype || out.shape.join(",") !== input.shape.join(",")) {
+        continue;
+      }
+      if (makers.length > 1) {
         problems.push({
           path: rel,
-          message: `'${input.name}' leaves '${from.name}' as ${out.datatype}[${out.shape}] but '${to.name}' takes ${input.datatype}[${input.shape}]`,
+          message: `stage '${to.name}' gets input '${input.name}' from several stages (${makers.map((m) => m!.name).join(", ")}); rename one output or give the pipeline glue`,
+        });
+        continue;
+      }
+      const out = makers[0]!.config.outputs.find((o) => o.name === input.name)!;
+      if (out.datatype !== input.datatype || out.shape.join(",") !== input.shape.join(",")) {
+        problems.push({
+          path: rel,
+          message: `'${input.name}' leaves '${makers[0]!.name}' as ${out.datatype}[${out.shape}] but '${to.name}' takes ${input.datatype}[${input.shape}]`,
         });
       }
     }
+    if (s.optional)
+      problems.push({
+        path: rel,
+        message: `stage '${s.task}' is optional, but without glue a skipped stage leaves the stages after it without their inputs; make it required or give the pipeline glue`,
+      });
   }
+  const outs = new Map<string, string>();
+  for (const s of sinks(p.graph)) {
+    for (const o of tasks.get(s.task)?.config.outputs ?? []) {
+      const other = outs.get(o.name);
+      if (other)
+        problems.push({
+          path: rel,
+          message: `the last stages '${other}' and '${s.task}' both answer with output '${o.name}'; a pipeline's outputs need distinct names`,
+        });
+      outs.set(o.name, s.task);
+    }
+  }
+}
+
+function checkRecord(p: Pipeline, tasks: Map<string, Task>, rel: string, problems: Problem[]): void {
+  const r = p.record!;
+  const stages = new Map(p.graph.stages.map((s) => [s.task, s]));
+  r.combinations.forEach((c, i) => {
+    for (const [task, variant] of Object.entries(c.stages)) {
+      const s = stages.get(task);
+      if (!s) {
+        problems.push({
+          path: rel,
+          message: `combination ${i + 1} names '${task}', which is not a stage of '${p.name}'`,
+        });
+        continue;
+      }
+      if (variant === SKIPPED && !s.optional)
+        problems.push({ path: rel, message: `combination ${i + 1} skips '${task}', which is not optional` });
+    }
+    for (const s of p.graph.stages)
+      if (!(s.task in c.stages))
+        problems.push({
+          path: rel,
+          message: `combination ${i + 1} does not say which variant of '${s.task}' it measured (or '${SKIPPED}')`,
+        });
+  });
+  for (const task of Object.keys(r.fan_out ?? {}))
+    if (!stages.has(task) || !tasks.has(task))
+      problems.push({ path: rel, message: `fan_out names '${task}', which is not a stage of '${p.name}'` });
 }
 
 async function realDir(root: string): Promise<string> {

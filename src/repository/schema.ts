@@ -4,6 +4,7 @@ import { z } from "zod";
 import { SCALING_POLICY_NAMES } from "../autoscaler/scaling/index.js";
 import { SCHEDULING_POLICY_NAMES } from "../router/scheduling/index.js";
 import { OIP_DATATYPES } from "./datatypes.js";
+import { GLUE_NAMES } from "./glue-names.js";
 import { NAME_PATTERN } from "./safe-path.js";
 
 const name = z.string().regex(NAME_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-'");
@@ -168,18 +169,42 @@ export function defaultSubnetOf(v: VariantConfig): SubnetDecl | undefined {
   return v.subnets.reduce((a, b) => (b.accuracy.value > a.accuracy.value ? b : a));
 }
 
+/** A stage of a pipeline: a task name (waiting for the stage listed before it), or the task with its inputs. */
+export const PipelineStageEntry = z.union([
+  name,
+  z
+    .object({
+      task: name,
+      /** Stages whose outputs this one waits for (default: the stage listed before it; [] for a source). */
+      after: z.array(name).optional(),
+      /** A request may skip it with the parameter `skip_stages` (comma-separated stage names). */
+      optional: z.boolean().optional(),
+    })
+    .strict(),
+]);
+export type PipelineStageEntry = z.infer<typeof PipelineStageEntry>;
+
 export const PipelineConfig = z
   .object({
     name,
     description: z.string().default(""),
-    /** Tasks in order; every input of stage k+1 is the output of stage k with the same name. */
-    stages: z.array(name).min(2),
+    /**
+     * The stage graph: a list of tasks is a chain (every input of stage k+1 is an output of stage k with
+     * the same name); objects with `after` make a DAG (fan-out to several stages, fan-in of several).
+     */
+    stages: z.array(PipelineStageEntry).min(2),
     slo_ms: z.number().positive(),
+    /** Applies to the pipeline's measured accuracy (accuracy.yaml), else to the product of its stages'. */
     min_accuracy: z.number().min(0).max(1).default(0),
     /**
+     * Code between the stages (src/pipelines): the pipeline's own inputs and outputs, each stage's input from
+     * the outputs it waits for, fan-out to many rows. Absent: tensors pass between stages by name.
+     */
+    glue: z.enum(GLUE_NAMES).optional(),
+    /**
      * Scaling of the stages as a whole under the end-to-end SLO by a policy that plans pipelines (themis,
-     * horizontal, vertical); absent, "none", or a policy that plans tasks one by one: each stage task
-     * scales on its own by its task.yaml.
+     * horizontal, vertical, ipa, fa2…); absent, "none", or a policy that plans tasks one by one: each stage
+     * task scales on its own by its task.yaml.
      */
     scaling: z.enum(SCALING_CHOICES).optional(),
   })
@@ -286,3 +311,33 @@ export const Profile = z.object({
     .optional(),
 });
 export type Profile = z.infer<typeof Profile>;
+
+/**
+ * A pipeline's measured record (models/<pipeline>/accuracy.yaml): its end-to-end accuracy for each
+ * combination of stage variants (a skipped optional stage as `skip`), which `min_accuracy` applies to,
+ * and the measured fan-out: how many rows one input row of a stage becomes for the stages after it,
+ * sampled per variant of that stage (the simulator draws from these, the planner starts from their mean).
+ */
+export const PipelineRecord = z
+  .object({
+    metric: z.string(),
+    evaluated_on: z.string(),
+    combinations: z
+      .array(
+        z
+          .object({
+            stages: z.record(name, z.string().min(1)),
+            value: z.number().min(0).max(1),
+            correct: z.number().int().nonnegative().optional(),
+            total: z.number().int().positive().optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+    fan_out: z.record(name, z.record(name, z.array(z.number().int().nonnegative()).min(1))).optional(),
+  })
+  .strict();
+export type PipelineRecord = z.infer<typeof PipelineRecord>;
+
+/** What a skipped optional stage is called in a record's combinations. */
+export const SKIPPED = "skip";

@@ -48,7 +48,7 @@ export class RequestQueue {
   /** Removes the given requests (any order); returns how many were found. */
   remove(rs: readonly Request[]): number {
     if (rs.length === 0) return 0;
-    if (rs.length <= this.items.length && rs.every((r, i) => this.items[i] === r)) {
+    if (rs.length <= this.items.length && this.atHead(rs)) {
       // the common case: a batch taken from the head in queue order
       for (const r of rs) this.rowsQueued -= r.rows;
       this.items.splice(0, rs.length);
@@ -84,6 +84,11 @@ export class RequestQueue {
     const r = this.items.pop();
     if (r) this.rowsQueued -= r.rows;
     return r;
+  }
+
+  private atHead(rs: readonly Request[]): boolean {
+    for (let i = 0; i < rs.length; i++) if (this.items[i] !== rs[i]) return false;
+    return true;
   }
 
   /** Removes and returns everything (shutdown). */

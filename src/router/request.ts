@@ -66,6 +66,11 @@ export interface Request {
   pinned?: string;
   /** Variant a policy chose on arrival (INFaaS). */
   assigned?: string;
+  /**
+   * The only variants that may serve it (a pipeline's stage: those that keep the pipeline's end-to-end
+   * accuracy at its floor given what served the stages before); absent: any that meets `minAccuracy`.
+   */
+  allowed?: ReadonlySet<string>;
   /** Serve it even when late (counted as a miss) instead of answering 504. */
   lateOk: boolean;
   /** Retried once already after an instance died under it. */

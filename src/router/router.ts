@@ -11,7 +11,7 @@ import type {
   TaskModel,
   VariantModel,
 } from "./scheduling/types.js";
-import { eligible, fastestOn, measuredP99 } from "./scheduling/types.js";
+import { eligible, fastestOn, measuredP99, subnetFloor } from "./scheduling/types.js";
 import type { Clock, Timer } from "../cluster/clock.js";
 import { RequestQueue } from "./queue.js";
 import { RouterEventHub, type RouterEvents } from "./events.js";
@@ -127,8 +127,30 @@ interface TaskState {
   lastArrival: number;
   /** No eligible request needs longer than this anywhere: the slowest variant's full batch on one core. */
   slowestMs: number;
+  /** The context pump() hands its policy, made once per task (null while a pump holds it). */
+  context: PolicyContext | null;
   /** Predictive admission's waits and batch times, observed against predicted. */
   slowDown: SlowDown;
+}
+
+const NO_INSTANCES: readonly Instance[] = Object.freeze([]);
+
+/** `instances` by how many batches each holds, fewest first (a stable sort; a new array unless already so). */
+function leastLoadedFirst(instances: readonly Instance[]): readonly Instance[] {
+  let sorted = true;
+  for (let i = 1; i < instances.length && sorted; i++) sorted = instances[i - 1]!.inFlight <= instances[i]!.inFlight;
+  if (sorted) return instances;
+  const out = instances.slice();
+  for (let i = 1; i < out.length; i++) {
+    const x = out[i]!;
+    let j = i - 1;
+    while (j >= 0 && out[j]!.inFlight > x.inFlight) {
+      out[j + 1] = out[j]!;
+      j--;
+    }
+    out[j + 1] = x;
+  }
+  return out;
 }
 
 export class Router {
@@ -146,8 +168,9 @@ export class Router {
   private readonly predictive: boolean;
   /** When each instance still starting was first seen starting (clock ms). */
   private readonly startedAt = new Map<string, number>();
-  /** Live instances per task, rebuilt lazily after a cluster change (the router asks per request). */
+  /** Live and ready instances per task, rebuilt lazily after a cluster change (the router asks per request). */
   private byTask: Map<string, Instance[]> | null = null;
+  private readyByTask = new Map<string, Instance[]>();
   private closing = false;
   private seq = 0;
   private readonly events = new RouterEventHub();
@@ -190,6 +213,7 @@ export class Router {
 
   addTask(setup: TaskSetup): void {
     const ts: TaskState = {
+      context: null,
       setup,
       queue: new RequestQueue(setup.policy.order),
       variants: new Map(setup.model.variants.map((v) => [v.name, v])),
@@ -201,6 +225,14 @@ export class Router {
         ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
       ),
       slowDown: new SlowDown(),
+    };
+    ts.context = {
+      now: 0,
+      task: setup.model,
+      variant: (name) => ts.variants.get(name),
+      instances: NO_INSTANCES,
+      startAt: (inst) => this.predictedStart(inst.id),
+      expectedStartAt: (inst) => this.predictedStart(inst.id, "expected"),
     };
     this.tasks.set(setup.model.name, ts);
     if (setup.policy.tick) this.scheduleTick(ts);
@@ -257,12 +289,8 @@ export class Router {
       return;
     }
     if (ts.setup.policy.onArrival) ts.setup.policy.onArrival(r, this.context(ts));
-    if (
-      !this.readyInstances(r.task).some((i) => this.canServe(ts, i, r)) &&
-      !this.startingFor(ts, r) &&
-      this.demand &&
-      !this.demand(r.task, r)
-    ) {
+    const servable = this.anyCanServe(ts, this.readyInstances(r.task), r);
+    if (!servable && !this.startingFor(ts, r) && this.demand && !this.demand(r.task, r)) {
       this.fail(r, {
         ok: false,
         status: 503,
@@ -271,7 +299,8 @@ export class Router {
       });
       return;
     }
-    const cold = this.coldWait(ts, r);
+    // (the demand hook starts instances, never readies one: what could serve still cannot)
+    const cold = servable ? null : this.coldWait(ts, r);
     // capacity is coming, but only after this request's deadline: say so now rather than at the deadline
     const coldLate = cold !== null && !r.lateOk ? this.coldRefusal(ts, r, cold) : null;
     if (coldLate) {
@@ -445,8 +474,9 @@ export class Router {
     const slow = ts.slowDown.ratio(now);
     const out: { free: number; rate: number; v: VariantModel; cores: number }[] = [];
     for (const inst of this.readyInstances(ts.setup.model.name)) {
-      const v = ts.variants.get(inst.variant);
-      if (!v || (r && !this.canServe(ts, inst, r))) continue;
+      const served = ts.variants.get(inst.variant);
+      if (!served || (r && !this.canServe(ts, inst, r))) continue;
+      const v = this.fastestSubnet(ts, served, r, inst.cores);
       out.push({
         free: (this.predictedStart(inst.id) - now) * slow,
         rate: v.maxBatch / (v.latency(v.maxBatch, inst.cores) * slow),
@@ -455,6 +485,22 @@ export class Router {
       });
     }
     return out;
+  }
+
+  /**
+   * What a loaded instance of `v` runs: a supernet under a policy that switches subnets drains its queue on
+   * the subnet with the most rows per second that `r` accepts (the policy moves there as slack runs out).
+   */
+  private fastestSubnet(ts: TaskState, v: VariantModel, r: Request | null, cores: number): VariantModel {
+    if (!ts.setup.policy.switchesSubnets || !v.subnets?.length) return v;
+    const floor = r ? subnetFloor(r, v.subnets) : 0;
+    let best = v;
+    let bestRate = 0;
+    for (const s of v.subnets) {
+      const rate = s.maxBatch / s.latency(s.maxBatch, cores);
+      if (s.accuracy >= floor && rate > bestRate) [best, bestRate] = [s, rate];
+    }
+    return best;
   }
 
   /**
@@ -486,12 +532,17 @@ export class Router {
     return v !== undefined && eligible(r, v, ts.setup.policy.switchesSubnets);
   }
 
+  private anyCanServe(ts: TaskState, instances: readonly InstanceView[], r: Request): boolean {
+    for (let i = 0; i < instances.length; i++) if (this.canServe(ts, instances[i]!, r)) return true;
+    return false;
+  }
+
   /**
    * When `r` cannot run on any ready instance: when the earliest instance starting for it should be ready,
    * and how long it then needs. Null when a ready instance can serve it (or nothing is starting).
    */
   private coldWait(ts: TaskState, r: Request): ColdWait | null {
-    if (this.readyInstances(r.task).some((i) => this.canServe(ts, i, r))) return null;
+    if (this.anyCanServe(ts, this.readyInstances(r.task), r)) return null;
     let best: ColdWait | null = null;
     const now = this.clock.now();
     for (const i of this.live(ts.setup.model.name)) {
@@ -544,21 +595,34 @@ export class Router {
     return this.live(ts.setup.model.name).some((i) => i.state === "starting" && this.canServe(ts, i, r));
   }
 
-  private live(task: string): Instance[] {
-    if (!this.byTask) {
-      this.byTask = new Map();
-      for (const i of this.cluster.instances()) {
-        if (i.state === "stopped") continue;
-        const list = this.byTask.get(i.task);
-        if (list) list.push(i);
-        else this.byTask.set(i.task, [i]);
-      }
-    }
-    return this.byTask.get(task) ?? [];
+  /** Instances of the task that are not stopped (in the cluster's order; the caller must not change it). */
+  private live(task: string): readonly Instance[] {
+    return (this.byTask ?? this.index()).get(task) ?? NO_INSTANCES;
   }
 
-  private readyInstances(task: string): Instance[] {
-    return this.live(task).filter((i) => i.state === "ready");
+  /** Ready instances of the task (in the cluster's order; the caller must not change it). */
+  private readyInstances(task: string): readonly Instance[] {
+    if (!this.byTask) this.index();
+    return this.readyByTask.get(task) ?? NO_INSTANCES;
+  }
+
+  /** Every state change of an instance is a cluster change, which drops these lists. */
+  private index(): Map<string, Instance[]> {
+    const live = new Map<string, Instance[]>();
+    const ready = new Map<string, Instance[]>();
+    for (const i of this.cluster.instances()) {
+      if (i.state === "stopped") continue;
+      const list = live.get(i.task);
+      if (list) list.push(i);
+      else live.set(i.task, [i]);
+      if (i.state !== "ready") continue;
+      const r = ready.get(i.task);
+      if (r) r.push(i);
+      else ready.set(i.task, [i]);
+    }
+    this.byTask = live;
+    this.readyByTask = ready;
+    return live;
   }
 
   private context(
@@ -592,8 +656,27 @@ export class Router {
   /** Fills every instance of the task that has room, as long as the policy has batches for it. */
   private pump(ts: TaskState): void {
     if (ts.queue.length === 0) return;
-    const instances = this.readyInstances(ts.setup.model.name).sort((a, b) => a.inFlight - b.inFlight);
-    const ctx = this.context(ts, instances);
+    const ready = this.readyInstances(ts.setup.model.name);
+    const instances = ready.length > 1 ? leastLoadedFirst(ready) : ready;
+    // the task's own context object unless a pump further up the stack (a pipeline's next stage) holds it
+    const own = ts.context;
+    const ctx = own ?? this.context(ts, instances);
+    if (own) {
+      ts.context = null;
+      own.now = this.clock.now();
+      own.instances = instances;
+    }
+    try {
+      this.fill(ts, instances, ctx);
+    } finally {
+      if (own) {
+        own.instances = NO_INSTANCES;
+        ts.context = own;
+      }
+    }
+  }
+
+  private fill(ts: TaskState, instances: readonly Instance[], ctx: PolicyContext): void {
     let wakeAt = Infinity;
     for (const inst of instances) {
       while (inst.inFlight < this.slots && ts.queue.length > 0) {
@@ -634,9 +717,10 @@ export class Router {
     this.used.set(inst.id, sent);
     const task = ts.setup.model.name;
     this.running.set(task, (this.running.get(task) ?? 0) + take.length);
-    const rows = take.reduce((n, r) => n + r.rows, 0);
+    let rows = 0;
+    for (let i = 0; i < take.length; i++) rows += take[i]!.rows;
     const predicted = choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores);
-    const watch = this.watchBatch(inst, this.predictedStart(inst.id) + predicted - sent, sent);
+    const watch = this.watchdog ? this.watchBatch(inst, this.predictedStart(inst.id) + predicted - sent, sent) : null;
     const work: BatchWork = { task, variant, subnet, items: take };
     const out: SentBatch = { work, inst, live: take.length, preempted: false };
     for (const r of take) r.batch = out;
@@ -653,8 +737,9 @@ export class Router {
       this.release(inst.id, now, out);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
-        take.forEach((r, i) => {
-          if (r.answered) return; // cancelled while it ran: answered then
+        for (let i = 0; i < take.length; i++) {
+          const r = take[i]!;
+          if (r.answered) continue; // cancelled while it ran: answered then
           r.answered = true;
           const outcome: Outcome = {
             ok: true,
@@ -669,7 +754,7 @@ export class Router {
           };
           r.done(outcome);
           this.events.finished(r, outcome);
-        });
+        }
         this.events.batch({
           task,
           variant,
@@ -766,7 +851,7 @@ export class Router {
     h.expected.splice(k, 1);
     h.batches.splice(k, 1);
     if (k === 0) h.since = now;
-    if (h.predicted.length === 0) this.held.delete(instanceId);
+    // an instance that holds nothing keeps its entry (empty) for its next batch: no allocation per batch
   }
 
   /**

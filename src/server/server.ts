@@ -21,6 +21,8 @@ import { LiveAggregator } from "../dashboard/live.js";
 import { registerDashboard } from "../dashboard/routes.js";
 import { ServerMetrics } from "../metrics/metrics.js";
 import { observeMetrics } from "../metrics/observe.js";
+import { PipelineStageMetrics } from "../metrics/pipeline-stages.js";
+import { PipelineStats } from "./pipeline-stats.js";
 import { loadRepository, type Repository } from "../repository/repository.js";
 import { resolveInside } from "../repository/safe-path.js";
 import { subnetTableOf } from "../repository/subnets.js";
@@ -173,6 +175,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const metrics = new ServerMetrics();
   observeMetrics(core, metrics);
+  new PipelineStageMetrics(metrics.registry).observe(core);
+  const pipelineStats = new PipelineStats(core);
   const stats = new StatsBook();
   observeStatistics(core, stats);
   const live = new LiveAggregator({ targets: () => targetsOf(repo), instances: () => cluster.instances() });
@@ -199,7 +203,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       maxConnections: opts.maxConnections,
       metrics,
       extend: (app) => {
-        registerDashboard(app, live, repo);
+        registerDashboard(app, live, repo, () => pipelineStats.reportAll());
         registerLatencyModel(app, core);
       },
     });

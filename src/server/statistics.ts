@@ -85,13 +85,14 @@ export class StatsBook {
 export function observeStatistics(core: ServingCore, stats: StatsBook): void {
   const { router, clock } = core;
   router.on("finished", (r, o) => {
-    const totalMs = clock.now() - r.arrival;
+    // the answer's own end time: every observer books the same duration (Triton's stats and metrics agree)
+    const totalMs = (o.ok ? o.finishedAt : clock.now()) - r.arrival;
     if (o.ok) stats.success(r.task, o.variant, o.queueMs, o.computeMs, totalMs);
     else if (!r.stage) stats.failure(r.task, core.bookedVersion(r), totalMs);
   });
   router.on("batch", (b) => stats.batch(b.task, b.variant, b.rows, b.computeMs));
   core.on("pipelineFinished", (p, o) => {
-    const totalMs = clock.now() - p.arrival;
+    const totalMs = (o.ok ? o.finishedAt : clock.now()) - p.arrival;
     if (!o.ok) {
       stats.failure(p.pipeline, PIPELINE_VERSION, totalMs);
       return;

@@ -5,10 +5,12 @@
 import type { Timer } from "../cluster/clock.js";
 
 export interface SimEvent extends Timer {
-  readonly at: number;
-  readonly seq: number;
+  at: number;
+  seq: number;
   /** null once fired or cancelled. */
   fn: (() => void) | null;
+  /** In the heap (a cancelled event stays there until it surfaces). */
+  queued: boolean;
 }
 
 export class EventHeap {
@@ -21,6 +23,7 @@ export class EventHeap {
   }
 
   push(ev: SimEvent): void {
+    ev.queued = true;
     const items = this.items;
     let i = items.length;
     items.push(ev);
@@ -66,6 +69,7 @@ export class EventHeap {
 
   private removeTop(): void {
     const items = this.items;
+    items[0]!.queued = false;
     const last = items.pop()!;
     if (items.length === 0) return;
     this.siftDown(last, 0);
@@ -88,7 +92,10 @@ export class EventHeap {
   }
 
   private compact(): void {
-    this.items = this.items.filter((ev) => ev.fn !== null);
+    this.items = this.items.filter((ev) => {
+      if (ev.fn === null) ev.queued = false;
+      return ev.fn !== null;
+    });
     this.cancelled = 0;
     for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.siftDown(this.items[i]!, i);
   }

@@ -7,6 +7,8 @@ import type { PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.j
 import type { LatencyParams } from "../stats/latency-model.js";
 import type { SchedulingPolicy, VariantModel } from "../router/scheduling/types.js";
 import type { Pipeline, Task, Variant } from "../repository/repository.js";
+import { stageTasks, type PipelineGraph } from "../repository/pipeline-graph.js";
+import type { MeasuredCombination } from "../core/pipeline-accuracy.js";
 import { medianDuration, ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
 import type { LatencyQuantiles } from "../stats/measured-latency.js";
 
@@ -82,13 +84,22 @@ export interface SimDeployment {
   count?: number;
 }
 
-/** A chain of tasks with one end-to-end SLO; each stage queues by the pipeline's deadline. */
+/** A pipeline of tasks with one end-to-end SLO; each stage queues by the pipeline's deadline. */
 export interface SimPipeline {
   name: string;
-  /** Stage task names, in order. */
+  /** Stage task names, in order (a chain, unless `graph` says otherwise). */
   stages: string[];
+  /** The stage graph (DAG); absent: `stages` as a chain. */
+  graph?: PipelineGraph;
+  /** Measured end-to-end accuracy per combination of stage variants (absent: the product of the stages'). */
+  accuracy?: readonly MeasuredCombination[];
+  /**
+   * Rows one row of a stage becomes for the stages after it, sampled per variant of that stage (OCR: boxes
+   * per image, by detector); a stage not listed passes its rows on.
+   */
+  fanOut?: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
   sloMs: number;
-  /** Accuracy floor, applied at the last stage (as the gateway does). */
+  /** Accuracy floor of the end-to-end accuracy (as the gateway applies it). */
   minAccuracy?: number;
   /** Plans the stages jointly under the end-to-end SLO (themis, horizontal); otherwise each stage task scales on its own. */
   scaling?: string | (() => PipelineScalingPolicy);
@@ -107,6 +118,8 @@ export interface SimArrivals {
   minAccuracy?: number;
   /** Priority class of these requests (1 = highest; default 1). */
   priority?: number;
+  /** Optional pipeline stages these requests skip (the gateway's `skip_stages`). */
+  skip?: readonly string[];
 }
 
 /**
@@ -178,7 +191,9 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
   const c = p.config;
   return {
     name: p.name,
-    stages: [...c.stages],
+    stages: stageTasks(p.graph),
+    graph: p.graph,
+    ...(p.record ? { accuracy: p.record.combinations, ...(p.record.fan_out ? { fanOut: p.record.fan_out } : {}) } : {}),
     sloMs: c.slo_ms,
     minAccuracy: c.min_accuracy,
     scaling: c.scaling === "none" ? undefined : c.scaling,

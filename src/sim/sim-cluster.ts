@@ -69,6 +69,8 @@ class SimInstance implements Instance {
   private runningDone: ((r: BatchResult) => void) | null = null;
   private runningMs = 0;
   private runningTimer: Timer | null = null;
+  /** The timer of the last batch's end, scheduled again for the next one. */
+  private finishTimer: Timer | null = null;
   /** Fault injection: the process is wedged (SIGSTOP); nothing it holds finishes until it is killed. */
   hung = false;
   /** Fault injection: its batches take this many times as long (on top of its node's slowdown). */
@@ -118,8 +120,14 @@ class SimInstance implements Instance {
     for (let i = 0; i < rs.length; i++) rows += rs[i]!.rows;
     const service = (work.subnet !== undefined && this.runtime.subnets?.get(work.subnet)) || this.runtime.service;
     this.runningMs = service.sample(rows, this.cores, this.cluster.serviceRng) * this.node.slowdown * this.slowdown;
-    if (!this.hung)
-      this.runningTimer = this.cluster.clock.setTimer(this.cluster.clock.now() + this.runningMs, this.finishBound);
+    if (!this.hung) {
+      const clock = this.cluster.clock;
+      this.runningTimer = this.finishTimer = clock.rearm(
+        this.finishTimer,
+        clock.now() + this.runningMs,
+        this.finishBound,
+      );
+    }
   }
 
   /** A batch waiting behind the running one is skipped (answered cancelled); a running one finishes. */

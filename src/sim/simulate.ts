@@ -3,11 +3,19 @@
 // server builds it, against SimCluster instead of worker processes. Only the clock, the cluster and the
 // arrivals are simulated.
 import type { Decision } from "../autoscaler/controller.js";
+import type { Timer } from "../cluster/clock.js";
 import { MaxTrendForecaster } from "../autoscaler/forecast/max-trend.js";
 import type { Forecaster } from "../autoscaler/forecast/types.js";
 import { makeScalingPolicy } from "../autoscaler/scaling/index.js";
 import { ServingCore, type CoreTask } from "../core/serving-core.js";
-import { stageTotals, type PipelineOutcome, type PipelineRequest } from "../core/pipeline.js";
+import {
+  stageTotals,
+  type PipelineOutcome,
+  type PipelineRequest,
+  type StageInput,
+  type StageResult,
+} from "../core/pipeline.js";
+import { chainGraph, graphProblems, stageTasks } from "../repository/pipeline-graph.js";
 import { servedBy, type Outcome, type Request } from "../router/request.js";
 import type { RouterOptions } from "../router/router.js";
 import { makeSchedulingPolicy } from "../router/scheduling/index.js";
@@ -50,6 +58,12 @@ export interface SimulationConfig {
     /** Default: max-trend. It must settle its promises without real I/O (see VirtualClock). */
     forecaster?: () => Forecaster;
     log?: (d: Decision) => void;
+    /**
+     * Skip the decisions a policy promised the answer of (ScalingPolicy.holdsUntil): the results are the same,
+     * the run is faster, and the decision log holds only the decisions taken (the others are counted in
+     * summary.decisionsSkipped). Default false.
+     */
+    holds?: boolean;
     /** How plans that overrun the core budget share it (default "arrival"; see ControlSettings.sharing). */
     sharing?: CoreSharing;
     /** What fair sharing optimises (default "utility"). */
@@ -131,7 +145,10 @@ export interface SimSummary {
   /** Per task or pipeline that received arrivals. */
   perTarget: Record<string, TargetSummary>;
   actuations: { start: number; resize: number; stop: number };
+  /** Decisions the control loop took. */
   decisions: number;
+  /** Decisions it did not take because the policy had promised their answer (see ScalingPolicy.holdsUntil). */
+  decisionsSkipped: number;
   events: number;
   flushes: number;
   wallMs: number;
@@ -233,6 +250,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           intervalMs: c.intervalMs ?? 1000,
           maxCores: c.maxCores ?? cluster.maxCoresPerInstance,
           forecaster: c.forecaster ? c.forecaster() : new MaxTrendForecaster(),
+          holds: c.holds,
           sharing: c.sharing,
           sharingObjective: c.sharingObjective,
         }
@@ -248,8 +266,10 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   for (const p of pipelines.values())
     core.addPipeline({
       name: p.name,
-      stages: p.stages,
+      graph: p.graph ?? chainGraph(p.stages),
       sloMs: p.sloMs,
+      ...(p.accuracy ? { accuracy: p.accuracy } : {}),
+      ...(p.fanOut ? { fanOut: p.fanOut } : {}),
       scaling: typeof p.scaling === "function" ? p.scaling() : p.scaling ? makeScalingPolicy(p.scaling) : undefined,
     });
   const frontEnd = config.frontEnd
@@ -297,9 +317,14 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const now = clock.now();
     if (!o.ok) recorder.answer(r.target, r.row, r.sent, now, failureStatus(o.reason), 0, 0, undefined, 0);
     else {
-      let acc = 1;
-      for (const s of o.stages) acc *= accuracy.get(s.task)!.get(servedBy(s.variant, s.subnet))!;
-      const last = o.stages[o.stages.length - 1]!;
+      let acc = o.accuracy;
+      if (!Number.isFinite(acc)) {
+        acc = 1;
+        for (const s of o.stages) acc *= accuracy.get(s.task)!.get(servedBy(s.variant, s.subnet))!;
+      }
+      // the record names the stage that answered last (a DAG's sinks may finish in any order)
+      let last = o.stages[0];
+      for (const s of o.stages) if (s.finishedAt >= last!.finishedAt) last = s;
       recorder.answer(
         r.target,
         r.row,
@@ -308,8 +333,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
         onTime(r, o.sloMet) ? STATUS.met : STATUS.late,
         stageTotals(o.stages).computeMs,
         acc,
-        servedBy(last.variant, last.subnet),
-        last.batchSize,
+        last ? servedBy(last.variant, last.subnet) : undefined,
+        last?.batchSize ?? 0,
       );
     }
     if (allAnswered()) clock.stop();
@@ -328,6 +353,32 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   config.observe?.(core);
   core.start();
 
+  // Fan-out as recorded: each stage's rows become, per row, a draw from what its serving variant produced.
+  const fanRng = new Xoshiro128((config.seed ?? 1) + 0xfa9);
+  const fanOut = [...pipelines.values()].some((p) => p.fanOut)
+    ? (p: SimPipeline, sourceRows: number) => {
+        const graph = p.graph ?? chainGraph(p.stages);
+        const emitted = new Map<string, number>();
+        return (task: string, upstream: ReadonlyMap<string, StageResult>): StageInput | null => {
+          const node = graph.stages.find((s) => s.task === task)!;
+          if (node.after.length === 0) return { input: null, rows: sourceRows };
+          let rows = 0;
+          for (const [from, r] of upstream) {
+            if (r.skipped) continue;
+            let out = emitted.get(from);
+            if (out === undefined) {
+              const samples = p.fanOut?.[from]?.[r.variants[0] ?? ""] ?? Object.values(p.fanOut?.[from] ?? {})[0];
+              out = 0;
+              for (let k = 0; k < r.rows; k++)
+                out += samples ? samples[Math.floor(fanRng.next() * samples.length)]! : 1;
+              emitted.set(from, out);
+            }
+            rows = Math.max(rows, out);
+          }
+          return rows > 0 ? { input: null, rows } : null;
+        };
+      }
+    : null;
   let lastArrival = 0;
   for (const a of config.arrivals) {
     if (a.times.length === 0) continue;
@@ -339,15 +390,17 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const floor = a.minAccuracy ?? (pipeline ? pipeline.minAccuracy : first.minAccuracy) ?? 0;
     const rows = a.rows ?? 1;
     const priority = a.priority ?? 1;
+    const skip = a.skip && a.skip.length > 0 ? new Set(a.skip) : undefined;
     const { times, budgets } = a;
     let i = 0;
-    // one pending clock event per stream: the heap stays small whatever the trace length
+    // one pending clock event per stream, the same one each time: the heap stays small whatever the trace length
+    let next: Timer | null = null;
     const fire = (): void => {
       const now = clock.now();
       const budget = budgets ? budgets[i]! : sloMs;
       const deadline = now + budget;
       i++;
-      if (i < times.length) clock.setTimer(times[i]!, fire);
+      if (i < times.length) next = clock.rearm(next, times[i]!, fire);
       else streamsLeft--;
       const row = recorder.arrival(target, now, deadline);
       if (pipeline) {
@@ -360,6 +413,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           minAccuracy: floor,
           rows,
           input: null,
+          ...(skip ? { skip } : {}),
+          ...(fanOut ? { stageInput: fanOut(pipeline, rows) } : {}),
           done: answerPipeline,
           target,
           row,
@@ -391,7 +446,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
       }
       if (streamsLeft === 0 && allAnswered()) clock.stop();
     };
-    clock.setTimer(times[0]!, fire);
+    next = clock.setTimer(times[0]!, fire);
   }
   const secondTick = () => {
     recorder.roll(clock.now());
@@ -436,7 +491,8 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     simulatedSeconds: end / 1000,
     perTarget,
     actuations,
-    decisions: controller?.decisions.length ?? 0,
+    decisions: controller?.taken ?? 0,
+    decisionsSkipped: controller?.skipped ?? 0,
     events: clock.events,
     flushes: clock.flushes,
     wallMs,
@@ -488,6 +544,14 @@ function validate(config: SimulationConfig, tasks: Map<string, SimTask>, pipelin
     if (p.stages.length === 0) throw new Error(`pipeline '${p.name}' has no stages`);
     for (const s of p.stages)
       if (!tasks.has(s)) throw new Error(`pipeline '${p.name}' names unknown stage task '${s}'`);
+    if (p.graph) {
+      const problems = graphProblems(p.graph);
+      if (problems.length > 0) throw new Error(`pipeline '${p.name}': ${problems.join("; ")}`);
+      if (stageTasks(p.graph).join() !== p.stages.join())
+        throw new Error(
+          `pipeline '${p.name}': its graph's stages (${stageTasks(p.graph).join(", ")}) differ from 'stages'`,
+        );
+    }
   }
   for (const a of config.arrivals) {
     if (!tasks.has(a.target) && !pipelines.has(a.target))

@@ -80,7 +80,21 @@ export class VirtualClock implements Clock {
 
   /** Schedules `fn` at virtual time `at`; a time in the past means "now, after what is already due". */
   setTimer(at: number, fn: () => void): Timer {
-    const ev: SimEvent = { at: at > this.t ? at : this.t, seq: this.seq++, fn };
+    const ev: SimEvent = { at: at > this.t ? at : this.t, seq: this.seq++, fn, queued: false };
+    this.heap.push(ev);
+    return ev;
+  }
+
+  /**
+   * setTimer(at, fn) for a caller that owns `timer` (nobody else holds it): once it has fired, the same
+   * object is scheduled again instead of a new one (the simulator's hot paths allocate nothing per event).
+   */
+  rearm(timer: Timer | null, at: number, fn: () => void): Timer {
+    const ev = timer as SimEvent | null;
+    if (ev === null || ev.queued) return this.setTimer(at, fn);
+    ev.at = at > this.t ? at : this.t;
+    ev.seq = this.seq++;
+    ev.fn = fn;
     this.heap.push(ev);
     return ev;
   }

@@ -71,7 +71,10 @@ describe("health and metadata", () => {
     const badVersion = await get(base, "/v2/models/digits/versions/resnet9000");
     expect(badVersion.status).toBe(404);
     expect(badVersion.json.error).toMatch(/no variant 'resnet9000'.*its variants are/);
-    expect((await get(base, "/v2/models/digits/ready")).status).toBe(200);
+    const ready = await fetch(`${base}/v2/models/digits/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ name: "digits", ready: true });
+    expect(ready.headers.get("sloserve-ready-reason")).toMatch(/instance\(s\) ready: \S+ on \d+ core\(s\)/);
     expect((await get(base, "/v2/models/nope/ready")).status).toBe(404);
     expect((await get(base, "/v2/no/such/path")).status).toBe(404);
   });

@@ -66,4 +66,36 @@ describe("converge on the local backend", () => {
     ]);
     expect(cluster.coresInUse()).toBe(0);
   });
+
+  it("on a full budget that shares cores, starts a variant's replacement before it stops the one it replaces", async () => {
+    const shared = new LocalCluster({
+      coreBudget: 1,
+      shareCores: true,
+      host: "127.0.0.1",
+      modelPath: (t, v) => path.join(MODELS, t, v, "model.onnx"),
+      log: () => undefined,
+    });
+    try {
+      await converge(shared, "digits", { instances: [{ variant: "mlp-small", cores: 1 }], reason: "test" });
+      const r = await converge(shared, "digits", {
+        instances: [{ variant: "cnn-small", cores: 1 }],
+        reason: "test",
+        scope: "task",
+      });
+      // the start is not held back until the stop has freed the core: it runs first, on a shared core
+      expect(r.results.map((x) => [x.action.kind, x.action.variant, x.ok])).toEqual([
+        ["start", "cnn-small", true],
+        ["stop", "mlp-small", true],
+      ]);
+      expect(r.short).toEqual([]);
+      expect(
+        shared
+          .instances()
+          .filter((i) => i.state !== "stopped")
+          .map((i) => i.variant),
+      ).toEqual(["cnn-small"]);
+    } finally {
+      await shared.shutdown();
+    }
+  });
 });

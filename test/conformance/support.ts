@@ -142,8 +142,6 @@ export class PyDriver {
 
 export interface Check {
   name: string;
-  /** Why it is expected to fail until the serving core lands (issue 10); run with it.fails. */
-  core?: string;
 }
 
 /**
@@ -184,8 +182,7 @@ export function clientGroup(
         const r = await py.run(c.name);
         if (!r.ok) throw new Error(`${c.name}:\n${r.error}`);
       };
-      if (c.core) it.fails(`${c.name} (expected to fail until the serving core lands: ${c.core})`, run);
-      else it(c.name, run);
+      it(c.name, run);
     }
     extra?.(() => s);
   });

@@ -112,6 +112,17 @@ describe("dashboard", () => {
         timeout: 5000,
       });
       expect(await page.textContent('#repository tr[data-variant="mlp-small"]')).toContain("measured");
+      // the ocr pipeline's graph: the recogniser waits for the detector and the optional classifier
+      const graph = await page.$eval('#repository svg.pipeline-graph[data-pipeline="ocr"]', (svg) => ({
+        stages: [...svg.querySelectorAll("g.stage")].map((g) => g.getAttribute("data-task")),
+        optional: [...svg.querySelectorAll("g.stage.optional")].map((g) => g.getAttribute("data-task")),
+        edges: [...svg.querySelectorAll("path.edge")].map(
+          (l) => `${l.getAttribute("data-from")}>${l.getAttribute("data-to")}`,
+        ),
+      }));
+      expect(graph.stages).toEqual(["ocr-det", "ocr-cls", "ocr-rec"]);
+      expect(graph.optional).toEqual(["ocr-cls"]);
+      expect(graph.edges.sort()).toEqual(["ocr-cls>ocr-rec", "ocr-det>ocr-cls", "ocr-det>ocr-rec"]);
       await page.screenshot({ path: "docs/dashboard-repository.png", fullPage: true });
       expect(errors).toEqual([]);
 

@@ -47,8 +47,9 @@ describe("slackfit on the local backend", () => {
         .filter((r) => r.status === 200)
         .map((r) => r.json.parameters as { subnet: string; batch_size: number });
       const statuses = new Set(burst.map((r) => r.status));
+      // what no subnet can finish in time is refused at once (429, predictive admission) or answered 504
       expect(
-        [...statuses].every((s) => s === 200 || s === 504),
+        [...statuses].every((s) => s === 200 || s === 429 || s === 504),
         `statuses ${[...statuses]}`,
       ).toBe(true);
       const faster = served.filter(

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import { oneMinusCer } from "../../src/ocr/cer.js";
 import { ctcCharset } from "../../src/ocr/ctc.js";
-import { readE2eRecord } from "../../src/ocr/e2e-record.js";
+import { findCombination, readE2eRecord } from "../../src/ocr/e2e-record.js";
 import { ocrEvalSet, OCR_EVAL_SET, renderEvalSet } from "../../src/ocr/eval-set.js";
 import { measureEndToEnd } from "../../src/ocr/evaluate.js";
 import { iou } from "../../src/ocr/geometry.js";
@@ -65,9 +65,7 @@ describe("ocr() in process", () => {
 
   it("reproduces the recorded end-to-end accuracy within 1 point", async () => {
     const record = await readE2eRecord(MODELS);
-    const recorded = record!.combinations.find(
-      (c) => c.det === base("ocr-det") && c.cls === base("ocr-cls") && c.rec === base("ocr-rec"),
-    )!;
+    const recorded = findCombination(record!, { det: base("ocr-det"), cls: base("ocr-cls"), rec: base("ocr-rec") })!;
     const tally = await measureEndToEnd(engines, ocrEvalSet());
     expect(tally.chars).toBe(recorded.total);
     expect(Math.abs(oneMinusCer(tally) - recorded.value)).toBeLessThanOrEqual(0.01);

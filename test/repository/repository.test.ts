@@ -171,3 +171,63 @@ describe("a broken repository is rejected with every problem at once", () => {
     await expect(loadRepository("/nonexistent/sloserve-models")).rejects.toThrow(/repository folder does not exist/);
   });
 });
+
+describe("pipelines in a repository", () => {
+  const pipeline = (yaml: string) => ({ ...good(), "p/pipeline.yaml": yaml });
+
+  it("loads the bundled ocr DAG with its measured record", async () => {
+    const r = await loadRepository(MODELS, { tasks: ["ocr-det", "ocr-cls", "ocr-rec", "ocr"] });
+    const ocr = r.pipelines.get("ocr")!;
+    expect(ocr.graph.stages.map((s) => [s.task, s.after, s.optional])).toEqual([
+      ["ocr-det", [], false],
+      ["ocr-cls", ["ocr-det"], true],
+      ["ocr-rec", ["ocr-det", "ocr-cls"], false],
+    ]);
+    expect(ocr.record!.combinations.length).toBeGreaterThanOrEqual(30);
+    expect(ocr.record!.fan_out!["ocr-det"]!["ppocrv4-mobile"]!.length).toBe(96);
+  });
+
+  it("says what is wrong with a graph: a cycle, an unknown stage, an input nobody makes, an optional stage without glue", async () => {
+    expect(
+      await problemsOf(
+        await repo(
+          pipeline("name: p\nslo_ms: 10\nstages:\n  - {task: digits, after: [x]}\n  - {task: x, after: [digits]}\n"),
+        ),
+      ),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/cycle/), expect.stringMatching(/names task 'x'/)]));
+    const two = await repo({
+      ...pipeline("name: p\nslo_ms: 10\nstages:\n  - digits\n  - {task: digits2, after: [digits], optional: true}\n"),
+      "digits2/task.yaml": DIGITS_TASK_YAML.replace("name: digits", "name: digits2"),
+      "digits2/small/variant.yaml": variantYaml("small"),
+      "digits2/small/model.onnx": tinyDigitsModel(),
+    });
+    const problems = await problemsOf(two);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/stage 'digits2' needs input 'image', which stage 'digits' does not produce/),
+        expect.stringMatching(/stage 'digits2' is optional, but without glue/),
+      ]),
+    );
+  });
+
+  it("checks a record against the pipeline's stages", async () => {
+    const root = await repo({
+      ...pipeline("name: p\nslo_ms: 10\nstages:\n  - digits\n  - {task: digits, after: []}\n"),
+    });
+    expect((await problemsOf(root))[0]).toMatch(/listed twice/);
+    const rec = await repo({
+      ...good(),
+      "digits2/task.yaml": DIGITS_TASK_YAML.replace("name: digits", "name: digits2"),
+      "digits2/small/variant.yaml": variantYaml("small"),
+      "digits2/small/model.onnx": tinyDigitsModel(),
+      "p/pipeline.yaml":
+        "name: p\nslo_ms: 10\nglue: ocr\nstages:\n  - digits\n  - {task: digits2, after: [digits], optional: true}\n",
+      "p/accuracy.yaml":
+        "metric: m\nevaluated_on: e\ncombinations:\n  - {stages: {digits: small, digits2: skip}, value: 0.5}\n  - {stages: {digits: small, zz: small}, value: 0.5}\n",
+    });
+    expect(await problemsOf(rec)).toEqual([
+      "p/accuracy.yaml: combination 2 names 'zz', which is not a stage of 'p'",
+      "p/accuracy.yaml: combination 2 does not say which variant of 'digits2' it measured (or 'skip')",
+    ]);
+  });
+});

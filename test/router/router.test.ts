@@ -8,6 +8,7 @@ import { fittedModel } from "../../src/core/variant-model.js";
 import type { Outcome, Request } from "../../src/router/request.js";
 import { drainTime, Router } from "../../src/router/router.js";
 import { EdfPolicy } from "../../src/router/scheduling/edf.js";
+import { SlackFitPolicy } from "../../src/router/scheduling/slackfit.js";
 import type { TaskModel } from "../../src/router/scheduling/types.js";
 import { ConstantServiceModel } from "../../src/sim/service-model.js";
 import { SimCluster } from "../../src/sim/sim-cluster.js";
@@ -228,6 +229,48 @@ describe("Router", () => {
         expect(!a.o.ok && a.o.retryAfterMs).toBeGreaterThan(0);
       }
     }
+  });
+
+  it("with predictive admission judges a supernet under SlackFit by the fastest subnet a request accepts", async () => {
+    const subnet = (name: string, accuracy: number, zeta: number) =>
+      fittedModel({ name: "super", accuracy, maxBatch: 4, fit: { alpha: 0, beta: 0, gamma: 0, zeta }, loadMs: 500 });
+    const big = subnet("super", 0.95, 100);
+    const supernet: TaskModel = {
+      name: "t",
+      sloMs: 1000,
+      variants: [
+        {
+          ...big,
+          subnets: [
+            { ...big, subnet: "big" },
+            { ...subnet("super", 0.9, 10), subnet: "small" },
+          ],
+        },
+      ],
+    };
+    const refusedAtArrival = (minAccuracy: number) => {
+      const clock = new VirtualClock();
+      const cluster = new SimCluster(clock, {
+        nodes: [8],
+        seed: 1,
+        runtime: () => ({ service: new ConstantServiceModel(10), coldStart: 500, resize: 50 }),
+      });
+      const router = new Router(clock, cluster, { admission: "predictive" });
+      router.addTask({ model: supernet, policy: new SlackFitPolicy(), maxQueue: 1024 });
+      cluster.place("t", "super", 1);
+      let refused = 0;
+      for (let i = 0; i < 40; i++)
+        router.submit(
+          request(router, clock, (o) => (refused += !o.ok && o.status === 429 ? 1 : 0), {
+            deadline: 250,
+            minAccuracy,
+          }),
+        );
+      return refused;
+    };
+    // 40 rows drain in ~100 ms on the small subnet (4 rows per 10 ms), ~1 s on the big one
+    expect(refusedAtArrival(0)).toBe(0);
+    expect(refusedAtArrival(0.93)).toBeGreaterThan(20);
   });
 
   it("with predictive admission leaves a deadline no idle instance could make to the deadline path (504)", async () => {

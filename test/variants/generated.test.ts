@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadRepository } from "../../src/repository/repository.js";
-import { readE2eRecord } from "../../src/ocr/e2e-record.js";
+import { findCombination, readE2eRecord } from "../../src/ocr/e2e-record.js";
 import { sha256 } from "../../src/variants/recipe.js";
 import { taskSupport } from "../../src/variants/tasks.js";
 
@@ -41,14 +41,14 @@ describe("generated variants in the repository", () => {
       expect(sha256(new Uint8Array(readFileSync(v.modelPath))), v.name).toBe(v.config.derived_from!.sha256);
   });
 
-  it("the ocr end-to-end table covers every det x rec combination", async () => {
-    const repo = await loadRepository(MODELS, { tasks: ["ocr-det", "ocr-rec"] });
+  it("the ocr end-to-end record covers every combination of stage variants, skipping the classifier too", async () => {
+    const repo = await loadRepository(MODELS, { tasks: ["ocr-det", "ocr-cls", "ocr-rec"] });
     const record = (await readE2eRecord(MODELS))!;
     for (const det of repo.tasks.get("ocr-det")!.variants.keys())
-      for (const rec of repo.tasks.get("ocr-rec")!.variants.keys())
-        expect(
-          record.combinations.some((c) => c.det === det && c.rec === rec),
-          `${det} + ${rec}`,
-        ).toBe(true);
+      for (const cls of [...repo.tasks.get("ocr-cls")!.variants.keys(), "skip"])
+        for (const rec of repo.tasks.get("ocr-rec")!.variants.keys())
+          expect(findCombination(record, { det, cls, rec }), `${det} + ${cls} + ${rec}`).toBeDefined();
+    for (const det of repo.tasks.get("ocr-det")!.variants.keys())
+      expect(record.fan_out?.["ocr-det"]?.[det]?.length, `boxes per image of ${det}`).toBeGreaterThan(0);
   });
 });

@@ -2,7 +2,7 @@
 // against its source, in one run: latency at batch 1 and 8 on 1 and 2 pinned cores (the source and
 // the variant timed in alternating rounds, so load from elsewhere hits both alike), and accuracy
 // (variant.yaml, measured). Then the `ocr` pipeline's combinations of stage variants: end-to-end
-// latency of the in-process pipeline per image, and end-to-end accuracy (models/ocr-e2e.yaml).
+// latency of the in-process pipeline per image, and end-to-end accuracy (models/ocr/accuracy.yaml).
 // Goals (issue 15): an int8 variant per model ≥ 1.5× faster at ≤ 1 point accuracy loss; the ocr
 // combinations spanning ≥ 4× in end-to-end latency.
 import path from "node:path";
@@ -13,7 +13,7 @@ import { DEFAULT_MODELS_DIR, prepareZoo } from "../../src/bundled-zoo/prepare.js
 import { fmt } from "../../src/terminal/table.js";
 import { Engine } from "../../src/engine/engine.js";
 import { ctcCharset } from "../../src/ocr/ctc.js";
-import { readE2eRecord } from "../../src/ocr/e2e-record.js";
+import { findCombination, readE2eRecord } from "../../src/ocr/e2e-record.js";
 import { ocrEvalSet } from "../../src/ocr/eval-set.js";
 import { readDictionary } from "../../src/ocr/models.js";
 import { ocr } from "../../src/ocr/pipeline.js";
@@ -195,9 +195,9 @@ if (repo.tasks.has("ocr-det") && repo.tasks.has("ocr-rec")) {
         cls: clsVariant.name,
         rec: recV.name,
         p50_ms_per_image: Number(quantile(times, 0.5).toFixed(3)),
-        accuracy: record?.combinations.find(
-          (c) => c.det === detV.name && c.rec === recV.name && c.cls === clsVariant.name,
-        )?.value,
+        accuracy: record
+          ? findCombination(record, { det: detV.name, cls: clsVariant.name, rec: recV.name })?.value
+          : undefined,
       });
     }
     await det.close();

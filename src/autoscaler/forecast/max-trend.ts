@@ -37,6 +37,28 @@ export class MaxTrendForecaster implements Forecaster {
     return Promise.resolve(this.forecast(history));
   }
 
+  /**
+   * With every count in [0, M]: the maximum term is at most M, and the least-squares slope over m points is at
+   * most M·Σ⁺(x − x̄)/Σ(x − x̄)² (the counts at 0 where x < x̄, at M where x > x̄), so no forecast exceeds
+   * M·(1 + horizonShift·Σ⁺(x − x̄)/Σ(x − x̄)²).
+   */
+  ceiling(maxCount: number): number {
+    const m = Math.max(0, maxCount);
+    if (m === 0) return 0;
+    const points = Math.min(HISTORY_SECONDS, this.trendWindow);
+    if (points < 2) return m;
+    const mean = (points - 1) / 2;
+    let up = 0;
+    let den = 0;
+    for (let i = 0; i < points; i++) {
+      const dx = i - mean;
+      if (dx > 0) up += dx;
+      den += dx * dx;
+    }
+    // a relative margin for the rounding of the forecast's own arithmetic
+    return m * (1 + (this.horizonShift * up) / den) * (1 + 1e-9);
+  }
+
   /** The synchronous computation behind predict(). */
   forecast(history: ArrayLike<number>): number {
     const n = history.length;

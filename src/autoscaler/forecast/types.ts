@@ -19,6 +19,12 @@ export interface Forecaster {
    * it once per decision.
    */
   predict(history: readonly number[]): Promise<number>;
+  /**
+   * Optional: a number no forecast exceeds, of any HISTORY_SECONDS-long history whose counts are all between
+   * 0 and `maxCount`. The control loop uses it to know that a policy's answer cannot change while a task's
+   * history only drains (see ScalingPolicy.holdsUntil).
+   */
+  ceiling?(maxCount: number): number;
   /** Frees what the forecaster holds (the LSTM's onnxruntime session). */
   close?(): Promise<void>;
 }

@@ -37,6 +37,12 @@ export interface IpaStage {
   maxReplicas?: number;
   /** Replicas fixed (switch-only planning, RIM): options keep exactly this many instances. */
   fixedReplicas?: number;
+  /**
+   * Rows one request brings to this stage together (after a fan-out: a high quantile of the measured
+   * distribution; default 1). They spread over the replicas' batches, so a request waits for
+   * ceil(rows / (b·n)) batches in turn: that many l(b,c) count towards its latency.
+   */
+  rows?: number;
 }
 
 /** An edge of the pipeline graph; `fanOut` is the measured mean of rows one upstream row becomes. */
@@ -174,6 +180,8 @@ export function validateProblem(p: IpaProblem): void {
         throw new Error(`IPA problem: stage '${s.name}' allows ${c} cores; core counts are integers ≥ 1`);
     if (s.fixedReplicas !== undefined && !(Number.isInteger(s.fixedReplicas) && s.fixedReplicas >= 1))
       throw new Error(`IPA problem: stage '${s.name}' fixes ${s.fixedReplicas} replicas; give an integer ≥ 1`);
+    if (s.rows !== undefined && !(s.rows >= 1 && Number.isFinite(s.rows)))
+      throw new Error(`IPA problem: stage '${s.name}' takes ${s.rows} rows per request; give a number ≥ 1`);
   }
   for (const e of p.edges ?? []) {
     if (!names.has(e.from) || !names.has(e.to))
@@ -264,11 +272,9 @@ export function stageOptions(p: IpaProblem, s: number, lambda: number): IpaOptio
     const bTop = Math.min(p.bMax, v.maxBatch);
     for (const c of stage.cores ?? [1]) {
       for (let b = 1; b <= bTop; b++) {
-        const latencyMs = Math.max(MIN_LATENCY_MS, latencyOf(v.fit, b, c));
+        const batchMs = Math.max(MIN_LATENCY_MS, latencyOf(v.fit, b, c));
         const queueMs = b === 1 ? 0 : lambda > 0 ? ((b - 1) * 1000) / lambda : Number.POSITIVE_INFINITY;
-        const span = Math.ceil((latencyMs + queueMs) / unit - 1e-9);
-        if (!(span <= T)) continue;
-        const h = (1000 * b) / latencyMs;
+        const h = (1000 * b) / batchMs;
         const needed = Math.max(1, Math.ceil(lambda / h - 1e-9));
         let replicas = needed;
         if (stage.fixedReplicas !== undefined) {
@@ -276,6 +282,9 @@ export function stageOptions(p: IpaProblem, s: number, lambda: number): IpaOptio
           replicas = stage.fixedReplicas;
         }
         if (stage.maxReplicas !== undefined && replicas > stage.maxReplicas) continue;
+        const latencyMs = batchMs * Math.ceil((stage.rows ?? 1) / (b * replicas) - 1e-9);
+        const span = Math.ceil((latencyMs + queueMs) / unit - 1e-9);
+        if (!(span <= T)) continue;
         const coreCount = replicas * c;
         const switching = stage.current !== undefined && v.name !== stage.current;
         const switchCost = switching ? (switchWeight * w.beta * coreCount * v.loadMs) / interval : 0;

@@ -19,7 +19,7 @@ import {
   type Plan,
   type Stateless,
 } from "../types.js";
-import { IPA_INTERVAL_MS, stageRate } from "./ipa.js";
+import { IPA_INTERVAL_MS, pipelineRates } from "./ipa.js";
 
 export interface Fa2Options {
   /** Which variant each stage runs: the one serving now, or pinned to the lightest / heaviest. */
@@ -72,7 +72,7 @@ export class Fa2Policy implements PipelineScalingPolicy<Stateless> {
 
   decidePipeline(p: PipelineObservation, _state: Stateless): { plans: Plan[]; state: Stateless } {
     const variants = p.stages.map((obs) => pick(obs, this.o.variant));
-    const lambda = p.stages.map(stageRate);
+    const lambda = pipelineRates(p);
     const cMax = Math.min(...p.stages.map((obs) => obs.maxCores));
     const cores = this.o.cores.filter((c) => c <= cMax);
     const plan = fa2Plan(

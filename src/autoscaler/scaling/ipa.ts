@@ -12,8 +12,10 @@ import { solveIpaChain } from "../planner/ipa-dp.js";
 import { solveIpaMilp } from "../planner/ipa-milp.js";
 import {
   IPA_PRESETS,
+  isChain,
   stageOptions,
   stageRates,
+  type IpaEdge,
   type IpaPreset,
   type IpaProblem,
   type IpaSolution,
@@ -22,12 +24,14 @@ import {
   type IpaWeights,
 } from "../planner/ipa-problem.js";
 import type { VariantModel } from "../../router/scheduling/types.js";
+import { reducedChain } from "../../repository/pipeline-graph.js";
 import { latencyOf } from "../../stats/latency-model.js";
 import {
   liveInstances,
   uniform,
   type Decided,
   type Observation,
+  type PipelineGraphObservation,
   type PipelineObservation,
   type PipelineScalingPolicy,
   type Plan,
@@ -122,19 +126,69 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
 
   decidePipeline(p: PipelineObservation, _state: Stateless): { plans: Plan[]; state: Stateless } {
     const problem = this.problem(p);
-    const sol = this.o.highs ? solveIpaMilp(problem, this.o.highs) : solveIpaChain(problem);
-    if (sol) return { plans: this.plans(p, problem, sol, ""), state: null };
+    const sol = this.withinBudget(p, problem);
+    if (sol) return { plans: this.plans(p, problem, sol.solution, "", sol.note), state: null };
     // Nothing meets the SLO and carries the load: serve the load as fast as each stage can.
     const fallback = fastestPlan(problem);
     const why = `no configuration meets ${p.sloMs} ms and carries the load; fastest configuration per stage`;
     return { plans: this.plans(p, problem, fallback, why), state: null };
   }
 
+  /**
+   * The optimum, within the cores the cluster has: a plan wanting more than the core budget (at least one
+   * 1-core instance per stage, which may share a core) would be cut by the control loop to what fits, and a
+   * stage left short of replicas serves its accurate variant late instead of a faster one on time. Cores are
+   * priced up (β doubled) until the optimum fits — a Lagrangian step on the budget, not an exact constraint;
+   * if nothing fits, the unconstrained optimum stands (RIM's fixed replicas may exceed any budget).
+   */
+  private withinBudget(p: PipelineObservation, problem: IpaProblem): { solution: IpaSolution; note: string } | null {
+    const measured = p.graph?.accuracy;
+    const sol = this.solve(problem, measured);
+    const cap = Math.max(p.stages[0]?.coreBudget ?? Infinity, p.stages.length);
+    if (!sol || sol.cores <= cap) return sol ? { solution: sol, note: "" } : null;
+    for (let k = 1; k <= 16; k++) {
+      const priced = { ...problem, weights: { ...problem.weights, beta: problem.weights.beta * 2 ** k } };
+      const fit = this.solve(priced, measured);
+      if (fit && fit.cores <= cap)
+        return {
+          solution: fit,
+          note: `cores priced ×${2 ** k} to fit the core budget of ${cap} (${sol.cores} wanted)`,
+        };
+    }
+    return { solution: sol, note: "" };
+  }
+
+  /**
+   * The optimum, with PAS the product of the stages' accuracies; or, where the pipeline measured its
+   * accuracy per combination of stage variants (OCR's 1 − CER end to end is no product), the best over
+   * those combinations, each solved with its stages held to its variants and its measured figure as PAS.
+   */
+  private solve(problem: IpaProblem, measured?: PipelineGraphObservation["accuracy"]): IpaSolution | null {
+    const one = (q: IpaProblem) =>
+      this.o.highs && q.edges && !isChain(q) ? solveIpaMilp(q, this.o.highs) : solveIpaChain(q);
+    if (!measured || measured.length === 0) return one(problem);
+    let best: IpaSolution | null = null;
+    for (const c of measured) {
+      let ok = true;
+      const stages = problem.stages.map((st, i) => {
+        const want = c.stages[st.name];
+        const v = st.variants.find((x) => x.name === want);
+        if (!v) ok = false;
+        // the combination's figure is its PAS: the first stage carries it, the others count 1
+        return { ...st, variants: v ? [{ ...v, accuracy: i === 0 ? c.value : 1 }] : [] };
+      });
+      if (!ok) continue;
+      const sol = one({ ...problem, stages, accuracy: "product" });
+      if (sol && (!best || sol.objective > best.objective)) best = sol;
+    }
+    return best;
+  }
+
   /** The optimisation this decision solves (exposed for experiments and tests). */
   problem(p: PipelineObservation): IpaProblem {
     const fixed = this.o.fixedReplicas;
     const stages: IpaStage[] = p.stages.map((obs, i) => {
-      const running = liveInstances(obs, obs.variant).length > 0;
+      const current = runningVariant(obs);
       return {
         name: obs.task,
         variants: scores(obs.variants, this.o.normalise),
@@ -143,13 +197,33 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
             ? this.o.cores.filter((c) => c <= obs.maxCores)
             : [1],
         lambda: stageRate(obs),
-        current: running ? obs.variant : undefined,
+        current,
         maxReplicas: this.o.maxReplicas ?? Math.max(1, obs.coreBudget),
         fixedReplicas: fixed === undefined ? undefined : typeof fixed === "number" ? fixed : fixed[i],
       };
     });
+    const graph = p.graph;
+    let edges: IpaEdge[] | undefined;
+    if (graph) {
+      // rates along the measured fan-out of every edge; a request's latency along the graph's longest path
+      const all: IpaEdge[] = graph.edges.map((e) => ({ from: e.from, to: e.to, fanOut: Math.max(e.fanOut, 1e-3) }));
+      const rates = pipelineRates(p);
+      stages.forEach((s, i) => {
+        s.lambda = rates[i]!;
+        s.rows = Math.max(1, graph.rows[s.name] ?? 1);
+      });
+      const chain = reducedChainOf(
+        stages.map((s) => s.name),
+        all,
+      );
+      edges = chain ? undefined : all;
+      if (chain && chain.join() !== stages.map((s) => s.name).join())
+        edges = chain.slice(1).map((to, i) => ({ from: chain[i]!, to }));
+      if (edges && !this.o.highs) edges = undefined; // no MILP at hand: the stages in order, a conservative chain
+    }
     return {
       stages,
+      ...(edges ? { edges } : {}),
       lambda: stageRate(p.stages[0]!),
       sloMs: p.sloMs,
       weights: this.weights,
@@ -161,8 +235,8 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
     };
   }
 
-  private plans(p: PipelineObservation, problem: IpaProblem, sol: IpaSolution, why: string): Plan[] {
-    const summary = `PAS ${sol.pas.toFixed(4)}, ${sol.cores} cores, objective ${sol.objective.toFixed(3)}, latency ${sol.latencyMs.toFixed(1)}/${p.sloMs} ms`;
+  private plans(p: PipelineObservation, problem: IpaProblem, sol: IpaSolution, why: string, note = ""): Plan[] {
+    const summary = `PAS ${sol.pas.toFixed(4)}, ${sol.cores} cores, objective ${sol.objective.toFixed(3)}, latency ${sol.latencyMs.toFixed(1)}/${p.sloMs} ms${note ? `; ${note}` : ""}`;
     return p.stages.map((obs, i) => {
       const s = sol.stages[i]!;
       const stage = problem.stages[i]!;
@@ -184,6 +258,43 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
 
 function describeStage(s: IpaStagePlan, named: boolean): string {
   return `${named ? `${s.stage} ` : ""}${s.variant} b=${s.batch}, ${s.replicas} × ${s.cores} core${s.cores > 1 ? "s" : ""} for ${s.lambda.toFixed(1)} req/s`;
+}
+
+/**
+ * The rows per second each stage of a pipeline plans for: a stage's own rate (present or forecast), or,
+ * in a graph, a stage after others gets what they send it: their rate times each edge's measured fan-out
+ * (the largest over its inputs: a fan-in stage runs once per joined request).
+ */
+export function pipelineRates(p: PipelineObservation): number[] {
+  const own = p.stages.map(stageRate);
+  if (!p.graph) return own;
+  return stageRates({
+    stages: p.stages.map((obs, i) => ({
+      name: obs.task,
+      variants: [],
+      ...(p.graph!.edges.some((e) => e.to === obs.task) ? {} : { lambda: own[i]! }),
+    })),
+    edges: p.graph.edges.map((e) => ({ from: e.from, to: e.to, fanOut: Math.max(e.fanOut, 1e-3) })),
+    lambda: own[0]!,
+    sloMs: p.sloMs,
+    weights: { alpha: 0, beta: 0, gamma: 0 },
+    bMax: 1,
+  });
+}
+
+/**
+ * The variant a stage serves with now: the task's variant while it runs, else the one most of its live
+ * instances run (another scaler, e.g. the on-demand one, may have started it) — a plan naming another
+ * variant is a switch, its cold start charged.
+ */
+export function runningVariant(obs: Observation): string | undefined {
+  if (liveInstances(obs, obs.variant).length > 0) return obs.variant;
+  const counts = new Map<string, number>();
+  for (const i of obs.instances)
+    if (i.state !== "draining" && i.state !== "stopped") counts.set(i.variant, (counts.get(i.variant) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [v, n] of counts) if (best === undefined || n > counts.get(best)!) best = v;
+  return best;
 }
 
 /** The load a stage plans for: the larger of the present rate and the forecast. */
@@ -245,4 +356,11 @@ function fastestPlan(problem: IpaProblem): IpaSolution {
     latencyMs: picks.reduce((a, o) => a + o.latencyMs + o.queueMs, 0),
     span: Number.NaN,
   };
+}
+
+/** The chain a DAG's edges reduce to (an edge another path implies dropped), or null. */
+function reducedChainOf(tasks: readonly string[], edges: readonly IpaEdge[]): string[] | null {
+  return reducedChain({
+    stages: tasks.map((t) => ({ task: t, after: edges.filter((e) => e.to === t).map((e) => e.from), optional: false })),
+  });
 }

@@ -2,6 +2,7 @@
 // autoscaler decision over Server-Sent Events. Charts are redrawn from the frames kept here, so a
 // frame costs the same whatever the request rate behind it.
 import { chart, fmt, h, markers, palette, tints, uPlot } from "/dashboard/charts.js";
+import { pipelineGraph } from "/dashboard/graph.js";
 
 const HISTORY_S = 600;
 const state = { targets: new Map(), frames: [], decisions: [], selected: null, windowS: 300, changesOnly: false };
@@ -111,7 +112,8 @@ function renderCards() {
           onclick: () => select(t.name),
         },
         h("span", { class: "name" }, t.name),
-        h("span", { class: "kind" }, t.kind === "pipeline" ? `pipeline: ${t.stages.join(" → ")}` : "task"),
+        h("span", { class: "kind" }, t.kind === "pipeline" ? "pipeline" : "task"),
+        t.kind === "pipeline" && t.graph ? pipelineGraph(t.name, t.graph) : null,
         h(
           "dl",
           {},

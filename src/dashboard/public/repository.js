@@ -2,6 +2,7 @@
 // from, and each variant's profile: measured latency points over batch size per core count, with
 // the fitted l(b,c) = α·b/c + β·b + γ/c + ζ drawn through them.
 import { chart, fmt, h, palette, uPlot } from "/dashboard/charts.js";
+import { pipelineGraph } from "/dashboard/graph.js";
 
 let view = null;
 let statSelect = null;
@@ -134,7 +135,7 @@ function pipelinesBlock(pipelines) {
             "tr",
             {},
             h("td", {}, p.name),
-            h("td", {}, p.stages.join(" → ")),
+            h("td", {}, p.graph ? pipelineGraph(p.name, p.graph) : p.stages.join(" → ")),
             h("td", { class: "num" }, `${p.sloMs} ms`),
             h("td", { class: "num" }, fmt.pct(p.minAccuracy)),
             h("td", {}, p.description),

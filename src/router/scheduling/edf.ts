@@ -12,6 +12,9 @@ import {
   type VariantModel,
 } from "./types.js";
 
+/** No request to drop (shared: most batches drop nothing). */
+const NOTHING: Request[] = [];
+
 export class EdfPolicy implements SchedulingPolicy {
   readonly name = "edf";
   readonly order = "deadline" as const;
@@ -32,7 +35,7 @@ export class EdfPolicy implements SchedulingPolicy {
  */
 export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: RequestQueue, start: number): NextBatch {
   const take: Request[] = [];
-  const drop: Request[] = [];
+  let drop: Request[] = NOTHING;
   let rows = 0;
   let budget = Infinity;
   for (let i = 0; i < queue.length; i++) {
@@ -41,6 +44,7 @@ export function takeByDeadline(inst: InstanceView, v: VariantModel, queue: Reque
     if (take.length === 0) {
       const alone = v.latency(r.rows, inst.cores);
       if (start + alone > r.deadline && !r.lateOk) {
+        if (drop === NOTHING) drop = [];
         drop.push(r);
         continue;
       }

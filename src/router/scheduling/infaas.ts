@@ -50,7 +50,7 @@ export class InfaasPolicy implements SchedulingPolicy {
     let fallback: VariantModel | undefined;
     let fallbackLat = Infinity;
     for (const v of ctx.task.variants) {
-      if (v.accuracy < r.minAccuracy) continue;
+      if (v.accuracy < r.minAccuracy || (r.allowed && !r.allowed.has(v.name))) continue;
       const cores = coresOf(v.name, ctx.instances);
       const lat = v.latency(r.rows, cores || 1);
       if (cores > 0 && lat < fallbackLat) {

@@ -115,12 +115,14 @@ export interface SchedulingPolicy {
 }
 
 /**
- * May `instance` (of `variant`) serve `r`? Pins, on-arrival assignments and accuracy floors. A policy
+ * May `instance` (of `variant`) serve `r`? Pins, a pipeline stage's allowed variants, on-arrival
+ * assignments and accuracy floors. A policy
  * that switches subnets may serve a request on any subnet that meets its floor; any other policy runs a
  * supernet's default subnet, whose accuracy is the variant's.
  */
 export function eligible(r: Request, variant: VariantModel, switchesSubnets = false): boolean {
   if (r.pinned) return r.pinned === variant.name;
+  if (r.allowed && !r.allowed.has(variant.name)) return false;
   if (r.assigned) return r.assigned === variant.name;
   return (
     (switchesSubnets && variant.subnets?.length ? topAccuracy(variant.subnets) : variant.accuracy) >= r.minAccuracy

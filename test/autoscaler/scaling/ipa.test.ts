@@ -70,6 +70,26 @@ describe("the ipa policy", () => {
     expect(switched.reason).toMatch(/PAS 0\.\d+, \d+ cores, objective/);
   });
 
+  it("keeps its plan within the cluster's core budget: cores priced up until the optimum fits", () => {
+    const budget = (n: number): PipelineObservation => {
+      const p = pipeline(40);
+      return { ...p, stages: p.stages.map((s) => ({ ...s, coreBudget: n })) };
+    };
+    const cores = (plans: Plan[]) => plans.reduce((a, p) => a + p.instances.reduce((b, i) => b + i.cores, 0), 0);
+    const free = new IpaPolicy({ preset: "accuracy-first" }).decidePipeline(budget(64), null).plans;
+    expect(cores(free)).toBeGreaterThan(4);
+    const tight = new IpaPolicy({ preset: "accuracy-first" }).decidePipeline(budget(4), null).plans;
+    expect(cores(tight)).toBeLessThanOrEqual(4);
+    expect(tight[0]!.reason).toMatch(/cores priced ×\d+ to fit the core budget of 4 \(\d+ wanted\)/);
+    // fewer cores carry the same load with lighter variants
+    const acc = (plans: Plan[]) =>
+      plans.reduce(
+        (a, p, i) => a * [DETECT, CLASSIFY][i]!.find((x) => x.name === p.instances[0]!.variant)!.accuracy,
+        1,
+      );
+    expect(acc(tight)).toBeLessThan(acc(free));
+  });
+
   it("the presets trace a trade-off at the same load", () => {
     const plans = (["accuracy-first", "balanced", "resource-first"] as const).map(
       (preset) => new IpaPolicy({ preset }).decidePipeline(pipeline(40), null).plans,
