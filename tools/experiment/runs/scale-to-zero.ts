@@ -108,7 +108,17 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
         scaleToZeroAfterMs: afterS === undefined ? undefined : afterS * 1000,
       });
       const v = t.variants.filter((x) => x.name === w.variant);
-      return { ...t, variants: v.map((x) => ({ ...x, coldStart: starts!.coldMs, warmStart: starts!.warmMs })) };
+      // what this machine measured now, believed by the policies (as a fresh profile would be) and drawn by the
+      // simulated starts alike
+      return {
+        ...t,
+        variants: v.map((x) => ({
+          ...x,
+          loadMs: median(starts!.coldMs),
+          coldStart: starts!.coldMs,
+          warmStart: starts!.warmMs,
+        })),
+      };
     };
     for (const policy of cfg.policies)
       for (const seed of cfg.seeds) {
