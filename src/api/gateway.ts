@@ -12,7 +12,7 @@ import {
 } from "../core/pipeline.js";
 import { GlueInputError, type GlueRegistry, type GlueRun, type GlueTensorDecl } from "../pipelines/glue.js";
 import { glueRegistry } from "../pipelines/index.js";
-import { sinks, sources, stageTasks } from "../repository/pipeline-graph.js";
+import { sinks, sources, stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import type { ServingCore } from "../core/serving-core.js";
 import { variantModel } from "../core/variant-model.js";
 import type { Tensors } from "../engine/engine.js";

@@ -7,7 +7,7 @@ import { buildSchedule, TRACE_FORMATS, type ArrivalSource, type TraceFormat } fr
 import { makeScalingPolicy, type ScalingSettings } from "../autoscaler/scaling/index.js";
 import { staticForPeak } from "../autoscaler/scaling/static.js";
 import { plansPipelines } from "../autoscaler/types.js";
-import { stageTasks } from "../repository/pipeline-graph.js";
+import { stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import { countsFromArrivals } from "../traces/index.js";
 import { loadRepository } from "../repository/repository.js";
 import {

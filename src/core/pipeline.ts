@@ -9,7 +9,12 @@
 // served by the variants that keep some completion of what already served it at or above the floor.
 import type { Clock } from "../cluster/clock.js";
 import type { Tensors } from "../engine/engine.js";
-import { stageTasks, topologicalOrder, type PipelineGraph, type StageNode } from "../repository/pipeline-graph.js";
+import {
+  stageTasks,
+  topologicalOrder,
+  type PipelineGraph,
+  type StageNode,
+} from "../autoscaler/planner/pipeline-graph.js";
 import type { Failed, Outcome, Request } from "../router/request.js";
 import type { Router } from "../router/router.js";
 import type { FanOutMeter } from "./fan-out.js";

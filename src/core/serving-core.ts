@@ -14,7 +14,7 @@ import type { Cluster } from "../cluster/types.js";
 import { refusedAtAdmission, type Request } from "../router/request.js";
 import { Router, type RouterOptions } from "../router/router.js";
 import type { SchedulingPolicy, TaskModel } from "../router/scheduling/types.js";
-import { edges, stageTasks } from "../repository/pipeline-graph.js";
+import { edges, stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import { FanOutMeter } from "./fan-out.js";
 import { PipelineAccuracy, SKIP_STAGE, type MeasuredCombination } from "./pipeline-accuracy.js";
 import { PipelineWalk, type PipelineDef, type PipelineOutcome, type PipelineRequest } from "./pipeline.js";

@@ -4,7 +4,7 @@
 import type { Decision } from "../autoscaler/controller.js";
 import { servedStages } from "../core/pipeline.js";
 import type { ServingCore } from "../core/serving-core.js";
-import { stageTasks } from "../repository/pipeline-graph.js";
+import { stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import type { Repository } from "../repository/repository.js";
 import { servedBy } from "../router/request.js";
 import type { DecisionView, LiveAggregator, Target } from "./live.js";

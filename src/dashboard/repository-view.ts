@@ -1,6 +1,6 @@
 // The model repository as the dashboard's repository page shows it: tasks and their variants with
 // accuracy (and where that number comes from), the measured profile points and the fitted l(b,c).
-import { stageTasks } from "../repository/pipeline-graph.js";
+import { stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import type { Repository, Variant } from "../repository/repository.js";
 import type { LatencyFit } from "../repository/schema.js";
 

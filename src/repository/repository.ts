@@ -7,7 +7,7 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { nameProblem, resolveInside } from "./safe-path.js";
 import { readOnnxSignature, type OnnxSignature, type SignatureTensor } from "./onnx-signature.js";
-import { graphOf, graphProblems, sinks, type PipelineGraph } from "./pipeline-graph.js";
+import { graphOf, graphProblems, sinks, type PipelineGraph } from "../autoscaler/planner/pipeline-graph.js";
 import {
   CONTROL_INPUT_PATTERN,
   PipelineConfig,

@@ -3,7 +3,7 @@
 // it ran per request; per edge, the measured fan-out; end to end, served, failed, met and the mean
 // accuracy of what served. Bounded memory whatever the load.
 import type { ServingCore } from "../core/serving-core.js";
-import { edges, stageTasks } from "../repository/pipeline-graph.js";
+import { edges, stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import { quantileSorted } from "../stats/quantile.js";
 
 const KEEP = 1000;

@@ -7,7 +7,7 @@ import type { PipelineScalingPolicy, ScalingPolicy } from "../autoscaler/types.j
 import type { LatencyParams } from "../stats/latency-model.js";
 import type { SchedulingPolicy, VariantModel } from "../router/scheduling/types.js";
 import type { Pipeline, Task, Variant } from "../repository/repository.js";
-import { stageTasks, type PipelineGraph } from "../repository/pipeline-graph.js";
+import { stageTasks, type PipelineGraph } from "../autoscaler/planner/pipeline-graph.js";
 import type { MeasuredCombination } from "../core/pipeline-accuracy.js";
 import { medianDuration, ProfileServiceModel, type Duration, type ServiceModel } from "./service-model.js";
 import type { LatencyQuantiles } from "../stats/measured-latency.js";

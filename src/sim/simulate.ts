@@ -15,7 +15,7 @@ import {
   type StageInput,
   type StageResult,
 } from "../core/pipeline.js";
-import { chainGraph, graphProblems, stageTasks } from "../repository/pipeline-graph.js";
+import { chainGraph, graphProblems, stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import { servedBy, type Outcome, type Request } from "../router/request.js";
 import type { RouterOptions } from "../router/router.js";
 import { makeSchedulingPolicy } from "../router/scheduling/index.js";

@@ -13,7 +13,7 @@ import {
   topologicalOrder,
   transitiveReduction,
   withoutStages,
-} from "../../src/repository/pipeline-graph.js";
+} from "../../src/autoscaler/planner/pipeline-graph.js";
 import { ConstantServiceModel, simulate, type SimTask, type SimVariant } from "../../src/sim/index.js";
 
 function variant(name: string, accuracy: number, ms: number, maxBatch = 8): SimVariant {

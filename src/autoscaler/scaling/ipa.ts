@@ -24,7 +24,7 @@ import {
   type IpaWeights,
 } from "../planner/ipa-problem.js";
 import type { VariantModel } from "../../router/scheduling/types.js";
-import { reducedChain } from "../../repository/pipeline-graph.js";
+import { reducedChain } from "../planner/pipeline-graph.js";
 import { latencyOf } from "../../stats/latency-model.js";
 import {
   liveInstances,

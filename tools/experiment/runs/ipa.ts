@@ -18,7 +18,7 @@ import {
 } from "../../../src/autoscaler/scaling/ipa-setup.js";
 import type { IpaPreset } from "../../../src/autoscaler/planner/ipa-problem.js";
 import type { PipelineScalingPolicy } from "../../../src/autoscaler/types.js";
-import { chainGraph } from "../../../src/repository/pipeline-graph.js";
+import { chainGraph } from "../../../src/autoscaler/planner/pipeline-graph.js";
 import { loadRepository, type Repository } from "../../../src/repository/repository.js";
 import {
   simPipelineFromRepository,

@@ -1,7 +1,7 @@
 // A pipeline's stage graph, as pipeline.yaml describes it and everything else reads it: each stage a
 // task, with the stages whose outputs it waits for (`after`; by default the stage listed before it, so
 // `stages: [a, b, c]` stays a chain), and whether a request may skip it. Pure: the repository checks
-// it, the serving core walks it, the planners read its edges.
+// it, the serving core walks it, the planners read its edges (it lives with them, the lowest of its readers).
 
 export interface StageNode {
   /** The stage's task (a pipeline names each task once, so the task names the stage). */
