@@ -26,7 +26,7 @@ import {
 } from "../repository/repository.js";
 import { nameProblem, quoted } from "../repository/safe-path.js";
 import type { TaskConfig } from "../repository/schema.js";
-import type { Outcome, Served } from "../router/request.js";
+import type { Outcome, Request, Served } from "../router/request.js";
 import type { HotLoop } from "../worker/hot-loop.js";
 import { checkDistinctOutputs } from "./limits.js";
 import { sloTerms, type SloTerms } from "./slo-params.js";
@@ -325,11 +325,11 @@ export class SloGateway implements Gateway {
     }
   }
 
-  admit(model: string, version?: string, sloMs?: number): void {
+  admit(model: string, version?: string, sloMs?: number, priority?: number): void {
     if (this.stopping) throw new ApiError(503, "server is shutting down; retry on another replica");
     const task = this.d.repo.tasks.get(model);
     if (!task || !this.loaded(model)) return; // a pipeline, or an error the request itself will get
-    const refused = this.d.core.router.admitEarly(model, sloMs, version);
+    const refused = this.d.core.router.admitEarly(model, sloMs, version, priority ?? task.config.priority ?? 1);
     if (refused) throw new ApiError(refused.status, refused.message, refused.retryAfterMs);
   }
 
@@ -346,14 +346,14 @@ export class SloGateway implements Gateway {
     const task = target.task;
     const terms = sloTerms(
       req.parameters,
-      { sloMs: task.config.slo_ms, minAccuracy: task.config.min_accuracy },
+      { sloMs: task.config.slo_ms, minAccuracy: task.config.min_accuracy, priority: task.config.priority },
       req.receivedAtUnixMs,
       now,
     );
     const { input, rows } = this.checkInputs(task, req.inputs);
     this.checkFloor(task, terms.minAccuracy, req.version);
     const wanted = this.checkOutputs(task.config.outputs, req);
-    const served = this.expectServed(await this.submit(task, input, rows, terms, now, req.version));
+    const served = this.expectServed(await this.submit(task, input, rows, terms, now, req.version, req.signal));
     return {
       model_name: req.model,
       model_version: served.variant,
@@ -565,10 +565,12 @@ export class SloGateway implements Gateway {
     terms: SloTerms,
     arrival: number,
     pinned?: string,
+    signal?: AbortSignal,
   ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       const router = this.d.core.router;
-      this.d.core.submit({
+      const cancel = () => router.cancel(r);
+      const r: Request = {
         seq: router.nextSeq(),
         id: String(router.nextSeq()),
         task: task.name,
@@ -580,8 +582,15 @@ export class SloGateway implements Gateway {
         pinned,
         lateOk: task.config.late === "serve",
         input,
-        done: resolve,
-      });
+        done: (o) => {
+          signal?.removeEventListener("abort", cancel);
+          resolve(o);
+        },
+      };
+      signal?.addEventListener("abort", cancel, { once: true });
+      this.d.core.submit(r);
+      // gone while its body was read: counted as cancelled like any other
+      if (signal?.aborted) cancel();
     });
   }
 

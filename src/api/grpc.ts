@@ -128,6 +128,7 @@ const GRPC_CODE: Partial<Record<number, grpc.status>> = {
   404: grpc.status.NOT_FOUND,
   413: grpc.status.RESOURCE_EXHAUSTED,
   429: grpc.status.RESOURCE_EXHAUSTED,
+  499: grpc.status.CANCELLED,
   503: grpc.status.UNAVAILABLE,
   504: grpc.status.DEADLINE_EXCEEDED,
 };
@@ -183,10 +184,11 @@ export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promis
     ModelMetadata: unary((req: { name: string; version: string }) =>
       gateway.modelMetadata(req.name, version(req.version)),
     ),
-    ModelInfer: unary(async (req: WireInferRequest) => {
+    ModelInfer: unary(async (req: WireInferRequest, _md, cancelled) => {
       const t0 = performance.now();
       const request = inferRequestFromWire(req, Date.now());
       const inputMs = performance.now() - t0;
+      request.signal = cancelled;
       const response = await gateway.infer(request);
       const t1 = performance.now();
       const wire = inferResponseToWire(response, request);
@@ -251,10 +253,15 @@ export async function startGrpcServer(inner: Gateway, opts: GrpcOptions): Promis
 }
 
 // Request shapes come from the .proto at run time; each handler states the shape it reads.
-function unary(fn: (request: any, metadata: grpc.Metadata) => unknown): grpc.handleUnaryCall<any, any> {
+function unary(
+  fn: (request: any, metadata: grpc.Metadata, cancelled: AbortSignal) => unknown,
+): grpc.handleUnaryCall<any, any> {
   return (call, callback) => {
+    // a call the client cancels, or whose deadline passes, is cancelled here too
+    const gone = new AbortController();
+    call.once("cancelled", () => gone.abort());
     Promise.resolve()
-      .then(() => fn(call.request, call.metadata))
+      .then(() => fn(call.request, call.metadata, gone.signal))
       .then(
         (response) => callback(null, response),
         (err: unknown) => callback(toServiceError(err)),

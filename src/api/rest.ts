@@ -8,6 +8,7 @@ import { checkAdminRequest, checkAdminToken } from "./admin-guard.js";
 import { compressFor, decompressBody } from "./http-compression.js";
 import { repositoryParameters } from "./repository-params.js";
 import { encodeInferResponse, parseInferRequest, splitBody } from "./rest-codec.js";
+import { priorityHint } from "./slo-params.js";
 import { TritonView } from "./triton-view.js";
 import { ApiError, type Gateway } from "./types.js";
 
@@ -176,9 +177,15 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
     );
   };
   // Shedding before the body is read: an overloaded task refuses a request for the price of its headers.
+  // The class comes from `sloserve-priority` here (Triton's priority parameter decides once the body is read).
   const admitEarly = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const hint = Number(header(req, "sloserve-slo-ms"));
-    gateway.admit(req.params.m!, req.params.v, Number.isFinite(hint) && hint > 0 ? hint : undefined);
+    gateway.admit(
+      req.params.m!,
+      req.params.v,
+      Number.isFinite(hint) && hint > 0 ? hint : undefined,
+      priorityHint(header(req, "sloserve-priority")),
+    );
     armBodyTimeout(req, reply);
   };
   const body = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
@@ -206,6 +213,12 @@ export async function startRestServer(inner: Gateway, opts: RestOptions): Promis
       const { json, binary } = splitBody(body(req), header(req, "inference-header-content-length"));
       const request = parseInferRequest(json, binary, req.params.m!, req.params.v, receivedAt);
       const inputMs = performance.now() - t0;
+      // a client that disconnects before its answer takes its request out of the queue (and its batch)
+      const gone = new AbortController();
+      reply.raw.once("close", () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
+      request.signal = gone.signal;
       const response = await gateway.infer(request);
       const t1 = performance.now();
       const encoded = encodeInferResponse(response, request);

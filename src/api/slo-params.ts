@@ -31,6 +31,18 @@ function unixMs(params: Record<string, ParamValue>, key: string): number | undef
   return v;
 }
 
+/** A class hint from a header (`sloserve-priority`), read before the body: 0 or absent is the task's default. */
+export function priorityHint(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ApiError(
+      400,
+      `header 'sloserve-priority' must be a non-negative integer (1 = highest), got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  return n === 0 ? undefined : n;
+}
+
 /**
  * Precedence: `slo_ms`; else `deadline_unix_ms` (the remaining budget, measured from arrival or
  * from `sent_at_unix_ms` when the client's clock runs ahead of ours); else Triton's `timeout` (µs);
@@ -38,7 +50,7 @@ function unixMs(params: Record<string, ParamValue>, key: string): number | undef
  */
 export function sloTerms(
   params: Record<string, ParamValue>,
-  defaults: { sloMs: number; minAccuracy: number },
+  defaults: { sloMs: number; minAccuracy: number; priority?: number },
   receivedAtUnixMs: number,
   now: number,
 ): SloTerms {
@@ -65,5 +77,11 @@ export function sloTerms(
   else if (deadlineUnix !== undefined) budget = deadlineUnix - Math.max(receivedAtUnixMs, sentAt ?? receivedAtUnixMs);
   else if (timeoutUs !== undefined) budget = timeoutUs / 1000;
   else budget = defaults.sloMs;
-  return { deadline: now + budget, sloMs: budget, minAccuracy, priority: priority === 0 ? 1 : priority };
+  // Triton's 0 is "the default class": the task's (task.yaml priority), else 1
+  return {
+    deadline: now + budget,
+    sloMs: budget,
+    minAccuracy,
+    priority: priority === 0 ? (defaults.priority ?? 1) : priority,
+  };
 }

@@ -95,7 +95,7 @@ export class TritonView implements Gateway {
     };
   };
 
-  admit: Gateway["admit"] = (m, v, sloMs) => this.inner.admit(m, this.variantOf(m, v), sloMs);
+  admit: Gateway["admit"] = (m, v, sloMs, priority) => this.inner.admit(m, this.variantOf(m, v), sloMs, priority);
 
   infer: Gateway["infer"] = (req: InferRequest) =>
     this.inner.infer(req.version === undefined ? req : { ...req, version: this.variantOf(req.model, req.version) });

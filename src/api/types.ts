@@ -36,6 +36,11 @@ export interface InferRequest {
   parameters: Record<string, ParamValue>;
   /** Wall-clock arrival (Date.now()), for deadline_unix_ms / sent_at_unix_ms arithmetic. */
   receivedAtUnixMs: number;
+  /**
+   * Aborted when the client gives up (its connection closed, its gRPC call cancelled or past its deadline): the
+   * request leaves its queue, and its row of a batch already sent is not answered.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InferResponse {
@@ -97,7 +102,7 @@ export interface RepositoryEntry {
 }
 
 /** HTTP status carried by every error the core raises; front-ends map it to their own codes. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 413 | 414 | 415 | 429 | 431 | 500 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 413 | 414 | 415 | 429 | 431 | 499 | 500 | 503 | 504;
 
 export class ApiError extends Error {
   constructor(
@@ -125,9 +130,10 @@ export interface Gateway {
   /**
    * Admission before a request's body is read: throws the ApiError a request to `model` gets now anyway
    * (shutting down, queue full, or overloaded for the SLO the client states ahead, `sloMs`), so shedding
-   * costs no decoding.
+   * costs no decoding. `sloMs` and `priority` are the client's hints (headers), if any; the body's parameters
+   * decide once it is read.
    */
-  admit(model: string, version?: string, sloMs?: number): void;
+  admit(model: string, version?: string, sloMs?: number, priority?: number): void;
   repositoryIndex(readyOnly?: boolean): RepositoryEntry[];
   /** Admin: needs the bearer token when SLOSERVE_ADMIN_TOKEN is set (checked by the front-end). */
   load(model: string): Promise<void>;

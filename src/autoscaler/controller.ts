@@ -152,6 +152,8 @@ export class Controller {
   private readonly observedAt = new Map<string, number>();
   /** Each task's last non-empty served mix. */
   private readonly mix = new Map<string, readonly ServedShare[]>();
+  /** Tasks with a decision booked by poke(). */
+  private readonly poked = new Set<string>();
   /** Which tasks the next tick looks at. */
   private readonly schedule = new DecisionSchedule();
   /** The index of instances is out of date (the cluster changed since it was built). */
@@ -316,6 +318,51 @@ export class Controller {
     while (this.actuating.size > 0) await sleep(5);
   }
 
+  /** Whether the loop is converging `task` to a plan right now. */
+  isActuating(task: string): boolean {
+    return this.actuating.has(task);
+  }
+
+  /**
+   * Decides for `task` now rather than at its next interval (it woke up from zero with requests waiting):
+   * the plan, not the number of requests, says how many instances the burst gets. A task planned as a
+   * pipeline stage, or one already converging, is left to the loop.
+   */
+  poke(task: string): void {
+    const t = this.tasks.get(task);
+    if (!t || this.stopped || this.poked.has(task)) return;
+    this.poked.add(task);
+    this.clock.setTimer(this.clock.now(), () => {
+      this.poked.delete(task);
+      if (this.stopped || this.actuating.has(task) || this.tasks.get(task) !== t) return;
+      if ([...this.pipelines.values()].some((p) => p.stages.some((s) => s.task === task))) return;
+      this.refreshIndex();
+      this.quiet.delete(task);
+      this.schedule.wake(task);
+      this.due.set(task, this.clock.now() + this.intervalOf(t.policy));
+      void this.decide(t);
+    });
+  }
+
+  /** Rebuilds the index of instances per task when the cluster changed since; wakes sleepers it concerns. */
+  private refreshIndex(): void {
+    if (!this.stale && this.index !== null) return;
+    this.stale = false;
+    this.shapes.clear();
+    this.index = new Map();
+    for (const i of this.cluster.instances()) {
+      if (i.state === "stopped") continue;
+      const list = this.index.get(i.task);
+      if (list) list.push(i);
+      else this.index.set(i.task, [i]);
+    }
+    // a sleeping task whose instances changed is looked at again
+    const changed: string[] = [];
+    for (const [name, shape] of this.schedule.sleepers((n) => this.quiet.get(n)))
+      if (this.shapeOf(name) !== shape) changed.push(name);
+    for (const name of changed) this.schedule.wake(name);
+  }
+
   /**
    * Looks at every task and pipeline due, in registration order. A task the loop would find quiet, a stage
    * of a pipeline planned as a whole, and a task on a hold sleep (see DecisionSchedule) and cost nothing
@@ -324,22 +371,7 @@ export class Controller {
   async tick(): Promise<void> {
     const now = this.clock.now();
     this.lastTick = now;
-    if (this.stale || this.index === null) {
-      this.stale = false;
-      this.shapes.clear();
-      this.index = new Map();
-      for (const i of this.cluster.instances()) {
-        if (i.state === "stopped") continue;
-        const list = this.index.get(i.task);
-        if (list) list.push(i);
-        else this.index.set(i.task, [i]);
-      }
-      // a sleeping task whose instances changed is looked at again
-      const changed: string[] = [];
-      for (const [name, shape] of this.schedule.sleepers((n) => this.quiet.get(n)))
-        if (this.shapeOf(name) !== shape) changed.push(name);
-      for (const name of changed) this.schedule.wake(name);
-    }
+    this.refreshIndex();
     this.staged ??= new Set([...this.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task)));
     const staged = this.staged;
     const period = this.intervalMs;

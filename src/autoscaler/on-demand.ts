@@ -100,13 +100,16 @@ export class OnDemandScaler {
   /** The cheapest variant that may serve `r` and fits its budget on one core; else the fastest. */
   private pick(model: TaskModel, r: Request): VariantModel | undefined {
     const budget = r.deadline - this.clock.now();
+    // a start takes a warm-pool worker when one is ready: it then loads its model only
+    const warm = (this.cluster.pooled ?? 0) > 0;
     let fits: VariantModel | undefined;
     let fastest: VariantModel | undefined;
     for (const v of model.variants) {
       if (!eligible(r, v)) continue;
       const lat = v.latency(r.rows, 1);
+      const load = warm ? (v.warmLoadMs ?? v.loadMs) : v.loadMs;
       if (!fastest || lat < fastest.latency(r.rows, 1)) fastest = v;
-      if (lat + v.loadMs <= budget && (!fits || lat < fits.latency(r.rows, 1))) fits = v;
+      if (lat + load <= budget && (!fits || lat < fits.latency(r.rows, 1))) fits = v;
     }
     return fits ?? fastest;
   }

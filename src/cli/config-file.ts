@@ -36,6 +36,8 @@ export const ServeFile = z
     "decision-interval-ms": positive,
     "log-level": z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
     "warm-pool": z.number().int().nonnegative(),
+    "warm-pool-min": z.number().int().nonnegative(),
+    "scale-to-zero-after": z.number().positive(),
     cluster: z.enum(["local", "kubernetes"]),
     kubeconfig: z.string(),
     namespace: z.string(),

@@ -99,12 +99,6 @@ program
     4096,
   )
   .option(
-    "--warm-pool <n>",
-    "worker processes kept started (onnxruntime loaded, no model) so a cold start only loads its model",
-    (v) => nonNegativeInt(v, "--warm-pool"),
-    1,
-  )
-  .option(
     "--online-latency <on|off>",
     "correct the profiles from every batch's measured time (policies read the corrected model); off: trust the profiles",
     onOff("--online-latency"),
@@ -117,6 +111,20 @@ program
     "fair",
   )
   .option("--log-level <level>", "pino log level", "info")
+  .option(
+    "--warm-pool <n>",
+    "most warm-pool workers (started, onnxruntime loaded, no model: a start then only loads its model); sized by recent starts",
+    (v) => nonNegativeInt(v, "--warm-pool"),
+    1,
+  )
+  .option("--warm-pool-min <n>", "fewest warm-pool workers kept (default: 1 when --warm-pool ≥ 1)", (v) =>
+    nonNegativeInt(v, "--warm-pool-min"),
+  )
+  .option(
+    "--scale-to-zero-after <s>",
+    "stop every task's last instances after this many seconds without a request (default: each task.yaml's scale_to_zero_after)",
+    (v) => positiveNumber(v, "--scale-to-zero-after"),
+  )
   .option(
     "--cluster <backend>",
     "where instances run: local (worker processes) or kubernetes (pods)",
@@ -155,6 +163,8 @@ program
       decisionIntervalMs: opts.decisionIntervalMs,
       logLevel: opts.logLevel,
       warmPool: opts.warmPool,
+      warmPoolMin: opts.warmPoolMin,
+      scaleToZeroAfterS: opts.scaleToZeroAfter,
       cluster: opts.cluster,
       kubernetes: { kubeconfig: opts.kubeconfig, namespace: opts.namespace, podMemory: opts.podMemory },
       onlineLatency: opts.onlineLatency,
@@ -191,6 +201,8 @@ interface ServeFlags {
   decisionIntervalMs: number;
   logLevel: string;
   warmPool: number;
+  warmPoolMin?: number;
+  scaleToZeroAfter?: number;
   cluster: "local" | "kubernetes";
   kubeconfig?: string;
   namespace?: string;

@@ -12,6 +12,8 @@ export interface InstanceInfo {
   state: InstanceState;
   /** Batches sent and not yet answered. */
   inFlight: number;
+  /** It was started from a warm pool (a started worker given its model): its start costs the model load only. */
+  warmStart?: boolean;
 }
 
 /** One request's share of a batch: its rows and its tensors (null in the simulator, which computes nothing). */
@@ -29,10 +31,17 @@ export interface BatchWork {
 
 /** `outputs[i]` answers `items[i]` (null where nothing was computed: the simulator). */
 export type BatchResult =
-  { ok: true; outputs: (Tensors | null)[]; computeMs: number } | { ok: false; gone: boolean; message: string };
+  | { ok: true; outputs: (Tensors | null)[]; computeMs: number }
+  | { ok: false; gone: boolean; message: string; cancelled?: boolean };
 
 export interface Instance extends InstanceInfo {
   run(work: BatchWork, done: (result: BatchResult) => void): void;
+  /**
+   * The router no longer wants a batch it sent (every request in it was cancelled): one not yet started is
+   * skipped and its `done` answered `{ ok: false, cancelled: true }`; one already running finishes as usual.
+   * Absent: every batch sent runs.
+   */
+  cancel?(work: BatchWork): void;
 }
 
 export interface ActuationResult {
@@ -51,6 +60,14 @@ export interface Cluster {
   /** A 1-core start succeeds even when no core is free, on a core shared with other instances. */
   readonly sharesCores?: boolean;
   coresInUse(): number;
+  /**
+   * Warm pool: worker processes started ahead with no model and no core. `pooled` are ready to take a model
+   * now; `warmPoolSize` is how many the cluster keeps; `setWarmPool` changes that (the pool is part of the plan).
+   * Absent: the backend has no pool.
+   */
+  readonly pooled?: number;
+  readonly warmPoolSize?: number;
+  setWarmPool?(size: number): void;
   instances(): readonly Instance[];
   /** Called whenever instances appear, become ready, change size or go away. */
   onChange(listener: () => void): void;

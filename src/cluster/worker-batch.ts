@@ -8,20 +8,21 @@ import type { BatchResult, BatchWork } from "./types.js";
 
 /**
  * `lost` hears first when the worker is gone (its channel closed), so the backend can take the instance
- * out of the routing before the failure is answered and a retry cannot land there again.
+ * out of the routing before the failure is answered and a retry cannot land there again. Returns the call's
+ * id (for `cancelBatch`), or null when nothing was sent.
  */
 export function sendBatch(
   client: WorkerClient,
   work: BatchWork,
   done: (r: BatchResult) => void,
   lost?: (why: string) => void,
-): void {
+): number | null {
   const parts: WirePart[] = [];
   const payload: Uint8Array[] = [];
   for (const item of work.items) {
     if (!item.input) {
       done({ ok: false, gone: false, message: "a request without tensors reached a worker instance" });
-      return;
+      return null;
     }
     const tensors: WireTensor[] = [];
     for (const [name, t] of Object.entries(item.input)) {
@@ -31,8 +32,13 @@ export function sendBatch(
     }
     parts.push({ rows: item.rows, tensors });
   }
-  client.call("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload).then(
+  const call = client.send("infer", work.subnet === undefined ? { parts } : { parts, subnet: work.subnet }, payload);
+  call.reply.then(
     ({ header, payload: out }) => {
+      if (header.cancelled) {
+        done({ ok: false, gone: false, cancelled: true, message: "skipped unrun: every request in it was cancelled" });
+        return;
+      }
       let offset = 0;
       const outputs = header.parts.map((p) => {
         const o: Tensors = {};
@@ -50,4 +56,11 @@ export function sendBatch(
       done({ ok: false, gone, message: err.message });
     },
   );
+  return call.id;
+}
+
+/** Asks the worker to skip a batch sent as call `id` if it has not started it (its answer comes as usual). */
+export function cancelBatch(client: WorkerClient, id: number): void {
+  // a worker that is gone fails the batch itself; nothing to do here
+  client.call("cancel", { target: id }).catch(() => undefined);
 }

@@ -13,6 +13,8 @@ export interface ScalingChoice {
   scaleVariant?: (task: string) => string | undefined;
   /** Settings of the policies (each reads its own); default: the policies' own defaults. */
   settings?: ScalingSettings;
+  /** Scale every task to zero after this long without a request (ms); default: each task.yaml's scale_to_zero_after. */
+  scaleToZeroAfterMs?: number;
 }
 
 export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
@@ -25,6 +27,8 @@ export function coreTaskOf(task: Task, choice: ScalingChoice = {}): CoreTask {
     lateOk: c.late === "serve",
     scaling: scaling === "none" ? undefined : makeScalingPolicy(scaling, choice.settings),
     scaleVariant: choice.scaleVariant?.(task.name),
+    scaleToZeroAfterMs:
+      choice.scaleToZeroAfterMs ?? (c.scale_to_zero_after === undefined ? undefined : c.scale_to_zero_after * 1000),
     weight: c.sharing.weight,
     minCores: c.sharing.min_cores,
   };

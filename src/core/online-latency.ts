@@ -586,6 +586,7 @@ function view(m: VariantModel, w: ViewOf): VariantModel {
     accuracy: m.accuracy,
     maxBatch: m.maxBatch,
     loadMs: m.loadMs,
+    ...(m.warmLoadMs === undefined ? {} : { warmLoadMs: m.warmLoadMs }),
     ...(m.memGb === undefined ? {} : { memGb: m.memGb }),
     ...(m.subnet === undefined ? {} : { subnet: m.subnet }),
     latency: (rows, cores) => m.latency(rows, cores) * w.factor(rows, cores),

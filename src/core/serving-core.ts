@@ -6,6 +6,8 @@ import { Controller, type ControllerEvents, type ScaledTask } from "../autoscale
 import type { Forecaster } from "../autoscaler/forecast/types.js";
 import { TaskMeter } from "../autoscaler/meter.js";
 import { OnDemandScaler } from "../autoscaler/on-demand.js";
+import { ZeroScaler } from "../autoscaler/scale-to-zero.js";
+import { WarmPoolPlanner, type WarmPoolSettings } from "../autoscaler/warm-pool.js";
 import { plansPipelines, type ScalingPolicy } from "../autoscaler/types.js";
 import type { Clock } from "../cluster/clock.js";
 import type { Cluster } from "../cluster/types.js";
@@ -30,6 +32,8 @@ export interface CoreTask {
   scaling?: ScalingPolicy;
   /** The variant the scaling policy scales while the task has no instance (default: the first). */
   scaleVariant?: string;
+  /** Stop the task's last instances after this long without a request (ms); absent: it keeps them. */
+  scaleToZeroAfterMs?: number;
   /** Its weight when a short core budget is shared (default 1; task.yaml's sharing.weight). */
   weight?: number;
   /** Cores it keeps however short the budget (default 0; task.yaml's sharing.min_cores). */
@@ -82,6 +86,8 @@ export interface CoreOptions {
   control?: ControlSettings;
   /** Events worth an operator's attention (on-demand starts, evictions, pipelines planned per stage). */
   log?: (event: Record<string, unknown>) => void;
+  /** Size the cluster's warm pool between these bounds (a backend with a pool only); absent: left as it is. */
+  warmPool?: WarmPoolSettings;
   /**
    * Learn each instance's speed from its batches and let every policy read the corrected model
    * (src/core/online-latency.ts); false or absent: the profiles as measured.
@@ -109,6 +115,10 @@ export class ServingCore {
   readonly meter: TaskMeter;
   readonly scaler: OnDemandScaler | null;
   readonly controller: Controller | null;
+  /** Stops a quiet task's last instances (tasks with scaleToZeroAfterMs). */
+  readonly zero: ZeroScaler;
+  /** Sizes the warm pool (null: none, or left to the backend). */
+  readonly pool: WarmPoolPlanner | null;
   /** The online correction of the profiles (null when off). */
   readonly latencyModel: OnlineLatencyModel | null;
   private readonly tasks = new Map<string, CoreTask>();
@@ -143,7 +153,8 @@ export class ServingCore {
     this.router.on("finished", (r, o) => {
       // A request refused at admission never "arrived", but it is load the task did not carry.
       if (!o.ok && refusedAtAdmission(o.reason)) meter.arrival(r.task, r.deadline - r.arrival);
-      if (!o.ok || !o.sloMet) meter.miss(r.task);
+      // a request its client gave up on is not a miss of ours
+      if (o.ok ? !o.sloMet : o.reason !== "cancelled") meter.miss(r.task);
     });
     this.router.on("batch", (b) => meter.batch(b.task, b.rows, b.variant, b.subnet, b.computeMs));
     const online = opts.onlineLatency
@@ -190,7 +201,15 @@ export class ServingCore {
         ? null
         : new OnDemandScaler(opts.cluster, this.models, this.router, opts.clock, (e) => this.log(e));
     this.scaler = scaler;
-    if (scaler) this.router.setDemand((task, r) => this.active && scaler.demand(task, r));
+    if (scaler)
+      this.router.setDemand((task, r) => {
+        if (!this.active) return false;
+        const waking = !this.cluster.instances().some((i) => i.task === task && i.state !== "stopped");
+        const coming = scaler.demand(task, r);
+        // up from zero: the task's policy sizes the burst at once, instead of each request starting capacity
+        if (coming && waking) this.controller?.poke(task);
+        return coming;
+      });
     this.controller = opts.control
       ? new Controller(opts.clock, opts.cluster, this.router, this.meter, {
           intervalMs: opts.control.intervalMs,
@@ -207,6 +226,16 @@ export class ServingCore {
           speed: online ? (id) => online.speedOf(id) : undefined,
         })
       : null;
+    this.zero = new ZeroScaler(
+      opts.cluster,
+      opts.clock,
+      this.router,
+      (task) => !this.active || (this.controller?.isActuating(task) ?? false),
+    );
+    this.zero.on((e) => this.log({ event: "scaled_to_zero", task: e.task, instances: e.instances, idle_ms: e.idleMs }));
+    this.pool =
+      opts.warmPool && opts.cluster.setWarmPool ? new WarmPoolPlanner(opts.cluster, opts.clock, opts.warmPool) : null;
+    this.pool?.on((d) => this.log({ event: "warm_pool", size: d.size, before: d.before, reason: d.reason }));
     // An instance of a task that is not (or no longer) registered serves no one: an on-demand start or an
     // actuation that was under way when the task was unloaded ends here, cold start and all.
     opts.cluster.onChange(() => {
@@ -297,7 +326,8 @@ export class ServingCore {
         servable: true,
         reason: `${ready.length} instance(s) ready: ${ready.map((i) => `${i.variant} on ${i.cores} core(s)`).join(", ")}`,
       };
-    const coldMs = Math.min(...t.model.variants.map((v) => v.loadMs));
+    const warm = (this.cluster.pooled ?? 0) > 0;
+    const coldMs = Math.min(...t.model.variants.map((v) => (warm ? (v.warmLoadMs ?? v.loadMs) : v.loadMs)));
     if (mine.some((i) => i.state === "starting"))
       return { ready: false, servable: true, reason: `an instance is starting (cold start ~${coldMs.toFixed(0)} ms)` };
     const room = this.cluster.coreBudget - this.cluster.coresInUse() >= 1 || this.cluster.sharesCores === true;
@@ -325,6 +355,7 @@ export class ServingCore {
     this.tasks.set(name, t);
     this.models.set(name, t.model);
     this.router.addTask({ model: t.model, policy: t.scheduling, maxQueue: t.maxQueue });
+    this.zero.set(name, t.scaleToZeroAfterMs);
     if (this.controller && t.scaling) {
       this.controller.addTask({ ...this.scaledView(t), policy: t.scaling });
       this.keepLooping();
@@ -339,6 +370,7 @@ export class ServingCore {
     this.tasks.delete(name);
     this.latencyModel?.unregister(name);
     this.models.delete(name);
+    this.zero.forget(name);
     this.router.removeTask(name, why);
     this.controller?.removeTask(name);
     this.accuracies.clear();
@@ -410,14 +442,17 @@ export class ServingCore {
   /** Starts the control loop (once anything is autoscaled). */
   start(): void {
     this.started = true;
+    this.pool?.start();
     this.keepLooping();
   }
 
-  /** Stops the control loop. */
+  /** Stops the control loop (and the scale-to-zero and pool decisions). */
   stop(): void {
     this.started = false;
     this.looping = false;
     this.controller?.stop();
+    this.pool?.stop();
+    this.zero.close();
   }
 
   /** Stops the loop, waits for actuations in flight and frees the forecaster. */

@@ -26,6 +26,7 @@ export function variantModel(v: Variant): VariantModel {
     fit: paramsOf(p.fit.p99),
     measured: new MeasuredLatency(p.points),
     loadMs: p.load_ms.p50,
+    ...(p.warm_load_ms ? { warmLoadMs: p.warm_load_ms.p50 } : {}),
     memGb: p.peak_rss_mb / 1024,
   };
   return v.config.subnets ? { ...base, subnets: subnetModels(v, base) } : base;
@@ -63,6 +64,7 @@ export function fittedModel(v: {
   maxBatch: number;
   fit: LatencyParams;
   loadMs: number;
+  warmLoadMs?: number;
   memGb?: number;
   predict?: (rows: number, cores: number) => number;
   measured?: LatencyQuantiles;
@@ -74,6 +76,7 @@ export function fittedModel(v: {
     latency: v.predict ?? ((rows, cores) => Math.max(latencyOf(v.fit, rows, cores), 0.01)),
     fit: v.fit,
     loadMs: v.loadMs,
+    ...(v.warmLoadMs === undefined ? {} : { warmLoadMs: v.warmLoadMs }),
     ...(v.memGb === undefined ? {} : { memGb: v.memGb }),
     ...(v.measured ? { measured: v.measured } : {}),
   };

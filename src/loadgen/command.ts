@@ -22,6 +22,7 @@ interface BenchFlags {
   minRate?: number;
   seed: number;
   sloMs?: number;
+  priority?: number;
   minAccuracy?: number;
   inputFile?: string;
   batch: number;
@@ -132,6 +133,11 @@ export function registerBenchCommand(program: Command): void {
       nonNegative("--min-accuracy"),
     )
     .option(
+      "--priority <n>",
+      "priority class sent as parameters.priority (Triton's: 1 = highest) and, over REST, as the sloserve-priority header",
+      positiveInt("--priority"),
+    )
+    .option(
       "--input-file <json>",
       "send this JSON inference request body's inputs (default: seeded random inputs shaped by the model's metadata)",
     )
@@ -229,6 +235,7 @@ function toOptions(f: BenchFlags) {
     grpcUrl: f.grpcUrl,
     sloMs: f.sloMs,
     minAccuracy: f.minAccuracy,
+    priority: f.priority,
     inputFile: f.inputFile,
     batch: f.batch,
     seed: f.seed,

@@ -69,6 +69,7 @@ export class RestClient implements InferClient {
     const { body, headers } = this.o.binary ? binaryBody(t) : jsonBody(t);
     // the SLO stated ahead of the body, so an overloaded server can refuse without decoding it
     if (typeof t.parameters.slo_ms === "number") headers["sloserve-slo-ms"] = String(t.parameters.slo_ms);
+    if (typeof t.parameters.priority === "number") headers["sloserve-priority"] = String(t.parameters.priority);
     const timeout = this.o.timeoutMs ?? 30_000;
     // dispatch() with a bare handler rather than request(): no body stream and no extra promise
     // per response, which is most of the client's own CPU at thousands of requests a second.

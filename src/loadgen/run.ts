@@ -23,6 +23,8 @@ export interface LoadOptions {
   /** Sent as parameters.slo_ms; attainment is judged against it. */
   sloMs?: number;
   minAccuracy?: number;
+  /** Sent as parameters.priority (1 = highest) and, over REST, as the sloserve-priority header. */
+  priority?: number;
   /** A JSON inference request body to send instead of random inputs. */
   inputFile?: string;
   /** Rows per request when inputs are generated from metadata (default 1). */
@@ -126,6 +128,7 @@ async function requestTemplate(client: InferClient, o: LoadOptions): Promise<Req
   const parameters: Record<string, ParamValue> = { ...(fromFile?.parameters ?? {}) };
   if (o.sloMs !== undefined) parameters.slo_ms = o.sloMs;
   if (o.minAccuracy !== undefined) parameters.min_accuracy = o.minAccuracy;
+  if (o.priority !== undefined) parameters.priority = o.priority;
   const inputs = fromFile?.inputs ?? randomInputs(specs, o.batch ?? 1, o.seed ?? 1);
   return { model, version, inputs, parameters };
 }

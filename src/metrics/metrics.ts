@@ -22,6 +22,8 @@ export const TRITON_REASON: Record<string, "REJECTED" | "CANCELED" | "BACKEND" |
   instance_failed: "BACKEND",
   // answered by the core without running: drained at shutdown or unloaded
   shutdown: "CANCELED",
+  // the client went away (disconnected, cancelled its call, its own deadline passed)
+  cancelled: "CANCELED",
 };
 
 class TritonFamilies {
@@ -149,6 +151,14 @@ export class ServerMetrics {
   private readonly decisions: client.Counter<"model" | "policy" | "action">;
   private readonly solverSeconds: client.Histogram<"policy">;
   private readonly actuationSeconds: client.Histogram<"kind">;
+  private readonly byPriority: client.Counter<"model" | "priority" | "outcome">;
+  private readonly latencyByPriority: client.Histogram<"model" | "priority">;
+  private readonly cancelled: client.Counter<"model" | "where">;
+  private readonly skippedBatches: client.Counter<MV>;
+  private readonly scaledToZero: client.Counter<"model">;
+  private readonly warmPool: client.Gauge<"state">;
+  /** Reads the warm pool when scraped: workers ready now, and the size kept. */
+  private poolSource: (() => { ready: number; target: number }) | null = null;
 
   constructor() {
     const r = [this.registry];
@@ -259,6 +269,74 @@ export class ServerMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: r,
     });
+    this.byPriority = new client.Counter({
+      name: "sloserve_requests_by_priority_total",
+      help: "Answered requests by priority class (1 = highest) and outcome: met, late, or the failure reason",
+      labelNames: ["model", "priority", "outcome"],
+      registers: r,
+    });
+    this.latencyByPriority = new client.Histogram({
+      name: "sloserve_request_latency_by_priority_seconds",
+      help: "End-to-end latency inside the server of served requests, by priority class",
+      labelNames: ["model", "priority"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: r,
+    });
+    this.cancelled = new client.Counter({
+      name: "sloserve_cancelled_requests_total",
+      help: "Requests their client gave up on, by where they were: queued, or dispatched in a batch",
+      labelNames: ["model", "where"],
+      registers: r,
+    });
+    this.skippedBatches = new client.Counter({
+      name: "sloserve_skipped_batches_total",
+      help: "Batches sent to an instance and skipped unrun because every request in them was cancelled",
+      labelNames: mv,
+      registers: r,
+    });
+    this.scaledToZero = new client.Counter({
+      name: "sloserve_scaled_to_zero_total",
+      help: "Times a task's last instances were stopped after scale_to_zero_after without a request",
+      labelNames: ["model"],
+      registers: r,
+    });
+    const pool = () => this.poolSource?.();
+    this.warmPool = new client.Gauge({
+      name: "sloserve_warm_pool_workers",
+      help: "Warm-pool worker processes (onnxruntime loaded, no model): ready now, and the size the plan keeps",
+      labelNames: ["state"],
+      registers: r,
+      collect() {
+        const p = pool();
+        if (!p) return;
+        this.set({ state: "ready" }, p.ready);
+        this.set({ state: "target" }, p.target);
+      },
+    });
+  }
+
+  /** A request of class `priority` answered: `outcome` is met, late, or its failure reason. */
+  classOutcome(model: string, priority: number, outcome: string, servedMs?: number): void {
+    const p = String(priority);
+    this.byPriority.inc({ model, priority: p, outcome });
+    if (servedMs !== undefined) this.latencyByPriority.observe({ model, priority: p }, servedMs / 1000);
+  }
+
+  requestCancelled(model: string, where: "queued" | "dispatched"): void {
+    this.cancelled.inc({ model, where });
+  }
+
+  batchSkipped(model: string, version: string): void {
+    this.skippedBatches.inc({ model, version });
+  }
+
+  taskScaledToZero(model: string): void {
+    this.scaledToZero.inc({ model });
+  }
+
+  /** Where the warm pool's figures are read from at each scrape. */
+  watchWarmPool(source: () => { ready: number; target: number }): void {
+    this.poolSource = source;
   }
 
   requestServed(

@@ -18,9 +18,21 @@ export function observeMetrics(core: ServingCore, metrics: ServerMetrics): void 
     if (o.ok) metrics.requestServed(r.task, o.variant, totalMs, o.queueMs, o.computeMs, o.sloMet);
     // a stage that fails a pipeline request fails the pipeline's request, counted there (below)
     else if (!r.stage) metrics.requestFailed(r.task, core.bookedVersion(r), o.reason);
+    if (!r.stage)
+      metrics.classOutcome(
+        r.task,
+        r.priority,
+        o.ok ? (o.sloMet ? "met" : "late") : o.reason,
+        o.ok ? totalMs : undefined,
+      );
     metrics.setPending(r.task, core.bookedVersion(r), router.queueLength(r.task));
   });
   router.on("batch", (b) => metrics.batchExecuted(b.task, b.variant, b.rows));
+  router.on("cancelled", (r, where) => metrics.requestCancelled(r.task, where));
+  router.on("dropped", (b) => metrics.batchSkipped(b.task, b.variant));
+  core.zero.on((e) => metrics.taskScaledToZero(e.task));
+  if (cluster.warmPoolSize !== undefined)
+    metrics.watchWarmPool(() => ({ ready: cluster.pooled ?? 0, target: cluster.warmPoolSize ?? 0 }));
   core.on("pipelineFinished", (p, o) => {
     const totalMs = (o.ok ? o.finishedAt : clock.now()) - p.arrival;
     if (!o.ok) {

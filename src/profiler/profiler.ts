@@ -4,7 +4,7 @@
 import { subnetTableOf } from "../repository/subnets.js";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.js";
+import { loadInto, spawnWorker, type WorkerHandle } from "../cluster/local/worker-process.js";
 import { defaultSubnetOf, type Profile, type ProfilePoint, type Stat } from "../repository/schema.js";
 import type { Variant } from "../repository/repository.js";
 import { batchGrid, coreGrid, describeMachine } from "./machine.js";
@@ -23,6 +23,8 @@ export interface ProfileOptions {
   loadSamples?: number;
   /** Round trips of in-place resize (1 → max cores → 1) to time. */
   resizeRounds?: number;
+  /** Starts from a warm-pool worker (model load only) to time (default 3). */
+  warmLoadSamples?: number;
   onStep?: (done: number, total: number, label: string) => void;
 }
 
@@ -33,7 +35,8 @@ export function profileSteps(variant: Variant, opts: ProfileOptions = {}): numbe
   return (
     batches.length * cores.length * subnets +
     (opts.resizeRounds ?? 3) +
-    Math.max(0, (opts.loadSamples ?? 3) - cores.length)
+    Math.max(0, (opts.loadSamples ?? 3) - cores.length) +
+    (opts.warmLoadSamples ?? 3)
   );
 }
 
@@ -103,6 +106,7 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     await worker.stop();
     step("cold start");
   }
+  const warmLoad = await timeWarmLoads(variant, opts.warmLoadSamples ?? 3, () => step("warm-pool start"));
   const points = pointsOf.get(defaultSubnet)!;
   const fitsOf = (pts: ProfilePoint[]) => ({
     fit: { p50: fitLatency(pts, "p50"), p99: fitLatency(pts, "p99"), mean: fitLatency(pts, "mean") },
@@ -120,11 +124,40 @@ export async function profileVariant(variant: Variant, opts: ProfileOptions = {}
     settings: { warmup, min_samples: minSamples, budget_ms: budgetMs },
     points,
     load_ms: stat(load),
+    ...(warmLoad.length > 0 ? { warm_load_ms: stat(warmLoad) } : {}),
     resize_ms: stat(resize),
     peak_rss_mb: Math.round(peakRss * 10) / 10,
     ...fitsOf(points),
     ...(subnetProfiles ? { subnets: subnetProfiles } : {}),
   };
+}
+
+/**
+ * The cold start of an instance that takes a warm-pool worker (started with onnxruntime loaded and no model):
+ * the model's load and warm-up into it, as the local backend does it, `n` times on core 0.
+ */
+export async function timeWarmLoads(
+  variant: Variant,
+  n: number,
+  step: () => void = () => undefined,
+): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const pooled = await spawnWorker({ modelPath: null, threads: 1, cpus: [] });
+    try {
+      const loaded = await loadInto(pooled, {
+        modelPath: variant.modelPath,
+        threads: 1,
+        cpus: [0],
+        subnets: subnetTableOf(variant.config),
+      });
+      out.push(loaded.coldStartMs);
+    } finally {
+      await pooled.stop();
+    }
+    step();
+  }
+  return out;
 }
 
 /** Resize 1 → max → 1, `rounds` times, timing each direction as the worker sees it. */

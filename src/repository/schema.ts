@@ -38,6 +38,17 @@ export const TaskConfig = z
     /** What to do with a request that can no longer meet its deadline: answer 504 now, or serve it late. */
     late: z.enum(["drop", "serve"]).default("drop"),
     /**
+     * Seconds without a request after which the task's last instances stop (scale to zero); the next request
+     * starts one again. A step of its own, after whatever the scaling policy keeps while traffic flows. Absent:
+     * the task keeps its instances (cores are still reclaimed for other tasks when short).
+     */
+    scale_to_zero_after: z.number().positive().optional(),
+    /**
+     * The class of a request that names none (Triton's priority: 1 = highest; default 1). Under overload,
+     * requests of a larger number queue behind and are shed before those of a smaller one.
+     */
+    priority: z.number().int().min(1).max(1000).optional(),
+    /**
      * Its share when the tasks' plans want more cores than the budget (`serve --core-sharing fair`): the
      * weight of its expected SLO violations in the objective, and cores it keeps however short the budget.
      */
@@ -259,6 +270,11 @@ export const Profile = z.object({
   points: z.array(ProfilePoint).min(1),
   /** Cold start: process spawn + session creation + warm-up, until the instance can serve. */
   load_ms: Stat,
+  /**
+   * Cold start from the warm pool: a started worker with onnxruntime loaded and no model takes this one
+   * (session + warm-up, no process spawn). Written by `npm run bench:pressure -- --write-profile`.
+   */
+  warm_load_ms: Stat.optional(),
   /** In-place resize: a new session with another thread count, swapped in. */
   resize_ms: Stat,
   peak_rss_mb: z.number(),

@@ -21,12 +21,19 @@ export interface RouterEvents {
   finished: (r: Request, o: Outcome) => void;
   /** Every batch an instance ran. */
   batch: (b: ExecutedBatch) => void;
+  /**
+   * A request its client gave up on (disconnected, cancelled, or its gRPC deadline passed), and where it
+   * was: still queued, or sent in a batch (its row is computed if the batch runs, but not answered).
+   */
+  cancelled: (r: Request, where: "queued" | "dispatched") => void;
+  /** A batch sent to an instance and then skipped there unrun: every one of its requests was cancelled. */
+  dropped: (b: Omit<ExecutedBatch, "computeMs">) => void;
 }
 
 type Lists = { [K in keyof RouterEvents]: RouterEvents[K][] };
 
 export class RouterEventHub {
-  private readonly lists: Lists = { arrived: [], finished: [], batch: [] };
+  private readonly lists: Lists = { arrived: [], finished: [], batch: [], cancelled: [], dropped: [] };
 
   on<K extends keyof RouterEvents>(event: K, listener: RouterEvents[K]): () => void {
     const list = this.lists[event] as RouterEvents[K][];
@@ -47,5 +54,13 @@ export class RouterEventHub {
 
   batch(b: ExecutedBatch): void {
     for (const fn of this.lists.batch) fn(b);
+  }
+
+  cancelled(r: Request, where: "queued" | "dispatched"): void {
+    for (const fn of this.lists.cancelled) fn(r, where);
+  }
+
+  dropped(b: Omit<ExecutedBatch, "computeMs">): void {
+    for (const fn of this.lists.dropped) fn(b);
   }
 }

@@ -64,6 +64,28 @@ export class RequestQueue {
     return before - this.items.length;
   }
 
+  /** Removes one request, found by binary search on the queue's order; false when it is not queued. */
+  removeOne(r: Request): boolean {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.before(this.items[mid]!, r)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (this.items[lo] !== r) return false;
+    this.items.splice(lo, 1);
+    this.rowsQueued -= r.rows;
+    return true;
+  }
+
+  /** Removes and returns the last request (the lowest class's latest): room for a higher class. */
+  pop(): Request | undefined {
+    const r = this.items.pop();
+    if (r) this.rowsQueued -= r.rows;
+    return r;
+  }
+
   private atHead(rs: readonly Request[]): boolean {
     for (let i = 0; i < rs.length; i++) if (this.items[i] !== rs[i]) return false;
     return true;

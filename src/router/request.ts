@@ -2,7 +2,8 @@
 // by, and how to answer it.
 import type { Tensors } from "../engine/engine.js";
 
-export type FailStatus = 429 | 500 | 503 | 504;
+/** 499: the client closed the request before it was answered (nginx's code; the answer goes nowhere). */
+export type FailStatus = 429 | 499 | 500 | 503 | 504;
 
 export interface Served {
   ok: true;
@@ -21,7 +22,15 @@ export interface Failed {
   ok: false;
   status: FailStatus;
   /** Short machine-readable cause, used as a metrics label. */
-  reason: "queue_full" | "overloaded" | "deadline" | "no_capacity" | "instance_failed" | "shutdown" | "internal";
+  reason:
+    | "queue_full"
+    | "overloaded"
+    | "deadline"
+    | "no_capacity"
+    | "instance_failed"
+    | "shutdown"
+    | "internal"
+    | "cancelled";
   message: string;
   /** When trying again could succeed (a cold start under way): the front ends send it as Retry-After. */
   retryAfterMs?: number;
@@ -69,6 +78,10 @@ export interface Request {
   /** The tensors an instance runs (null in the simulator, which computes nothing). */
   input: Tensors | null;
   stage?: StageRef;
+  /** Answered already (set by the router): a later answer, e.g. a cancelled row of a running batch, is dropped. */
+  answered?: boolean;
+  /** The batch it was sent in, while that batch is out (set by the router). */
+  batch?: object;
   done(outcome: Outcome): void;
 }
 

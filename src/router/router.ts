@@ -2,7 +2,7 @@
 // to instances that have room, and deadlines enforced while requests wait: a request that can no
 // longer make it is answered at once (504) unless its task serves late. Policy code decides what
 // runs; the router makes it happen and answers every request exactly once.
-import type { Cluster, Instance } from "../cluster/types.js";
+import type { BatchWork, Cluster, Instance } from "../cluster/types.js";
 import type {
   BatchChoice,
   InstanceView,
@@ -98,6 +98,25 @@ export function drainTime(lanes: readonly { free: number; rate: number }[], rows
 /** What the live server uses: a worker stopped or wedged for ~1 s is replaced, fast models or slow. */
 export const DEFAULT_WATCHDOG = { factor: 5, floorMs: 1000 } as const;
 
+/** What a request waits for when only starting instances may serve it. */
+interface ColdWait {
+  /** When the instance that would serve it soonest is ready, and how long it then takes. */
+  readyAt: number;
+  latency: number;
+  /** Every starting instance that may serve it: when it is free (ms from now) and its full-batch rate. */
+  lanes: { free: number; rate: number; v: VariantModel; cores: number }[];
+}
+
+/** A batch while it is out, as its requests point to it: cancellation finds its instance through it. */
+interface SentBatch {
+  work: BatchWork;
+  inst: Instance;
+  /** Its requests not cancelled. */
+  live: number;
+  /** Taken back for a higher class's request (see preemptFor). */
+  preempted: boolean;
+}
+
 interface TaskState {
   setup: TaskSetup;
   queue: RequestQueue;
@@ -140,7 +159,10 @@ export class Router {
   /** Requests sent to instances and not yet answered, per task. */
   private readonly running = new Map<string, number>();
   /** Per instance, the batches it holds: when the running one started, each one's predicted and expected time. */
-  private readonly held = new Map<string, { since: number; predicted: number[]; expected: number[] }>();
+  private readonly held = new Map<
+    string,
+    { since: number; predicted: number[]; expected: number[]; batches: SentBatch[] }
+  >();
   private readonly slots: number;
   private readonly watchdog: RouterOptions["watchdog"];
   private readonly predictive: boolean;
@@ -260,7 +282,9 @@ export class Router {
       return;
     }
     ts.lastArrival = this.clock.now();
-    if (ts.queue.length >= ts.setup.maxQueue) {
+    // a full queue still takes a request of a higher class than its last: that one makes room (below)
+    const full = ts.queue.length >= ts.setup.maxQueue;
+    if (full && !this.canDisplace(ts, r)) {
       this.fail(r, this.queueFull(ts));
       return;
     }
@@ -277,16 +301,10 @@ export class Router {
     }
     // (the demand hook starts instances, never readies one: what could serve still cannot)
     const cold = servable ? null : this.coldWait(ts, r);
-    if (cold !== null && !r.lateOk && cold.readyAt + cold.latency > r.deadline) {
-      // capacity is coming, but only after this request's deadline: say so now rather than at the deadline
-      const waitMs = Math.max(0, cold.readyAt - this.clock.now());
-      this.fail(r, {
-        ok: false,
-        status: 503,
-        reason: "no_capacity",
-        message: `no instance of '${r.task}' that may serve this request is ready; one is starting and should be ready in ~${waitMs.toFixed(0)} ms, then needs ${cold.latency.toFixed(1)} ms, past this request's deadline (${(r.deadline - this.clock.now()).toFixed(0)} ms left); retry then, or send a longer slo_ms`,
-        retryAfterMs: waitMs,
-      });
+    // capacity is coming, but only after this request's deadline: say so now rather than at the deadline
+    const coldLate = cold !== null && !r.lateOk ? this.coldRefusal(ts, r, cold) : null;
+    if (coldLate) {
+      this.fail(r, coldLate);
       return;
     }
     const late = this.predictive && !r.lateOk ? this.overload(ts, r) : null;
@@ -294,10 +312,36 @@ export class Router {
       this.fail(r, late);
       return;
     }
+    if (full) this.displaceLast(ts, r);
     ts.queue.push(r);
     this.events.arrived(r);
     this.armExpiry(ts, r);
+    if (this.predictive) this.shedBehind(ts, r);
+    this.preemptFor(ts, r);
     this.pump(ts);
+  }
+
+  /**
+   * The client no longer wants `r` (it disconnected, cancelled its call, or its own deadline passed): a queued
+   * request leaves its queue, a request in a batch already sent is answered now and its row's result dropped
+   * when the batch returns; a batch all of whose requests are cancelled is skipped by its instance if it has not
+   * started. `r` is answered 499 "cancelled" (nobody reads it; metrics count it). False when already answered.
+   */
+  cancel(r: Request, why = "the client went away before the answer"): boolean {
+    if (r.answered) return false;
+    const ts = this.tasks.get(r.task);
+    const batch = r.batch as SentBatch | undefined;
+    let where: "queued" | "dispatched";
+    if (batch) {
+      where = "dispatched";
+      batch.live -= 1;
+      // the last wanted row of a batch still waiting on its instance: the instance skips the batch
+      if (batch.live === 0) batch.inst.cancel?.(batch.work);
+    } else if (ts?.queue.removeOne(r)) where = "queued";
+    else return false;
+    this.fail(r, { ok: false, status: 499, reason: "cancelled", message: `cancelled: ${why}` });
+    this.events.cancelled(r, where);
+    return true;
   }
 
   /**
@@ -306,7 +350,7 @@ export class Router {
    * Without a stated SLO only a full queue refuses here (the body may carry any slo_ms); the body decides the
    * rest. Null when it may come in.
    */
-  admitEarly(task: string, sloMs: number | undefined, pinned?: string): Failed | null {
+  admitEarly(task: string, sloMs: number | undefined, pinned?: string, priority = 1): Failed | null {
     const ts = this.tasks.get(task);
     if (!ts || this.closing) return null;
     const now = this.clock.now();
@@ -316,7 +360,7 @@ export class Router {
       task,
       arrival: now,
       deadline: now + (sloMs ?? Infinity),
-      priority: 1,
+      priority,
       rows: 1,
       minAccuracy: 0,
       pinned,
@@ -325,7 +369,7 @@ export class Router {
       done: () => undefined,
     };
     const refused =
-      ts.queue.length >= ts.setup.maxQueue
+      ts.queue.length >= ts.setup.maxQueue && !this.canDisplace(ts, probe)
         ? this.queueFull(ts)
         : this.predictive && sloMs !== undefined
           ? this.overload(ts, probe)
@@ -342,6 +386,77 @@ export class Router {
       message: `queue of '${ts.setup.model.name}' is full (${ts.queue.length} requests waiting); retry later or raise max_queue in task.yaml`,
       retryAfterMs: this.drainEstimate(ts),
     };
+  }
+
+  /** Whether a full queue's last request is of a lower class than `r`, so that `r` may take its place. */
+  private canDisplace(ts: TaskState, r: Request): boolean {
+    const last = ts.queue.at(ts.queue.length - 1);
+    return last !== undefined && last.priority > r.priority;
+  }
+
+  /** Refuses the full queue's last request (the lowest class's latest deadline) to make room for `r`. */
+  private displaceLast(ts: TaskState, r: Request): void {
+    const last = ts.queue.pop()!;
+    this.fail(last, {
+      ok: false,
+      status: 429,
+      reason: "queue_full",
+      message: `shed: the queue of '${ts.setup.model.name}' is full (${ts.queue.length + 1} requests) and a priority-${r.priority} request took the place of this priority-${last.priority} one; retry later, send a higher class, or raise max_queue in task.yaml`,
+      retryAfterMs: this.drainEstimate(ts),
+    });
+  }
+
+  /**
+   * `r` was queued ahead of requests of lower classes: those it now makes late are refused at once (429, with
+   * when to retry) rather than left to miss, so that the lower classes absorb the shedding and learn it now.
+   */
+  private shedBehind(ts: TaskState, r: Request): void {
+    const last = ts.queue.at(ts.queue.length - 1)!;
+    if (last.priority <= r.priority) return; // no lower class queued
+    const lanes = this.lanes(ts, null);
+    if (lanes.length === 0) return;
+    const now = this.clock.now();
+    const ready = this.readyInstances(r.task);
+    const shed: { q: Request; over: number }[] = [];
+    let ahead = 0;
+    for (const q of ts.queue) {
+      if (q.priority > r.priority && !q.lateOk) {
+        const { wait, run } = this.predictWait(ts, lanes, ahead, q.rows);
+        const over = now + wait + run - q.deadline;
+        // late even on an idle instance: its deadline, not the higher class, is the cause (the queue answers it)
+        if (over > 0 && now + this.fastest(ts, q, ready) <= q.deadline) {
+          shed.push({ q, over });
+          continue;
+        }
+      }
+      ahead += q.rows;
+    }
+    if (shed.length === 0) return;
+    ts.queue.remove(shed.map((x) => x.q));
+    for (const { q, over } of shed)
+      this.fail(q, {
+        ok: false,
+        status: 429,
+        reason: "overloaded",
+        message: `shed: requests of a higher class (priority < ${q.priority}) now queue ahead of this priority-${q.priority} request on '${q.task}' and would make it finish past its deadline; retry in ~${Math.ceil(over)} ms, or send a higher class`,
+        retryAfterMs: Math.ceil(over),
+      });
+  }
+
+  /**
+   * What `rows` rows wait and then take behind `ahead` rows queued before them, on `lanes` (ms): the lanes take
+   * the rows ahead at their full-batch rates, then the request runs in a batch as large as its share of the
+   * queue, as much slower than its profile as batches have run lately.
+   */
+  private predictWait(
+    ts: TaskState,
+    lanes: readonly { free: number; rate: number; v: VariantModel; cores: number }[],
+    ahead: number,
+    rows: number,
+  ): { wait: number; run: number } {
+    const share = Math.ceil(ahead / lanes.length) + rows;
+    const run = Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
+    return { wait: drainTime(lanes, ahead), run: run * ts.slowDown.ratio(this.clock.now()) };
   }
 
   /** How long the ready instances need to take everything queued now (ms; 1000 when none is ready). */
@@ -397,11 +512,8 @@ export class Router {
     const lanes = this.lanes(ts, r);
     if (lanes.length === 0) return null; // nothing ready may serve it: the cold path decides
     const ahead = ts.queue.rowsAhead(r);
-    const wait = drainTime(lanes, ahead);
+    const { wait, run } = this.predictWait(ts, lanes, ahead, r.rows);
     const now = this.clock.now();
-    const share = Math.ceil(ahead / lanes.length) + r.rows;
-    const run =
-      ts.slowDown.ratio(now) * Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
     const over = now + wait + run - r.deadline;
     if (over <= 0) return null;
     // late even on an idle instance: the deadline, not the load, is the cause (the queue answers it 504)
@@ -429,17 +541,54 @@ export class Router {
    * When `r` cannot run on any ready instance: when the earliest instance starting for it should be ready,
    * and how long it then needs. Null when a ready instance can serve it (or nothing is starting).
    */
-  private coldWait(ts: TaskState, r: Request): { readyAt: number; latency: number } | null {
+  private coldWait(ts: TaskState, r: Request): ColdWait | null {
     if (this.anyCanServe(ts, this.readyInstances(r.task), r)) return null;
-    let best: { readyAt: number; latency: number } | null = null;
+    let best: ColdWait | null = null;
+    const now = this.clock.now();
     for (const i of this.live(ts.setup.model.name)) {
       const v = ts.variants.get(i.variant);
       if (i.state !== "starting" || !v || !eligible(r, v, ts.setup.policy.switchesSubnets)) continue;
-      const readyAt = (this.startedAt.get(i.id) ?? this.clock.now()) + v.loadMs;
+      // a worker from the warm pool only loads its model
+      const load = i.warmStart ? (v.warmLoadMs ?? v.loadMs) : v.loadMs;
+      const readyAt = (this.startedAt.get(i.id) ?? now) + load;
       const latency = fastestOn(r, v, i.cores, ts.setup.policy.switchesSubnets ?? false);
-      if (!best || readyAt + latency < best.readyAt + best.latency) best = { readyAt, latency };
+      const lane = { free: readyAt - now, rate: v.maxBatch / v.latency(v.maxBatch, i.cores), v, cores: i.cores };
+      if (!best) best = { readyAt, latency, lanes: [lane] };
+      else {
+        best.lanes.push(lane);
+        if (readyAt + latency < best.readyAt + best.latency) [best.readyAt, best.latency] = [readyAt, latency];
+      }
     }
     return best;
+  }
+
+  /**
+   * Why `r`, waiting for an instance still starting, would be late, or null. Alone, it needs the earliest
+   * start plus its own run; with predictive admission, the rows queued ahead of it for the same starts (a
+   * herd at wake-up) are taken first, so a burst is held as far as the coming capacity carries it, and the
+   * rest told at once when to retry instead of each starting an instance or waiting to miss.
+   */
+  private coldRefusal(ts: TaskState, r: Request, cold: ColdWait): Failed | null {
+    const now = this.clock.now();
+    const ahead = this.predictive ? ts.queue.rowsAhead(r) : 0;
+    let finish = cold.readyAt + cold.latency;
+    if (ahead > 0) {
+      const { wait, run } = this.predictWait(ts, cold.lanes, ahead, r.rows);
+      finish = Math.max(finish, now + wait + run);
+    }
+    if (finish <= r.deadline) return null;
+    const waitMs = Math.max(0, cold.readyAt - now);
+    const left = `${(r.deadline - now).toFixed(0)} ms left`;
+    return {
+      ok: false,
+      status: 503,
+      reason: "no_capacity",
+      message:
+        ahead > 0
+          ? `no instance of '${r.task}' that may serve this request is ready; the capacity starting for it (ready in ~${waitMs.toFixed(0)} ms) is taken by ${ahead} rows queued ahead of it until past this request's deadline (${left}); retry in ~${Math.ceil(Math.max(waitMs, finish - r.deadline))} ms, or send a longer slo_ms`
+          : `no instance of '${r.task}' that may serve this request is ready; one is starting and should be ready in ~${waitMs.toFixed(0)} ms, then needs ${cold.latency.toFixed(1)} ms, past this request's deadline (${left}); retry then, or send a longer slo_ms`,
+      retryAfterMs: ahead > 0 ? Math.max(waitMs, finish - r.deadline) : waitMs,
+    };
   }
 
   private startingFor(ts: TaskState, r: Request): boolean {
@@ -572,20 +721,26 @@ export class Router {
     for (let i = 0; i < take.length; i++) rows += take[i]!.rows;
     const predicted = choice.predictedMs ?? this.predict(ts, variant, subnet, rows, inst.cores);
     const watch = this.watchdog ? this.watchBatch(inst, this.predictedStart(inst.id) + predicted - sent, sent) : null;
-    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted);
-    inst.run({ task, variant, subnet, items: take }, (res) => {
+    const work: BatchWork = { task, variant, subnet, items: take };
+    const out: SentBatch = { work, inst, live: take.length, preempted: false };
+    for (const r of take) r.batch = out;
+    this.hold(inst.id, sent, predicted, choice.expectedMs ?? predicted, out);
+    inst.run(work, (res) => {
       if (watch?.timer) this.clock.clearTimer(watch.timer);
+      for (const r of take) r.batch = undefined;
       const now = this.clock.now();
       if (this.predictive && res.ok) {
         // the batch started when the one before it ended (or when it was sent, if the instance was idle)
         const started = Math.max(this.held.get(inst.id)?.since ?? sent, sent);
         ts.slowDown.add(now - started, predicted, now);
       }
-      this.release(inst.id, now);
+      this.release(inst.id, now, out);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);
       if (res.ok) {
         for (let i = 0; i < take.length; i++) {
           const r = take[i]!;
+          if (r.answered) continue; // cancelled while it ran: answered then
+          r.answered = true;
           const outcome: Outcome = {
             ok: true,
             variant,
@@ -610,8 +765,18 @@ export class Router {
           computeMs: res.computeMs,
         });
         ts.setup.policy.onBatchDone?.(variant, rows, res.computeMs, this.context(ts));
+      } else if (res.cancelled && out.preempted) {
+        // taken back for a higher class: its requests queue again, in their places
+        for (const r of take) {
+          if (r.answered) continue;
+          ts.queue.push(r);
+          this.armExpiry(ts, r);
+        }
+      } else if (res.cancelled) {
+        this.events.dropped({ task, variant, subnet, instance: inst.id, rows, requests: take.length });
       } else {
         for (const r of take) {
+          if (r.answered) continue;
           if (
             res.gone &&
             !r.retried &&
@@ -662,24 +827,57 @@ export class Router {
   }
 
   /** Batches run in the order they were sent: the first one held is the running one. */
-  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number): void {
+  private hold(instanceId: string, now: number, predictedMs: number, expectedMs: number, batch: SentBatch): void {
     const h = this.held.get(instanceId);
-    if (!h) this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs] });
+    if (!h)
+      this.held.set(instanceId, { since: now, predicted: [predictedMs], expected: [expectedMs], batches: [batch] });
     else {
       if (h.predicted.length === 0) h.since = now;
       h.predicted.push(predictedMs);
       h.expected.push(expectedMs);
+      h.batches.push(batch);
     }
   }
 
-  /** The running batch ended: the next one held starts now. */
-  private release(instanceId: string, now: number): void {
+  /**
+   * A batch came back. The running one ended: the next one held starts now. One that waited behind it and was
+   * skipped (cancelled or preempted) just leaves the line.
+   */
+  private release(instanceId: string, now: number, batch: SentBatch): void {
     const h = this.held.get(instanceId);
     if (!h) return;
-    h.predicted.shift();
-    h.expected.shift();
-    h.since = now;
+    const k = Math.max(0, h.batches.indexOf(batch));
+    h.predicted.splice(k, 1);
+    h.expected.splice(k, 1);
+    h.batches.splice(k, 1);
+    if (k === 0) h.since = now;
     // an instance that holds nothing keeps its entry (empty) for its next batch: no allocation per batch
+  }
+
+  /**
+   * `r` was queued while every instance that may serve it is full: a batch waiting on one of them (sent, not
+   * started) that holds only requests of lower classes is taken back, so that `r` runs before them. They
+   * return to the queue unanswered when the instance confirms it skipped the batch; one already running
+   * finishes as sent.
+   */
+  private preemptFor(ts: TaskState, r: Request): void {
+    let victim: SentBatch | undefined;
+    for (const inst of this.readyInstances(r.task)) {
+      if (!this.canServe(ts, inst, r)) continue;
+      if (inst.inFlight < this.slots) return; // room: the pump sends it there
+      if (!inst.cancel) continue;
+      const h = this.held.get(inst.id);
+      for (let k = h ? h.batches.length - 1 : 0; k >= 1; k--) {
+        const b = h!.batches[k]!;
+        if (b.preempted || !(b.work.items as readonly Request[]).every((q) => q.priority > r.priority)) continue;
+        victim = b;
+        break;
+      }
+      if (victim) break;
+    }
+    if (!victim) return;
+    victim.preempted = true;
+    victim.inst.cancel!(victim.work);
   }
 
   /** A batch's predicted time when its policy gave none: its subnet's (or variant's) latency. */
@@ -771,6 +969,8 @@ export class Router {
   }
 
   private fail(r: Request, f: Failed): void {
+    if (r.answered) return;
+    r.answered = true;
     r.done(f);
     this.events.finished(r, f);
   }

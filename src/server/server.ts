@@ -70,8 +70,15 @@ export interface ServeOptions {
   /** Load forecaster of the control loop. */
   forecaster?: "max-trend" | "lstm";
   logLevel?: string;
-  /** Worker processes kept warm (onnxruntime loaded, no model) for fast starts on the local backend (default 1). */
+  /**
+   * Most worker processes kept warm (onnxruntime loaded, no model) for fast starts on the local backend
+   * (default 1); the control loop sizes the pool between `warmPoolMin` and this by the starts it has seen.
+   */
   warmPool?: number;
+  /** Fewest warm-pool workers (default: 1 when warmPool ≥ 1). */
+  warmPoolMin?: number;
+  /** Stop every task's last instances after this long without a request (s); default: each task.yaml's. */
+  scaleToZeroAfterS?: number;
   /** Where instances run: worker processes on this machine (default), or pods of a Kubernetes cluster. */
   cluster?: "local" | "kubernetes";
   kubernetes?: Omit<KubernetesServeOptions, "coreBudget" | "log">;
@@ -111,12 +118,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     opts.cluster === "kubernetes"
       ? await openKubernetes({ ...opts.kubernetes, coreBudget: opts.cores, log: (e) => log.info(e) })
       : null;
+  const poolMax = opts.warmPool ?? 1;
+  const poolMin = Math.min(poolMax, opts.warmPoolMin ?? Math.min(1, poolMax));
   const local = k8s
     ? null
     : new LocalCluster({
         coreBudget: opts.cores,
         shareCores: true,
-        warmPool: opts.warmPool ?? 1,
+        warmPool: poolMin,
         host: "127.0.0.1", // workers are reached over loopback; only the front-ends face clients
         modelPath: (task, variant) => resolveInside(repo.root, task, variant, "model.onnx"),
         subnets: (task, variant) => {
@@ -131,6 +140,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     autoscaler: opts.autoscaler,
     scaleVariant: (task) => deployment.find((d) => d.task === task)?.variant,
     settings: opts.scalingSettings,
+    scaleToZeroAfterMs: opts.scaleToZeroAfterS === undefined ? undefined : opts.scaleToZeroAfterS * 1000,
   };
   const autoscaled = opts.autoscaler !== "none";
   const core = new ServingCore({
@@ -148,6 +158,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         }
       : undefined,
     log: (e) => log.info(e),
+    warmPool: local && poolMax > 0 ? { min: poolMin, max: poolMax } : undefined,
     onlineLatency: opts.onlineLatency === false ? false : { keepSamples: SERVED_SAMPLES },
   });
   if (k8s) {

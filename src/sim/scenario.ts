@@ -27,6 +27,8 @@ export interface SimVariant {
   /** How long a batch really takes in the simulator. */
   service: ServiceModel;
   coldStart: Duration;
+  /** Cold start from a warm-pool worker (model load only); absent: a start of it takes no pooled worker. */
+  warmStart?: Duration;
   resize: Duration;
   /** A supernet's served subnets: a batch naming one runs (and is predicted) as that subnet. */
   subnets?: SimSubnet[];
@@ -67,6 +69,8 @@ export interface SimTask {
   /** Serve hopeless requests late instead of answering 504 (task.yaml's late: serve). */
   lateOk?: boolean;
   minAccuracy?: number;
+  /** Stop the task's last instances after this long without a request (ms; task.yaml's scale_to_zero_after). */
+  scaleToZeroAfterMs?: number;
   /** Weight and guaranteed cores when a short budget is shared fairly (task.yaml's sharing). */
   weight?: number;
   minCores?: number;
@@ -112,6 +116,8 @@ export interface SimArrivals {
   rows?: number;
   /** Accuracy floor per request (default: the task's or pipeline's). */
   minAccuracy?: number;
+  /** Priority class of these requests (1 = highest; default 1). */
+  priority?: number;
   /** Optional pipeline stages these requests skip (the gateway's `skip_stages`). */
   skip?: readonly string[];
 }
@@ -138,6 +144,10 @@ export function simVariantFromRepository(v: Variant, actuation = "local"): SimVa
     memGb: model.memGb,
     service: new ProfileServiceModel(p.points),
     coldStart: timed.load_ms.samples.length > 0 ? timed.load_ms.samples : timed.load_ms.p50,
+    // the warm pool is the local backend's: another backend's starts take no pooled worker
+    ...(actuation === "local" && p.warm_load_ms
+      ? { warmStart: p.warm_load_ms.samples.length > 0 ? p.warm_load_ms.samples : p.warm_load_ms.p50 }
+      : {}),
     resize: timed.resize_ms.samples.length > 0 ? timed.resize_ms.samples : timed.resize_ms.p50,
     ...(v.config.subnets ? { subnets: simSubnetsFromRepository(v) } : {}),
   };
@@ -169,6 +179,7 @@ export function simTaskFromRepository(t: Task, overrides: Partial<SimTask> = {},
     maxQueue: c.max_queue,
     lateOk: c.late === "serve",
     minAccuracy: c.min_accuracy,
+    ...(c.scale_to_zero_after === undefined ? {} : { scaleToZeroAfterMs: c.scale_to_zero_after * 1000 }),
     weight: c.sharing.weight,
     minCores: c.sharing.min_cores,
     ...overrides,
@@ -192,7 +203,12 @@ export function simPipelineFromRepository(p: Pipeline, overrides: Partial<SimPip
 
 /** A simulated variant as policies see it (what a repository variant's profile gives the server). */
 export function simVariantModel(v: SimVariant): VariantModel {
-  const m = fittedModel({ ...v, loadMs: v.loadMs ?? medianDuration(v.coldStart), measured: measuredOf(v.service) });
+  const m = fittedModel({
+    ...v,
+    loadMs: v.loadMs ?? medianDuration(v.coldStart),
+    warmLoadMs: v.warmStart === undefined ? undefined : medianDuration(v.warmStart),
+    measured: measuredOf(v.service),
+  });
   if (!v.subnets) return m;
   return {
     ...m,

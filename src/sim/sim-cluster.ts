@@ -15,6 +15,8 @@ export interface SimRuntime {
   service: ServiceModel;
   /** Cold start: spawn + load + warm-up until the instance can serve. */
   coldStart: Duration;
+  /** Cold start from a warm-pool worker (load + warm-up, no spawn); absent: a start of it takes no pooled worker. */
+  warmStart?: Duration;
   /** In-place resize. */
   resize: Duration;
   /** A supernet's subnets by name: a batch naming one takes its time (others take `service`'s). */
@@ -34,6 +36,13 @@ export interface SimClusterOptions {
   placement?: Placement;
   seed?: number;
   runtime(task: string, variant: string): SimRuntime;
+  /**
+   * Warm-pool workers to keep (default 0): started processes with no model and no core; a start that takes
+   * one pays its variant's `warmStart` instead of `coldStart`, and the pool refills in `poolSpawn`.
+   */
+  warmPool?: number;
+  /** How long a pool worker takes to start (process + onnxruntime, no model); needed once the pool is used. */
+  poolSpawn?: Duration;
 }
 
 const NO_OUTPUTS: null[] = [];
@@ -67,6 +76,8 @@ class SimInstance implements Instance {
   /** Fault injection: its batches take this many times as long (on top of its node's slowdown). */
   slowdown = 1;
   startTimer: Timer | null = null;
+  /** It took a warm-pool worker. */
+  warmStart = false;
   settleStart: ((r: ActuationResult) => void) | null = null;
   settleStop: (() => void) | null = null;
   private readonly finishBound = () => this.finish();
@@ -116,6 +127,31 @@ class SimInstance implements Instance {
         clock.now() + this.runningMs,
         this.finishBound,
       );
+    }
+  }
+
+  /** A batch waiting behind the running one is skipped (answered cancelled); a running one finishes. */
+  cancel(work: BatchWork): void {
+    const n = this.works.length;
+    for (let k = 0; k < this.waiting; k++) {
+      const at = (this.head + k) & (n - 1);
+      if (this.works[at] !== work) continue;
+      const done = this.dones[at]!;
+      // close the gap: the later batches move up one place, in order
+      for (let j = k; j < this.waiting - 1; j++) {
+        const from = (this.head + j + 1) & (n - 1);
+        const to = (this.head + j) & (n - 1);
+        this.works[to] = this.works[from];
+        this.dones[to] = this.dones[from];
+      }
+      const last = (this.head + this.waiting - 1) & (n - 1);
+      this.works[last] = undefined;
+      this.dones[last] = undefined;
+      this.waiting--;
+      this.inFlight--;
+      done({ ok: false, gone: false, cancelled: true, message: "skipped unrun: every request in it was cancelled" });
+      if (this.inFlight === 0 && this.settleStop) this.settleStop();
+      return;
     }
   }
 
@@ -188,6 +224,12 @@ export class SimCluster implements Cluster {
   /** ∫ cores in use dt, in core·ms, up to `integratedAt`. */
   private coreMs = 0;
   private integratedAt: number;
+  /** Warm pool: workers ready, workers starting, how many to keep, and ∫ workers dt (worker·ms). */
+  private poolReady = 0;
+  private poolStarting = 0;
+  private poolTarget: number;
+  private poolMs = 0;
+  private poolAt: number;
 
   constructor(
     readonly clock: VirtualClock,
@@ -201,6 +243,49 @@ export class SimCluster implements Cluster {
     this.nodes = opts.nodes.map((cores, index) => ({ index, cores, used: 0, slowdown: 1 }));
     this.budget = opts.nodes.reduce((a, c) => a + c, 0);
     this.integratedAt = clock.now();
+    this.poolAt = clock.now();
+    this.poolTarget = opts.warmPool ?? 0;
+    this.refillPool();
+  }
+
+  get pooled(): number {
+    return this.poolReady;
+  }
+
+  get warmPoolSize(): number {
+    return this.poolTarget;
+  }
+
+  setWarmPool(size: number): void {
+    this.poolTarget = Math.max(0, Math.floor(size));
+    if (this.poolReady > this.poolTarget) this.poolCount(this.poolTarget - this.poolReady, 0);
+    this.refillPool();
+  }
+
+  /** Pool worker·ms from the clock's start until now (ready or starting: each is a process holding memory). */
+  poolWorkerMsUntilNow(): number {
+    return this.poolMs + (this.poolReady + this.poolStarting) * (this.clock.now() - this.poolAt);
+  }
+
+  private poolCount(ready: number, starting: number): void {
+    const now = this.clock.now();
+    this.poolMs += (this.poolReady + this.poolStarting) * (now - this.poolAt);
+    this.poolAt = now;
+    this.poolReady += ready;
+    this.poolStarting += starting;
+  }
+
+  private refillPool(): void {
+    while (this.poolReady + this.poolStarting < this.poolTarget) {
+      if (this.opts.poolSpawn === undefined)
+        throw new Error("a simulated warm pool needs poolSpawn: how long a pool worker takes to start");
+      this.poolCount(0, 1);
+      const ms = sampleDuration(this.opts.poolSpawn, this.actuationRng);
+      this.clock.setTimer(this.clock.now() + ms, () => {
+        // a worker beyond a target lowered meanwhile is stopped as it comes up
+        this.poolCount(this.poolReady < this.poolTarget ? 1 : 0, -1);
+      });
+    }
   }
 
   get coreBudget(): number {
@@ -256,8 +341,13 @@ export class SimCluster implements Cluster {
   start(task: string, variant: string, cores: number): Promise<ActuationResult> {
     const inst = this.admit(task, variant, cores);
     if (typeof inst === "string") return Promise.resolve({ ok: false, ms: 0, message: inst });
+    inst.warmStart = this.poolReady > 0 && inst.runtime.warmStart !== undefined;
+    if (inst.warmStart) {
+      this.poolCount(-1, 0);
+      this.refillPool();
+    }
     this.changed();
-    const ms = sampleDuration(inst.runtime.coldStart, this.actuationRng);
+    const ms = sampleDuration(inst.warmStart ? inst.runtime.warmStart! : inst.runtime.coldStart, this.actuationRng);
     return new Promise<ActuationResult>((resolve) => {
       inst.settleStart = resolve;
       inst.startTimer = this.clock.setTimer(this.clock.now() + ms, () => {

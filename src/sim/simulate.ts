@@ -24,6 +24,8 @@ import { simVariantModel, type SimArrivals, type SimDeployment, type SimPipeline
 import { SimCluster, type Placement, type SimRuntime } from "./sim-cluster.js";
 import { VirtualClock, type FlushMode } from "./virtual-clock.js";
 import { FrontEndCore, type FrontEndModel } from "./front-end.js";
+import type { Duration } from "./service-model.js";
+import type { WarmPoolSettings } from "../autoscaler/warm-pool.js";
 import { Xoshiro128 } from "../stats/random.js";
 import type { OnlineLatencyOptions } from "../core/online-latency.js";
 import type { CoreSharing, SharingObjective } from "../autoscaler/sharing.js";
@@ -84,6 +86,11 @@ export interface SimulationConfig {
   onDemand?: boolean;
   /** The deployment pays its cold starts at t = 0 instead of being ready. */
   coldDeployment?: boolean;
+  /**
+   * A warm pool, sized by the serving core between `min` and `max` from recent starts as the live server's;
+   * `poolSpawn` is how long a pool worker takes to start (measured: npm run bench:pressure). Absent: none.
+   */
+  warmPool?: WarmPoolSettings & { poolSpawn: Duration };
   /** How long after the last arrival to wait for answers (default 60 s); the run ends earlier once all are answered. */
   drainMs?: number;
   /** Called with the serving core once it is built, before the run: to watch its events. */
@@ -131,6 +138,8 @@ export interface SimSummary {
   meanAccuracy: number;
   /** Time-average cores held over the run (core-seconds per second). */
   meanCores: number;
+  /** Time-average warm-pool workers (processes with no model and no core, holding memory). */
+  meanPooled: number;
   peakCores: number;
   simulatedSeconds: number;
   /** Per task or pipeline that received arrivals. */
@@ -184,7 +193,13 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
   for (const t of config.tasks) {
     for (const v of t.variants) {
       const subnets = v.subnets ? new Map(v.subnets.map((s) => [s.name, s.service])) : undefined;
-      runtimes.set(`${t.name}/${v.name}`, { service: v.service, coldStart: v.coldStart, resize: v.resize, subnets });
+      runtimes.set(`${t.name}/${v.name}`, {
+        service: v.service,
+        coldStart: v.coldStart,
+        warmStart: v.warmStart,
+        resize: v.resize,
+        subnets,
+      });
     }
   }
   const cluster = new SimCluster(clock, {
@@ -192,6 +207,10 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     placement: config.placement,
     seed: config.seed,
     runtime: (task, variant) => runtimes.get(`${task}/${variant}`)!,
+    warmPool: config.warmPool
+      ? Math.min(config.warmPool.max, config.warmPool.min ?? Math.min(1, config.warmPool.max))
+      : 0,
+    poolSpawn: config.warmPool?.poolSpawn,
   });
 
   /** Accuracy per task of each variant, and of each subnet under `variant/subnet`. */
@@ -225,6 +244,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     watchdog: config.watchdog,
     admission: config.admission,
     onDemand: config.onDemand,
+    warmPool: config.warmPool,
     control: scaled
       ? {
           intervalMs: c.intervalMs ?? 1000,
@@ -369,6 +389,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     const sloMs = pipeline ? pipeline.sloMs : first.sloMs;
     const floor = a.minAccuracy ?? (pipeline ? pipeline.minAccuracy : first.minAccuracy) ?? 0;
     const rows = a.rows ?? 1;
+    const priority = a.priority ?? 1;
     const skip = a.skip && a.skip.length > 0 ? new Set(a.skip) : undefined;
     const { times, budgets } = a;
     let i = 0;
@@ -388,7 +409,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           pipeline: pipeline.name,
           arrival: now,
           deadline,
-          priority: 1,
+          priority,
           minAccuracy: floor,
           rows,
           input: null,
@@ -409,7 +430,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
           task: first.name,
           arrival: now,
           deadline,
-          priority: 1,
+          priority,
           rows,
           minAccuracy: floor,
           lateOk: first.lateOk ?? false,
@@ -465,6 +486,7 @@ export async function simulate(config: SimulationConfig): Promise<SimulationResu
     waitMeanMs: t.served > 0 ? t.waitSumMs / t.served : Number.NaN,
     meanAccuracy: t.served > 0 ? t.accuracySum / t.served : Number.NaN,
     meanCores: end > 0 ? cluster.coreMsUntilNow() / end : cluster.coresInUse(),
+    meanPooled: end > 0 ? cluster.poolWorkerMsUntilNow() / end : (cluster.pooled ?? 0),
     peakCores: cluster.peakCoresInUse,
     simulatedSeconds: end / 1000,
     perTarget,
@@ -504,6 +526,7 @@ function coreTaskOf(t: SimTask, deployment: SimDeployment[] | undefined): CoreTa
           ? makeScalingPolicy(t.scaling, t.scalingSettings)
           : undefined,
     scaleVariant: t.scaleVariant ?? deployment?.find((d) => d.task === t.name)?.variant,
+    scaleToZeroAfterMs: t.scaleToZeroAfterMs,
     weight: t.weight,
     minCores: t.minCores,
   };

@@ -82,15 +82,21 @@ export class WorkerClient {
   }
 
   call<K extends WorkerOp>(op: K, ...args: CallArgs<K>): Promise<Reply<K>> {
+    return this.send(op, ...args).reply;
+  }
+
+  /** A call and its id, by which a later `cancel` names it. */
+  send<K extends WorkerOp>(op: K, ...args: CallArgs<K>): { id: number; reply: Promise<Reply<K>> } {
     const [fields = {}, payload = []] = args as [WorkerOps[K]["request"]?, Uint8Array[]?];
-    if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    if (this.gone) return { id, reply: Promise.reject(this.gone) };
+    const reply = new Promise<Reply<K>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (f: Reply<WorkerOp>) => void, reject });
       this.socket.cork();
       for (const b of encodeFrame({ id, op, ...fields }, payload)) this.socket.write(b);
       this.socket.uncork();
     });
+    return { id, reply };
   }
 
   close(): void {

@@ -101,8 +101,14 @@ export interface WorkerOps {
   /** A whole batch: each part one request's rows; tensors in the payload, in part and tensor order. */
   infer: {
     request: { parts: WirePart[]; subnet?: string };
-    reply: { computeUs: number; threads: number; parts: WirePart[] };
+    /** `cancelled`: skipped unrun at the gateway's request (see cancel); then no parts. */
+    reply: { computeUs: number; threads: number; parts: WirePart[]; cancelled?: boolean };
   };
+  /**
+   * The gateway no longer wants the `infer` call `target` (its requests were all cancelled): if it is still
+   * waiting behind the running batch it is skipped (answered `cancelled`); a running one finishes.
+   */
+  cancel: { request: { target: number }; reply: { dropped: boolean } };
   /** In-place vertical scaling: a new session with `threads` threads, pinned to `cpus`. */
   resize: {
     request: { threads: number; cpus?: number[] };

@@ -48,6 +48,12 @@ export class WorkerServer {
   /** Control feeds per subnet, built once: switching subnets between batches only swaps feeds. */
   private readonly subnetFeeds = new Map<string, Record<string, ort.Tensor>>();
   private model: LoadedModel | null = null;
+  /**
+   * `infer` calls waiting behind the running batch, each with how to answer it skipped; and those the gateway
+   * cancelled (answered at once: the gateway may queue their requests elsewhere).
+   */
+  private readonly waiting = new Map<number, () => void>();
+  private readonly skip = new Set<number>();
 
   constructor(private readonly opts: WorkerOptions) {
     this.cpus = opts.cpus;
@@ -147,6 +153,15 @@ export class WorkerServer {
           return this.reply<"load">(socket, { id: h.id, ok: true, ...(await this.load(h)) });
         case "ping":
           return this.reply<"ping">(socket, { id: h.id, ok: true });
+        case "cancel": {
+          const skipped = this.waiting.get(h.target);
+          if (skipped) {
+            this.waiting.delete(h.target);
+            this.skip.add(h.target);
+            skipped();
+          }
+          return this.reply<"cancel">(socket, { id: h.id, ok: true, dropped: skipped !== undefined });
+        }
         case "shutdown":
           this.reply<"shutdown">(socket, { id: h.id, ok: true });
           return await this.shutdown();
@@ -191,8 +206,20 @@ export class WorkerServer {
       return { rows: p.rows, inputs };
     });
     this.inFlight += 1;
+    this.waiting.set(h.id, () =>
+      this.reply<"infer">(socket, {
+        id: h.id,
+        ok: true,
+        computeUs: 0,
+        threads: this.engine.threads,
+        parts: [],
+        cancelled: true,
+      }),
+    );
     let t0 = 0;
     const run = this.chain.then(() => {
+      this.waiting.delete(h.id);
+      if (this.skip.delete(h.id)) return null;
       t0 = performance.now();
       return this.engine.runBatch(batch, controls);
     });
@@ -202,7 +229,9 @@ export class WorkerServer {
       results = await run;
     } finally {
       this.inFlight -= 1;
+      this.waiting.delete(h.id);
     }
+    if (results === null) return; // skipped: answered when it was cancelled
     const computeUs = Math.round((performance.now() - t0) * 1000);
     this.served += 1;
     const out: WirePart[] = [];

@@ -3,7 +3,7 @@
 // worker. A worker that dies fails its batches at once and is replaced.
 import { EventEmitter } from "node:events";
 import type { SubnetTable } from "../../engine/subnets.js";
-import { sendBatch } from "../worker-batch.js";
+import { cancelBatch, sendBatch } from "../worker-batch.js";
 import type { ActuationResult, BatchResult, BatchWork, Cluster, Instance, InstanceState } from "../types.js";
 import { CoreAllocator } from "./core-allocator.js";
 import { progressed, sampleProcess } from "./process-progress.js";
@@ -36,6 +36,10 @@ class LocalInstance implements Instance {
   handle?: WorkerHandle;
   /** A liveness probe is under way. */
   probing = false;
+  /** It took a warm-pool worker: its start is the model load only. */
+  warmStart = false;
+  /** The worker call of each batch out, by which a batch is cancelled. */
+  private readonly calls = new Map<BatchWork, number>();
   /** Cancels the start while the worker is still coming up. */
   readonly starting = new AbortController();
   cpus: number[] = [];
@@ -56,15 +60,22 @@ class LocalInstance implements Instance {
       return;
     }
     this.inFlight += 1;
-    sendBatch(
+    const id = sendBatch(
       client,
       work,
       (r) => {
         this.inFlight -= 1;
+        this.calls.delete(work);
         done(r);
       },
       this.lost,
     );
+    if (id !== null) this.calls.set(work, id);
+  }
+
+  cancel(work: BatchWork): void {
+    const id = this.calls.get(work);
+    if (id !== undefined && this.handle) cancelBatch(this.handle.client, id);
   }
 }
 
@@ -78,8 +89,12 @@ export class LocalCluster implements Cluster {
   private readonly pool: WorkerHandle[] = [];
   private poolStarting = 0;
 
+  /** How many warm-pool workers to keep. */
+  private poolTarget: number;
+
   constructor(private readonly opts: LocalClusterOptions) {
     this.allocator = new CoreAllocator(opts.coreBudget);
+    this.poolTarget = opts.warmPool ?? 0;
     this.refillPool();
   }
 
@@ -88,14 +103,24 @@ export class LocalCluster implements Cluster {
     return this.pool.length;
   }
 
+  get warmPoolSize(): number {
+    return this.poolTarget;
+  }
+
+  /** Keeps `size` warm-pool workers from now on: starts the missing ones, stops the ones beyond it. */
+  setWarmPool(size: number): void {
+    this.poolTarget = Math.max(0, Math.floor(size));
+    while (this.pool.length > this.poolTarget) void this.pool.pop()!.stop();
+    this.refillPool();
+  }
+
   private refillPool(): void {
-    const want = this.opts.warmPool ?? 0;
-    while (!this.closing && this.pool.length + this.poolStarting < want) {
+    while (!this.closing && this.pool.length + this.poolStarting < this.poolTarget) {
       this.poolStarting += 1;
       spawnWorker({ modelPath: null, threads: 1, cpus: [], host: this.opts.host }).then(
         (h) => {
           this.poolStarting -= 1;
-          if (this.closing) return void h.stop();
+          if (this.closing || this.pool.length >= this.poolTarget) return void h.stop();
           this.pool.push(h);
           // a pool worker that dies is just dropped; the pool is refilled at the next start
           void h.exited.then(() => {
@@ -111,11 +136,17 @@ export class LocalCluster implements Cluster {
     }
   }
 
-  /** A started worker for the variant: a warm-pool worker given its model, or a new process. */
-  private async worker(task: string, variant: string, cores: number, cpus: number[], signal: AbortSignal) {
+  /** A started worker for the variant: the warm-pool worker `warm` given its model, or a new process. */
+  private async worker(
+    task: string,
+    variant: string,
+    cores: number,
+    cpus: number[],
+    signal: AbortSignal,
+    warm: WorkerHandle | undefined,
+  ) {
     const modelPath = this.opts.modelPath(task, variant);
     const subnets = this.opts.subnets?.(task, variant);
-    const warm = this.pool.shift();
     if (warm) {
       this.refillPool();
       const abort = () => warm.proc.kill("SIGKILL");
@@ -171,10 +202,13 @@ export class LocalCluster implements Cluster {
     }
     const inst = new LocalInstance(id, task, variant, cores, (why) => this.died(inst, why));
     inst.cpus = cpus;
+    // taken before anyone hears of the instance, so the router times its start as a warm one
+    const warm = this.pool.shift();
+    inst.warmStart = warm !== undefined;
     this.list.set(id, inst);
     this.changed();
     try {
-      const handle = await this.worker(task, variant, cores, cpus, inst.starting.signal);
+      const handle = await this.worker(task, variant, cores, cpus, inst.starting.signal, warm);
       inst.handle = handle;
       if (inst.state !== "starting") {
         // stopped while it came up: the worker is ours to end, not to serve

@@ -27,6 +27,8 @@ export interface VariantModel {
   measured?: LatencyQuantiles;
   /** Cold start in ms (spawn + load + warm-up). */
   loadMs: number;
+  /** Cold start from a warm pool (a started worker loads the model: no spawn), when measured. */
+  warmLoadMs?: number;
   /** Resident memory of one instance in GB (the revised Themis cost n·(mem + 18·cores)); unknown when absent. */
   memGb?: number;
   subnet?: string;

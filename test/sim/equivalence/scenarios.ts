@@ -385,8 +385,11 @@ export async function runScenario(s: Scenario, repo: Repository, holds?: boolean
     flushes: _f,
     decisions: _d,
     decisionsSkipped: _k,
-    ...summary
+    meanPooled,
+    ...rest
   } = r.summary as typeof r.summary & { decisionsSkipped?: number };
+  // recorded before the simulator kept a warm pool: a run without one has nothing to add
+  const summary = meanPooled === 0 ? rest : { ...rest, meanPooled };
   const skipped = (r.summary as { decisionsSkipped?: number }).decisionsSkipped ?? 0;
   return {
     fingerprint: {
