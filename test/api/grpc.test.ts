@@ -676,6 +676,7 @@ describe("repository", () => {
       "vision",
       "vision-supernet",
       "mnist-e2e",
+      "ocr",
     ];
     expect(all.models).toEqual(
       expect.arrayContaining(names.map((name) => ({ name, version: "", state: "READY", reason: "" }))),
