@@ -216,17 +216,17 @@ export class SloGateway implements Gateway {
             ),
         input: sig.inputs.map(decl),
         output: sig.outputs.map(decl),
-        ensemble_scheduling: {
-          step: p.graph.stages.map((s) => ({
-            model_name: s.task,
-            model_version: -1,
-            ...(s.after.length > 0 ? { after: [...s.after] } : {}),
-            ...(s.optional ? { optional: true } : {}),
-          })),
-        },
+        // Triton's steps have no edges or optional flag (its ensembles wire stages by tensor names): the
+        // graph travels as a parameter, so that strict ModelConfig parsers still accept the config
+        ensemble_scheduling: { step: p.graph.stages.map((s) => ({ model_name: s.task, model_version: -1 })) },
         version_policy: { specific: { versions: [1] } },
         parameters: {
           slo_ms: { string_value: String(p.config.slo_ms) },
+          stage_graph: {
+            string_value: JSON.stringify(
+              p.graph.stages.map((s) => ({ task: s.task, after: s.after, ...(s.optional ? { optional: true } : {}) })),
+            ),
+          },
           min_accuracy: { string_value: String(p.config.min_accuracy) },
           ...(p.config.glue ? { glue: { string_value: p.config.glue } } : {}),
           accuracy: {

@@ -127,6 +127,24 @@ export function stageTotals(stages: readonly StageServed[]): { queueMs: number; 
   return { queueMs, computeMs };
 }
 
+/**
+ * Per stage task, from its first stage request's submission to its last one's answer, and the rows it ran
+ * (a fanned-out stage runs as several requests).
+ */
+export function stageSpans(stages: readonly StageServed[]): Map<string, { from: number; to: number; rows: number }> {
+  const span = new Map<string, { from: number; to: number; rows: number }>();
+  for (const s of stages) {
+    const x = span.get(s.task);
+    if (!x) span.set(s.task, { from: s.submittedAt, to: s.finishedAt, rows: s.rows });
+    else {
+      x.from = Math.min(x.from, s.submittedAt);
+      x.to = Math.max(x.to, s.finishedAt);
+      x.rows += s.rows;
+    }
+  }
+  return span;
+}
+
 /** One pipeline request on its way through the graph. */
 class Walking {
   readonly results = new Map<string, StageResult>();

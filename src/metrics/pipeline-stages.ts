@@ -4,6 +4,7 @@
 // what served each request.
 import client from "prom-client";
 import type { ServingCore } from "../core/serving-core.js";
+import { stageSpans } from "../core/pipeline.js";
 
 type PS = "pipeline" | "stage";
 
@@ -47,16 +48,7 @@ export class PipelineStageMetrics {
   observe(core: ServingCore): void {
     core.on("pipelineFinished", (p, o) => {
       if (!o.ok) return;
-      const span = new Map<string, { from: number; to: number; rows: number }>();
-      for (const s of o.stages) {
-        const x = span.get(s.task);
-        if (!x) span.set(s.task, { from: s.submittedAt, to: s.finishedAt, rows: s.rows });
-        else {
-          x.from = Math.min(x.from, s.submittedAt);
-          x.to = Math.max(x.to, s.finishedAt);
-          x.rows += s.rows;
-        }
-      }
+      const span = stageSpans(o.stages);
       for (const [stage, x] of span) {
         const labels = { pipeline: p.pipeline, stage };
         this.stageSeconds.observe(labels, (x.to - x.from) / 1000);

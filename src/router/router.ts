@@ -54,25 +54,43 @@ const FADE_HALF_LIFE_MS = 2000;
 const fade = (since: number, now: number) => Math.pow(0.5, Math.max(0, now - since) / FADE_HALF_LIFE_MS);
 
 /**
- * Observed over predicted batch time, decayed per observation and with time: how much slower than its
- * profile an instance runs on this machine now (other work on its core, for one).
+ * How batches run now against their profile, decayed per observation and with time: the model's own time
+ * over the predicted one (how much slower it computes on this machine now: other work on its core, for
+ * one), and what each batch adds around its computation (the worker's channel, the event loops), which is
+ * per batch, not per millisecond of compute: a tiny model's 0.1-ms batch with 1 ms around it is not 10×
+ * slower at 16 rows.
  */
-class SlowDown {
-  private observed = 0;
+class BatchPace {
+  private computed = 0;
   private predicted = 0;
+  private around = 0;
+  private batches = 0;
   private at = 0;
 
-  add(observed: number, predicted: number, now: number): void {
+  add(wallMs: number, computeMs: number, predictedMs: number, now: number): void {
     const f = 0.98 * fade(this.at, now);
-    this.observed = this.observed * f + observed;
-    this.predicted = this.predicted * f + predicted;
+    this.computed = this.computed * f + computeMs;
+    this.predicted = this.predicted * f + predictedMs;
+    this.around = this.around * f + Math.max(0, wallMs - computeMs);
+    this.batches = this.batches * f + 1;
     this.at = now;
   }
 
   /** 1 ms of prior on both sides keeps a few tiny samples from swinging it. */
   ratio(now: number): number {
     const f = fade(this.at, now);
-    return Math.min(20, Math.max(0.5, (this.observed * f + 1) / (this.predicted * f + 1)));
+    return Math.min(20, Math.max(0.5, (this.computed * f + 1) / (this.predicted * f + 1)));
+  }
+
+  /** Per batch, ms (a prior of one batch with nothing around it). */
+  overhead(now: number): number {
+    const f = fade(this.at, now);
+    return (this.around * f) / (this.batches * f + 1);
+  }
+
+  /** A batch predicted to take `predictedMs` by its profile, as batches run now. */
+  time(predictedMs: number, now: number): number {
+    return predictedMs * this.ratio(now) + this.overhead(now);
   }
 }
 
@@ -130,7 +148,7 @@ interface TaskState {
   /** The context pump() hands its policy, made once per task (null while a pump holds it). */
   context: PolicyContext | null;
   /** Predictive admission's waits and batch times, observed against predicted. */
-  slowDown: SlowDown;
+  pace: BatchPace;
 }
 
 const NO_INSTANCES: readonly Instance[] = Object.freeze([]);
@@ -224,7 +242,7 @@ export class Router {
       slowestMs: Math.max(
         ...setup.model.variants.flatMap((v) => [v, ...(v.subnets ?? [])]).map((v) => v.latency(v.maxBatch, 1)),
       ),
-      slowDown: new SlowDown(),
+      pace: new BatchPace(),
     };
     ts.context = {
       now: 0,
@@ -456,7 +474,7 @@ export class Router {
   ): { wait: number; run: number } {
     const share = Math.ceil(ahead / lanes.length) + rows;
     const run = Math.min(...lanes.map((l) => l.v.latency(Math.min(l.v.maxBatch, share), l.cores)));
-    return { wait: drainTime(lanes, ahead), run: run * ts.slowDown.ratio(this.clock.now()) };
+    return { wait: drainTime(lanes, ahead), run: ts.pace.time(run, this.clock.now()) };
   }
 
   /** How long the ready instances need to take everything queued now (ms; 1000 when none is ready). */
@@ -471,7 +489,7 @@ export class Router {
    */
   private lanes(ts: TaskState, r: Request | null): { free: number; rate: number; v: VariantModel; cores: number }[] {
     const now = this.clock.now();
-    const slow = ts.slowDown.ratio(now);
+    const slow = ts.pace.ratio(now);
     const out: { free: number; rate: number; v: VariantModel; cores: number }[] = [];
     for (const inst of this.readyInstances(ts.setup.model.name)) {
       const served = ts.variants.get(inst.variant);
@@ -479,7 +497,7 @@ export class Router {
       const v = this.fastestSubnet(ts, served, r, inst.cores);
       out.push({
         free: (this.predictedStart(inst.id) - now) * slow,
-        rate: v.maxBatch / (v.latency(v.maxBatch, inst.cores) * slow),
+        rate: v.maxBatch / ts.pace.time(v.latency(v.maxBatch, inst.cores), now),
         v,
         cores: inst.cores,
       });
@@ -732,7 +750,7 @@ export class Router {
       if (this.predictive && res.ok) {
         // the batch started when the one before it ended (or when it was sent, if the instance was idle)
         const started = Math.max(this.held.get(inst.id)?.since ?? sent, sent);
-        ts.slowDown.add(now - started, predicted, now);
+        ts.pace.add(now - started, res.computeMs, predicted, now);
       }
       this.release(inst.id, now, out);
       this.running.set(task, (this.running.get(task) ?? 0) - take.length);

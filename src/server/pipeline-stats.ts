@@ -3,6 +3,7 @@
 // it ran per request; per edge, the measured fan-out; end to end, served, failed, met and the mean
 // accuracy of what served. Bounded memory whatever the load.
 import type { ServingCore } from "../core/serving-core.js";
+import { stageSpans } from "../core/pipeline.js";
 import { edges, stageTasks } from "../autoscaler/planner/pipeline-graph.js";
 import { quantileSorted } from "../stats/quantile.js";
 
@@ -87,16 +88,7 @@ export class PipelineStats {
         b.accuracySum += o.accuracy;
         b.accuracyCount++;
       }
-      const span = new Map<string, { from: number; to: number; rows: number }>();
-      for (const s of o.stages) {
-        const x = span.get(s.task);
-        if (!x) span.set(s.task, { from: s.submittedAt, to: s.finishedAt, rows: s.rows });
-        else {
-          x.from = Math.min(x.from, s.submittedAt);
-          x.to = Math.max(x.to, s.finishedAt);
-          x.rows += s.rows;
-        }
-      }
+      const span = stageSpans(o.stages);
       for (const [task, x] of span) {
         const st = this.stage(b, task);
         st.ran++;

@@ -113,8 +113,13 @@ describe("the ocr pipeline, served", () => {
     const config = await (await fetch(`${server.httpUrl}/v2/models/ocr/config`)).json();
     expect(config.ensemble_scheduling.step).toEqual([
       { model_name: "ocr-det", model_version: -1 },
-      { model_name: "ocr-cls", model_version: -1, after: ["ocr-det"], optional: true },
-      { model_name: "ocr-rec", model_version: -1, after: ["ocr-det", "ocr-cls"] },
+      { model_name: "ocr-cls", model_version: -1 },
+      { model_name: "ocr-rec", model_version: -1 },
+    ]);
+    expect(JSON.parse(config.parameters.stage_graph.string_value)).toEqual([
+      { task: "ocr-det", after: [] },
+      { task: "ocr-cls", after: ["ocr-det"], optional: true },
+      { task: "ocr-rec", after: ["ocr-det", "ocr-cls"] },
     ]);
     const stats = await (await fetch(`${server.httpUrl}/dashboard/api/pipelines`)).json();
     const ocr = stats.find((p: any) => p.name === "ocr");

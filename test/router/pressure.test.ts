@@ -18,6 +18,7 @@ import { SimCluster, type SimRuntime } from "../../src/sim/sim-cluster.js";
 import { simulate } from "../../src/sim/simulate.js";
 import type { SimTask } from "../../src/sim/scenario.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
+import { request } from "../support/virtual-request.js";
 import { poissonArrivals } from "../../src/traces/index.js";
 import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 
@@ -69,21 +70,12 @@ function world(opts: { instances: number; maxQueue?: number; admission?: "queue"
   router.on("dropped", (b) => dropped.push(b.requests));
   router.on("cancelled", (_r, where) => cancelled.push(where));
   const submit = (over: Partial<Request> = {}): Request => {
-    const seq = router.nextSeq();
-    const r: Request = {
-      seq,
-      id: String(seq),
-      task: "t",
-      arrival: clock.now(),
-      deadline: clock.now() + 1000,
-      priority: 1,
-      rows: 1,
-      minAccuracy: 0,
-      lateOk: false,
-      input: null,
-      done: (o) => answers.set(r.seq, [...(answers.get(r.seq) ?? []), { at: clock.now(), o }]),
-      ...over,
-    };
+    const r: Request = request(
+      router,
+      clock,
+      (o) => answers.set(r.seq, [...(answers.get(r.seq) ?? []), { at: clock.now(), o }]),
+      over,
+    );
     core.submit(r);
     return r;
   };

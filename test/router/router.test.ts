@@ -13,6 +13,7 @@ import type { TaskModel } from "../../src/router/scheduling/types.js";
 import { ConstantServiceModel } from "../../src/sim/service-model.js";
 import { SimCluster } from "../../src/sim/sim-cluster.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
+import { request } from "../support/virtual-request.js";
 
 // one variant that takes 100 ms per batch of up to 4 rows, whatever the cores (the simulator's timing
 // and the policy's prediction agree)
@@ -29,24 +30,6 @@ const MODEL: TaskModel = {
     }),
   ],
 };
-
-function request(router: Router, clock: VirtualClock, done: Request["done"], over: Partial<Request> = {}): Request {
-  const seq = router.nextSeq();
-  return {
-    seq,
-    id: String(seq),
-    task: "t",
-    arrival: clock.now(),
-    deadline: clock.now() + 1000,
-    priority: 1,
-    rows: 1,
-    minAccuracy: 0,
-    lateOk: false,
-    input: null,
-    done,
-    ...over,
-  };
-}
 
 function setup(opts: {
   instances: number;

@@ -1,6 +1,8 @@
 // An open-loop load of one vision variant in phases (low → high → low), relative to what one 1-core
-// instance of it carries by its measured profile: the shape the autoscaler's end-to-end tests drive.
+// instance of it carries (by its profile, then as measured while the first phase runs): the shape the
+// autoscaler's end-to-end tests drive.
 import type { RunningServer } from "../../src/server/server.js";
+import { median } from "../../src/stats/quantile.js";
 import { float32Bytes, infer } from "./oip-client.js";
 
 export interface StepLoadResult {
@@ -17,9 +19,14 @@ export async function visionStepLoad(
   phases: { lowFraction: number; factor: number; beforeMs: number; highMs: number; afterMs: number },
 ): Promise<StepLoadResult> {
   const points = server.repo.tasks.get("vision")!.variants.get(variant)!.profile!.points;
-  const perCore = Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
-  const low = phases.lowFraction * perCore;
-  const high = phases.factor * low;
+  const profiled = Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
+  // the machine may run the model faster or slower today than when it was profiled, and the online latency
+  // model tells the autoscaler so: the phases after the first are set against the speed measured in it
+  const msPerImage: number[] = [];
+  const watch = (b: { task: string; variant: string; rows: number; computeMs: number }) => {
+    if (b.task === "vision" && b.variant === variant) msPerImage.push(b.computeMs / b.rows);
+  };
+  const unwatch = server.core.router.on("batch", watch);
   const body = float32Bytes(new Float32Array(3 * 224 * 224));
   const outcomes: Promise<number>[] = [];
   const send = () =>
@@ -40,7 +47,11 @@ export async function visionStepLoad(
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  await phase(low, phases.beforeMs);
+  await phase(phases.lowFraction * profiled, phases.beforeMs);
+  unwatch();
+  const measured = msPerImage.length > 0 ? 1000 / median(msPerImage) : profiled;
+  const low = phases.lowFraction * measured;
+  const high = phases.factor * low;
   const stepAt = performance.now();
   await phase(high, phases.highMs);
   await phase(low, phases.afterMs);

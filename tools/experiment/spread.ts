@@ -21,6 +21,14 @@ export function spreadOf(xs: readonly number[]): Spread {
   };
 }
 
+/** The spread over seeds of each named figure. */
+export function spreadsOf<K extends string>(
+  seeds: readonly Record<K, number>[],
+  keys: readonly K[],
+): Record<K, Spread> {
+  return Object.fromEntries(keys.map((k) => [k, spreadOf(seeds.map((x) => x[k]))])) as Record<K, Spread>;
+}
+
 /** Do [a.min, a.max] and [b.min, b.max] share a point? */
 export function overlaps(a: Spread, b: Spread): boolean {
   return a.min <= b.max && b.min <= a.max;

@@ -39,7 +39,7 @@ import {
 } from "../../../src/traces/index.js";
 import type { ExperimentContext } from "../main.js";
 import { markdownTable, writeResults } from "../report.js";
-import { fmtSpread, jsonSpread, overlaps, spreadOf, type Spread } from "../spread.js";
+import { fmtSpread, jsonSpread, overlaps, spreadOf, spreadsOf, type Spread } from "../spread.js";
 
 const Config = z.object({
   trace: z.string(),
@@ -248,15 +248,7 @@ interface Figures {
 }
 
 function figures(c: Cell): Figures {
-  const of = (k: keyof SeedFigures) => spreadOf(c.seeds.map((x) => x[k]));
-  return {
-    pas: of("pas"),
-    meanCores: of("meanCores"),
-    violationPct: of("violationPct"),
-    violating: of("violating"),
-    p99Ms: of("p99Ms"),
-    switches: of("switches"),
-  };
+  return spreadsOf(c.seeds, ["pas", "meanCores", "violationPct", "violating", "p99Ms", "switches"]);
 }
 
 /** Per seed a/b of two cells' figure (same arrivals, same service draws). */

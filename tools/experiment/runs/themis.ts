@@ -34,7 +34,7 @@ import { timeSeriesSvg } from "../charts.js";
 import { fittedVariant, meanOf, measuredTiming, median, perSecond, slug } from "../common.js";
 import { lstmTable, tableForecaster, type TableForecaster } from "../forecast-table.js";
 import { markdownTable, writeResults } from "../report.js";
-import { fmtSpread, jsonSpread, overlaps, safeRatio, spreadOf, type Spread } from "../spread.js";
+import { fmtSpread, jsonSpread, overlaps, safeRatio, spreadOf, spreadsOf, type Spread } from "../spread.js";
 import { authorsCost, policyRun, stageTask, type Limits, type PolicyRun, type Scenario } from "../themis-setup.js";
 
 const Config = z.object({
@@ -400,19 +400,18 @@ interface Figures {
 }
 
 function figures(c: Cell): Figures {
-  const of = (k: keyof SeedFigures) => spreadOf(c.seeds.map((x) => x[k]));
-  return {
-    violationPct: of("violationPct"),
-    violating: of("violating"),
-    meanCores: of("meanCores"),
-    meanInstances: of("meanInstances"),
-    authorsCost: of("authorsCost"),
-    p99Ms: of("p99Ms"),
-    verticalShare: of("verticalShare"),
-    surgeViolationShare: of("surgeViolationShare"),
-    reactionMs: of("reactionMs"),
-    readyMs: of("readyMs"),
-  };
+  return spreadsOf(c.seeds, [
+    "violationPct",
+    "violating",
+    "meanCores",
+    "meanInstances",
+    "authorsCost",
+    "p99Ms",
+    "verticalShare",
+    "surgeViolationShare",
+    "reactionMs",
+    "readyMs",
+  ]);
 }
 
 /** Per-seed ratio of a baseline's figure to themis' (seeds paired: same arrivals, same service draws). */
