@@ -1,7 +1,12 @@
-// npm run bench:overload [-- --json] [--seconds 60] [--factor 10] [--slo-ms 20] [--variant cnn-small]:
-// how sloserve behaves far beyond what it can serve. The server runs in a process of its own (one core of
-// instances); its capacity is found by a sweep (the highest Poisson rate served with ≥ 99 % of requests
-// within the SLO); then it is offered `factor` × that for `seconds`, and then half its capacity again.
+// npm run bench:overload [-- --json] [--seconds 60] [--factor 10] [--slo-ms 100] [--model burn|digits]
+//                        [--layers 2] [--variant cnn-small] [--sweep from:to:step]:
+// how sloserve behaves far beyond what it can serve. The model is by default the burn task (3×3 convolutions
+// built and profiled on this machine, test/support/burn-model.ts) with a capacity of a few hundred requests
+// a second, so that 10× its capacity is a load one core of load generator can offer; digits/cnn-small serves
+// ~4,000 a second on a core here, and 40,000 a second is beyond any client on the other core. The server
+// runs in a process of its own (one core of instances); its capacity is found by a sweep (the highest Poisson
+// rate served with ≥ 99 % of requests within the SLO); then it is offered `factor` × that for `seconds`, and
+// then half its capacity again.
 // Reported: the fraction shed (refused at once, 429/503), the admitted requests' p99 against the SLO,
 // goodput (answers within the SLO per second) ÷ capacity, the health probe's p99 while overloaded, the
 // gateway's RSS peak ÷ idle, and how long until it serves within its SLO again.
@@ -15,21 +20,28 @@ import { emit } from "../../src/terminal/report.js";
 import { fmt } from "../../src/terminal/table.js";
 import { pinProcess } from "../../src/worker/pin.js";
 import { rssMb, startServerProcess } from "../../test/support/server-process.js";
+import { BURN_TASK, BURN_VARIANT } from "../../test/support/burn-model.js";
+import { burnTask } from "../../test/support/pressure.js";
 
 const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     seconds: { type: "string", default: "60" },
     factor: { type: "string", default: "10" },
-    "slo-ms": { type: "string", default: "20" },
+    "slo-ms": { type: "string", default: "100" },
+    model: { type: "string", default: "burn" },
+    layers: { type: "string", default: "2" },
     variant: { type: "string", default: "cnn-small" },
-    sweep: { type: "string", default: "200:4000:200" },
+    sweep: { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
 const factor = Number(values.factor);
 const sloMs = Number(values["slo-ms"]);
-const variant = values.variant!;
+const burn = values.model === "burn";
+if (!burn && values.model !== "digits") throw new Error(`--model: burn or digits, not '${values.model}'`);
+const variant = burn ? BURN_VARIANT : values.variant!;
+const task = burn ? BURN_TASK : "digits";
 const log = (m: string) => process.stderr.write(`bench:overload: ${m}\n`);
 
 /** Samples a number every `ms` until stopped; returns the samples. */
@@ -56,11 +68,16 @@ async function main(): Promise<void> {
   // the load generator on core 1; the gateway and its one instance on core 0 (the instance is pinned there
   // by the local backend's allocator; the gateway process is pinned below)
   await pinProcess(process.pid, [1]);
-  const server = await startServerProcess({ cores: 1, deploy: [{ task: "digits", variant, cores: 1 }] });
+  const burnt = burn ? await burnTask({ sloMs, layers: Number(values.layers) }) : null;
+  const server = await startServerProcess({
+    ...(burnt ? { modelsDir: burnt.root } : {}),
+    cores: 1,
+    deploy: [{ task, variant, cores: 1 }],
+  });
   await pinProcess(server.pid, [0]);
   const url = server.httpUrl;
   const base: Omit<LoadOptions, "source"> = {
-    model: `digits/${variant}`,
+    model: `${task}/${variant}`,
     protocol: "rest",
     url,
     grpcUrl: server.grpcTarget,
@@ -71,7 +88,10 @@ async function main(): Promise<void> {
   try {
     // capacity: the highest rate of the sweep that met the target; one miss may be noise (batching makes a
     // higher rate cheaper per request), two in a row end the sweep
-    const [from, to, step] = values.sweep!.split(":").map(Number) as [number, number, number];
+    // by default around what the profile says one core carries (burn), or up to 4,000 req/s (digits)
+    const around = burnt ? (f: number) => Math.max(1, Math.round(f * burnt.capacityPerS)) : null;
+    const sweepSpec = values.sweep ?? (around ? `${around(0.4)}:${around(2.5)}:${around(0.1)}` : "200:4000:200");
+    const [from, to, step] = sweepSpec.split(":").map(Number) as [number, number, number];
     let capacity = 0;
     let misses = 0;
     const sweep = await openSession({
@@ -145,7 +165,7 @@ async function main(): Promise<void> {
     const goodput = ((s.serverAttainment ?? 0) * s.sent) / s.durationS;
     const figures = {
       machine: describeMachine(),
-      variant: `digits/${variant}`,
+      variant: `${task}/${variant}`,
       slo_ms: sloMs,
       capacity_rps: capacity,
       offered_rps: s.offeredRate,
@@ -172,7 +192,7 @@ async function main(): Promise<void> {
     };
     emit(
       {
-        title: `overload: digits/${variant}, ${factor} × capacity for ${seconds} s, SLO ${sloMs} ms`,
+        title: `overload: ${task}/${variant}, ${factor} × capacity for ${seconds} s, SLO ${sloMs} ms`,
         tables: [
           {
             head: ["figure", "value", "goal"],
