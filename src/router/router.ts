@@ -534,8 +534,9 @@ export class Router {
     const now = this.clock.now();
     const over = now + wait + run - r.deadline;
     if (over <= 0) return null;
-    // late even on an idle instance: the deadline, not the load, is the cause (the queue answers it 504)
-    if (now + this.fastest(ts, r, this.readyInstances(r.task)) > r.deadline) return null;
+    // late even on an idle instance at today's pace: the deadline, not the load, is the cause (the deadline
+    // path answers it: 504 once hopeless, or served late when the task says so)
+    if (now + ts.pace.time(this.fastest(ts, r, this.readyInstances(r.task)), now) > r.deadline) return null;
     return {
       ok: false,
       status: 429,
