@@ -44,3 +44,18 @@ export function ratio(a: number, b: number): string {
   if (b === 0) return a === 0 ? "1.0× (both 0)" : "∞";
   return `${(a / b).toFixed(1)}×`;
 }
+
+/** JSON with one line per entry of the top-level arrays (a cell, a goal check): small, and diffs per cell. */
+export function jsonLines(doc: Record<string, unknown>): string {
+  const field = ([k, v]: [string, unknown]) =>
+    Array.isArray(v)
+      ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(",\n")}\n ]`
+      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`;
+  return `{\n${Object.entries(doc).map(field).join(",\n")}\n}\n`;
+}
+
+/** The comma-separated values after `flag` in a partial run's arguments (`--only a,b`). */
+export function argList(args: string[], flag: string): string[] | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 && args[i + 1] ? args[i + 1]!.split(",") : undefined;
+}

@@ -38,7 +38,7 @@ import {
   type RateSeries,
 } from "../../../src/traces/index.js";
 import type { ExperimentContext } from "../main.js";
-import { markdownTable, writeResults } from "../report.js";
+import { markdownTable, writeResults, jsonLines, argList } from "../report.js";
 import { fmtSpread, jsonSpread, overlaps, spreadOf, spreadsOf, type Spread } from "../spread.js";
 
 const Config = z.object({
@@ -474,17 +474,4 @@ function reasons(repo: Repository, scenarios: Scenario[], cells: Cell[], cfg: Co
 function spreadFromJson(j: unknown): Spread {
   const x = j as { median: number | null; min: number | null; max: number | null };
   return { median: x.median ?? Number.NaN, min: x.min ?? Number.NaN, max: x.max ?? Number.NaN };
-}
-
-function jsonLines(doc: Record<string, unknown>): string {
-  const field = ([k, v]: [string, unknown]) =>
-    Array.isArray(v)
-      ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(",\n")}\n ]`
-      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`;
-  return `{\n${Object.entries(doc).map(field).join(",\n")}\n}\n`;
-}
-
-function argList(args: string[], flag: string): string[] | undefined {
-  const i = args.indexOf(flag);
-  return i >= 0 && args[i + 1] ? args[i + 1]!.split(",") : undefined;
 }

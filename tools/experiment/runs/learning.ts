@@ -16,7 +16,7 @@ import { loadRepository, type Repository } from "../../../src/repository/reposit
 import { simulate, simTaskFromRepository, type SimTask, type SimulationResult } from "../../../src/sim/index.js";
 import type { ExperimentContext } from "../main.js";
 import { timeSeriesSvg } from "../charts.js";
-import { markdownTable, writeResults } from "../report.js";
+import { markdownTable, writeResults, jsonLines } from "../report.js";
 import { fmtSpread, overlaps, safeRatio, spreadOf, type Spread } from "../spread.js";
 
 const Config = z.object({
@@ -249,14 +249,6 @@ function shareFigures(r: SimulationResult, seed: number): ShareSeed {
     perTask: Object.fromEntries(per),
     meanCores: r.summary.meanCores,
   };
-}
-
-function jsonLines(doc: Record<string, unknown>): string {
-  const field = ([k, v]: [string, unknown]) =>
-    Array.isArray(v)
-      ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(",\n")}\n ]`
-      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`;
-  return `{\n${Object.entries(doc).map(field).join(",\n")}\n}\n`;
 }
 
 const sp = (xs: readonly number[]) => spreadOf(xs);

@@ -33,7 +33,7 @@ import type { ExperimentContext } from "../main.js";
 import { timeSeriesSvg } from "../charts.js";
 import { fittedVariant, meanOf, measuredTiming, median, perSecond, slug } from "../common.js";
 import { lstmTable, tableForecaster, type TableForecaster } from "../forecast-table.js";
-import { markdownTable, writeResults } from "../report.js";
+import { markdownTable, writeResults, jsonLines, argList } from "../report.js";
 import { fmtSpread, jsonSpread, overlaps, safeRatio, spreadOf, spreadsOf, type Spread } from "../spread.js";
 import { authorsCost, policyRun, stageTask, type Limits, type PolicyRun, type Scenario } from "../themis-setup.js";
 
@@ -205,20 +205,6 @@ export default async function run(ctx: ExperimentContext): Promise<void> {
     );
   }
   await writeResults(ctx.dir, doc.markdown, charts);
-}
-
-/** JSON with one line per entry of the top-level arrays (a cell, a goal check): small, and diffs per cell. */
-function jsonLines(doc: Record<string, unknown>): string {
-  const field = ([k, v]: [string, unknown]) =>
-    Array.isArray(v)
-      ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(",\n")}\n ]`
-      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`;
-  return `{\n${Object.entries(doc).map(field).join(",\n")}\n}\n`;
-}
-
-function argList(args: string[], flag: string): string[] | undefined {
-  const i = args.indexOf(flag);
-  return i >= 0 && args[i + 1] ? args[i + 1]!.split(",") : undefined;
 }
 
 /** The paper's pipelines and the measured vision pipeline, each under the three traces. */
