@@ -4,6 +4,7 @@
 // load surges past what one core carries and themis resizes the instance in place. Every request is answered.
 import { describe, expect, it } from "vitest";
 import { startTestServer } from "../support/server.js";
+import { openLoopPhase } from "../support/step-load.js";
 import type { Decision } from "../../src/autoscaler/controller.js";
 import { float32Bytes, infer } from "../support/oip-client.js";
 
@@ -39,15 +40,7 @@ describe("themis (revised rule) on the local backend", () => {
             { parameters: { slo_ms: 20_000, binary_data_output: true } },
           ).then((r) => r.status),
         );
-      const phase = async (rate: number, ms: number, until: () => boolean) => {
-        const start = performance.now();
-        let sent = 0;
-        while (performance.now() - start < ms && !until()) {
-          const due = Math.floor(((performance.now() - start) / 1000) * rate);
-          for (; sent < due; sent++) send();
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      };
+      const phase = (rate: number, ms: number, until?: () => boolean) => openLoopPhase(send, rate, ms, until);
       const controller = server.core.controller!;
       const acted = (d: Decision) => d.changes.length > 0 && d.actuation !== undefined;
       const spare = () => controller.decisions.find((d) => acted(d) && /spare/.test(d.plan.reason));

@@ -14,6 +14,7 @@ import { ocrEvalSet } from "../../src/ocr/eval-set.js";
 import { encodePng } from "../../src/pipelines/image-input.js";
 import { infer } from "../support/oip-client.js";
 import { startTestServer } from "../support/server.js";
+import { openLoopPhase } from "../support/step-load.js";
 import { median } from "../../src/stats/quantile.js";
 
 const ACCURATE = "ppocrv4-mobile-r960-int8";
@@ -56,15 +57,7 @@ describe("ipa on the ocr pipeline, live", () => {
             { parameters: { slo_ms: 30_000 } },
           ).then((r) => [r.status, r.status === 200 ? String(r.json.parameters.variant) : JSON.stringify(r.json)]),
         );
-      const phase = async (rate: number, ms: number, until: () => boolean = () => false) => {
-        const start = performance.now();
-        let sent = 0;
-        while (performance.now() - start < ms && !until()) {
-          const due = Math.floor(((performance.now() - start) / 1000) * rate);
-          for (; sent < due; sent++) send();
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      };
+      const phase = (rate: number, ms: number, until?: () => boolean) => openLoopPhase(send, rate, ms, until);
       // the accurate detector's time per image as it runs here now (the profile was measured on a busier day):
       // the step is set against it, so that one core cannot carry it however fast this machine is today
       const detMsPerImage: number[] = [];

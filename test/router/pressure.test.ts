@@ -5,38 +5,23 @@
 // its quiet delay and wakes on the next request; a herd at wake-up gets what the plan says, and is held or told
 // at once when to retry; a warm pool makes a start cost the model load only, and its size follows the starts.
 import { describe, expect, it } from "vitest";
-import { fittedModel } from "../../src/core/variant-model.js";
 import { ServingCore } from "../../src/core/serving-core.js";
 import { peakWithin, WarmPoolPlanner } from "../../src/autoscaler/warm-pool.js";
 import { KpaPolicy } from "../../src/autoscaler/scaling/kpa.js";
 import type { Failed, Outcome, Request } from "../../src/router/request.js";
 import { Router } from "../../src/router/router.js";
 import { EdfPolicy } from "../../src/router/scheduling/edf.js";
-import type { TaskModel } from "../../src/router/scheduling/types.js";
 import { ConstantServiceModel } from "../../src/sim/service-model.js";
 import { SimCluster, type SimRuntime } from "../../src/sim/sim-cluster.js";
 import { simulate } from "../../src/sim/simulate.js";
 import type { SimTask } from "../../src/sim/scenario.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
-import { request } from "../support/virtual-request.js";
+import { oneVariantTask, request } from "../support/virtual-request.js";
 import { poissonArrivals } from "../../src/traces/index.js";
 import { MaxTrendForecaster } from "../../src/autoscaler/forecast/max-trend.js";
 
 // one variant: 100 ms per batch of up to 4 rows whatever the cores; a 500-ms cold start, 50 ms from the pool
-const model = (warm?: number): TaskModel => ({
-  name: "t",
-  sloMs: 1000,
-  variants: [
-    fittedModel({
-      name: "v",
-      accuracy: 0.9,
-      maxBatch: 4,
-      fit: { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
-      loadMs: 500,
-      warmLoadMs: warm,
-    }),
-  ],
-});
+const model = oneVariantTask;
 const runtime = (warm?: number): SimRuntime => ({
   service: new ConstantServiceModel(100),
   coldStart: 500,

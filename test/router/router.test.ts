@@ -13,23 +13,9 @@ import type { TaskModel } from "../../src/router/scheduling/types.js";
 import { ConstantServiceModel } from "../../src/sim/service-model.js";
 import { SimCluster } from "../../src/sim/sim-cluster.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
-import { request } from "../support/virtual-request.js";
+import { oneVariantTask, request } from "../support/virtual-request.js";
 
-// one variant that takes 100 ms per batch of up to 4 rows, whatever the cores (the simulator's timing
-// and the policy's prediction agree)
-const MODEL: TaskModel = {
-  name: "t",
-  sloMs: 1000,
-  variants: [
-    fittedModel({
-      name: "v",
-      accuracy: 0.9,
-      maxBatch: 4,
-      fit: { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
-      loadMs: 500,
-    }),
-  ],
-};
+const MODEL = oneVariantTask();
 
 function setup(opts: {
   instances: number;

@@ -38,15 +38,7 @@ export async function visionStepLoad(
         { parameters: { slo_ms: 20_000, binary_data_output: true } },
       ).then((r) => r.status),
     );
-  const phase = async (rate: number, ms: number) => {
-    const start = performance.now();
-    let sent = 0;
-    while (performance.now() - start < ms) {
-      const due = Math.floor(((performance.now() - start) / 1000) * rate);
-      for (; sent < due; sent++) send();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const phase = (rate: number, ms: number) => openLoopPhase(send, rate, ms);
   await phase(phases.lowFraction * profiled, phases.beforeMs);
   unwatch();
   const measured = msPerImage.length > 0 ? 1000 / median(msPerImage) : profiled;
@@ -56,4 +48,23 @@ export async function visionStepLoad(
   await phase(high, phases.highMs);
   await phase(low, phases.afterMs);
   return { statuses: await Promise.all(outcomes), stepAt, low, high };
+}
+
+/**
+ * Open-loop arrivals at `rate` per second, evenly spaced (calls of `send` due by now, every 5 ms), for `ms`
+ * or until `until()` says the phase has done its work.
+ */
+export async function openLoopPhase(
+  send: () => void,
+  rate: number,
+  ms: number,
+  until: () => boolean = () => false,
+): Promise<void> {
+  const start = performance.now();
+  let sent = 0;
+  while (performance.now() - start < ms && !until()) {
+    const due = Math.floor(((performance.now() - start) / 1000) * rate);
+    for (; sent < due; sent++) send();
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

@@ -1,8 +1,11 @@
-// A request for the router's unit tests on virtual time: task "t", one row, due 1 s after now unless
-// `over` says otherwise.
+// The router's unit tests on virtual time: task "t" with one variant "v" that takes 100 ms per batch of up
+// to 4 rows whatever the cores (the simulator's timing and the policy's prediction agree), a 500-ms cold start
+// (`warmLoadMs` from the warm pool); and its requests: one row, due 1 s after now unless `over` says otherwise.
 import type { Request } from "../../src/router/request.js";
 import type { Router } from "../../src/router/router.js";
 import type { Clock } from "../../src/cluster/clock.js";
+import { fittedModel } from "../../src/core/variant-model.js";
+import type { TaskModel } from "../../src/router/scheduling/types.js";
 
 export function request(router: Router, clock: Clock, done: Request["done"], over: Partial<Request> = {}): Request {
   const seq = router.nextSeq();
@@ -19,5 +22,22 @@ export function request(router: Router, clock: Clock, done: Request["done"], ove
     input: null,
     done,
     ...over,
+  };
+}
+
+export function oneVariantTask(warmLoadMs?: number): TaskModel {
+  return {
+    name: "t",
+    sloMs: 1000,
+    variants: [
+      fittedModel({
+        name: "v",
+        accuracy: 0.9,
+        maxBatch: 4,
+        fit: { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
+        loadMs: 500,
+        warmLoadMs,
+      }),
+    ],
   };
 }

@@ -12,13 +12,13 @@ import {
   currentPlan,
   liveInstances,
   uniform,
-  type Decided,
   type Observation,
   type PipelineObservation,
   type PipelineScalingPolicy,
   type Plan,
   type Stateless,
 } from "../types.js";
+import { StatelessPipelinePolicy } from "./stateless-pipeline.js";
 import { IPA_INTERVAL_MS, pipelineRates } from "./ipa.js";
 
 export interface Fa2Options {
@@ -41,12 +41,13 @@ export const FA2_DEFAULTS: Fa2Options = {
   name: "fa2",
 };
 
-export class Fa2Policy implements PipelineScalingPolicy<Stateless> {
+export class Fa2Policy extends StatelessPipelinePolicy implements PipelineScalingPolicy<Stateless> {
   readonly name: string;
   readonly intervalMs?: number;
   private readonly o: Fa2Options;
 
   constructor(o: Partial<Fa2Options> = {}) {
+    super();
     this.o = { ...FA2_DEFAULTS, ...o };
     if (this.o.cores.length === 0) throw new Error("FA2: give at least one core count per replica");
     this.name = this.o.name;
@@ -55,19 +56,6 @@ export class Fa2Policy implements PipelineScalingPolicy<Stateless> {
 
   describe(): string {
     return `FA2: batch × cores (${this.o.cores.join("/")}) × replicas per stage by its DP, ${this.o.variant === "current" ? "the serving variant" : `pinned to the ${this.o.variant} variant`}, ${this.o.semantics} latency model, B_max ${this.o.maxBatch}${this.intervalMs ? `, every ${this.intervalMs / 1000} s` : ""}`;
-  }
-
-  initialState(): Stateless {
-    return null;
-  }
-
-  steady(): boolean {
-    return true;
-  }
-
-  decide(obs: Observation, state: Stateless): Decided<Stateless> {
-    const d = this.decidePipeline({ now: obs.now, pipeline: obs.task, sloMs: obs.sloMs, stages: [obs] }, state);
-    return { plan: d.plans[0]!, state: null };
   }
 
   decidePipeline(p: PipelineObservation, _state: Stateless): { plans: Plan[]; state: Stateless } {

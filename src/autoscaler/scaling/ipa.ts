@@ -29,14 +29,14 @@ import { latencyOf } from "../../stats/latency-model.js";
 import {
   liveInstances,
   uniform,
-  type Decided,
-  type Observation,
   type PipelineGraphObservation,
+  type Observation,
   type PipelineObservation,
   type PipelineScalingPolicy,
   type Plan,
   type Stateless,
 } from "../types.js";
+import { StatelessPipelinePolicy } from "./stateless-pipeline.js";
 
 /** IPA adapts every 10 s (the authors' adaptation_interval). */
 export const IPA_INTERVAL_MS = 10_000;
@@ -87,12 +87,13 @@ export const IPA_DEFAULTS: IpaOptions = {
 /** RIM's fixed replicas per stage when the operator gives none: one (low) or four (high) instances. */
 export const RIM_REPLICAS = { low: 1, high: 4 } as const;
 
-export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
+export class IpaPolicy extends StatelessPipelinePolicy implements PipelineScalingPolicy<Stateless> {
   readonly name: string;
   readonly intervalMs: number;
   private readonly o: IpaOptions;
 
   constructor(o: Partial<IpaOptions> = {}) {
+    super();
     this.o = { ...IPA_DEFAULTS, ...o };
     if (!(this.o.preset in IPA_PRESETS))
       throw new Error(`unknown IPA preset '${this.o.preset}': use ${Object.keys(IPA_PRESETS).join(", ")}`);
@@ -109,19 +110,6 @@ export class IpaPolicy implements PipelineScalingPolicy<Stateless> {
     const w = this.weights;
     const fixed = this.o.fixedReplicas;
     return `${this.o.weights ? "custom" : this.o.preset} weights α=${w.alpha} β=${w.beta} γ=${w.gamma}, PAS = ${this.o.accuracy} of ${this.o.normalise === "rank" ? "rank-normalised" : "measured"} accuracies, B_max ${this.o.maxBatch}, cores ${this.o.cores.join("/")}, ${fixed !== undefined ? `replicas fixed at ${fixed} (switch-only)` : "replicas from the load"}, every ${this.intervalMs / 1000} s, ${this.o.highs ? "HiGHS MILP" : "exact DP"}`;
-  }
-
-  initialState(): Stateless {
-    return null;
-  }
-
-  steady(): boolean {
-    return true;
-  }
-
-  decide(obs: Observation, state: Stateless): Decided<Stateless> {
-    const d = this.decidePipeline({ now: obs.now, pipeline: obs.task, sloMs: obs.sloMs, stages: [obs] }, state);
-    return { plan: d.plans[0]!, state: null };
   }
 
   decidePipeline(p: PipelineObservation, _state: Stateless): { plans: Plan[]; state: Stateless } {
