@@ -31,6 +31,7 @@ export const ServeFile = z
     admission: z.enum(["predictive", "queue"]),
     "body-timeout-ms": positive,
     "max-connections": positive,
+    "grpc-max-streams": positive,
     autoscaler: z.string(),
     forecaster: z.enum(["max-trend", "lstm"]),
     "decision-interval-ms": positive,

@@ -2,6 +2,7 @@
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { defaultDeployment, startServer, type DeploySpec } from "../server/server.js";
+import { GRPC_MAX_STREAMS } from "../api/grpc.js";
 import { variantModel } from "../core/variant-model.js";
 import { makeScalingPolicy, SCALING_POLICY_NAMES } from "../autoscaler/scaling/index.js";
 import { loadRepository, RepositoryError, type Variant } from "../repository/repository.js";
@@ -99,6 +100,12 @@ program
     4096,
   )
   .option(
+    "--grpc-max-streams <n>",
+    "gRPC calls one client connection may have open at once (HTTP/2 MAX_CONCURRENT_STREAMS; more wait in the client)",
+    (v) => positiveInt(v, "--grpc-max-streams"),
+    GRPC_MAX_STREAMS,
+  )
+  .option(
     "--online-latency <on|off>",
     "correct the profiles from every batch's measured time (policies read the corrected model); off: trust the profiles",
     onOff("--online-latency"),
@@ -158,6 +165,7 @@ program
       admission: opts.admission,
       bodyTimeoutMs: opts.bodyTimeoutMs,
       maxConnections: opts.maxConnections,
+      grpcMaxStreams: opts.grpcMaxStreams,
       autoscaler: opts.autoscaler,
       forecaster: opts.forecaster,
       decisionIntervalMs: opts.decisionIntervalMs,
@@ -196,6 +204,7 @@ interface ServeFlags {
   admission: "predictive" | "queue";
   bodyTimeoutMs: number;
   maxConnections: number;
+  grpcMaxStreams: number;
   autoscaler?: string;
   forecaster: "max-trend" | "lstm";
   decisionIntervalMs: number;

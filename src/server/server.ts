@@ -59,6 +59,8 @@ export interface ServeOptions {
   bodyTimeoutMs?: number;
   /** Client connections held at once, beyond which new ones are closed (default 4096). */
   maxConnections?: number;
+  /** gRPC calls one client connection may have open at once; more wait in the client (default 128). */
+  grpcMaxStreams?: number;
   /** Busy-poll the gateway's event loop this long around each request (ms; 0 = off). */
   hotMs?: number;
   /** Scaling policy for every task ("none" = off); default: each task's `scaling` in task.yaml. */
@@ -212,6 +214,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       port: opts.grpcPort ?? 8001,
       adminToken: opts.adminToken,
       maxMessageBytes: opts.maxBodyBytes,
+      maxStreams: opts.grpcMaxStreams,
       metrics,
     });
     tritonMetrics.get("/metrics", async (_req, reply) =>
