@@ -4,7 +4,7 @@
 // load surges past what one core carries and themis resizes the instance in place. Every request is answered.
 import { describe, expect, it } from "vitest";
 import { startTestServer } from "../support/server.js";
-import { openLoopPhase } from "../support/step-load.js";
+import { msToWholeSecond, openLoopPhase } from "../support/step-load.js";
 import type { Decision } from "../../src/autoscaler/controller.js";
 import { float32Bytes, infer } from "../support/oip-client.js";
 
@@ -48,10 +48,7 @@ describe("themis (revised rule) on the local backend", () => {
         controller.decisions.find((d) => acted(d) && d.at > (spare()?.at ?? Infinity) && d.plan.instances.length === 1);
       const t0 = performance.now(); // the router's clock is this process's performance.now()
       await phase(low, 40_000, () => scaledIn() !== undefined);
-      // λ counts whole seconds of this clock: a surge that began mid-second would first show as a mixed
-      // count below T, and the rule would then (rightly) scale out instead of resizing; so the low load runs
-      // on to the next whole second and the first second λ sees of the surge is all surge
-      await phase(low, 1000 - (performance.now() % 1000));
+      await phase(low, msToWholeSecond()); // the first second λ sees of the surge is all surge
       const surge = performance.now();
       const resized = () =>
         controller.decisions.find(
