@@ -3,6 +3,7 @@
 // The surge is absorbed by an in-place resize that goes through pods/resize on the API server (read back:
 // the pod's generation and allocated CPU), the consolidation happens through deployments/scale, no request
 // fails, and the decision log carries both with their measured actuation times.
+import { Watch, type V1Deployment, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Decision } from "../../src/autoscaler/controller.js";
 import { WORKER_TOKEN_ENV } from "../../src/worker/protocol.js";
@@ -35,31 +36,39 @@ describe("sloserve serve --cluster kubernetes", () => {
     });
     const decisions: Decision[] = [];
     server.core.onControl("decision", (d) => decisions.push(d));
-    let sampling = false;
+    let stopWatching = () => {};
     try {
       expect(server.cluster.instances().map((i) => [i.task, i.variant, i.cores, i.state])).toEqual([
         ["vision", VARIANT, 1, "ready"],
       ]);
-      // what the API server holds, sampled through the run: pods' generation and allocated CPU, replicas
-      const seen = { generation: 0, allocatedCpu: new Set<string>(), replicas: new Set<number>() };
-      sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          const pods = JSON.parse((await h.cp.kubectl(["get", "pods", "-n", ns, "-o", "json"])).stdout).items as {
-            metadata: { generation: number };
-            status: { containerStatuses?: { allocatedResources?: { cpu?: string } }[] };
-          }[];
-          for (const p of pods) {
-            seen.generation = Math.max(seen.generation, p.metadata.generation);
-            const cpu = p.status.containerStatuses?.[0]?.allocatedResources?.cpu;
+      // what the API server holds, watched through the run (every change, not samples: the 2-core allocation
+      // may last only until themis' scale-out lands): pods' generation and allocated CPU, replicas
+      const seen = {
+        generation: 0,
+        allocatedCpu: new Set<string>(),
+        replicas: new Set<number>(),
+        ended: [] as string[],
+      };
+      const watch = new Watch(h.kc);
+      const watches = await Promise.all([
+        watch.watch(
+          `/api/v1/namespaces/${ns}/pods`,
+          {},
+          (_type, p: V1Pod) => {
+            seen.generation = Math.max(seen.generation, p.metadata?.generation ?? 0);
+            const cpu = p.status?.containerStatuses?.[0]?.allocatedResources?.cpu;
             if (cpu) seen.allocatedCpu.add(cpu);
-          }
-          const deps = JSON.parse((await h.cp.kubectl(["get", "deployments", "-n", ns, "-o", "json"])).stdout)
-            .items as { spec: { replicas: number } }[];
-          for (const d of deps) seen.replicas.add(d.spec.replicas);
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      })();
+          },
+          (err) => seen.ended.push(`pods: ${err ?? "closed"}`),
+        ),
+        watch.watch(
+          `/apis/apps/v1/namespaces/${ns}/deployments`,
+          {},
+          (_type, d: V1Deployment) => seen.replicas.add(d.spec?.replicas ?? 0),
+          (err) => seen.ended.push(`deployments: ${err ?? "closed"}`),
+        ),
+      ]);
+      stopWatching = () => watches.forEach((w) => w.abort());
       const load = await visionStepLoad(server, VARIANT, {
         lowFraction: 0.45,
         factor: 3,
@@ -79,23 +88,21 @@ describe("sloserve serve --cluster kubernetes", () => {
       expect(scaleOut, summary).toBeDefined();
       expect(scaleOut!.actuation?.failed).toEqual([]);
 
-      sampling = false;
-      await sampler;
+      stopWatching();
       // read back from the API server: the resize went through pods/resize (a pod's generation grew, its
       // allocated CPU reached 2), and the consolidation through the Deployment's scale (2 replicas)
-      expect(seen.generation, JSON.stringify({ ...seen, allocatedCpu: [...seen.allocatedCpu] })).toBeGreaterThanOrEqual(
-        2,
-      );
-      expect([...seen.allocatedCpu]).toContain("2");
-      expect(Math.max(...seen.replicas)).toBeGreaterThanOrEqual(2);
+      const held = `${JSON.stringify({ ...seen, allocatedCpu: [...seen.allocatedCpu], replicas: [...seen.replicas] })}; decisions ${summary}`;
+      expect(seen.generation, held).toBeGreaterThanOrEqual(2);
+      expect([...seen.allocatedCpu], held).toContain("2");
+      expect(Math.max(...seen.replicas), held).toBeGreaterThanOrEqual(2);
 
       const bad = load.statuses.filter((s) => s !== 200);
       expect(bad, `of ${load.statuses.length} requests; decisions ${summary}`).toEqual([]);
       console.log(
-        `${load.statuses.length} requests, all 200; resize 1→2 decided ${((resize!.at - load.stepAt) / 1000).toFixed(1)} s after the step, took ${resize!.actuation!.ms.toFixed(0)} ms; scale-out took ${scaleOut!.actuation!.ms.toFixed(0)} ms`,
+        `${load.statuses.length} requests, all 200; resize 1→2 decided ${((resize!.at - load.stepAt) / 1000).toFixed(1)} s after the step, took ${resize!.actuation!.ms.toFixed(0)} ms; scale-out took ${scaleOut!.actuation!.ms.toFixed(0)} ms; the API server showed allocated CPU ${[...seen.allocatedCpu].join(" and ")}, replicas up to ${Math.max(...seen.replicas)}`,
       );
     } finally {
-      sampling = false;
+      stopWatching();
       await server.close(5000);
       await h.dropNamespace(ns);
     }
