@@ -28,10 +28,7 @@ export const SERVERS: Record<ServerName, ServerInfo> = {
     label: "sloserve (gateway + 1 onnxruntime-node worker)",
     runtime: "onnxruntime-node",
     protocols: ["rest", "grpc"],
-    perfAnalyzer: {
-      protocols: [],
-      why: "perf_analyzer 2.60 aborts on sloserve's model config (`terminate called after throwing an instance of 'std::invalid_argument' what(): stoll`): sloserve's versions are variant names, perf_analyzer parses them as integers",
-    },
+    perfAnalyzer: { protocols: ["http", "grpc"] },
   },
   triton: {
     label: "Triton 2.51 (nvidia-pytriton 0.7.0; model: Python onnxruntime via PyTriton's Python-backend proxy)",
