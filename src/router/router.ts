@@ -78,19 +78,18 @@ class BatchPace {
 
   /** 1 ms of prior on both sides keeps a few tiny samples from swinging it. */
   ratio(now: number): number {
-    const f = fade(this.at, now);
-    return Math.min(20, Math.max(0.5, (this.computed * f + 1) / (this.predicted * f + 1)));
-  }
-
-  /** Per batch, ms (a prior of one batch with nothing around it). */
-  overhead(now: number): number {
-    const f = fade(this.at, now);
-    return (this.around * f) / (this.batches * f + 1);
+    return this.ratioFaded(fade(this.at, now));
   }
 
   /** A batch predicted to take `predictedMs` by its profile, as batches run now. */
   time(predictedMs: number, now: number): number {
-    return predictedMs * this.ratio(now) + this.overhead(now);
+    const f = fade(this.at, now);
+    // the per-batch overhead, ms, with a prior of one batch with nothing around it
+    return predictedMs * this.ratioFaded(f) + (this.around * f) / (this.batches * f + 1);
+  }
+
+  private ratioFaded(f: number): number {
+    return Math.min(20, Math.max(0.5, (this.computed * f + 1) / (this.predicted * f + 1)));
   }
 }
 

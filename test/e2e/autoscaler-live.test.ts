@@ -4,9 +4,8 @@
 // load surges past what one core carries and themis resizes the instance in place. Every request is answered.
 import { describe, expect, it } from "vitest";
 import { startTestServer } from "../support/server.js";
-import { msToWholeSecond, openLoopPhase } from "../support/step-load.js";
+import { msToWholeSecond, openLoopPhase, profiledPerCore, visionSender } from "../support/step-load.js";
 import type { Decision } from "../../src/autoscaler/controller.js";
-import { float32Bytes, infer } from "../support/oip-client.js";
 
 const VARIANT = "resnet34";
 
@@ -25,21 +24,10 @@ describe("themis (revised rule) on the local backend", () => {
     try {
       // Rates relative to what one 1-core instance carries, per the measured profile points: the surge is
       // more than one core carries and less than two do.
-      const points = server.repo.tasks.get("vision")!.variants.get(VARIANT)!.profile!.points;
-      const perCore = Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
+      const perCore = profiledPerCore(server, VARIANT);
       const low = 0.45 * perCore;
       const high = 1.3 * perCore;
-      const body = float32Bytes(new Float32Array(3 * 224 * 224));
-      const outcomes: Promise<number>[] = [];
-      const send = () =>
-        outcomes.push(
-          infer(
-            server.httpUrl,
-            `/v2/models/vision/versions/${VARIANT}/infer`,
-            [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }],
-            { parameters: { slo_ms: 20_000, binary_data_output: true } },
-          ).then((r) => r.status),
-        );
+      const { send, outcomes } = visionSender(server, VARIANT);
       const phase = (rate: number, ms: number, until?: () => boolean) => openLoopPhase(send, rate, ms, until);
       const controller = server.core.controller!;
       const acted = (d: Decision) => d.changes.length > 0 && d.actuation !== undefined;

@@ -14,8 +14,7 @@ import { ocrEvalSet } from "../../src/ocr/eval-set.js";
 import { encodePng } from "../../src/pipelines/image-input.js";
 import { infer } from "../support/oip-client.js";
 import { startTestServer } from "../support/server.js";
-import { openLoopPhase } from "../support/step-load.js";
-import { median } from "../../src/stats/quantile.js";
+import { msPerRow, openLoopPhase } from "../support/step-load.js";
 
 const ACCURATE = "ppocrv4-mobile-r960-int8";
 
@@ -60,10 +59,7 @@ describe("ipa on the ocr pipeline, live", () => {
       const phase = (rate: number, ms: number, until?: () => boolean) => openLoopPhase(send, rate, ms, until);
       // the accurate detector's time per image as it runs here now (the profile was measured on a busier day):
       // the step is set against it, so that one core cannot carry it however fast this machine is today
-      const detMsPerImage: number[] = [];
-      server.core.router.on("batch", (b) => {
-        if (b.task === "ocr-det" && b.variant === ACCURATE) detMsPerImage.push(b.computeMs / b.rows);
-      });
+      const detSpeed = msPerRow(server, "ocr-det", ACCURATE);
       const controller = server.core.controller!;
       const t0 = performance.now();
       const det = (d: Decision) => d.task === "ocr-det" && d.pipeline === "ocr";
@@ -92,8 +88,9 @@ describe("ipa on the ocr pipeline, live", () => {
             d.changes.some((c) => /^start (?!ppocrv4-mobile-r960-int8 )/.test(c)) &&
             d.changes.some((c) => c.startsWith("stop")),
         );
-      const stepRate = Math.max(5, Math.ceil(1.6 * (1000 / median(detMsPerImage))));
-      console.log(`accurate detector ${median(detMsPerImage).toFixed(0)} ms an image here: step to ${stepRate} req/s`);
+      const detMs = detSpeed.stop()!;
+      const stepRate = Math.max(5, Math.ceil(1.6 * (1000 / detMs)));
+      console.log(`accurate detector ${detMs.toFixed(0)} ms an image here: step to ${stepRate} req/s`);
       await phase(stepRate, 30_000, () => handover()?.actuation !== undefined);
       await phase(stepRate, 4000);
       const answers = await Promise.all(statuses);

@@ -122,19 +122,7 @@ describe("Router", () => {
       runtime: () => ({ service: new ConstantServiceModel(40), coldStart: 500, resize: 50 }),
     });
     const router = new Router(clock, cluster);
-    const model: TaskModel = {
-      name: "t",
-      sloMs: 1000,
-      variants: [
-        fittedModel({
-          name: "v",
-          accuracy: 0.9,
-          maxBatch: 4,
-          fit: { alpha: 200, beta: 0, gamma: 0, zeta: 0 },
-          loadMs: 500,
-        }),
-      ],
-    };
+    const model = oneVariantTask(undefined, { alpha: 200, beta: 0, gamma: 0, zeta: 0 });
     router.addTask({ model, policy: new EdfPolicy(), maxQueue: 100 });
     cluster.place("t", "v", 2);
     const outcomes: Outcome[] = [];

@@ -18,30 +18,15 @@ export async function visionStepLoad(
   variant: string,
   phases: { lowFraction: number; factor: number; beforeMs: number; highMs: number; afterMs: number },
 ): Promise<StepLoadResult> {
-  const points = server.repo.tasks.get("vision")!.variants.get(variant)!.profile!.points;
-  const profiled = Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
+  const profiled = profiledPerCore(server, variant);
   // the machine may run the model faster or slower today than when it was profiled, and the online latency
   // model tells the autoscaler so: the phases after the first are set against the speed measured in it
-  const msPerImage: number[] = [];
-  const watch = (b: { task: string; variant: string; rows: number; computeMs: number }) => {
-    if (b.task === "vision" && b.variant === variant) msPerImage.push(b.computeMs / b.rows);
-  };
-  const unwatch = server.core.router.on("batch", watch);
-  const body = float32Bytes(new Float32Array(3 * 224 * 224));
-  const outcomes: Promise<number>[] = [];
-  const send = () =>
-    outcomes.push(
-      infer(
-        server.httpUrl,
-        `/v2/models/vision/versions/${variant}/infer`,
-        [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }],
-        { parameters: { slo_ms: 20_000, binary_data_output: true } },
-      ).then((r) => r.status),
-    );
+  const speed = msPerRow(server, "vision", variant);
+  const { send, outcomes } = visionSender(server, variant);
   const phase = (rate: number, ms: number) => openLoopPhase(send, rate, ms);
   await phase(phases.lowFraction * profiled, phases.beforeMs);
-  unwatch();
-  const measured = msPerImage.length > 0 ? 1000 / median(msPerImage) : profiled;
+  const ms = speed.stop();
+  const measured = ms !== undefined ? 1000 / ms : profiled;
   const low = phases.lowFraction * measured;
   const high = phases.factor * low;
   await phase(low, msToWholeSecond());
@@ -49,6 +34,48 @@ export async function visionStepLoad(
   await phase(high, phases.highMs);
   await phase(low, phases.afterMs);
   return { statuses: await Promise.all(outcomes), stepAt, low, high };
+}
+
+/** Requests one 1-core instance of the vision variant carries per second, by its profile's best batch. */
+export function profiledPerCore(server: RunningServer, variant: string): number {
+  const points = server.repo.tasks.get("vision")!.variants.get(variant)!.profile!.points;
+  return Math.max(...points.filter((p) => p.cores === 1).map((p) => (1000 * p.batch) / p.p50_ms));
+}
+
+/** One 224×224 image to the vision variant per call of `send` (a 20-s SLO); `outcomes` holds the statuses. */
+export function visionSender(
+  server: RunningServer,
+  variant: string,
+): { send: () => void; outcomes: Promise<number>[] } {
+  const body = float32Bytes(new Float32Array(3 * 224 * 224));
+  const outcomes: Promise<number>[] = [];
+  const send = () =>
+    void outcomes.push(
+      infer(
+        server.httpUrl,
+        `/v2/models/vision/versions/${variant}/infer`,
+        [{ name: "image", datatype: "FP32", shape: [1, 3, 224, 224], binary: body }],
+        { parameters: { slo_ms: 20_000, binary_data_output: true } },
+      ).then((r) => r.status),
+    );
+  return { send, outcomes };
+}
+
+/**
+ * The model's own time per row of `task`/`variant` as its batches run from now on (the router's batch events):
+ * `stop()` ends the watch and gives the median ms per row (undefined when none ran).
+ */
+export function msPerRow(server: RunningServer, task: string, variant: string): { stop(): number | undefined } {
+  const samples: number[] = [];
+  const unwatch = server.core.router.on("batch", (b) => {
+    if (b.task === task && b.variant === variant) samples.push(b.computeMs / b.rows);
+  });
+  return {
+    stop: () => {
+      unwatch();
+      return samples.length > 0 ? median(samples) : undefined;
+    },
+  };
 }
 
 /**

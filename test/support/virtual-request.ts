@@ -5,6 +5,7 @@ import type { Request } from "../../src/router/request.js";
 import type { Router } from "../../src/router/router.js";
 import type { Clock } from "../../src/cluster/clock.js";
 import { fittedModel } from "../../src/core/variant-model.js";
+import type { LatencyParams } from "../../src/stats/latency-model.js";
 import type { TaskModel } from "../../src/router/scheduling/types.js";
 
 export function request(router: Router, clock: Clock, done: Request["done"], over: Partial<Request> = {}): Request {
@@ -25,7 +26,11 @@ export function request(router: Router, clock: Clock, done: Request["done"], ove
   };
 }
 
-export function oneVariantTask(warmLoadMs?: number): TaskModel {
+/** `fit` replaces the 100-ms-per-batch latency fit (e.g. a per-row cost that depends on the cores). */
+export function oneVariantTask(
+  warmLoadMs?: number,
+  fit: LatencyParams = { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
+): TaskModel {
   return {
     name: "t",
     sloMs: 1000,
@@ -34,7 +39,7 @@ export function oneVariantTask(warmLoadMs?: number): TaskModel {
         name: "v",
         accuracy: 0.9,
         maxBatch: 4,
-        fit: { alpha: 0, beta: 0, gamma: 0, zeta: 100 },
+        fit,
         loadMs: 500,
         warmLoadMs,
       }),
